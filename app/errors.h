@@ -1,0 +1,22 @@
+#pragma once
+
+#include <stdexcept>
+
+namespace vit::app {
+
+// The process exit codes every subcommand follows.
+enum ExitCode : int {
+  kExitSuccess = 0,
+  kExitRuntimeError = 1,  // data, I/O or numerical failure while working
+  kExitUsageError = 2,    // bad command line or configuration
+  kExitSigint = 130,
+  kExitSigterm = 143,
+};
+
+// A bad command line or configuration value; the message names the file, line and key.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace vit::app

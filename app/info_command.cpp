@@ -1,0 +1,102 @@
+#include "app/info_command.h"
+
+#include "app/common_options.h"
+#include "models/complexity.h"
+#include "models/presets.h"
+#include "models/vision_transformer.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+#include <memory>
+
+namespace vit::app {
+namespace {
+
+struct InfoOptions {
+  CommonOptions common;
+  std::string preset;
+  bool json = false;
+};
+
+// 1234567 -> "1,234,567"
+std::string grouped(int64_t value) {
+  auto digits = std::to_string(value);
+  for (int position = static_cast<int>(digits.size()) - 3; position > 0; position -= 3) {
+    digits.insert(static_cast<size_t>(position), ",");
+  }
+  return digits;
+}
+
+nlohmann::json to_json(const std::string& name, const models::VitOptions& o, const models::ModelComplexity& c) {
+  nlohmann::json modules = nlohmann::json::array();
+  for (const auto& module : c.modules) {
+    modules.push_back({{"name", module.name}, {"parameters", module.parameters}, {"macs", module.macs}});
+  }
+  return {{"model", name},
+          {"parameters", c.parameters},
+          {"tokens", c.tokens},
+          {"gflops", c.gflops()},
+          {"gmacs", static_cast<double>(c.macs) / 1e9},
+          {"image_size", o.image_size},
+          {"patch_size", o.patch_size},
+          {"in_chans", o.in_chans},
+          {"num_classes", o.num_classes},
+          {"dim", o.embed_dim},
+          {"depth", o.depth},
+          {"heads", o.num_heads},
+          {"modules", modules}};
+}
+
+void print_table(const std::string& name, const models::VitOptions& o, const models::ModelComplexity& c) {
+  std::cout << fmt::format("model       {}\n", name.empty() ? "custom" : name)
+            << fmt::format("input       {}x{}x{}, patch {} -> {}x{} grid\n", o.in_chans, o.image_size, o.image_size,
+                           o.patch_size, o.grid_size(), o.grid_size())
+            << fmt::format("encoder     dim {}, depth {}, heads {}, mlp {}\n", o.embed_dim, o.depth, o.num_heads,
+                           o.mlp_hidden_dim())
+            << fmt::format("tokens      {} ({} patches + class token)\n", c.tokens, o.num_patches())
+            << fmt::format("parameters  {}\n", grouped(c.parameters))
+            << fmt::format("forward     {:.3f} GFLOPs per image ({:.3f} GMACs)\n\n", c.gflops(),
+                           static_cast<double>(c.macs) / 1e9)
+            << fmt::format("{:<14} {:>14} {:>16} {:>7}\n", "module", "parameters", "MACs", "MACs %");
+  for (const auto& module : c.modules) {
+    const double share = c.macs > 0 ? 100.0 * static_cast<double>(module.macs) / static_cast<double>(c.macs) : 0.0;
+    std::cout << fmt::format("{:<14} {:>14} {:>16} {:>6.1f}%\n", module.name, grouped(module.parameters),
+                             grouped(module.macs), share);
+  }
+}
+
+int run_info(const InfoOptions& options) {
+  std::vector<std::string> preset_override;
+  if (!options.preset.empty()) preset_override.push_back("model.preset=" + options.preset);
+  const auto config = load_common_config(options.common, preset_override);
+  models::VisionTransformer model(config.model.options);
+  const auto complexity = models::measure_complexity(model);
+  if (options.json) {
+    std::cout << to_json(config.model.preset, config.model.options, complexity).dump(2) << "\n";
+  } else {
+    print_table(config.model.preset, config.model.options, complexity);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_info_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<InfoOptions>();
+  auto* command = app.add_subcommand("info", "Show a model's parameters, tokens and forward cost");
+  add_common_options(*command, options->common);
+  command->add_option("-m,--model", options->preset, "Model preset")
+      ->check(CLI::IsMember(models::preset_names()));
+  command->add_flag("--json", options->json, "Print one JSON object instead of a table");
+  command->footer(
+      "Examples:\n"
+      "  vit info --model vit_base_patch16_224\n"
+      "  vit info --model vit_tiny_patch16_224 --set model.image_size=384 --json\n"
+      "  vit info --config configs/fashion_mnist_vit.yaml");
+  command->callback([options, &exit_code] { exit_code = run_info(*options); });
+}
+
+}  // namespace vit::app

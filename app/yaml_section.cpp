@@ -1,0 +1,185 @@
+#include "app/yaml_section.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace vit::app {
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t substitution = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
+      diagonal = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, substitution});
+    }
+  }
+  return row[b.size()];
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string joined;
+  for (const auto& name : names) joined += (joined.empty() ? "" : ", ") + name;
+  return joined;
+}
+
+}  // namespace
+
+std::string closest_name(const std::string& name, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_distance = std::numeric_limits<size_t>::max();
+  for (const auto& candidate : known) {
+    const size_t distance = edit_distance(name, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  // Suggest only what is plausibly a typo: at most half of the name changed.
+  return best_distance <= std::max<size_t>(2, name.size() / 2) ? best : "";
+}
+
+YamlSection::YamlSection(YAML::Node node, std::string path, std::string source)
+    : node_(std::move(node)), path_(std::move(path)), source_(std::move(source)) {
+  if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) fail("", "expected a mapping of keys to values");
+}
+
+std::string YamlSection::location(const YAML::Node& node) const {
+  const auto mark = node.Mark();
+  if (mark.is_null()) return "--set";  // created by a command-line override, not read from a file
+  return source_ + ":" + std::to_string(mark.line + 1);
+}
+
+std::string YamlSection::qualified(const std::string& key) const {
+  if (key.empty()) return path_;
+  return path_.empty() ? key : path_ + "." + key;
+}
+
+void YamlSection::fail(const std::string& key, const std::string& message) const {
+  YAML::Node at = node_;
+  if (!key.empty() && node_.IsMap()) {
+    for (const auto& entry : node_) {
+      if (entry.first.Scalar() == key) at = entry.second;
+    }
+  }
+  const auto where = qualified(key);
+  throw ConfigError(location(at) + ": " + (where.empty() ? "" : where + ": ") + message);
+}
+
+YAML::Node YamlSection::scalar(const std::string& key) {
+  known_.insert(key);
+  if (!node_.IsMap() || !node_[key]) return YAML::Node();
+  const YAML::Node value = node_[key];
+  if (!value.IsScalar()) fail(key, "expected a single value");
+  return value;
+}
+
+bool YamlSection::read(const std::string& key, bool& value) {
+  const auto node = scalar(key);
+  if (node.IsNull()) return false;
+  try {
+    value = node.as<bool>();
+  } catch (const YAML::Exception&) {
+    fail(key, "expected true or false, got '" + node.Scalar() + "'");
+  }
+  return true;
+}
+
+bool YamlSection::read(const std::string& key, std::string& value) {
+  const auto node = scalar(key);
+  if (node.IsNull()) return false;
+  value = node.Scalar();
+  return true;
+}
+
+bool YamlSection::read(const std::string& key, std::vector<double>& value) {
+  known_.insert(key);
+  if (!node_.IsMap() || !node_[key]) return false;
+  const YAML::Node list = node_[key];
+  if (!list.IsSequence()) fail(key, "expected a list of numbers such as [0.5, 0.5]");
+  std::vector<double> numbers;
+  for (const auto& item : list) {
+    double number = 0.0;
+    try {
+      number = item.as<double>();
+    } catch (const YAML::Exception&) {
+      fail(key, "expected a list of numbers, got '" + item.Scalar() + "'");
+    }
+    if (!std::isfinite(number)) fail(key, "expected finite numbers, got '" + item.Scalar() + "'");
+    numbers.push_back(number);
+  }
+  value = std::move(numbers);
+  return true;
+}
+
+bool YamlSection::read_int(const std::string& key, int64_t& value, int64_t min, int64_t max) {
+  const auto node = scalar(key);
+  if (node.IsNull()) return false;
+  int64_t parsed = 0;
+  try {
+    parsed = node.as<int64_t>();
+  } catch (const YAML::Exception&) {
+    fail(key, "expected an integer, got '" + node.Scalar() + "'");
+  }
+  if (parsed < min || parsed > max) {
+    fail(key, "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " + node.Scalar());
+  }
+  value = parsed;
+  return true;
+}
+
+bool YamlSection::read_double(const std::string& key, double& value, double min, double max) {
+  const auto node = scalar(key);
+  if (node.IsNull()) return false;
+  double parsed = 0.0;
+  try {
+    parsed = node.as<double>();
+  } catch (const YAML::Exception&) {
+    fail(key, "expected a number, got '" + node.Scalar() + "'");
+  }
+  if (!std::isfinite(parsed)) fail(key, "must be a finite number, got " + node.Scalar());
+  if (parsed < min || parsed > max) {
+    std::ostringstream range;
+    range << "must be in [" << min << ", " << max << "], got " << node.Scalar();
+    fail(key, range.str());
+  }
+  value = parsed;
+  return true;
+}
+
+std::string YamlSection::choose(const std::string& key, const std::vector<std::string>& names) {
+  const auto node = scalar(key);
+  if (node.IsNull()) return "";
+  const auto& given = node.Scalar();
+  if (std::find(names.begin(), names.end(), given) == names.end()) {
+    fail(key, "'" + given + "' is not one of: " + join(names));
+  }
+  return given;
+}
+
+YamlSection YamlSection::section(const std::string& key) {
+  known_.insert(key);
+  const YAML::Node child = node_.IsMap() && node_[key] ? node_[key] : YAML::Node();
+  return YamlSection(child, qualified(key), source_);
+}
+
+void YamlSection::finish() const {
+  if (!node_.IsMap()) return;
+  const std::vector<std::string> known(known_.begin(), known_.end());
+  for (const auto& entry : node_) {
+    const auto key = entry.first.Scalar();
+    if (known_.count(key)) continue;
+    const auto suggestion = closest_name(key, known);
+    throw ConfigError(location(entry.first) + ": unknown key '" + qualified(key) + "'" +
+                      (suggestion.empty() ? " (valid keys: " + join(known) + ")"
+                                          : " (did you mean '" + qualified(suggestion) + "'?)"));
+  }
+}
+
+}  // namespace vit::app

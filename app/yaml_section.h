@@ -1,0 +1,68 @@
+#pragma once
+
+#include "app/errors.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vit::app {
+
+// Reads one YAML mapping into typed fields. Every key a caller asks for is remembered, so
+// finish() can reject the keys nobody asked for, suggesting the closest known one. Errors are
+// ConfigError messages of the form "FILE:LINE: section.key: what is wrong".
+class YamlSection {
+ public:
+  YamlSection(YAML::Node node, std::string path, std::string source);
+
+  // Each reader leaves `value` untouched when the key is absent and returns whether it was present.
+  bool read(const std::string& key, bool& value);
+  bool read(const std::string& key, std::string& value);
+  bool read(const std::string& key, std::vector<double>& value);
+  bool read_int(const std::string& key, int64_t& value, int64_t min, int64_t max);
+  bool read_double(const std::string& key, double& value, double min, double max);
+  template <typename Enum>
+  bool read_choice(const std::string& key, Enum& value, const std::vector<std::pair<std::string, Enum>>& choices);
+
+  // A nested mapping (empty when absent); its keys count as known here.
+  YamlSection section(const std::string& key);
+  // Rejects unknown keys; call after reading every field.
+  void finish() const;
+
+  // "FILE:LINE: path.key: message" for the key (or the section when key is empty).
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const;
+
+ private:
+  YAML::Node scalar(const std::string& key);  // null node when absent
+  std::string choose(const std::string& key, const std::vector<std::string>& names);
+  std::string location(const YAML::Node& node) const;
+  std::string qualified(const std::string& key) const;
+
+  YAML::Node node_;
+  std::string path_;
+  std::string source_;
+  std::set<std::string> known_;
+};
+
+template <typename Enum>
+bool YamlSection::read_choice(const std::string& key, Enum& value,
+                              const std::vector<std::pair<std::string, Enum>>& choices) {
+  std::vector<std::string> names;
+  for (const auto& choice : choices) names.push_back(choice.first);
+  const auto chosen = choose(key, names);
+  for (const auto& choice : choices) {
+    if (choice.first == chosen) {
+      value = choice.second;
+      return true;
+    }
+  }
+  return false;
+}
+
+// The known name closest to `name` by edit distance, or "" when none is reasonably close.
+std::string closest_name(const std::string& name, const std::vector<std::string>& known);
+
+}  // namespace vit::app

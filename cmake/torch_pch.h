@@ -1,0 +1,3 @@
+// Precompiled for every target (see VitTarget.cmake); never include this file directly.
+#pragma once
+#include <torch/torch.h>

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <utility>
+
+namespace vit::models {
+
+struct AttentionOptions {
+  int64_t dim;
+  int64_t num_heads;
+  bool qkv_bias = true;
+  double attn_drop = 0.0;
+  double proj_drop = 0.0;
+};
+
+// Which keys a query may not attend to. Both parts are optional and combine.
+struct AttentionMask {
+  torch::Tensor key_padding;  // [B, N] bool, true marks a padding key that gets zero weight
+  bool causal = false;        // query i ignores keys j > i
+
+  bool empty() const { return !key_padding.defined() && !causal; }
+};
+
+// Multi-head self-attention with one fused qkv projection:
+// softmax(Q K^T / sqrt(head_dim)) V per head, heads concatenated, then an output projection.
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(const AttentionOptions& options);
+
+  // [B, N, D] -> [B, N, D]. Uses the fused scaled_dot_product_attention kernel on LibTorch >= 2.0.
+  torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask = {});
+  // Also returns the attention weights [B, H, N, N] (after masking and softmax, before dropout).
+  std::pair<torch::Tensor, torch::Tensor> forward_with_weights(const torch::Tensor& x,
+                                                               const AttentionMask& mask = {});
+
+ private:
+  // [B, N, D] -> q, k, v each [B, H, N, head_dim]; the batch and token counts stay symbolic.
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> split_heads(const torch::Tensor& x);
+  // [B, H, N, head_dim] -> projected [B, N, D].
+  torch::Tensor merge_heads(const torch::Tensor& per_head);
+
+  int64_t num_heads_;
+  int64_t head_dim_;
+  double scale_;
+  torch::nn::Linear qkv_{nullptr};
+  torch::nn::Dropout attn_drop_{nullptr};
+  torch::nn::Linear proj_{nullptr};
+  torch::nn::Dropout proj_drop_{nullptr};
+};
+TORCH_MODULE(Attention);
+
+}  // namespace vit::models

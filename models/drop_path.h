@@ -1,0 +1,22 @@
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+namespace vit::models {
+
+// Stochastic depth: in training, zeroes a whole residual branch per sample with probability
+// drop_prob and scales the kept ones by 1/(1-drop_prob); the identity in eval mode.
+class DropPathImpl : public torch::nn::Module {
+ public:
+  explicit DropPathImpl(double drop_prob = 0.0);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  double drop_prob() const { return drop_prob_; }
+
+ private:
+  double drop_prob_;
+};
+TORCH_MODULE(DropPath);
+
+}  // namespace vit::models

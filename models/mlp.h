@@ -1,0 +1,32 @@
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+namespace vit::models {
+
+struct MlpOptions {
+  int64_t in_features;
+  int64_t hidden_features;
+  double drop = 0.0;
+};
+
+// The Transformer's position-wise feed-forward: Linear -> GELU -> Dropout -> Linear -> Dropout.
+class MlpImpl : public torch::nn::Module {
+ public:
+  explicit MlpImpl(const MlpOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Linear fc1_{nullptr};
+  torch::nn::GELU act_{nullptr};
+  torch::nn::Dropout drop1_{nullptr};
+  torch::nn::Linear fc2_{nullptr};
+  torch::nn::Dropout drop2_{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+}  // namespace vit::models

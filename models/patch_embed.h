@@ -1,0 +1,31 @@
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/pimpl.h>
+
+namespace vit::models {
+
+struct PatchEmbedOptions {
+  int64_t image_size;
+  int64_t patch_size;
+  int64_t in_chans;
+  int64_t embed_dim;
+};
+
+// Splits an image into non-overlapping patches and projects each to embed_dim:
+// [B, C, H, W] -> [B, (H/P)*(W/P), D].
+class PatchEmbedImpl : public torch::nn::Module {
+ public:
+  explicit PatchEmbedImpl(const PatchEmbedOptions& options);
+  torch::Tensor forward(const torch::Tensor& images);
+
+  int64_t num_patches() const;
+
+ private:
+  PatchEmbedOptions options_;
+  torch::nn::Conv2d proj_{nullptr};
+};
+TORCH_MODULE(PatchEmbed);
+
+}  // namespace vit::models

@@ -1,0 +1,52 @@
+#include "test_support.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace vit::testing {
+namespace {
+
+std::string read_all(const std::filesystem::path& file) {
+  std::ifstream stream(file, std::ios::binary);
+  std::stringstream contents;
+  contents << stream.rdbuf();
+  return contents.str();
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  static std::atomic<int> counter{0};
+  path_ = std::filesystem::path(::testing::TempDir()) /
+          ("vit_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+void write_file(const std::filesystem::path& file, const std::string& contents) {
+  std::ofstream stream(file, std::ios::binary);
+  stream << contents;
+}
+
+CommandResult run_vit(const std::string& arguments) {
+  TempDir scratch;
+  const auto out = scratch / "stdout";
+  const auto err = scratch / "stderr";
+  const auto command = std::string(VIT_BINARY) + " " + arguments + " >" + out.string() + " 2>" + err.string();
+  const int status = std::system(command.c_str());
+  const int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return {exit_code, read_all(out), read_all(err)};
+}
+
+}  // namespace vit::testing
