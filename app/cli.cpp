@@ -3,10 +3,10 @@
 #include "app/errors.h"
 #include "app/info_command.h"
 
-#include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <iostream>
 

@@ -1,7 +1,7 @@
 #include "app/common_options.h"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 namespace vit::app {
 

@@ -5,8 +5,8 @@
 #include "models/presets.h"
 #include "models/vision_transformer.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <iostream>
@@ -88,8 +88,7 @@ void add_info_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<InfoOptions>();
   auto* command = app.add_subcommand("info", "Show a model's parameters, tokens and forward cost");
   add_common_options(*command, options->common);
-  command->add_option("-m,--model", options->preset, "Model preset")
-      ->check(CLI::IsMember(models::preset_names()));
+  command->add_option("-m,--model", options->preset, "Model preset")->check(CLI::IsMember(models::preset_names()));
   command->add_flag("--json", options->json, "Print one JSON object instead of a table");
   command->footer(
       "Examples:\n"

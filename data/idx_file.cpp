@@ -39,7 +39,8 @@ torch::Tensor read_idx_file(const std::filesystem::path& file) {
   if (!stream) fail(file, "cannot open IDX file");
 
   std::array<uint8_t, 4> magic{};
-  if (read_some(stream.get(), file, magic.data(), magic.size()) != magic.size()) fail(file, "too short for an IDX header");
+  if (read_some(stream.get(), file, magic.data(), magic.size()) != magic.size())
+    fail(file, "too short for an IDX header");
   if (magic[0] != 0 || magic[1] != 0 || magic[2] != kUnsignedByteType || magic[3] < 1 || magic[3] > kMaxDimensions) {
     fail(file, "bad IDX magic number (expected 00 00 08 0N for unsigned-byte data)");
   }
@@ -50,7 +51,8 @@ torch::Tensor read_idx_file(const std::filesystem::path& file) {
     std::array<uint8_t, 4> bytes{};
     if (read_some(stream.get(), file, bytes.data(), bytes.size()) != bytes.size()) fail(file, "truncated IDX header");
     dim = (int64_t{bytes[0]} << 24) | (int64_t{bytes[1]} << 16) | (int64_t{bytes[2]} << 8) | int64_t{bytes[3]};
-    if (dim > 0 && total > (size_t{1} << 40) / static_cast<size_t>(dim)) fail(file, "declared size is implausibly large");
+    if (dim > 0 && total > (size_t{1} << 40) / static_cast<size_t>(dim))
+      fail(file, "declared size is implausibly large");
     total *= static_cast<size_t>(dim);
   }
 

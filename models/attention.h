@@ -34,8 +34,7 @@ class AttentionImpl : public torch::nn::Module {
   // [B, N, D] -> [B, N, D]. Uses the fused scaled_dot_product_attention kernel on LibTorch >= 2.0.
   torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask = {});
   // Also returns the attention weights [B, H, N, N] (after masking and softmax, before dropout).
-  std::pair<torch::Tensor, torch::Tensor> forward_with_weights(const torch::Tensor& x,
-                                                               const AttentionMask& mask = {});
+  std::pair<torch::Tensor, torch::Tensor> forward_with_weights(const torch::Tensor& x, const AttentionMask& mask = {});
 
  private:
   // [B, N, D] -> q, k, v each [B, H, N, head_dim]; the batch and token counts stay symbolic.

@@ -34,9 +34,7 @@ torch::Tensor BlockImpl::residual_attention(const torch::Tensor& x, const torch:
   return x + drop_path1_(scaled(ls1_, attended));
 }
 
-torch::Tensor BlockImpl::residual_mlp(const torch::Tensor& x) {
-  return x + drop_path2_(scaled(ls2_, mlp_(norm2_(x))));
-}
+torch::Tensor BlockImpl::residual_mlp(const torch::Tensor& x) { return x + drop_path2_(scaled(ls2_, mlp_(norm2_(x)))); }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
   return residual_mlp(residual_attention(x, attn_(norm1_(x), mask)));

@@ -8,9 +8,9 @@
 namespace vit::models {
 
 struct ModuleCost {
-  std::string name;      // a direct parameter or a child holding parameters ("patch_embed", "blocks.3", ...)
-  int64_t parameters;    // learnable parameters owned by it
-  int64_t macs;          // multiply-accumulates per image in the forward pass
+  std::string name;    // a direct parameter or a child holding parameters ("patch_embed", "blocks.3", ...)
+  int64_t parameters;  // learnable parameters owned by it
+  int64_t macs;        // multiply-accumulates per image in the forward pass
 };
 
 // Size and forward cost of one model. MACs count the matrix products (patch projection,

@@ -42,9 +42,9 @@ VisionTransformerImpl::VisionTransformerImpl(const VitOptions& options) : option
   block_list_ = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < options.depth; ++i) {
     // Stochastic depth rises linearly from 0 in the first block to drop_path_rate in the last.
-    const double drop_path = options.depth > 1 ? options.drop_path_rate * static_cast<double>(i) /
-                                                     static_cast<double>(options.depth - 1)
-                                               : options.drop_path_rate;
+    const double drop_path =
+        options.depth > 1 ? options.drop_path_rate * static_cast<double>(i) / static_cast<double>(options.depth - 1)
+                          : options.drop_path_rate;
     blocks_.emplace_back(BlockOptions{dim, options.num_heads, options.mlp_ratio, options.qkv_bias, options.drop_rate,
                                       options.attn_drop_rate, drop_path, options.layer_scale_init});
     block_list_->push_back(blocks_.back());

@@ -28,10 +28,10 @@ void VitOptions::validate() const {
   require_positive(depth, "depth");
   require_positive(num_heads, "num_heads");
   require(num_classes >= 0, "num_classes must be >= 0, got " + std::to_string(num_classes));
-  require(image_size % patch_size == 0, "image_size " + std::to_string(image_size) +
-                                            " is not divisible by patch_size " + std::to_string(patch_size));
-  require(embed_dim % num_heads == 0, "embed_dim " + std::to_string(embed_dim) + " is not divisible by num_heads " +
-                                          std::to_string(num_heads));
+  require(image_size % patch_size == 0,
+          "image_size " + std::to_string(image_size) + " is not divisible by patch_size " + std::to_string(patch_size));
+  require(embed_dim % num_heads == 0,
+          "embed_dim " + std::to_string(embed_dim) + " is not divisible by num_heads " + std::to_string(num_heads));
   require(mlp_ratio > 0.0 && mlp_hidden_dim() > 0, "mlp_ratio must give a positive MLP width");
   require(pos_embed != PosEmbedKind::SinCos2d || embed_dim % 4 == 0,
           "2-D sin-cos positional embedding needs embed_dim divisible by 4, got " + std::to_string(embed_dim));

@@ -29,9 +29,9 @@ struct VitOptions {
   bool qkv_bias = true;
   PosEmbedKind pos_embed = PosEmbedKind::Learned;
   PoolKind pool = PoolKind::Cls;
-  double drop_rate = 0.0;       // after the positional embedding, inside the MLP and after projections
-  double attn_drop_rate = 0.0;  // on the attention weights
-  double drop_path_rate = 0.0;  // stochastic depth, rising linearly to this value over the blocks
+  double drop_rate = 0.0;         // after the positional embedding, inside the MLP and after projections
+  double attn_drop_rate = 0.0;    // on the attention weights
+  double drop_path_rate = 0.0;    // stochastic depth, rising linearly to this value over the blocks
   double layer_scale_init = 0.0;  // LayerScale's initial gamma (CaiT); 0 disables LayerScale
 
   int64_t grid_size() const { return image_size / patch_size; }

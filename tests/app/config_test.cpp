@@ -60,8 +60,9 @@ TEST(Config, UnknownOverrideKeyIsReported) {
 }
 
 TEST(Config, WrongTypesAndRangesNameTheKey) {
-  EXPECT_NE(config_error("model:\n  depth: three\n").find("config.yaml:2: model.depth: expected an integer, got 'three'"),
-            std::string::npos);
+  EXPECT_NE(
+      config_error("model:\n  depth: three\n").find("config.yaml:2: model.depth: expected an integer, got 'three'"),
+      std::string::npos);
   EXPECT_NE(config_error("model:\n  depth: 2.5\n").find("model.depth: expected an integer"), std::string::npos);
   EXPECT_NE(config_error("model:\n  dim: 0\n").find("model.dim: must be in [1,"), std::string::npos);
   EXPECT_NE(config_error("model:\n  dim: -8\n").find("model.dim: must be in [1,"), std::string::npos);

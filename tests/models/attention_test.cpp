@@ -26,7 +26,8 @@ Attention make_attention() {
 torch::Tensor reference_attention(Attention& attention, const torch::Tensor& input) {
   auto params = attention->named_parameters();
   const auto x = input.to(torch::kFloat64);
-  const auto qkv = torch::matmul(x, params["qkv.weight"].to(torch::kFloat64).t()) + params["qkv.bias"].to(torch::kFloat64);
+  const auto qkv =
+      torch::matmul(x, params["qkv.weight"].to(torch::kFloat64).t()) + params["qkv.bias"].to(torch::kFloat64);
   const int64_t head_dim = kDim / kHeads;
   auto merged = torch::zeros({kBatch, kTokens, kDim}, torch::kFloat64);
   auto q = qkv.accessor<double, 3>();
@@ -51,7 +52,8 @@ torch::Tensor reference_attention(Attention& attention, const torch::Tensor& inp
       }
     }
   }
-  return (torch::matmul(merged, params["proj.weight"].to(torch::kFloat64).t()) + params["proj.bias"].to(torch::kFloat64))
+  return (torch::matmul(merged, params["proj.weight"].to(torch::kFloat64).t()) +
+          params["proj.bias"].to(torch::kFloat64))
       .to(torch::kFloat32);
 }
 

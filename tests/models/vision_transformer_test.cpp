@@ -1,6 +1,6 @@
+#include "models/vision_transformer.h"
 #include "models/complexity.h"
 #include "models/presets.h"
-#include "models/vision_transformer.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -59,8 +59,9 @@ TEST(VisionTransformer, ParameterNamesMatchTimm) {
   VisionTransformer model(options);
   std::set<std::string> names;
   for (const auto& item : model->named_parameters()) names.insert(item.key());
-  std::set<std::string> expected = {"cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias",
-                                    "norm.weight", "norm.bias", "head.weight", "head.bias"};
+  std::set<std::string> expected = {
+      "cls_token",   "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias", "norm.weight", "norm.bias",
+      "head.weight", "head.bias"};
   for (const std::string block : {"blocks.0.", "blocks.1."}) {
     for (const std::string name : {"norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2"}) {
       expected.insert(block + name + ".weight");

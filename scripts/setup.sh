@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs vitcpp's dependencies on Debian bookworm (only the missing ones) and builds Release
+# into build/ (binary: build/vit). Safe to run again: it then only rebuilds what changed.
+#
+# Environment:
+#   VIT_TORCH_DIR   a LibTorch tree's share/cmake/Torch (e.g. a CUDA LibTorch 2.x) instead of Debian's
+#   VIT_BUILD_TESTS ON (default) or OFF
+#   VIT_JOBS        parallel compile jobs (default: nproc)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake pkg-config zlib1g-dev
+  libtorch-dev libopencv-dev libcli11-dev libspdlog-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libgloo-dev
+  # Debian's LibTorch calls the system BLAS; the reference BLAS is ~12x slower than OpenBLAS.
+  libopenblas0-openmp
+  dataset-fashion-mnist
+  python3-torch python3-torchvision
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [[ "$(id -u)" -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+cmake_args=(-S . -B build -DCMAKE_BUILD_TYPE=Release "-DVIT_BUILD_TESTS=${VIT_BUILD_TESTS:-ON}")
+[[ -n "${VIT_TORCH_DIR:-}" ]] && cmake_args+=("-DTorch_DIR=${VIT_TORCH_DIR}")
+cmake "${cmake_args[@]}"
+cmake --build build -j"${VIT_JOBS:-$(nproc)}"
+echo "setup: built $(pwd)/build/vit"
