@@ -80,14 +80,27 @@ YAML::Node YamlSection::scalar(const std::string& key) {
   return value;
 }
 
+template <typename T>
+T YamlSection::convert(const std::string& key, const YAML::Node& node, const char* expected) const {
+  try {
+    return node.as<T>();
+  } catch (const YAML::Exception&) {
+    fail(key, std::string("expected ") + expected + ", got '" + node.Scalar() + "'");
+  }
+}
+
+template <typename T>
+void YamlSection::check_range(const std::string& key, const YAML::Node& node, T value, T min, T max) const {
+  if (value >= min && value <= max) return;
+  std::ostringstream range;
+  range << "must be in [" << min << ", " << max << "], got " << node.Scalar();
+  fail(key, range.str());
+}
+
 bool YamlSection::read(const std::string& key, bool& value) {
   const auto node = scalar(key);
   if (node.IsNull()) return false;
-  try {
-    value = node.as<bool>();
-  } catch (const YAML::Exception&) {
-    fail(key, "expected true or false, got '" + node.Scalar() + "'");
-  }
+  value = convert<bool>(key, node, "true or false");
   return true;
 }
 
@@ -105,12 +118,7 @@ bool YamlSection::read(const std::string& key, std::vector<double>& value) {
   if (!list.IsSequence()) fail(key, "expected a list of numbers such as [0.5, 0.5]");
   std::vector<double> numbers;
   for (const auto& item : list) {
-    double number = 0.0;
-    try {
-      number = item.as<double>();
-    } catch (const YAML::Exception&) {
-      fail(key, "expected a list of numbers, got '" + item.Scalar() + "'");
-    }
+    const auto number = convert<double>(key, item, "a list of numbers");
     if (!std::isfinite(number)) fail(key, "expected finite numbers, got '" + item.Scalar() + "'");
     numbers.push_back(number);
   }
@@ -121,15 +129,8 @@ bool YamlSection::read(const std::string& key, std::vector<double>& value) {
 bool YamlSection::read_int(const std::string& key, int64_t& value, int64_t min, int64_t max) {
   const auto node = scalar(key);
   if (node.IsNull()) return false;
-  int64_t parsed = 0;
-  try {
-    parsed = node.as<int64_t>();
-  } catch (const YAML::Exception&) {
-    fail(key, "expected an integer, got '" + node.Scalar() + "'");
-  }
-  if (parsed < min || parsed > max) {
-    fail(key, "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], got " + node.Scalar());
-  }
+  const auto parsed = convert<int64_t>(key, node, "an integer");
+  check_range(key, node, parsed, min, max);
   value = parsed;
   return true;
 }
@@ -137,18 +138,9 @@ bool YamlSection::read_int(const std::string& key, int64_t& value, int64_t min, 
 bool YamlSection::read_double(const std::string& key, double& value, double min, double max) {
   const auto node = scalar(key);
   if (node.IsNull()) return false;
-  double parsed = 0.0;
-  try {
-    parsed = node.as<double>();
-  } catch (const YAML::Exception&) {
-    fail(key, "expected a number, got '" + node.Scalar() + "'");
-  }
+  const auto parsed = convert<double>(key, node, "a number");
   if (!std::isfinite(parsed)) fail(key, "must be a finite number, got " + node.Scalar());
-  if (parsed < min || parsed > max) {
-    std::ostringstream range;
-    range << "must be in [" << min << ", " << max << "], got " << node.Scalar();
-    fail(key, range.str());
-  }
+  check_range(key, node, parsed, min, max);
   value = parsed;
   return true;
 }

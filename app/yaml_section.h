@@ -37,6 +37,10 @@ class YamlSection {
 
  private:
   YAML::Node scalar(const std::string& key);  // null node when absent
+  template <typename T>
+  T convert(const std::string& key, const YAML::Node& node, const char* expected) const;
+  template <typename T>
+  void check_range(const std::string& key, const YAML::Node& node, T value, T min, T max) const;
   std::string choose(const std::string& key, const std::vector<std::string>& names);
   std::string location(const YAML::Node& node) const;
   std::string qualified(const std::string& key) const;
