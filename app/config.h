@@ -1,5 +1,6 @@
 #pragma once
 
+#include "data/data_options.h"
 #include "models/vit_options.h"
 
 #include <filesystem>
@@ -18,6 +19,7 @@ struct ModelConfig {
 // The whole typed configuration, validated once when loaded; inner code never sees YAML.
 struct Config {
   ModelConfig model;
+  data::DataOptions data;
   std::string output = "runs";
 };
 

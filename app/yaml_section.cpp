@@ -90,10 +90,10 @@ T YamlSection::convert(const std::string& key, const YAML::Node& node, const cha
 }
 
 template <typename T>
-void YamlSection::check_range(const std::string& key, const YAML::Node& node, T value, T min, T max) const {
+void YamlSection::check_range(const std::string& key, T value, T min, T max) const {
   if (value >= min && value <= max) return;
   std::ostringstream range;
-  range << "must be in [" << min << ", " << max << "], got " << node.Scalar();
+  range << "must be in [" << min << ", " << max << "], got " << value;
   fail(key, range.str());
 }
 
@@ -111,11 +111,43 @@ bool YamlSection::read(const std::string& key, std::string& value) {
   return true;
 }
 
-bool YamlSection::read(const std::string& key, std::vector<double>& value) {
+YAML::Node YamlSection::sequence(const std::string& key) {
   known_.insert(key);
-  if (!node_.IsMap() || !node_[key]) return false;
+  if (!node_.IsMap() || !node_[key]) return YAML::Node();
   const YAML::Node list = node_[key];
-  if (!list.IsSequence()) fail(key, "expected a list of numbers such as [0.5, 0.5]");
+  if (!list.IsSequence()) fail(key, "expected a list such as [a, b]");
+  return list;
+}
+
+bool YamlSection::read(const std::string& key, std::vector<std::string>& value) {
+  const auto list = sequence(key);
+  if (list.IsNull()) return false;
+  std::vector<std::string> items;
+  for (const auto& item : list) {
+    if (!item.IsScalar()) fail(key, "expected a list of names");
+    items.push_back(item.Scalar());
+  }
+  value = std::move(items);
+  return true;
+}
+
+bool YamlSection::read_interval(const std::string& key, double& low, double& high, double min, double max) {
+  std::vector<double> pair;
+  if (!read(key, pair)) return false;
+  if (pair.size() != 2) fail(key, "expected two numbers [low, high]");
+  if (pair[0] > pair[1]) fail(key, "low must not exceed high");
+  check_range(key, pair[0], min, max);
+  check_range(key, pair[1], min, max);
+  low = pair[0];
+  high = pair[1];
+  return true;
+}
+
+bool YamlSection::has(const std::string& key) const { return node_.IsMap() && node_[key]; }
+
+bool YamlSection::read(const std::string& key, std::vector<double>& value) {
+  const auto list = sequence(key);
+  if (list.IsNull()) return false;
   std::vector<double> numbers;
   for (const auto& item : list) {
     const auto number = convert<double>(key, item, "a list of numbers");
@@ -130,7 +162,7 @@ bool YamlSection::read_int(const std::string& key, int64_t& value, int64_t min, 
   const auto node = scalar(key);
   if (node.IsNull()) return false;
   const auto parsed = convert<int64_t>(key, node, "an integer");
-  check_range(key, node, parsed, min, max);
+  check_range(key, parsed, min, max);
   value = parsed;
   return true;
 }
@@ -140,7 +172,7 @@ bool YamlSection::read_double(const std::string& key, double& value, double min,
   if (node.IsNull()) return false;
   const auto parsed = convert<double>(key, node, "a number");
   if (!std::isfinite(parsed)) fail(key, "must be a finite number, got " + node.Scalar());
-  check_range(key, node, parsed, min, max);
+  check_range(key, parsed, min, max);
   value = parsed;
   return true;
 }

@@ -22,6 +22,9 @@ class YamlSection {
   bool read(const std::string& key, bool& value);
   bool read(const std::string& key, std::string& value);
   bool read(const std::string& key, std::vector<double>& value);
+  bool read(const std::string& key, std::vector<std::string>& value);
+  // A two-number list [low, high] with min <= low <= high <= max.
+  bool read_interval(const std::string& key, double& low, double& high, double min, double max);
   bool read_int(const std::string& key, int64_t& value, int64_t min, int64_t max);
   bool read_double(const std::string& key, double& value, double min, double max);
   template <typename Enum>
@@ -29,6 +32,7 @@ class YamlSection {
 
   // A nested mapping (empty when absent); its keys count as known here.
   YamlSection section(const std::string& key);
+  bool has(const std::string& key) const;
   // Rejects unknown keys; call after reading every field.
   void finish() const;
 
@@ -36,11 +40,12 @@ class YamlSection {
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;
 
  private:
-  YAML::Node scalar(const std::string& key);  // null node when absent
+  YAML::Node scalar(const std::string& key);    // null node when absent
+  YAML::Node sequence(const std::string& key);  // null node when absent
   template <typename T>
   T convert(const std::string& key, const YAML::Node& node, const char* expected) const;
   template <typename T>
-  void check_range(const std::string& key, const YAML::Node& node, T value, T min, T max) const;
+  void check_range(const std::string& key, T value, T min, T max) const;
   std::string choose(const std::string& key, const std::vector<std::string>& names);
   std::string location(const YAML::Node& node) const;
   std::string qualified(const std::string& key) const;

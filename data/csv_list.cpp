@@ -1,0 +1,144 @@
+#include "data/csv_list.h"
+
+#include "data/errors.h"
+#include "data/image_file.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <map>
+#include <set>
+
+namespace vit::data {
+namespace {
+
+std::string trim(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return "";
+  const auto last = text.find_last_not_of(" \t\r");
+  return text.substr(first, last - first + 1);
+}
+
+struct RawLine {
+  std::string path;
+  std::string label;
+  size_t line_number;
+};
+
+// Splits "path,label" where path may be "double ""quoted"", with commas"; nullopt if malformed.
+std::optional<std::pair<std::string, std::string>> split_line(const std::string& line) {
+  std::string path;
+  size_t at = 0;
+  if (!line.empty() && line[0] == '"') {
+    for (at = 1; at < line.size(); ++at) {
+      if (line[at] == '"') {
+        if (at + 1 < line.size() && line[at + 1] == '"') {
+          path.push_back('"');
+          ++at;
+        } else {
+          break;
+        }
+      } else {
+        path.push_back(line[at]);
+      }
+    }
+    if (at >= line.size()) return std::nullopt;  // unterminated quote
+    ++at;
+    if (at >= line.size() || line[at] != ',') return std::nullopt;
+  } else {
+    at = line.find(',');
+    if (at == std::string::npos) return std::nullopt;
+    path = trim(line.substr(0, at));
+  }
+  const auto label = trim(line.substr(at + 1));
+  if (path.empty() || label.empty() || label.find(',') != std::string::npos) return std::nullopt;
+  return std::make_pair(path, label);
+}
+
+std::optional<int64_t> parse_index(const std::string& text) {
+  int64_t value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, error] = std::from_chars(text.data(), end, value);
+  if (error != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+CsvList parse_csv_list(std::istream& lines, const std::string& source, const std::filesystem::path& base_dir,
+                       const std::vector<std::string>& class_names) {
+  const auto fail = [&](size_t line_number, const std::string& message) {
+    throw DataError(source + ":" + std::to_string(line_number) + ": " + message);
+  };
+  std::vector<RawLine> raw;
+  bool all_indices = true;
+  size_t line_number = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++line_number;
+    const auto text = trim(line);
+    if (text.empty() || text[0] == '#') continue;
+    if (raw.empty() && text == "path,label") continue;
+    const auto fields = split_line(text);
+    if (!fields) fail(line_number, "expected 'path,label', got '" + text + "'");
+    all_indices = all_indices && parse_index(fields->second).has_value();
+    raw.push_back({fields->first, fields->second, line_number});
+  }
+  if (raw.empty()) throw DataError(source + ": the list has no entries");
+
+  CsvList list;
+  std::map<std::string, int64_t> index_of_name;
+  if (!class_names.empty()) {
+    list.class_names = class_names;
+  } else if (!all_indices) {
+    std::set<std::string> names;
+    for (const auto& entry : raw) names.insert(entry.label);
+    list.class_names.assign(names.begin(), names.end());
+  }
+  for (size_t i = 0; i < list.class_names.size(); ++i) index_of_name[list.class_names[i]] = static_cast<int64_t>(i);
+
+  int64_t max_label = -1;
+  for (const auto& entry : raw) {
+    int64_t label = 0;
+    if (const auto index = parse_index(entry.label); index && all_indices) {
+      label = *index;
+      if (label < 0) fail(entry.line_number, "negative label " + entry.label);
+      if (!list.class_names.empty() && label >= static_cast<int64_t>(list.class_names.size())) {
+        fail(entry.line_number, "label " + entry.label + " is out of range for " +
+                                    std::to_string(list.class_names.size()) + " classes");
+      }
+    } else {
+      const auto found = index_of_name.find(entry.label);
+      if (found == index_of_name.end()) fail(entry.line_number, "unknown class name '" + entry.label + "'");
+      label = found->second;
+    }
+    max_label = std::max(max_label, label);
+    std::filesystem::path path = entry.path;
+    list.entries.push_back({path.is_absolute() ? path : base_dir / path, label, entry.line_number});
+  }
+  if (list.class_names.empty()) {
+    for (int64_t i = 0; i <= max_label; ++i) list.class_names.push_back(std::to_string(i));
+  }
+  return list;
+}
+
+CsvListDataset::CsvListDataset(const std::filesystem::path& list_file, const std::vector<std::string>& class_names,
+                               int64_t max_pixels, bool check_files)
+    : max_pixels_(max_pixels) {
+  std::ifstream stream(list_file);
+  if (!stream) throw DataError(list_file.string() + ": cannot open CSV list");
+  list_ = parse_csv_list(stream, list_file.string(), list_file.parent_path(), class_names);
+  if (!check_files) return;
+  for (const auto& entry : list_.entries) {
+    std::error_code error;
+    if (!std::filesystem::exists(entry.path, error)) {
+      throw DataError(list_file.string() + ":" + std::to_string(entry.line) + ": " + entry.path.string() +
+                      " does not exist");
+    }
+  }
+}
+
+cv::Mat CsvListDataset::load(size_t index, int channels) const {
+  return read_image(list_.entries[index].path, channels, max_pixels_);
+}
+
+}  // namespace vit::data

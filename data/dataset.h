@@ -1,0 +1,31 @@
+#pragma once
+
+#include <opencv2/core/mat.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vit::data {
+
+// A labelled image source. Implementations must allow concurrent load() calls from the
+// loader's worker threads.
+class Dataset {
+ public:
+  virtual ~Dataset() = default;
+
+  virtual size_t size() const = 0;
+  virtual int64_t label(size_t index) const = 0;
+  // The image as 8-bit HxW (grey) or HxWx3 (RGB order) with `channels` channels.
+  // Throws DataError naming the file for an unreadable or corrupt image.
+  virtual cv::Mat load(size_t index, int channels) const = 0;
+  // Where sample `index` comes from, for error messages ("dir/cat/1.jpg", "train.idx[17]").
+  virtual std::string describe(size_t index) const = 0;
+  virtual const std::vector<std::string>& class_names() const = 0;
+};
+
+// Converts an 8-bit image as OpenCV decodes it (grey, BGR or BGRA) into `channels` channels
+// in RGB order.
+cv::Mat to_channels(const cv::Mat& decoded, int channels);
+
+}  // namespace vit::data

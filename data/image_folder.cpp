@@ -1,0 +1,56 @@
+#include "data/image_folder.h"
+
+#include "data/errors.h"
+#include "data/image_file.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace vit::data {
+
+bool has_image_extension(const std::filesystem::path& file) {
+  static const std::array<std::string, 7> kExtensions = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"};
+  auto extension = file.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::find(kExtensions.begin(), kExtensions.end(), extension) != kExtensions.end();
+}
+
+ImageFolderDataset::ImageFolderDataset(const std::filesystem::path& root, int64_t max_pixels)
+    : max_pixels_(max_pixels) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (!fs::is_directory(root, error)) throw DataError(root.string() + ": image folder root does not exist");
+
+  std::vector<fs::path> class_dirs;
+  for (fs::directory_iterator it(root, error), end; !error && it != end; it.increment(error)) {
+    if (it->is_directory(error)) class_dirs.push_back(it->path());
+  }
+  if (error) throw DataError(root.string() + ": cannot list: " + error.message());
+  std::sort(class_dirs.begin(), class_dirs.end());
+  if (class_dirs.empty()) throw DataError(root.string() + ": no class folders (expected root/<class>/<image>)");
+
+  for (const auto& class_dir : class_dirs) {
+    const auto label = static_cast<int64_t>(class_names_.size());
+    class_names_.push_back(class_dir.filename().string());
+    std::vector<fs::path> files;
+    // Does not descend into symlinked directories, so a directory loop cannot trap the walk; a
+    // dangling or looping file symlink is kept and reported when it is loaded.
+    for (fs::recursive_directory_iterator it(class_dir, error), end; !error && it != end; it.increment(error)) {
+      std::error_code status_error;
+      const bool candidate = it->is_symlink(status_error) || it->is_regular_file(status_error);
+      if (candidate && has_image_extension(it->path())) files.push_back(it->path());
+    }
+    if (error) throw DataError(class_dir.string() + ": cannot list: " + error.message());
+    if (files.empty()) throw DataError(class_dir.string() + ": class folder contains no images");
+    std::sort(files.begin(), files.end());
+    for (auto& file : files) samples_.push_back({std::move(file), label});
+  }
+}
+
+cv::Mat ImageFolderDataset::load(size_t index, int channels) const {
+  return read_image(samples_[index].path, channels, max_pixels_);
+}
+
+}  // namespace vit::data

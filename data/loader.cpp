@@ -1,0 +1,153 @@
+#include "data/loader.h"
+
+#include "data/errors.h"
+
+#include <opencv2/core/utility.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace vit::data {
+
+int64_t default_workers() {
+  const auto cores = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::clamp<int64_t>(cores / 2, 1, 8);
+}
+
+DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Transform transform, LoaderOptions options)
+    : dataset_(std::move(dataset)), transform_(std::move(transform)), options_(std::move(options)) {
+  // Parallelism comes from the loader's own threads; OpenCV's pool inside each of them would
+  // oversubscribe the cores that LibTorch's intra-op threads use.
+  cv::setNumThreads(1);
+  const int64_t workers = options_.workers > 0 ? options_.workers : default_workers();
+  for (int64_t i = 0; i < workers; ++i) workers_.emplace_back([this] { work(); });
+}
+
+DataLoader::~DataLoader() { stop(); }
+
+void DataLoader::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && workers_.empty()) return;
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  result_ready_.notify_all();
+  for (auto& worker : workers_) worker.join();
+  workers_.clear();
+}
+
+int64_t DataLoader::batches_per_epoch() const { return data::batches_per_epoch(dataset_->size(), options_.sampler); }
+
+int64_t DataLoader::skipped_samples() const {
+  std::lock_guard lock(mutex_);
+  return skipped_;
+}
+
+void DataLoader::start_epoch(int64_t epoch, int64_t first_step) {
+  auto plan = std::make_shared<Epoch>(Epoch{epoch, epoch_indices(dataset_->size(), options_.sampler, epoch)});
+  {
+    std::lock_guard lock(mutex_);
+    epoch_ = std::move(plan);
+    ++generation_;
+    ready_.clear();
+    end_step_ = batches_per_epoch();
+    next_claim_ = next_deliver_ = std::min(first_step, end_step_);
+    skipped_ = 0;
+  }
+  work_ready_.notify_all();
+}
+
+std::optional<Batch> DataLoader::next() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    if (stopping_ || next_deliver_ >= end_step_) return std::nullopt;
+    result_ready_.wait(lock, [&] { return stopping_ || ready_.count(next_deliver_) > 0; });
+    if (stopping_) return std::nullopt;
+    auto result = std::move(ready_.at(next_deliver_));
+    ready_.erase(next_deliver_++);
+    work_ready_.notify_all();
+    if (result.error) std::rethrow_exception(result.error);
+    if (result.batch) return std::move(result.batch);
+  }
+}
+
+void DataLoader::work() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    work_ready_.wait(lock, [&] {
+      return stopping_ || (epoch_ && next_claim_ < end_step_ && next_claim_ < next_deliver_ + options_.prefetch_batches);
+    });
+    if (stopping_) return;
+    const auto epoch = epoch_;
+    const auto generation = generation_;
+    const int64_t step = next_claim_++;
+    lock.unlock();
+    Result result;
+    try {
+      auto batch = build(*epoch, step);
+      if (batch.images.size(0) > 0) result.batch = std::move(batch);
+    } catch (...) {
+      result.error = std::current_exception();
+    }
+    lock.lock();
+    if (generation == generation_) {
+      ready_[step] = std::move(result);
+      result_ready_.notify_all();
+    }
+  }
+}
+
+bool DataLoader::load_sample(size_t index, float* out, int64_t epoch) {
+  try {
+    Random random(options_.sampler.seed, kAugmentStream, static_cast<uint64_t>(epoch), index);
+    transform_.apply(dataset_->load(index, transform_.channels()), random, out);
+    return true;
+  } catch (const DataError& error) {
+    if (!options_.skip_bad_samples) throw;
+    std::lock_guard lock(mutex_);
+    ++skipped_;
+    if (reported_bad_.insert(dataset_->describe(index)).second) spdlog::warn("skipping bad sample: {}", error.what());
+    return false;
+  } catch (const cv::Exception& error) {
+    throw DataError(dataset_->describe(index) + ": " + error.err);
+  }
+}
+
+Batch DataLoader::build(const Epoch& epoch, int64_t step) {
+  const auto batch_size = options_.sampler.batch_size;
+  const auto first = static_cast<size_t>(step * batch_size);
+  const auto last = std::min(epoch.indices.size(), first + static_cast<size_t>(batch_size));
+  const int64_t size = transform_.size();
+  const int64_t channels = transform_.channels();
+  const int64_t sample_floats = channels * size * size;
+
+  Batch batch;
+  batch.step = step;
+  batch.images = torch::empty({static_cast<int64_t>(last - first), channels, size, size});
+  batch.labels = torch::empty({batch.images.size(0)}, torch::kInt64);
+  batch.indices = torch::empty({batch.images.size(0)}, torch::kInt64);
+  float* images = batch.images.data_ptr<float>();
+  int64_t* labels = batch.labels.data_ptr<int64_t>();
+  int64_t* indices = batch.indices.data_ptr<int64_t>();
+  int64_t filled = 0;
+  for (size_t position = first; position < last; ++position) {
+    const size_t index = epoch.indices[position];
+    if (!load_sample(index, images + filled * sample_floats, epoch.number)) continue;
+    labels[filled] = dataset_->label(index);
+    indices[filled] = static_cast<int64_t>(index);
+    ++filled;
+  }
+  if (filled < batch.images.size(0)) {
+    batch.images = batch.images.narrow(0, 0, filled);
+    batch.labels = batch.labels.narrow(0, 0, filled);
+    batch.indices = batch.indices.narrow(0, 0, filled);
+  }
+  if (options_.mixup.enabled() && filled > 0) {
+    Random random(options_.sampler.seed, kMixStream, static_cast<uint64_t>(epoch.number), static_cast<uint64_t>(step));
+    batch.targets = mix_batch(batch.images, batch.labels, options_.num_classes, options_.mixup, random);
+  }
+  return batch;
+}
+
+}  // namespace vit::data

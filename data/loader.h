@@ -1,0 +1,98 @@
+#pragma once
+
+#include "data/dataset.h"
+#include "data/mixup.h"
+#include "data/sampler.h"
+#include "data/transforms.h"
+
+#include <torch/types.h>
+
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+namespace vit::data {
+
+struct Batch {
+  torch::Tensor images;   // float [B, C, H, W], normalized
+  torch::Tensor labels;   // int64 [B]
+  torch::Tensor targets;  // float [B, num_classes] soft targets when mixing, else undefined
+  torch::Tensor indices;  // int64 [B] dataset indices, in batch order
+  int64_t step = 0;       // batch number within the epoch
+};
+
+struct LoaderOptions {
+  SamplerOptions sampler;
+  int64_t workers = 0;         // 0: default_workers()
+  int64_t prefetch_batches = 4;  // ready or in-flight batches ahead of the consumer
+  bool skip_bad_samples = false;  // else the first bad sample ends the epoch with its DataError
+  MixupOptions mixup;
+  int64_t num_classes = 0;     // for mixup's soft targets
+};
+
+// Loader worker threads for this machine: half the cores (the other half runs LibTorch's
+// intra-op threads), at least 1, at most 8.
+int64_t default_workers();
+
+// Batches of one dataset through one transform, assembled by worker threads that decode
+// straight into each batch's preallocated tensor, at most prefetch_batches ahead. Batches come
+// out in order; every random draw is seeded from (seed, epoch, sample index), so the data is the
+// same for any worker count, world size or starting step.
+class DataLoader {
+ public:
+  DataLoader(std::shared_ptr<const Dataset> dataset, Transform transform, LoaderOptions options);
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  int64_t batches_per_epoch() const;
+  // Begins `epoch` at batch `first_step` (to resume mid-epoch), abandoning any unfinished epoch.
+  void start_epoch(int64_t epoch, int64_t first_step = 0);
+  // The next batch, or nullopt at the end of the epoch; rethrows a worker's DataError.
+  std::optional<Batch> next();
+  // Stops the workers; next() then returns nullopt. Idempotent, also done by the destructor.
+  void stop();
+
+  // Samples skipped as bad in the current epoch (with skip_bad_samples).
+  int64_t skipped_samples() const;
+  const Dataset& dataset() const { return *dataset_; }
+
+ private:
+  struct Epoch {
+    int64_t number;
+    std::vector<size_t> indices;
+  };
+  struct Result {
+    std::optional<Batch> batch;  // empty when every sample of it was skipped
+    std::exception_ptr error;
+  };
+
+  void work();
+  Batch build(const Epoch& epoch, int64_t step);
+  bool load_sample(size_t index, float* out, int64_t epoch);
+
+  std::shared_ptr<const Dataset> dataset_;
+  Transform transform_;
+  LoaderOptions options_;
+  std::vector<std::thread> workers_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable result_ready_;
+  std::shared_ptr<const Epoch> epoch_;
+  uint64_t generation_ = 0;  // bumped by start_epoch so stale results are dropped
+  int64_t next_claim_ = 0;
+  int64_t next_deliver_ = 0;
+  int64_t end_step_ = 0;
+  std::map<int64_t, Result> ready_;
+  bool stopping_ = false;
+  int64_t skipped_ = 0;
+  std::set<std::string> reported_bad_;
+};
+
+}  // namespace vit::data

@@ -1,0 +1,24 @@
+#pragma once
+
+#include "data/random.h"
+
+#include <torch/types.h>
+
+namespace vit::data {
+
+struct MixupOptions {
+  double mixup_alpha = 0.0;   // > 0 enables mixup, lambda ~ Beta(alpha, alpha)
+  double cutmix_alpha = 0.0;  // > 0 enables cutmix
+  double probability = 1.0;   // of mixing a batch at all
+  double switch_probability = 0.5;  // of cutmix instead of mixup when both are enabled
+  bool enabled() const { return mixup_alpha > 0.0 || cutmix_alpha > 0.0; }
+};
+
+// timm's batch-mode Mixup/CutMix: sample i is mixed with sample B-1-i. Modifies `images`
+// [B, C, H, W] in place and returns soft targets [B, num_classes] = lambda * onehot(y) +
+// (1 - lambda) * onehot(flipped y); for cutmix lambda is the exact unpasted area fraction.
+// Label smoothing is left to the loss.
+torch::Tensor mix_batch(torch::Tensor& images, const torch::Tensor& labels, int64_t num_classes,
+                        const MixupOptions& options, Random& random);
+
+}  // namespace vit::data

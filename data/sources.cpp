@@ -1,0 +1,35 @@
+#include "data/sources.h"
+
+#include "data/csv_list.h"
+#include "data/errors.h"
+#include "data/image_folder.h"
+#include "data/subset.h"
+#include "data/tensor_dataset.h"
+
+namespace vit::data {
+
+std::shared_ptr<const Dataset> open_source(const SourceOptions& source, const DataOptions& options) {
+  switch (source.kind) {
+    case SourceKind::ImageFolder:
+      return std::make_shared<ImageFolderDataset>(source.path, options.max_pixels);
+    case SourceKind::Csv:
+      return std::make_shared<CsvListDataset>(source.path, options.class_names, options.max_pixels);
+    case SourceKind::Idx:
+      return std::make_shared<TensorDataset>(load_idx_dataset(source.path, source.split, options.class_names));
+    case SourceKind::Cifar:
+      return std::make_shared<TensorDataset>(load_cifar_dataset(source.path, source.split, options.class_names));
+  }
+  throw DataError("unknown data source kind");
+}
+
+DataSplits open_datasets(const DataOptions& options) {
+  auto train = open_source(options.train, options);
+  if (options.val) return {train, open_source(*options.val, options)};
+  if (options.val_fraction > 0.0) {
+    auto [train_part, val_part] = split_dataset(train, options.val_fraction, options.split_seed);
+    return {train_part, val_part};
+  }
+  return {train, nullptr};
+}
+
+}  // namespace vit::data

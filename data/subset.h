@@ -1,0 +1,31 @@
+#pragma once
+
+#include "data/dataset.h"
+
+#include <memory>
+#include <utility>
+
+namespace vit::data {
+
+// A view of some samples of another dataset.
+class SubsetDataset : public Dataset {
+ public:
+  SubsetDataset(std::shared_ptr<const Dataset> base, std::vector<size_t> indices)
+      : base_(std::move(base)), indices_(std::move(indices)) {}
+
+  size_t size() const override { return indices_.size(); }
+  int64_t label(size_t index) const override { return base_->label(indices_[index]); }
+  cv::Mat load(size_t index, int channels) const override { return base_->load(indices_[index], channels); }
+  std::string describe(size_t index) const override { return base_->describe(indices_[index]); }
+  const std::vector<std::string>& class_names() const override { return base_->class_names(); }
+
+ private:
+  std::shared_ptr<const Dataset> base_;
+  std::vector<size_t> indices_;
+};
+
+// Splits a dataset into (train, val) with a fixed-seed permutation, val taking round(fraction N).
+std::pair<std::shared_ptr<const Dataset>, std::shared_ptr<const Dataset>> split_dataset(
+    const std::shared_ptr<const Dataset>& dataset, double val_fraction, uint64_t seed);
+
+}  // namespace vit::data
