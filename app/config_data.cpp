@@ -90,9 +90,9 @@ data::DataOptions read_data(YamlSection section) {
   section.read("class_names", d.class_names);
   section.read_int("workers", d.workers, 0, 256);
   section.read_int("prefetch", d.prefetch_batches, 1, 1024);
-  section.read_choice<data::BadSamplePolicy>("on_bad_sample", d.on_bad_sample,
-                                             {{"error", data::BadSamplePolicy::Error},
-                                              {"skip", data::BadSamplePolicy::Skip}});
+  section.read_choice<data::BadSamplePolicy>(
+      "on_bad_sample", d.on_bad_sample,
+      {{"error", data::BadSamplePolicy::Error}, {"skip", data::BadSamplePolicy::Skip}});
   section.read_int("max_pixels", d.max_pixels, 1, std::numeric_limits<int64_t>::max() / 2);
   std::vector<double> mean;
   std::vector<double> std;

@@ -43,10 +43,10 @@ void adjust_saturation(cv::Mat& image, double factor) {
 }
 
 void adjust_hue(cv::Mat& image, double shift) {
-  if (image.channels() == 1) return;
+  const int offset = static_cast<int>(std::lround(shift * 256.0));
+  if (image.channels() == 1 || offset == 0) return;  // the 8-bit HSV round trip alone would blur colours
   cv::Mat hsv;
   cv::cvtColor(image, hsv, cv::COLOR_RGB2HSV_FULL);  // hue over the full byte range 0..255
-  const int offset = static_cast<int>(std::lround(shift * 256.0));
   for (int y = 0; y < hsv.rows; ++y) {
     auto* row = hsv.ptr<cv::Vec3b>(y);
     for (int x = 0; x < hsv.cols; ++x) row[x][0] = static_cast<uint8_t>((row[x][0] + offset + 256) % 256);
@@ -73,7 +73,8 @@ void posterize(cv::Mat& image, int bits) {
 
 void solarize(cv::Mat& image, int threshold) {
   cv::Mat lut(1, 256, CV_8U);
-  for (int value = 0; value < 256; ++value) lut.at<uint8_t>(value) = static_cast<uint8_t>(value >= threshold ? 255 - value : value);
+  for (int value = 0; value < 256; ++value)
+    lut.at<uint8_t>(value) = static_cast<uint8_t>(value >= threshold ? 255 - value : value);
   cv::LUT(image, lut, image);
 }
 

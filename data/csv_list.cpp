@@ -103,8 +103,8 @@ CsvList parse_csv_list(std::istream& lines, const std::string& source, const std
       label = *index;
       if (label < 0) fail(entry.line_number, "negative label " + entry.label);
       if (!list.class_names.empty() && label >= static_cast<int64_t>(list.class_names.size())) {
-        fail(entry.line_number, "label " + entry.label + " is out of range for " +
-                                    std::to_string(list.class_names.size()) + " classes");
+        fail(entry.line_number,
+             "label " + entry.label + " is out of range for " + std::to_string(list.class_names.size()) + " classes");
       }
     } else {
       const auto found = index_of_name.find(entry.label);

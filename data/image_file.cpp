@@ -23,7 +23,11 @@ uint32_t little_endian(const std::vector<uint8_t>& b, size_t at, int bytes) {
 }
 
 bool starts_with(const std::vector<uint8_t>& b, const char* magic, size_t length, size_t at = 0) {
-  return b.size() >= at + length && std::equal(magic, magic + length, b.begin() + static_cast<std::ptrdiff_t>(at));
+  if (b.size() < at + length) return false;
+  for (size_t i = 0; i < length; ++i) {
+    if (b[at + i] != static_cast<uint8_t>(magic[i])) return false;
+  }
+  return true;
 }
 
 std::optional<ImageSize> png_size(const std::vector<uint8_t>& b) {
@@ -70,7 +74,8 @@ std::optional<ImageSize> webp_size(const std::vector<uint8_t>& b) {
     const uint32_t bits = little_endian(b, 21, 4);
     return ImageSize{(bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1};
   }
-  if (starts_with(b, "VP8 ", 4, 12)) return ImageSize{little_endian(b, 26, 2) & 0x3FFF, little_endian(b, 28, 2) & 0x3FFF};
+  if (starts_with(b, "VP8 ", 4, 12))
+    return ImageSize{little_endian(b, 26, 2) & 0x3FFF, little_endian(b, 28, 2) & 0x3FFF};
   return std::nullopt;
 }
 
@@ -126,8 +131,8 @@ cv::Mat read_image(const std::filesystem::path& file, int channels, int64_t max_
     if (size->width <= 0 || size->height <= 0) throw DataError(file.string() + ": header declares an empty image");
     if (size->width > max_pixels || size->height > max_pixels || size->width * size->height > max_pixels) {
       throw DataError(file.string() + ": header declares " + std::to_string(size->width) + "x" +
-                      std::to_string(size->height) + " pixels, more than data.max_pixels = " +
-                      std::to_string(max_pixels));
+                      std::to_string(size->height) +
+                      " pixels, more than data.max_pixels = " + std::to_string(max_pixels));
     }
   }
   const int mode = (channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR) | cv::IMREAD_IGNORE_ORIENTATION;

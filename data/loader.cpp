@@ -2,8 +2,8 @@
 
 #include "data/errors.h"
 
-#include <opencv2/core/utility.hpp>
 #include <spdlog/spdlog.h>
+#include <opencv2/core/utility.hpp>
 
 #include <algorithm>
 
@@ -76,7 +76,8 @@ void DataLoader::work() {
   std::unique_lock lock(mutex_);
   while (true) {
     work_ready_.wait(lock, [&] {
-      return stopping_ || (epoch_ && next_claim_ < end_step_ && next_claim_ < next_deliver_ + options_.prefetch_batches);
+      return stopping_ ||
+             (epoch_ && next_claim_ < end_step_ && next_claim_ < next_deliver_ + options_.prefetch_batches);
     });
     if (stopping_) return;
     const auto epoch = epoch_;

@@ -28,11 +28,11 @@ struct Batch {
 
 struct LoaderOptions {
   SamplerOptions sampler;
-  int64_t workers = 0;         // 0: default_workers()
-  int64_t prefetch_batches = 4;  // ready or in-flight batches ahead of the consumer
+  int64_t workers = 0;            // 0: default_workers()
+  int64_t prefetch_batches = 4;   // ready or in-flight batches ahead of the consumer
   bool skip_bad_samples = false;  // else the first bad sample ends the epoch with its DataError
   MixupOptions mixup;
-  int64_t num_classes = 0;     // for mixup's soft targets
+  int64_t num_classes = 0;  // for mixup's soft targets
 };
 
 // Loader worker threads for this machine: half the cores (the other half runs LibTorch's

@@ -9,8 +9,8 @@ torch::Tensor mix_batch(torch::Tensor& images, const torch::Tensor& labels, int6
                         const MixupOptions& options, Random& random) {
   double lambda = 1.0;
   if (options.enabled() && random.bernoulli(options.probability)) {
-    const bool use_cutmix = options.cutmix_alpha > 0.0 &&
-                            (options.mixup_alpha <= 0.0 || random.bernoulli(options.switch_probability));
+    const bool use_cutmix =
+        options.cutmix_alpha > 0.0 && (options.mixup_alpha <= 0.0 || random.bernoulli(options.switch_probability));
     const double alpha = use_cutmix ? options.cutmix_alpha : options.mixup_alpha;
     lambda = random.beta(alpha, alpha);
     const auto flipped = images.flip(0);

@@ -9,8 +9,23 @@
 namespace vit::data {
 namespace {
 
-enum class Op { Identity, ShearX, ShearY, TranslateX, TranslateY, Rotate, Brightness, Color, Contrast, Sharpness,
-                Posterize, Solarize, AutoContrast, Equalize, kCount };
+enum class Op {
+  Identity,
+  ShearX,
+  ShearY,
+  TranslateX,
+  TranslateY,
+  Rotate,
+  Brightness,
+  Color,
+  Contrast,
+  Sharpness,
+  Posterize,
+  Solarize,
+  AutoContrast,
+  Equalize,
+  kCount
+};
 
 void warp(cv::Mat& image, const cv::Mat& affine) {
   cv::Mat warped;

@@ -32,7 +32,7 @@ class Random {
     const double u = 1.0 - uniform();
     return std::sqrt(-2.0 * std::log(u)) * std::cos(2.0 * M_PI * uniform());
   }
-  double gamma(double shape);                        // Marsaglia-Tsang
+  double gamma(double shape);  // Marsaglia-Tsang
   double beta(double a, double b) {
     const double x = gamma(a);
     return x / (x + gamma(b));

@@ -82,7 +82,8 @@ TensorDataset load_idx_dataset(const std::filesystem::path& dir, const std::stri
 
 TensorDataset load_cifar_dataset(const std::filesystem::path& dir, const std::string& split,
                                  std::vector<std::string> class_names) {
-  if (split != "train" && split != "test") throw DataError("CIFAR split must be 'train' or 'test', got '" + split + "'");
+  if (split != "train" && split != "test")
+    throw DataError("CIFAR split must be 'train' or 'test', got '" + split + "'");
   const bool cifar100 = std::filesystem::exists(dir / "train.bin") || std::filesystem::exists(dir / "test.bin");
   std::vector<std::filesystem::path> files;
   if (cifar100) {

@@ -40,8 +40,8 @@ struct RandomErasingOptions {
 // RandAugment -> (resize to the model's size if still different) -> normalize -> random erasing.
 // Crops produce the model's image size.
 struct TransformOptions {
-  int64_t resize = 0;         // shorter side to this many pixels; 0: no resize
-  double crop_pct = 0.0;      // (0, 1]: resize shorter side to size / crop_pct, then center crop (timm eval)
+  int64_t resize = 0;     // shorter side to this many pixels; 0: no resize
+  double crop_pct = 0.0;  // (0, 1]: resize shorter side to size / crop_pct, then center crop (timm eval)
   bool center_crop = false;
   RandomResizedCropOptions random_resized_crop;
   int64_t random_crop_padding = -1;  // >= 0: zero-pad by this much, then take a random crop

@@ -35,8 +35,8 @@ std::vector<double> per_channel(const std::vector<double>& values, int channels,
 CropBox random_resized_crop_box(int height, int width, const RandomResizedCropOptions& options, Random& random) {
   const double area = static_cast<double>(height) * width;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
-    const auto [w, h] = area_and_ratio_box(area, options.scale_min, options.scale_max, options.ratio_min,
-                                           options.ratio_max, random);
+    const auto [w, h] =
+        area_and_ratio_box(area, options.scale_min, options.scale_max, options.ratio_min, options.ratio_max, random);
     if (w > 0 && w <= width && h > 0 && h <= height) {
       const int top = static_cast<int>(random.integer(0, height - h + 1));
       const int left = static_cast<int>(random.integer(0, width - w + 1));
@@ -58,13 +58,12 @@ CropBox center_crop_box(int height, int width, int crop_height, int crop_width) 
   return {rounded((height - crop_height) / 2.0), rounded((width - crop_width) / 2.0), crop_height, crop_width};
 }
 
-std::optional<CropBox> random_erasing_box(int height, int width, const RandomErasingOptions& options,
-                                          Random& random) {
+std::optional<CropBox> random_erasing_box(int height, int width, const RandomErasingOptions& options, Random& random) {
   const double area = static_cast<double>(height) * width;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     // torchvision draws h from sqrt(area * ratio): the ratio here is height / width.
-    const auto [h, w] = area_and_ratio_box(area, options.scale_min, options.scale_max, options.ratio_min,
-                                           options.ratio_max, random);
+    const auto [h, w] =
+        area_and_ratio_box(area, options.scale_min, options.scale_max, options.ratio_min, options.ratio_max, random);
     if (h < height && w < width && h > 0 && w > 0) {
       const int top = static_cast<int>(random.integer(0, height - h + 1));
       const int left = static_cast<int>(random.integer(0, width - w + 1));
@@ -101,7 +100,8 @@ cv::Mat crop(const cv::Mat& image, const CropBox& box) {
 void color_jitter(cv::Mat& image, const ColorJitterOptions& options, Random& random) {
   // torchvision applies the four adjustments in a random order, each with its own factor.
   std::array<int, 4> order = {0, 1, 2, 3};
-  for (int i = 3; i > 0; --i) std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(random.integer(0, i + 1))]);
+  for (int i = 3; i > 0; --i)
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(random.integer(0, i + 1))]);
   const auto factor = [&](double strength) { return random.uniform(std::max(0.0, 1.0 - strength), 1.0 + strength); };
   for (const int op : order) {
     if (op == 0 && options.brightness > 0) adjust_brightness(image, factor(options.brightness));
@@ -129,10 +129,12 @@ cv::Mat Transform::augment(const cv::Mat& input, Random& random) const {
   if (options_.crop_pct > 0) {
     image = resize_shorter_side(image, static_cast<int>(std::floor(size_ / options_.crop_pct)));
   }
-  if (options_.center_crop || options_.crop_pct > 0) image = crop(image, center_crop_box(image.rows, image.cols, size_, size_));
+  if (options_.center_crop || options_.crop_pct > 0)
+    image = crop(image, center_crop_box(image.rows, image.cols, size_, size_));
   if (options_.random_resized_crop.enabled) {
-    image = resize_to(crop(image, random_resized_crop_box(image.rows, image.cols, options_.random_resized_crop, random)),
-                      size_, size_);
+    image =
+        resize_to(crop(image, random_resized_crop_box(image.rows, image.cols, options_.random_resized_crop, random)),
+                  size_, size_);
   }
   if (options_.random_crop_padding >= 0) {
     const int pad = static_cast<int>(options_.random_crop_padding);
