@@ -1,7 +1,9 @@
 #include "app/cli.h"
 
+#include "app/data_command.h"
 #include "app/errors.h"
 #include "app/info_command.h"
+#include "data/errors.h"
 
 #include <c10/util/Exception.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -32,6 +34,7 @@ int run_cli(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = kExitSuccess;
   add_info_command(app, exit_code);
+  add_data_command(app, exit_code);
   try {
     app.parse(argc, argv);
     return exit_code;
@@ -40,6 +43,8 @@ int run_cli(int argc, char** argv) {
     return cli_code == 0 ? kExitSuccess : kExitUsageError;
   } catch (const ConfigError& error) {
     return report(error.what(), kExitUsageError);
+  } catch (const data::DataError& error) {
+    return report(error.what(), kExitRuntimeError);
   } catch (const c10::Error& error) {
     // LibTorch's what() carries a C++ stack trace that means nothing to a user.
     return report(error.what_without_backtrace(), kExitRuntimeError);

@@ -12,13 +12,14 @@ void add_common_options(CLI::App& command, CommonOptions& options) {
   command.add_flag("-v,--verbose", options.verbose, "Debug logging and error details");
 }
 
-Config load_common_config(const CommonOptions& options, const std::vector<std::string>& extra_overrides) {
+Config load_common_config(const CommonOptions& options, WithoutConfigFile without_file,
+                          const std::vector<std::string>& extra_overrides) {
   if (options.verbose) spdlog::set_level(spdlog::level::debug);
   std::vector<std::string> overrides = extra_overrides;
   overrides.insert(overrides.end(), options.overrides.begin(), options.overrides.end());
-  std::optional<std::filesystem::path> file;
-  if (options.config_file) file = *options.config_file;
-  return load_config(file, overrides);
+  if (options.config_file) return load_config(std::filesystem::path(*options.config_file), overrides);
+  if (without_file == WithoutConfigFile::kUseDefaultConfig) return load_default_config(overrides);
+  return load_config(std::nullopt, overrides);
 }
 
 }  // namespace vit::app

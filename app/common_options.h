@@ -20,8 +20,14 @@ struct CommonOptions {
 };
 
 void add_common_options(CLI::App& command, CommonOptions& options);
+enum class WithoutConfigFile {
+  kUseFieldDefaults,  // no file: every field at its built-in default
+  kUseDefaultConfig,  // no file: configs/fashion_mnist_vit.yaml as built into the binary
+};
+
 // The config file and overrides, loaded and validated; `extra_overrides` go first so that
 // explicit --set values still win.
-Config load_common_config(const CommonOptions& options, const std::vector<std::string>& extra_overrides = {});
+Config load_common_config(const CommonOptions& options, WithoutConfigFile without_file,
+                          const std::vector<std::string>& extra_overrides = {});
 
 }  // namespace vit::app

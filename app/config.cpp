@@ -10,16 +10,22 @@
 namespace vit::app {
 namespace {
 
+YAML::Node parse_text(const std::string& text, const std::string& source) {
+  try {
+    auto root = YAML::Load(text);
+    if (!root.IsNull() && !root.IsMap()) throw ConfigError(source + ": expected a mapping at the top level");
+    return root.IsNull() ? YAML::Node(YAML::NodeType::Map) : root;
+  } catch (const YAML::ParserException& error) {
+    throw ConfigError(source + ":" + std::to_string(error.mark.line + 1) + ": not valid YAML: " + error.msg);
+  }
+}
+
 YAML::Node parse_file(const std::filesystem::path& file) {
   std::ifstream stream(file);
   if (!stream) throw ConfigError(file.string() + ": cannot open config file");
-  try {
-    auto root = YAML::Load(stream);
-    if (!root.IsNull() && !root.IsMap()) throw ConfigError(file.string() + ": expected a mapping at the top level");
-    return root.IsNull() ? YAML::Node(YAML::NodeType::Map) : root;
-  } catch (const YAML::ParserException& error) {
-    throw ConfigError(file.string() + ":" + std::to_string(error.mark.line + 1) + ": not valid YAML: " + error.msg);
-  }
+  std::stringstream text;
+  text << stream.rdbuf();
+  return parse_text(text.str(), file.string());
 }
 
 void assign_path(YAML::Node node, const std::vector<std::string>& keys, size_t index, const YAML::Node& value) {
@@ -54,13 +60,9 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   assign_path(root, keys, 0, value);
 }
 
-}  // namespace
-
-Config load_config(const std::optional<std::filesystem::path>& file, const std::vector<std::string>& overrides) {
-  YAML::Node root = file ? parse_file(*file) : YAML::Node(YAML::NodeType::Map);
+Config read_config(YAML::Node root, const std::string& source, const std::vector<std::string>& overrides) {
   for (const auto& assignment : overrides) apply_override(root, assignment);
-
-  YamlSection top(root, "", file ? file->string() : "<defaults>");
+  YamlSection top(root, "", source);
   Config config;
   config.model = read_model(top.section("model"));
   config.data = read_data(top.section("data"));
@@ -68,6 +70,18 @@ Config load_config(const std::optional<std::filesystem::path>& file, const std::
   top.finish();
   check_consistency(config, top);
   return config;
+}
+
+}  // namespace
+
+Config load_config(const std::optional<std::filesystem::path>& file, const std::vector<std::string>& overrides) {
+  if (!file) return read_config(YAML::Node(YAML::NodeType::Map), "<defaults>", overrides);
+  return read_config(parse_file(*file), file->string(), overrides);
+}
+
+Config load_default_config(const std::vector<std::string>& overrides) {
+  const std::string source = "configs/fashion_mnist_vit.yaml (built in)";
+  return read_config(parse_text(default_config_text(), source), source, overrides);
 }
 
 }  // namespace vit::app

@@ -26,5 +26,9 @@ struct Config {
 // A config file (or none: the built-in defaults), then "key.path=value" overrides in order.
 // Throws ConfigError naming the file, line and key of the first problem.
 Config load_config(const std::optional<std::filesystem::path>& file, const std::vector<std::string>& overrides);
+// configs/fashion_mnist_vit.yaml as built into the binary, then the overrides.
+Config load_default_config(const std::vector<std::string>& overrides);
+// The text of the built-in default configuration.
+const char* default_config_text();
 
 }  // namespace vit::app

@@ -71,7 +71,7 @@ void print_table(const std::string& name, const models::VitOptions& o, const mod
 int run_info(const InfoOptions& options) {
   std::vector<std::string> preset_override;
   if (!options.preset.empty()) preset_override.push_back("model.preset=" + options.preset);
-  const auto config = load_common_config(options.common, preset_override);
+  const auto config = load_common_config(options.common, WithoutConfigFile::kUseFieldDefaults, preset_override);
   models::VisionTransformer model(config.model.options);
   const auto complexity = models::measure_complexity(model);
   if (options.json) {

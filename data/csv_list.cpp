@@ -137,6 +137,10 @@ CsvListDataset::CsvListDataset(const std::filesystem::path& list_file, const std
   }
 }
 
+std::optional<ImageSize> CsvListDataset::stored_size(size_t index) const {
+  return read_image_file_size(list_.entries[index].path);
+}
+
 cv::Mat CsvListDataset::load(size_t index, int channels) const {
   return read_image(list_.entries[index].path, channels, max_pixels_);
 }

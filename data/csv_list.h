@@ -36,6 +36,7 @@ class CsvListDataset : public Dataset {
   cv::Mat load(size_t index, int channels) const override;
   std::string describe(size_t index) const override { return list_.entries[index].path.string(); }
   const std::vector<std::string>& class_names() const override { return list_.class_names; }
+  std::optional<ImageSize> stored_size(size_t index) const override;
 
  private:
   CsvList list_;

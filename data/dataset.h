@@ -3,10 +3,16 @@
 #include <opencv2/core/mat.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace vit::data {
+
+struct ImageSize {
+  int64_t width;
+  int64_t height;
+};
 
 // A labelled image source. Implementations must allow concurrent load() calls from the
 // loader's worker threads.
@@ -21,6 +27,8 @@ class Dataset {
   virtual cv::Mat load(size_t index, int channels) const = 0;
   // Where sample `index` comes from, for error messages ("dir/cat/1.jpg", "train.idx[17]").
   virtual std::string describe(size_t index) const = 0;
+  // The stored image's size, from the file header where there is one; nullopt if unknown.
+  virtual std::optional<ImageSize> stored_size(size_t index) const = 0;
   virtual const std::vector<std::string>& class_names() const = 0;
 };
 

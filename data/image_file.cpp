@@ -5,6 +5,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include <cstdint>
 #include <fstream>
 
 namespace vit::data {
@@ -102,10 +103,18 @@ std::optional<ImageSize> tiff_size(const std::vector<uint8_t>& b) {
   return ImageSize{width, height};
 }
 
-std::vector<uint8_t> read_bytes(const std::filesystem::path& file) {
+std::vector<uint8_t> read_bytes(const std::filesystem::path& file, size_t limit = SIZE_MAX) {
   std::ifstream stream(file, std::ios::binary);
   if (!stream) throw DataError(file.string() + ": cannot open image");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes;
+  if (limit == SIZE_MAX) {
+    bytes.assign(std::istreambuf_iterator<char>(stream), std::istreambuf_iterator<char>());
+  } else {
+    bytes.resize(limit);
+    stream.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(limit));
+    bytes.resize(static_cast<size_t>(stream.gcount()));
+    stream.clear();
+  }
   if (stream.bad()) throw DataError(file.string() + ": read error");
   return bytes;
 }
@@ -122,6 +131,10 @@ std::optional<ImageSize> read_image_size(const std::vector<uint8_t>& b) {
     return tiff_size(b);
   }
   return std::nullopt;
+}
+
+std::optional<ImageSize> read_image_file_size(const std::filesystem::path& file) {
+  return read_image_size(read_bytes(file, size_t{1} << 20));
 }
 
 cv::Mat read_image(const std::filesystem::path& file, int channels, int64_t max_pixels) {

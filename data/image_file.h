@@ -1,5 +1,7 @@
 #pragma once
 
+#include "data/dataset.h"
+
 #include <opencv2/core/mat.hpp>
 
 #include <cstdint>
@@ -10,14 +12,12 @@
 
 namespace vit::data {
 
-struct ImageSize {
-  int64_t width;
-  int64_t height;
-};
-
 // Width and height as declared by a JPEG, PNG, BMP, WebP or TIFF header, without decoding;
 // nullopt for another format or a header too damaged to read.
 std::optional<ImageSize> read_image_size(const std::vector<uint8_t>& bytes);
+
+// The header size of an image file (reads at most its first megabyte).
+std::optional<ImageSize> read_image_file_size(const std::filesystem::path& file);
 
 // Reads and decodes an image file into 8-bit `channels` channels (RGB order). Refuses files whose
 // header declares more than `max_pixels` pixels before decoding them. EXIF orientation is ignored,

@@ -49,6 +49,10 @@ ImageFolderDataset::ImageFolderDataset(const std::filesystem::path& root, int64_
   }
 }
 
+std::optional<ImageSize> ImageFolderDataset::stored_size(size_t index) const {
+  return read_image_file_size(samples_[index].path);
+}
+
 cv::Mat ImageFolderDataset::load(size_t index, int channels) const {
   return read_image(samples_[index].path, channels, max_pixels_);
 }

@@ -18,6 +18,7 @@ class ImageFolderDataset : public Dataset {
   cv::Mat load(size_t index, int channels) const override;
   std::string describe(size_t index) const override { return samples_[index].path.string(); }
   const std::vector<std::string>& class_names() const override { return class_names_; }
+  std::optional<ImageSize> stored_size(size_t index) const override;
 
  private:
   struct Sample {

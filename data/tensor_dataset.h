@@ -19,6 +19,7 @@ class TensorDataset : public Dataset {
   cv::Mat load(size_t index, int channels) const override;
   std::string describe(size_t index) const override { return name_ + "[" + std::to_string(index) + "]"; }
   const std::vector<std::string>& class_names() const override { return class_names_; }
+  std::optional<ImageSize> stored_size(size_t) const override { return ImageSize{images_.size(2), images_.size(1)}; }
 
  private:
   torch::Tensor images_;

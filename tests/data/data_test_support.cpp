@@ -1,7 +1,7 @@
 #include "data/data_test_support.h"
 
-#include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
+#include <opencv2/imgcodecs.hpp>
 
 namespace vit::testing {
 
@@ -9,8 +9,8 @@ cv::Mat pattern_image(int width, int height, int seed) {
   cv::Mat image(height, width, CV_8UC3);
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
-      image.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uint8_t>((x * 7 + seed) % 256),
-                                            static_cast<uint8_t>((y * 11 + seed) % 256), 100);
+      image.at<cv::Vec3b>(y, x) =
+          cv::Vec3b(static_cast<uint8_t>((x * 7 + seed) % 256), static_cast<uint8_t>((y * 11 + seed) % 256), 100);
     }
   }
   return image;

@@ -1,7 +1,7 @@
+#include "data/loader.h"
 #include "data/data_test_support.h"
 #include "data/errors.h"
 #include "data/image_folder.h"
-#include "data/loader.h"
 #include "data/sampler.h"
 #include "test_support.h"
 

@@ -8,11 +8,11 @@
 #include "test_support.h"
 
 #include <gtest/gtest.h>
-#include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
+#include <opencv2/imgcodecs.hpp>
 
-#include <set>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace vit::data {
@@ -78,8 +78,7 @@ TEST(ImageFile, CorruptZeroByteAndWrongFormatImagesNameTheFile) {
   EXPECT_NE(data_error([&] { read_image(dir / "zero.png", 3, 1000); }).find("zero.png: empty file"), std::string::npos);
   EXPECT_NE(data_error([&] { read_image(dir / "text.jpg", 3, 1000); }).find("text.jpg: not a readable image"),
             std::string::npos);
-  EXPECT_NE(data_error([&] { read_image(dir / "truncated.png", 3, 100000); }).find("truncated.png"),
-            std::string::npos);
+  EXPECT_NE(data_error([&] { read_image(dir / "truncated.png", 3, 100000); }).find("truncated.png"), std::string::npos);
   EXPECT_NE(data_error([&] { read_image(dir / "nothing.png", 3, 1000); }).find("cannot open"), std::string::npos);
 }
 
@@ -179,8 +178,9 @@ TEST(IdxDataset, CountMismatchAndWrongShapesAreErrors) {
   EXPECT_NE(message.find("holds 3 images but"), std::string::npos) << message;
   EXPECT_NE(message.find("holds 2 labels"), std::string::npos) << message;
   write_file(dir / "train-labels-idx1-ubyte", idx_header(1, {3}) + std::string("\x01\x02\x07", 3));
-  EXPECT_NE(data_error([&] { load_idx_dataset(dir.path(), "train", {"a", "b", "c"}); })
-                .find("label 7 is out of range for 3 classes"),
+  EXPECT_NE(data_error([&] {
+              load_idx_dataset(dir.path(), "train", {"a", "b", "c"});
+            }).find("label 7 is out of range for 3 classes"),
             std::string::npos);
   const auto ok = load_idx_dataset(dir.path(), "train", {});
   EXPECT_EQ(ok.size(), 3u);
@@ -194,9 +194,9 @@ TEST(CifarDataset, ReadsCifar10AndCifar100Records) {
   TempDir dir;
   std::string record10(1 + 3072, '\0');
   record10[0] = 7;
-  record10[1 + 0] = 10;          // R of pixel (0, 0)
-  record10[1 + 1024 + 0] = 20;   // G
-  record10[1 + 2048 + 0] = 30;   // B
+  record10[1 + 0] = 10;         // R of pixel (0, 0)
+  record10[1 + 1024 + 0] = 20;  // G
+  record10[1 + 2048 + 0] = 30;  // B
   write_file(dir / "test_batch.bin", record10 + record10);
   const auto cifar10 = load_cifar_dataset(dir.path(), "test", {});
   ASSERT_EQ(cifar10.size(), 2u);

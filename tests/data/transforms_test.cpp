@@ -1,12 +1,12 @@
+#include "data/transforms.h"
 #include "data/color_ops.h"
 #include "data/data_test_support.h"
 #include "data/mixup.h"
 #include "data/rand_augment.h"
-#include "data/transforms.h"
 
 #include <gtest/gtest.h>
-#include <opencv2/core.hpp>
 #include <torch/torch.h>
+#include <opencv2/core.hpp>
 
 #include <cmath>
 
