@@ -4,12 +4,12 @@
 #include "app/errors.h"
 #include "app/loaders.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <filesystem>
@@ -78,8 +78,7 @@ void print_size_range(const data::Dataset& dataset) {
 }
 
 // Augmented samples (what the model sees, before normalization) with their labels.
-cv::Mat sample_grid(const Config& config, const data::Dataset& dataset, bool training, int64_t samples,
-                    uint64_t seed) {
+cv::Mat sample_grid(const Config& config, const data::Dataset& dataset, bool training, int64_t samples, uint64_t seed) {
   const auto transform = make_transform(config, training);
   const int tile = std::max(kMinTile, transform.size());
   const int count = static_cast<int>(std::min<int64_t>(samples, static_cast<int64_t>(dataset.size())));
@@ -114,8 +113,8 @@ int run_inspect(const DataOptions& options) {
   std::cout << "\n";
   print_size_range(*dataset);
 
-  const std::filesystem::path output = options.output.empty() ? std::filesystem::path(config.output) / "inspect"
-                                                              : std::filesystem::path(options.output);
+  const std::filesystem::path output =
+      options.output.empty() ? std::filesystem::path(config.output) / "inspect" : std::filesystem::path(options.output);
   std::filesystem::create_directories(output);
   const auto file = output / (options.split + "_samples.png");
   const auto grid = sample_grid(config, *dataset, options.split == "train", options.samples, options.seed);
@@ -153,11 +152,14 @@ int run_bench(const DataOptions& options) {
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double rate = static_cast<double>(images) / seconds;
-  const int64_t workers = options.workers > 0 ? options.workers
-                                              : (config.data.workers > 0 ? config.data.workers : data::default_workers());
+  const int64_t workers =
+      options.workers > 0 ? options.workers : (config.data.workers > 0 ? config.data.workers : data::default_workers());
   if (options.json) {
-    std::cout << nlohmann::json{{"images_per_s", rate}, {"images", images}, {"seconds", seconds},
-                                {"workers", workers}, {"batch_size", options.batch_size}}
+    std::cout << nlohmann::json{{"images_per_s", rate},
+                                {"images", images},
+                                {"seconds", seconds},
+                                {"workers", workers},
+                                {"batch_size", options.batch_size}}
                      .dump()
               << "\n";
   } else {
@@ -186,8 +188,7 @@ void add_data_command(CLI::App& app, int& exit_code) {
   auto* bench = data->add_subcommand("bench", "Measure loader throughput (images/s) over a number of batches");
   add_common_options(*bench, options->common);
   bench->add_option("--split", options->split, "train or val")->check(CLI::IsMember({"train", "val"}));
-  bench->add_option("--workers", options->workers, "Loader threads (default: data.workers)")
-      ->check(CLI::Range(1, 256));
+  bench->add_option("--workers", options->workers, "Loader threads (default: data.workers)")->check(CLI::Range(1, 256));
   bench->add_option("--batch-size", options->batch_size, "Images per batch")->check(CLI::Range(1, 65536));
   bench->add_option("--batches", options->batches, "Timed batches after 2 warm-up batches")
       ->check(CLI::Range(1, 1000000));

@@ -2,6 +2,7 @@
 
 #include "data/dataset.h"
 #include "data/errors.h"
+#include "data/jpeg_decoder.h"
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -103,18 +104,14 @@ std::optional<ImageSize> tiff_size(const std::vector<uint8_t>& b) {
   return ImageSize{width, height};
 }
 
-std::vector<uint8_t> read_bytes(const std::filesystem::path& file, size_t limit = SIZE_MAX) {
+std::vector<uint8_t> read_bytes(const std::filesystem::path& file, size_t limit = size_t{1} << 34) {
   std::ifstream stream(file, std::ios::binary);
   if (!stream) throw DataError(file.string() + ": cannot open image");
-  std::vector<uint8_t> bytes;
-  if (limit == SIZE_MAX) {
-    bytes.assign(std::istreambuf_iterator<char>(stream), std::istreambuf_iterator<char>());
-  } else {
-    bytes.resize(limit);
-    stream.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(limit));
-    bytes.resize(static_cast<size_t>(stream.gcount()));
-    stream.clear();
-  }
+  std::error_code size_error;
+  const auto file_size = std::filesystem::file_size(file, size_error);
+  std::vector<uint8_t> bytes(size_error ? limit : std::min<size_t>(limit, file_size));
+  stream.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(static_cast<size_t>(stream.gcount()));
   if (stream.bad()) throw DataError(file.string() + ": read error");
   return bytes;
 }
@@ -147,6 +144,9 @@ cv::Mat read_image(const std::filesystem::path& file, int channels, int64_t max_
                       std::to_string(size->height) +
                       " pixels, more than data.max_pixels = " + std::to_string(max_pixels));
     }
+  }
+  if (starts_with(bytes, "\xFF\xD8", 2)) {
+    if (auto decoded = decode_jpeg(bytes, channels, file.string())) return *decoded;
   }
   const int mode = (channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR) | cv::IMREAD_IGNORE_ORIENTATION;
   cv::Mat decoded;

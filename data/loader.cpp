@@ -19,8 +19,8 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Transform transfo
   // Parallelism comes from the loader's own threads; OpenCV's pool inside each of them would
   // oversubscribe the cores that LibTorch's intra-op threads use.
   cv::setNumThreads(1);
-  const int64_t workers = options_.workers > 0 ? options_.workers : default_workers();
-  for (int64_t i = 0; i < workers; ++i) workers_.emplace_back([this] { work(); });
+  worker_count_ = options_.workers > 0 ? options_.workers : default_workers();
+  for (int64_t i = 0; i < worker_count_; ++i) workers_.emplace_back([this] { work(); });
 }
 
 DataLoader::~DataLoader() { stop(); }
@@ -115,6 +115,20 @@ bool DataLoader::load_sample(size_t index, float* out, int64_t epoch) {
   }
 }
 
+torch::Tensor DataLoader::acquire_images(int64_t count) {
+  const int64_t size = transform_.size();
+  const int64_t channels = transform_.channels();
+  std::lock_guard lock(mutex_);
+  for (const auto& buffer : image_buffers_) {
+    // Only the pool refers to it: no batch, view or autograd graph still uses the memory.
+    if (buffer.size(0) == count && buffer.use_count() == 1 && buffer.storage().use_count() == 1) return buffer;
+  }
+  auto buffer = torch::empty({count, channels, size, size});
+  const auto pool_limit = static_cast<size_t>(worker_count_ + options_.prefetch_batches + 2);
+  if (image_buffers_.size() < pool_limit) image_buffers_.push_back(buffer);
+  return buffer;
+}
+
 Batch DataLoader::build(const Epoch& epoch, int64_t step) {
   const auto batch_size = options_.sampler.batch_size;
   const auto first = static_cast<size_t>(step * batch_size);
@@ -125,7 +139,7 @@ Batch DataLoader::build(const Epoch& epoch, int64_t step) {
 
   Batch batch;
   batch.step = step;
-  batch.images = torch::empty({static_cast<int64_t>(last - first), channels, size, size});
+  batch.images = acquire_images(static_cast<int64_t>(last - first));
   batch.labels = torch::empty({batch.images.size(0)}, torch::kInt64);
   batch.indices = torch::empty({batch.images.size(0)}, torch::kInt64);
   float* images = batch.images.data_ptr<float>();

@@ -74,11 +74,15 @@ class DataLoader {
 
   void work();
   Batch build(const Epoch& epoch, int64_t step);
+  // A float [count, C, H, W] tensor, reusing one whose earlier batch nobody holds any more: fresh
+  // large allocations cost a page fault per 4 KiB.
+  torch::Tensor acquire_images(int64_t count);
   bool load_sample(size_t index, float* out, int64_t epoch);
 
   std::shared_ptr<const Dataset> dataset_;
   Transform transform_;
   LoaderOptions options_;
+  int64_t worker_count_;
   std::vector<std::thread> workers_;
 
   mutable std::mutex mutex_;
@@ -93,6 +97,7 @@ class DataLoader {
   bool stopping_ = false;
   int64_t skipped_ = 0;
   std::set<std::string> reported_bad_;
+  std::vector<torch::Tensor> image_buffers_;
 };
 
 }  // namespace vit::data

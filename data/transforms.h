@@ -27,7 +27,7 @@ CropBox center_crop_box(int height, int width, int crop_height, int crop_width);
 std::optional<CropBox> random_erasing_box(int height, int width, const RandomErasingOptions& options, Random& random);
 
 // Shorter side to `shorter` pixels, aspect kept (torchvision's Resize(int)): area interpolation
-// when shrinking (close to PIL's antialiased bilinear), bilinear when enlarging.
+// when shrinking 2x or more (close to PIL's antialiased bilinear), bilinear otherwise.
 cv::Mat resize_shorter_side(const cv::Mat& image, int shorter);
 cv::Mat resize_to(const cv::Mat& image, int height, int width);
 // The box's pixels, zero where it lies outside the image.

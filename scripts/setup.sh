@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential cmake pkg-config zlib1g-dev
+  build-essential cmake pkg-config zlib1g-dev libturbojpeg0-dev
   libtorch-dev libopencv-dev libcli11-dev libspdlog-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libgloo-dev
   # Debian's LibTorch calls the system BLAS; the reference BLAS is ~12x slower than OpenBLAS.
   libopenblas0-openmp

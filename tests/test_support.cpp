@@ -10,17 +10,6 @@
 #include <sstream>
 
 namespace vit::testing {
-namespace {
-
-std::string read_all(const std::filesystem::path& file) {
-  std::ifstream stream(file, std::ios::binary);
-  std::stringstream contents;
-  contents << stream.rdbuf();
-  return contents.str();
-}
-
-}  // namespace
-
 TempDir::TempDir() {
   static std::atomic<int> counter{0};
   path_ = std::filesystem::path(::testing::TempDir()) /
@@ -39,6 +28,13 @@ void write_file(const std::filesystem::path& file, const std::string& contents) 
   stream << contents;
 }
 
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream stream(file, std::ios::binary);
+  std::stringstream contents;
+  contents << stream.rdbuf();
+  return contents.str();
+}
+
 CommandResult run_vit(const std::string& arguments) {
   TempDir scratch;
   const auto out = scratch / "stdout";
@@ -46,7 +42,7 @@ CommandResult run_vit(const std::string& arguments) {
   const auto command = std::string(VIT_BINARY) + " " + arguments + " >" + out.string() + " 2>" + err.string();
   const int status = std::system(command.c_str());
   const int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return {exit_code, read_all(out), read_all(err)};
+  return {exit_code, read_file(out), read_file(err)};
 }
 
 }  // namespace vit::testing

@@ -21,6 +21,7 @@ class TempDir {
 };
 
 void write_file(const std::filesystem::path& file, const std::string& contents);
+std::string read_file(const std::filesystem::path& file);
 
 struct CommandResult {
   int exit_code;

@@ -93,6 +93,77 @@ TEST(Config, NotYamlIsReportedWithItsLine) {
   EXPECT_NE(config_error("- a\n- b\n").find("expected a mapping at the top level"), std::string::npos);
 }
 
+TEST(Config, DataSectionSourcesTransformsAndNormalization) {
+  TempDir dir;
+  const auto file = dir / "config.yaml";
+  write_file(file,
+             "model: {preset: vit_micro_patch4_32}\n"
+             "data:\n"
+             "  train: {source: imagefolder, path: /images/train}\n"
+             "  val: {source: csv, path: /images/val.csv}\n"
+             "  class_names: [cat, dog]\n"
+             "  on_bad_sample: skip\n"
+             "  mean: [0.5, 0.4, 0.3]\n"
+             "  std: [0.2]\n"
+             "  train_transforms:\n"
+             "    random_resized_crop: {scale: [0.35, 1.0]}\n"
+             "    hflip: 0.5\n"
+             "    rand_augment: {num_ops: 2, magnitude: 9}\n"
+             "    random_erasing: {p: 0.25}\n"
+             "  val_transforms: {crop_pct: 0.875}\n");
+  const auto config = load_config(file, {"data.workers=3"});
+  EXPECT_EQ(config.data.train.kind, data::SourceKind::ImageFolder);
+  EXPECT_EQ(config.data.train.path, "/images/train");
+  ASSERT_TRUE(config.data.val.has_value());
+  EXPECT_EQ(config.data.val->kind, data::SourceKind::Csv);
+  EXPECT_EQ(config.data.class_names, (std::vector<std::string>{"cat", "dog"}));
+  EXPECT_EQ(config.data.on_bad_sample, data::BadSamplePolicy::Skip);
+  EXPECT_EQ(config.data.workers, 3);
+  const auto& train = config.data.train_transforms;
+  EXPECT_TRUE(train.random_resized_crop.enabled);
+  EXPECT_DOUBLE_EQ(train.random_resized_crop.scale_min, 0.35);
+  EXPECT_DOUBLE_EQ(train.random_resized_crop.ratio_max, 4.0 / 3.0);
+  EXPECT_EQ(train.rand_augment.num_ops, 2);
+  EXPECT_DOUBLE_EQ(train.random_erasing.probability, 0.25);
+  EXPECT_EQ(train.mean, (std::vector<double>{0.5, 0.4, 0.3}));
+  EXPECT_DOUBLE_EQ(config.data.val_transforms.crop_pct, 0.875);
+  EXPECT_EQ(config.data.val_transforms.std, (std::vector<double>{0.2}));
+}
+
+TEST(Config, DataErrorsNameTheKey) {
+  EXPECT_NE(config_error("data:\n  train: {source: imagefolder}\n").find("data.train.path: is required"),
+            std::string::npos);
+  EXPECT_NE(config_error("data:\n  train: {source: lmdb}\n").find("data.train.source: 'lmdb' is not one of"),
+            std::string::npos);
+  EXPECT_NE(
+      config_error("data:\n  train_transforms: {hflipp: 0.5}\n").find("did you mean 'data.train_transforms.hflip'"),
+      std::string::npos);
+  EXPECT_NE(config_error("data:\n  train_transforms:\n    random_resized_crop: {scale: [0.9, 0.1]}\n")
+                .find("low must not exceed high"),
+            std::string::npos);
+  EXPECT_NE(config_error("model: {in_chans: 3}\ndata:\n  mean: [0.1, 0.2]\n")
+                .find("data.mean: has 2 values for a model with 3 input channels"),
+            std::string::npos);
+  EXPECT_NE(config_error("data:\n  std: [0.0]\n").find("data.std: every value must be positive"), std::string::npos);
+  EXPECT_NE(config_error("data:\n  val: {split: test}\n  val_fraction: 0.1\n").find("cannot be combined"),
+            std::string::npos);
+}
+
+TEST(Config, BuiltInDefaultIsFashionMnist) {
+  const auto config = load_default_config({});
+  EXPECT_EQ(config.model.options.image_size, 28);
+  EXPECT_EQ(config.model.options.in_chans, 1);
+  EXPECT_EQ(config.data.train.kind, data::SourceKind::Idx);
+  ASSERT_TRUE(config.data.val.has_value());
+  EXPECT_EQ(config.data.val->split, "test");
+  ASSERT_EQ(config.data.class_names.size(), 10u);
+  EXPECT_EQ(config.data.class_names.front(), "T-shirt/top");
+  EXPECT_EQ(config.data.class_names.back(), "Ankle boot");
+  // The shipped file and the built-in copy are the same configuration.
+  EXPECT_EQ(std::string(default_config_text()),
+            vit::testing::read_file(std::string(VIT_SOURCE_DIR) + "/configs/fashion_mnist_vit.yaml"));
+}
+
 TEST(Config, MalformedOverridesAreRejected) {
   EXPECT_NE(config_error("{}", {"model.depth"}).find("expected key.path=value"), std::string::npos);
   EXPECT_NE(config_error("{}", {"model..depth=3"}).find("empty key"), std::string::npos);

@@ -9,7 +9,9 @@
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <fstream>
 #include <set>
@@ -101,6 +103,29 @@ TEST(ImageFile, HugeDeclaredSizeIsRefusedBeforeDecoding) {
       << message;
   EXPECT_NE(data_error([&] { read_image(dir / "small.png", 3, 199); }).find("20x10 pixels"), std::string::npos);
   EXPECT_EQ(read_image(dir / "small.png", 3, 200).cols, 20);
+}
+
+TEST(ImageFile, JpegFastPathMatchesOpenCvAndRejectsTruncation) {
+  TempDir dir;
+  const auto image = vit::testing::pattern_image(64, 48, 17);
+  ASSERT_TRUE(cv::imwrite((dir / "photo.jpg").string(), image, {cv::IMWRITE_JPEG_QUALITY, 95}));
+  const auto rgb = read_image(dir / "photo.jpg", 3, 1'000'000);
+  const auto grey = read_image(dir / "photo.jpg", 1, 1'000'000);
+  cv::Mat reference = cv::imread((dir / "photo.jpg").string(), cv::IMREAD_COLOR);
+  cv::cvtColor(reference, reference, cv::COLOR_BGR2RGB);
+  ASSERT_EQ(rgb.size(), reference.size());
+  EXPECT_LE(cv::norm(rgb, reference, cv::NORM_INF), 2.0);  // IDCT rounding may differ by a level
+  cv::Mat reference_grey = cv::imread((dir / "photo.jpg").string(), cv::IMREAD_GRAYSCALE);
+  EXPECT_LE(cv::norm(grey, reference_grey, cv::NORM_INF), 2.0);
+
+  std::ifstream stream(dir / "photo.jpg", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
+  write_file(dir / "cut.jpg", bytes.substr(0, bytes.size() / 2));
+  const auto message = data_error([&] { read_image(dir / "cut.jpg", 3, 1'000'000); });
+  EXPECT_NE(message.find("cut.jpg: truncated JPEG"), std::string::npos) << message;
+  write_file(dir / "header_only.jpg", bytes.substr(0, 20));
+  EXPECT_NE(data_error([&] { read_image(dir / "header_only.jpg", 3, 1'000'000); }).find("header_only.jpg"),
+            std::string::npos);
 }
 
 TEST(ImageFile, HeaderSizesOfEveryFormat) {
