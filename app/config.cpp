@@ -66,6 +66,7 @@ Config read_config(YAML::Node root, const std::string& source, const std::vector
   Config config;
   config.model = read_model(top.section("model"));
   config.data = read_data(top.section("data"));
+  config.train = read_train(top.section("train"));
   top.read("output", config.output);
   top.finish();
   check_consistency(config, top);
@@ -77,6 +78,10 @@ Config read_config(YAML::Node root, const std::string& source, const std::vector
 Config load_config(const std::optional<std::filesystem::path>& file, const std::vector<std::string>& overrides) {
   if (!file) return read_config(YAML::Node(YAML::NodeType::Map), "<defaults>", overrides);
   return read_config(parse_file(*file), file->string(), overrides);
+}
+
+Config load_config_text(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
+  return read_config(parse_text(text, source), source, overrides);
 }
 
 Config load_default_config(const std::vector<std::string>& overrides) {

@@ -16,16 +16,58 @@ struct ModelConfig {
   models::VitOptions options;
 };
 
+enum class OptimizerKind { AdamW, Sgd };
+enum class ScheduleKind { Cosine, Step, Constant };
+enum class AmpMode { None, Bf16, Fp16 };
+
+// The `train` section.
+struct TrainConfig {
+  int64_t epochs = 10;
+  int64_t max_steps = 0;  // > 0: stop after this many optimizer steps (and end the schedule there)
+  int64_t batch_size = 128;
+  OptimizerKind optimizer = OptimizerKind::AdamW;
+  double lr = 1e-3;
+  double min_lr = 1e-5;
+  double weight_decay = 0.05;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double momentum = 0.9;       // SGD
+  double warmup_epochs = 0.0;  // linear warmup from 0, in epochs ...
+  int64_t warmup_steps = 0;    // ... or in optimizer steps (the larger wins)
+  ScheduleKind schedule = ScheduleKind::Cosine;
+  double decay_epochs = 30.0;  // step schedule: multiply by decay_rate every decay_epochs
+  double decay_rate = 0.1;
+  double label_smoothing = 0.0;
+  data::MixupOptions mixup;
+  double grad_clip = 0.0;  // max global gradient norm; 0 disables
+  int64_t grad_accum_steps = 1;
+  AmpMode amp = AmpMode::None;
+  double ema_decay = 0.0;              // 0 disables the EMA of weights
+  int64_t eval_every = 1;              // epochs
+  int64_t save_every = 1;              // epochs between epoch checkpoints
+  int64_t keep_last = 3;               // epoch checkpoints kept
+  int64_t checkpoint_every_steps = 0;  // also refresh last.ckpt every N optimizer steps; 0 disables
+  int64_t log_every = 50;              // steps between plain progress lines (non-terminal output)
+  uint64_t seed = 0;
+  int64_t threads = 0;          // LibTorch intra-op threads; 0: one per core
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+};
+
 // The whole typed configuration, validated once when loaded; inner code never sees YAML.
 struct Config {
   ModelConfig model;
   data::DataOptions data;
+  TrainConfig train;
   std::string output = "runs";
 };
 
 // A config file (or none: the built-in defaults), then "key.path=value" overrides in order.
 // Throws ConfigError naming the file, line and key of the first problem.
 Config load_config(const std::optional<std::filesystem::path>& file, const std::vector<std::string>& overrides);
+// A configuration held as YAML text (e.g. inside a checkpoint), named `source` in messages.
+Config load_config_text(const std::string& text, const std::string& source, const std::vector<std::string>& overrides);
+// The complete configuration as YAML; load_config_text(emit_config(c)) gives c back.
+std::string emit_config(const Config& config);
 // configs/fashion_mnist_vit.yaml as built into the binary, then the overrides.
 Config load_default_config(const std::vector<std::string>& overrides);
 // The text of the built-in default configuration.

@@ -1,3 +1,4 @@
+#include "app/config_names.h"
 #include "app/config_sections.h"
 
 #include <limits>
@@ -8,11 +9,7 @@ namespace {
 constexpr int64_t kMaxImageSide = 1 << 16;
 
 data::SourceOptions read_source(YamlSection section, data::SourceOptions source) {
-  section.read_choice<data::SourceKind>("source", source.kind,
-                                        {{"imagefolder", data::SourceKind::ImageFolder},
-                                         {"csv", data::SourceKind::Csv},
-                                         {"idx", data::SourceKind::Idx},
-                                         {"cifar", data::SourceKind::Cifar}});
+  section.read_choice("source", source.kind, kSourceNames);
   std::string path;
   if (section.read("path", path)) {
     source.path = path;
@@ -90,9 +87,7 @@ data::DataOptions read_data(YamlSection section) {
   section.read("class_names", d.class_names);
   section.read_int("workers", d.workers, 0, 256);
   section.read_int("prefetch", d.prefetch_batches, 1, 1024);
-  section.read_choice<data::BadSamplePolicy>(
-      "on_bad_sample", d.on_bad_sample,
-      {{"error", data::BadSamplePolicy::Error}, {"skip", data::BadSamplePolicy::Skip}});
+  section.read_choice("on_bad_sample", d.on_bad_sample, kBadSampleNames);
   section.read_int("max_pixels", d.max_pixels, 1, std::numeric_limits<int64_t>::max() / 2);
   std::vector<double> mean;
   std::vector<double> std;

@@ -1,3 +1,4 @@
+#include "app/config_names.h"
 #include "app/config_sections.h"
 #include "models/presets.h"
 
@@ -25,13 +26,8 @@ ModelConfig read_model(YamlSection section) {
   section.read_int("heads", o.num_heads, 1, 1024);
   section.read_double("mlp_ratio", o.mlp_ratio, 1e-3, 64.0);
   section.read("qkv_bias", o.qkv_bias);
-  section.read_choice<models::PosEmbedKind>("pos_embed", o.pos_embed,
-                                            {{"learned", models::PosEmbedKind::Learned},
-                                             {"sincos", models::PosEmbedKind::SinCos2d},
-                                             {"sinusoid", models::PosEmbedKind::Sinusoid1d},
-                                             {"none", models::PosEmbedKind::None}});
-  section.read_choice<models::PoolKind>("pool", o.pool,
-                                        {{"cls", models::PoolKind::Cls}, {"mean", models::PoolKind::Mean}});
+  section.read_choice("pos_embed", o.pos_embed, kPosEmbedNames);
+  section.read_choice("pool", o.pool, kPoolNames);
   section.read_double("dropout", o.drop_rate, 0.0, 0.999);
   section.read_double("attn_dropout", o.attn_drop_rate, 0.0, 0.999);
   section.read_double("drop_path", o.drop_path_rate, 0.0, 0.999);

@@ -9,6 +9,7 @@ namespace vit::app {
 
 ModelConfig read_model(YamlSection section);
 data::DataOptions read_data(YamlSection section);
+TrainConfig read_train(YamlSection section);
 // Checks between sections (e.g. normalization statistics against the model's channels).
 void check_consistency(const Config& config, YamlSection& top);
 

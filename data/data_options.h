@@ -10,6 +10,14 @@
 
 namespace vit::data {
 
+struct MixupOptions {
+  double mixup_alpha = 0.0;         // > 0 enables mixup, lambda ~ Beta(alpha, alpha)
+  double cutmix_alpha = 0.0;        // > 0 enables cutmix
+  double probability = 1.0;         // of mixing a batch at all
+  double switch_probability = 0.5;  // of cutmix instead of mixup when both are enabled
+  bool enabled() const { return mixup_alpha > 0.0 || cutmix_alpha > 0.0; }
+};
+
 enum class SourceKind { ImageFolder, Csv, Idx, Cifar };
 enum class BadSamplePolicy { Error, Skip };
 

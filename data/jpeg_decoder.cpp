@@ -28,8 +28,8 @@ std::optional<cv::Mat> decode_jpeg(const std::vector<uint8_t>& bytes, int channe
   int height = 0;
   int subsampling = 0;
   int colorspace = 0;
-  if (tjDecompressHeader3(handle, bytes.data(), static_cast<unsigned long>(bytes.size()), &width, &height,
-                          &subsampling, &colorspace) != 0 ||
+  if (tjDecompressHeader3(handle, bytes.data(), static_cast<unsigned long>(bytes.size()), &width, &height, &subsampling,
+                          &colorspace) != 0 ||
       colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
     return std::nullopt;
   }
@@ -39,7 +39,8 @@ std::optional<cv::Mat> decode_jpeg(const std::vector<uint8_t>& bytes, int channe
   if (status != 0) {
     const std::string message = tjGetErrorStr2(handle);
     // libjpeg fills a truncated image with grey and only warns; that is a corrupt sample here.
-    if (message.find("Premature end") != std::string::npos) throw DataError(source + ": truncated JPEG (" + message + ")");
+    if (message.find("Premature end") != std::string::npos)
+      throw DataError(source + ": truncated JPEG (" + message + ")");
     if (tjGetErrorCode(handle) == TJERR_FATAL) return std::nullopt;
   }
   return image;

@@ -1,18 +1,11 @@
 #pragma once
 
+#include "data/data_options.h"
 #include "data/random.h"
 
 #include <torch/types.h>
 
 namespace vit::data {
-
-struct MixupOptions {
-  double mixup_alpha = 0.0;         // > 0 enables mixup, lambda ~ Beta(alpha, alpha)
-  double cutmix_alpha = 0.0;        // > 0 enables cutmix
-  double probability = 1.0;         // of mixing a batch at all
-  double switch_probability = 0.5;  // of cutmix instead of mixup when both are enabled
-  bool enabled() const { return mixup_alpha > 0.0 || cutmix_alpha > 0.0; }
-};
 
 // timm's batch-mode Mixup/CutMix: sample i is mixed with sample B-1-i. Modifies `images`
 // [B, C, H, W] in place and returns soft targets [B, num_classes] = lambda * onehot(y) +

@@ -71,7 +71,8 @@ void VisionTransformerImpl::init_weights() {
 }
 
 torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& patch_tokens) {
-  auto tokens = torch::cat({cls_token_.expand({patch_tokens.size(0), -1, -1}), patch_tokens}, 1);
+  // expand_as rather than expand(size(0), ...): a traced graph then keeps the batch size symbolic.
+  auto tokens = torch::cat({cls_token_.expand_as(patch_tokens.narrow(1, 0, 1)), patch_tokens}, 1);
   if (pos_embed_.defined()) tokens = tokens + pos_embed_;
   return pos_drop_(tokens);
 }

@@ -14,10 +14,12 @@ std::string folder_config(const TempDir& dir) {
   write_file(config,
              "model: {preset: vit_micro_patch4_32, num_classes: 2}\n"
              "data:\n"
-             "  train: {source: imagefolder, path: " + (dir / "images").string() + "}\n"
-             "  val_fraction: 0.2\n"
-             "  train_transforms: {random_resized_crop: {}, hflip: 0.5}\n"
-             "  val_transforms: {crop_pct: 0.875}\n");
+             "  train: {source: imagefolder, path: " +
+                 (dir / "images").string() +
+                 "}\n"
+                 "  val_fraction: 0.2\n"
+                 "  train_transforms: {random_resized_crop: {}, hflip: 0.5}\n"
+                 "  val_transforms: {crop_pct: 0.875}\n");
   return config.string();
 }
 

@@ -1,0 +1,70 @@
+#pragma once
+
+#include "models/vision_transformer.h"
+
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/input-archive.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace vit::app {
+
+class ModelEma;
+
+constexpr int64_t kCheckpointFormatVersion = 1;
+
+// Where training stands; a checkpoint taken mid-epoch resumes at batch_in_epoch.
+struct TrainingState {
+  int64_t epoch = 0;
+  int64_t batch_in_epoch = 0;
+  int64_t step = 0;  // optimizer steps so far
+  double best_top1 = -1.0;
+};
+
+struct CheckpointContents {
+  models::VisionTransformer* model;
+  torch::optim::Optimizer* optimizer;  // may be null
+  ModelEma* ema;                       // may be null
+  std::string config_yaml;             // the effective config
+  std::vector<std::string> class_names;
+  TrainingState state;
+  torch::Device device;  // whose random generator state is saved with the CPU's
+};
+
+// Writes one file atomically: a temporary beside `file`, flushed to disk, then renamed over it,
+// so a crash or a full disk never leaves a torn checkpoint and the previous one stays intact.
+// Throws std::runtime_error naming the file when it cannot be written.
+void save_checkpoint(const std::filesystem::path& file, const CheckpointContents& contents);
+
+// A checkpoint opened for reading. Throws data::DataError naming the file when it is not a
+// vitcpp checkpoint (truncated, random bytes), or was written by a newer format version.
+class CheckpointReader {
+ public:
+  explicit CheckpointReader(const std::filesystem::path& file);
+
+  const std::filesystem::path& file() const { return file_; }
+  const std::string& config_yaml() const { return config_yaml_; }
+  const std::vector<std::string>& class_names() const { return class_names_; }
+  const TrainingState& state() const { return state_; }
+  bool has_ema() const { return has_ema_; }
+
+  // The model weights (or the EMA weights); a data::DataError when they do not fit `model`.
+  void load_model(models::VisionTransformer& model, bool ema);
+  void load_optimizer(torch::optim::Optimizer& optimizer);
+  void restore_random_state(torch::Device device);
+
+ private:
+  std::filesystem::path file_;
+  torch::serialize::InputArchive archive_;
+  std::string config_yaml_;
+  std::vector<std::string> class_names_;
+  TrainingState state_;
+  bool has_ema_ = false;
+};
+
+// A run directory or a checkpoint file -> the checkpoint file (RUN_DIR/last.ckpt).
+std::filesystem::path resolve_checkpoint(const std::filesystem::path& run_dir_or_file);
+
+}  // namespace vit::app

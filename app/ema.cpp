@@ -1,0 +1,28 @@
+#include "app/ema.h"
+
+namespace vit::app {
+
+void copy_weights(models::VisionTransformer& from, models::VisionTransformer& to) {
+  torch::NoGradGuard no_grad;
+  const auto source = from->named_parameters();
+  for (auto& item : to->named_parameters()) item.value().copy_(source[item.key()]);
+  const auto buffers = from->named_buffers();
+  for (auto& item : to->named_buffers()) item.value().copy_(buffers[item.key()]);
+}
+
+ModelEma::ModelEma(models::VisionTransformer& model, double decay)
+    : decay_(decay), ema_(models::VisionTransformer(model->options())) {
+  ema_->to(model->parameters().front().device());
+  copy_weights(model, ema_);
+  ema_->eval();
+  for (auto& parameter : ema_->parameters()) parameter.set_requires_grad(false);
+}
+
+void ModelEma::update(models::VisionTransformer& model) {
+  torch::NoGradGuard no_grad;
+  auto current = model->parameters();
+  auto averaged = ema_->parameters();
+  for (size_t i = 0; i < averaged.size(); ++i) averaged[i].mul_(decay_).add_(current[i].detach(), 1.0 - decay_);
+}
+
+}  // namespace vit::app

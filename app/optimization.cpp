@@ -1,0 +1,76 @@
+#include "app/optimization.h"
+
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
+
+#include <cmath>
+
+namespace vit::app {
+namespace {
+
+bool decays(const std::string& name, const torch::Tensor& parameter) {
+  // 1-D tensors are biases, LayerNorm and LayerScale parameters.
+  return parameter.dim() > 1 && name != "pos_embed" && name != "cls_token";
+}
+
+}  // namespace
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::VisionTransformer& model, const TrainConfig& train) {
+  std::vector<torch::Tensor> decay;
+  std::vector<torch::Tensor> no_decay;
+  for (const auto& item : model->named_parameters()) {
+    if (!item.value().requires_grad()) continue;
+    (decays(item.key(), item.value()) ? decay : no_decay).push_back(item.value());
+  }
+  if (train.optimizer == OptimizerKind::AdamW) {
+    const auto options = [&](double weight_decay) {
+      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(train.lr)
+                                                              .betas({train.beta1, train.beta2})
+                                                              .weight_decay(weight_decay));
+    };
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(decay, options(train.weight_decay));
+    groups.emplace_back(no_decay, options(0.0));
+    return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(train.lr));
+  }
+  const auto options = [&](double weight_decay) {
+    return std::make_unique<torch::optim::SGDOptions>(
+        torch::optim::SGDOptions(train.lr).momentum(train.momentum).weight_decay(weight_decay));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, options(train.weight_decay));
+  groups.emplace_back(no_decay, options(0.0));
+  return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(train.lr));
+}
+
+LrSchedule::LrSchedule(const TrainConfig& train, int64_t steps_per_epoch)
+    : train_(train), steps_per_epoch_(std::max<int64_t>(1, steps_per_epoch)) {
+  warmup_steps_ = std::max(train.warmup_steps,
+                           static_cast<int64_t>(std::llround(train.warmup_epochs * static_cast<double>(steps_per_epoch_))));
+  total_steps_ = train.epochs * steps_per_epoch_;
+  if (train.max_steps > 0) total_steps_ = std::min(total_steps_, train.max_steps);
+}
+
+double LrSchedule::at(int64_t step) const {
+  if (step < warmup_steps_) return train_.lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps_);
+  switch (train_.schedule) {
+    case ScheduleKind::Constant:
+      return train_.lr;
+    case ScheduleKind::Step: {
+      const double epoch = static_cast<double>(step) / static_cast<double>(steps_per_epoch_);
+      return std::max(train_.min_lr, train_.lr * std::pow(train_.decay_rate, std::floor(epoch / train_.decay_epochs)));
+    }
+    case ScheduleKind::Cosine: {
+      const double span = static_cast<double>(std::max<int64_t>(1, total_steps_ - warmup_steps_));
+      const double progress = std::min(1.0, static_cast<double>(step - warmup_steps_) / span);
+      return train_.min_lr + 0.5 * (train_.lr - train_.min_lr) * (1.0 + std::cos(M_PI * progress));
+    }
+  }
+  return train_.lr;
+}
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+}  // namespace vit::app

@@ -1,0 +1,33 @@
+#pragma once
+
+#include "app/config.h"
+#include "models/vision_transformer.h"
+
+#include <torch/optim/optimizer.h>
+
+#include <memory>
+
+namespace vit::app {
+
+// AdamW (decoupled weight decay) or SGD with momentum, with two parameter groups: weights that
+// decay, and biases, norms, pos_embed and cls_token that do not (as timm and DeiT do).
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::VisionTransformer& model, const TrainConfig& train);
+
+// The learning rate at every optimizer step: linear warmup from 0, then cosine to min_lr, step
+// decay or constant. It depends on the step alone, so a resumed run needs only the step number.
+class LrSchedule {
+ public:
+  LrSchedule(const TrainConfig& train, int64_t steps_per_epoch);
+  double at(int64_t step) const;
+  int64_t total_steps() const { return total_steps_; }
+
+ private:
+  TrainConfig train_;
+  int64_t steps_per_epoch_;
+  int64_t warmup_steps_;
+  int64_t total_steps_;
+};
+
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+
+}  // namespace vit::app
