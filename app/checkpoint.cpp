@@ -99,8 +99,8 @@ void CheckpointReader::load_model(models::VisionTransformer& model, bool ema) {
     archive_.read(ema ? "ema" : "model", weights);
     model->load(weights);
   } catch (const c10::Error& e) {
-    throw data::DataError(file_.string() + ": weights do not fit the model of its config: " +
-                          e.what_without_backtrace());
+    throw data::DataError(file_.string() +
+                          ": weights do not fit the model of its config: " + e.what_without_backtrace());
   }
 }
 

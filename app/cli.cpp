@@ -2,7 +2,11 @@
 
 #include "app/data_command.h"
 #include "app/errors.h"
+#include "app/eval_command.h"
+#include "app/export_command.h"
 #include "app/info_command.h"
+#include "app/predict_command.h"
+#include "app/train_command.h"
 #include "data/errors.h"
 
 #include <c10/util/Exception.h>
@@ -33,6 +37,10 @@ int run_cli(int argc, char** argv) {
   CLI::App app{"vitcpp: train, evaluate and export Vision Transformers", "vit"};
   app.require_subcommand(1);
   int exit_code = kExitSuccess;
+  add_train_command(app, exit_code);
+  add_eval_command(app, exit_code);
+  add_export_command(app, exit_code);
+  add_predict_command(app, exit_code);
   add_info_command(app, exit_code);
   add_data_command(app, exit_code);
   try {

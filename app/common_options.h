@@ -16,8 +16,14 @@ namespace vit::app {
 struct CommonOptions {
   std::optional<std::string> config_file;
   std::vector<std::string> overrides;  // --set key.path=value, applied after the file
+  std::string device;                  // --device: train.device
+  int64_t threads = -1;                // --threads: train.threads
+  int64_t seed = -1;                   // --seed: train.seed
   bool verbose = false;
 };
+
+// --set values followed by --device/--threads/--seed as train.* overrides.
+std::vector<std::string> common_overrides(const CommonOptions& options);
 
 void add_common_options(CLI::App& command, CommonOptions& options);
 enum class WithoutConfigFile {

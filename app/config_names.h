@@ -17,7 +17,8 @@ inline const NameTable<models::PosEmbedKind> kPosEmbedNames = {{"learned", model
                                                                {"sincos", models::PosEmbedKind::SinCos2d},
                                                                {"sinusoid", models::PosEmbedKind::Sinusoid1d},
                                                                {"none", models::PosEmbedKind::None}};
-inline const NameTable<models::PoolKind> kPoolNames = {{"cls", models::PoolKind::Cls}, {"mean", models::PoolKind::Mean}};
+inline const NameTable<models::PoolKind> kPoolNames = {{"cls", models::PoolKind::Cls},
+                                                       {"mean", models::PoolKind::Mean}};
 inline const NameTable<data::SourceKind> kSourceNames = {{"imagefolder", data::SourceKind::ImageFolder},
                                                          {"csv", data::SourceKind::Csv},
                                                          {"idx", data::SourceKind::Idx},

@@ -57,8 +57,8 @@ TrainConfig read_train(YamlSection section) {
   section.read_int("threads", t.threads, 0, 1024);
   if (section.read("device", t.device)) {
     const auto& d = t.device;
-    const bool cuda_index = d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
-                            d.find_first_not_of("0123456789", 5) == std::string::npos;
+    const bool cuda_index =
+        d.rfind("cuda:", 0) == 0 && d.size() > 5 && d.find_first_not_of("0123456789", 5) == std::string::npos;
     if (d != "auto" && d != "cpu" && d != "cuda" && !cuda_index) {
       section.fail("device", "expected auto, cpu, cuda or cuda:N, got '" + d + "'");
     }

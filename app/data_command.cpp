@@ -24,7 +24,6 @@ struct DataOptions {
   std::string split = "train";
   std::string output;
   int64_t samples = 32;
-  uint64_t seed = 0;
   int64_t workers = 0;
   int64_t batch_size = 128;
   int64_t batches = 50;
@@ -117,7 +116,7 @@ int run_inspect(const DataOptions& options) {
       options.output.empty() ? std::filesystem::path(config.output) / "inspect" : std::filesystem::path(options.output);
   std::filesystem::create_directories(output);
   const auto file = output / (options.split + "_samples.png");
-  const auto grid = sample_grid(config, *dataset, options.split == "train", options.samples, options.seed);
+  const auto grid = sample_grid(config, *dataset, options.split == "train", options.samples, config.train.seed);
   if (!cv::imwrite(file.string(), grid)) throw std::runtime_error(file.string() + ": cannot write the sample grid");
   std::cout << fmt::format("augmented samples: {}\n", file.string());
   return kExitSuccess;
@@ -129,7 +128,7 @@ int run_bench(const DataOptions& options) {
   LoaderRequest request;
   request.batch_size = options.batch_size;
   request.training = options.split == "train";
-  request.seed = options.seed;
+  request.seed = config.train.seed;
   request.workers = options.workers;
   auto loader = make_loader(config, split_dataset(splits, options.split), request);
   const int64_t warmup = 2;
@@ -181,7 +180,6 @@ void add_data_command(CLI::App& app, int& exit_code) {
   inspect->add_option("--split", options->split, "train or val")->check(CLI::IsMember({"train", "val"}));
   inspect->add_option("-o,--output", options->output, "Folder for the sample grid (default: <output>/inspect)");
   inspect->add_option("--samples", options->samples, "Samples in the grid")->check(CLI::Range(1, 1024));
-  inspect->add_option("--seed", options->seed, "Seed for picking and augmenting samples");
   inspect->footer("Examples:\n  vit data inspect\n  vit data inspect --config configs/cifar10_vit.yaml --split val");
   inspect->callback([options, &exit_code] { exit_code = run_inspect(*options); });
 
@@ -192,7 +190,6 @@ void add_data_command(CLI::App& app, int& exit_code) {
   bench->add_option("--batch-size", options->batch_size, "Images per batch")->check(CLI::Range(1, 65536));
   bench->add_option("--batches", options->batches, "Timed batches after 2 warm-up batches")
       ->check(CLI::Range(1, 1000000));
-  bench->add_option("--seed", options->seed, "Shuffle and augmentation seed");
   bench->add_flag("--json", options->json, "Print one JSON object");
   bench->callback([options, &exit_code] { exit_code = run_bench(*options); });
 }

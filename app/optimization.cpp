@@ -24,9 +24,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::VisionTransforme
   }
   if (train.optimizer == OptimizerKind::AdamW) {
     const auto options = [&](double weight_decay) {
-      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(train.lr)
-                                                              .betas({train.beta1, train.beta2})
-                                                              .weight_decay(weight_decay));
+      return std::make_unique<torch::optim::AdamWOptions>(
+          torch::optim::AdamWOptions(train.lr).betas({train.beta1, train.beta2}).weight_decay(weight_decay));
     };
     std::vector<torch::optim::OptimizerParamGroup> groups;
     groups.emplace_back(decay, options(train.weight_decay));
@@ -45,8 +44,9 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::VisionTransforme
 
 LrSchedule::LrSchedule(const TrainConfig& train, int64_t steps_per_epoch)
     : train_(train), steps_per_epoch_(std::max<int64_t>(1, steps_per_epoch)) {
-  warmup_steps_ = std::max(train.warmup_steps,
-                           static_cast<int64_t>(std::llround(train.warmup_epochs * static_cast<double>(steps_per_epoch_))));
+  warmup_steps_ =
+      std::max(train.warmup_steps,
+               static_cast<int64_t>(std::llround(train.warmup_epochs * static_cast<double>(steps_per_epoch_))));
   total_steps_ = train.epochs * steps_per_epoch_;
   if (train.max_steps > 0) total_steps_ = std::min(total_steps_, train.max_steps);
 }

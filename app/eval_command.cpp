@@ -1,0 +1,108 @@
+#include "app/eval_command.h"
+
+#include "app/checkpoint.h"
+#include "app/common_options.h"
+#include "app/errors.h"
+#include "app/evaluation.h"
+#include "app/file_util.h"
+#include "app/loaders.h"
+#include "app/plot.h"
+#include "app/runtime.h"
+#include "app/trained_model.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+
+namespace vit::app {
+namespace {
+
+struct EvalOptions {
+  CommonOptions common;
+  std::string checkpoint;
+  std::string output;
+  std::string json;
+  bool ema = false;
+};
+
+int run_eval(const EvalOptions& options) {
+  const auto overrides = common_overrides(options.common);
+  // The device and threads come from the command line or this machine, not the training run.
+  const auto probe = load_config(std::nullopt, overrides);
+  configure_threads(probe.train.threads);
+  const auto device = select_device(probe.train.device);
+  auto trained = load_trained_model(options.checkpoint, overrides, options.ema, device);
+  if (options.common.config_file) {
+    trained.config.data = load_common_config(options.common, WithoutConfigFile::kUseFieldDefaults).data;
+  }
+  const auto& config = trained.config;
+  const auto splits = open_checked_datasets(config);
+  if (!splits.val) throw ConfigError("the config has no validation data to evaluate (data.val or data.val_fraction)");
+  auto loader = make_loader(config, splits.val, {config.train.batch_size, false, config.train.seed});
+  const auto num_classes = config.model.options.num_classes;
+  const auto result = evaluate(trained.model, *loader, num_classes, device, config.train.amp == AmpMode::Bf16);
+
+  const auto& names = splits.val->class_names();
+  const auto accuracy = result.per_class_accuracy();
+  const auto name_of_class = [&](int64_t c) {
+    return c < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(c)] : std::to_string(c);
+  };
+  std::cout << fmt::format("{} images: top-1 {:.2f}%, top-5 {:.2f}%, loss {:.4f}{}\n\n", result.samples,
+                           100.0 * result.top1, 100.0 * result.top5, result.loss, options.ema ? " (EMA weights)" : "");
+  std::cout << fmt::format("{:<24} {:>9}\n", "class", "top-1");
+  std::vector<std::vector<int64_t>> counts(static_cast<size_t>(num_classes), std::vector<int64_t>(static_cast<size_t>(num_classes)));
+  std::string csv = "true\\predicted";
+  for (int64_t c = 0; c < num_classes; ++c) csv += "," + name_of_class(c);
+  csv += "\n";
+  for (int64_t r = 0; r < num_classes; ++r) {
+    std::cout << fmt::format("{:<24} {:>8.2f}%\n", name_of_class(r), 100.0 * accuracy[static_cast<size_t>(r)]);
+    csv += name_of_class(r);
+    for (int64_t c = 0; c < num_classes; ++c) {
+      counts[static_cast<size_t>(r)][static_cast<size_t>(c)] = result.confusion[r][c].item<int64_t>();
+      csv += "," + std::to_string(counts[static_cast<size_t>(r)][static_cast<size_t>(c)]);
+    }
+    csv += "\n";
+  }
+  const std::filesystem::path output = options.output.empty()
+                                           ? resolve_checkpoint(options.checkpoint).parent_path() / "eval"
+                                           : std::filesystem::path(options.output);
+  std::filesystem::create_directories(output);
+  write_text_atomically(output / "confusion.csv", csv);
+  std::vector<std::string> class_labels;
+  for (int64_t c = 0; c < num_classes; ++c) class_labels.push_back(name_of_class(c));
+  write_png(output / "confusion.png", confusion_heatmap(counts, class_labels));
+  std::cout << fmt::format("\nconfusion matrix: {} and {}\n", (output / "confusion.csv").string(),
+                           (output / "confusion.png").string());
+
+  if (!options.json.empty()) {
+    nlohmann::json per_class = nlohmann::json::object();
+    for (int64_t c = 0; c < num_classes; ++c) per_class[name_of_class(c)] = accuracy[static_cast<size_t>(c)];
+    const nlohmann::json report = {{"top1", result.top1},       {"top5", result.top5},     {"loss", result.loss},
+                                   {"samples", result.samples}, {"per_class", per_class}, {"confusion", counts},
+                                   {"checkpoint", options.checkpoint}, {"ema", options.ema}};
+    write_text_atomically(options.json, report.dump(2) + "\n");
+  }
+  return kExitSuccess;
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<EvalOptions>();
+  auto* command = app.add_subcommand("eval", "Evaluate a checkpoint on its config's validation data");
+  add_common_options(*command, options->common);
+  command->add_option("--checkpoint", options->checkpoint, "Checkpoint file or run directory")->required();
+  command->add_option("-o,--output", options->output, "Folder for confusion.csv/png (default: <checkpoint dir>/eval)");
+  command->add_option("--json", options->json, "Also write the results as JSON to this file");
+  command->add_flag("--ema", options->ema, "Evaluate the EMA weights");
+  command->footer(
+      "Examples:\n"
+      "  vit eval --checkpoint runs/fmnist/best.ckpt --json results.json\n"
+      "  vit eval --checkpoint runs/fmnist --ema\n"
+      "  vit eval --checkpoint runs/fmnist/last.ckpt --set data.val.split=train");
+  command->callback([options, &exit_code] { exit_code = run_eval(*options); });
+}
+
+}  // namespace vit::app

@@ -1,0 +1,24 @@
+#pragma once
+
+#include "data/loader.h"
+#include "models/vision_transformer.h"
+
+#include <vector>
+
+namespace vit::app {
+
+struct EvalResult {
+  int64_t samples = 0;
+  double loss = 0.0;  // mean cross-entropy
+  double top1 = 0.0;  // fractions in [0, 1]
+  double top5 = 0.0;  // top-min(5, classes)
+  torch::Tensor confusion;  // int64 [classes, classes]: row = true class, column = prediction
+
+  std::vector<double> per_class_accuracy() const;
+};
+
+// One pass over the loader's current-epoch batches in eval mode, without gradients.
+EvalResult evaluate(models::VisionTransformer& model, data::DataLoader& loader, int64_t num_classes,
+                    torch::Device device, bool bf16_autocast);
+
+}  // namespace vit::app

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vit::app {
+
+struct EpochMetrics {
+  int64_t epoch = 0;  // 1-based, as shown to people
+  int64_t step = 0;
+  double train_loss = 0.0;
+  std::optional<double> val_loss;
+  std::optional<double> val_top1;
+  std::optional<double> val_top5;
+  double lr = 0.0;
+  double images_per_s = 0.0;
+  double seconds = 0.0;
+  std::optional<double> ema_val_top1;
+};
+
+// The run's metrics.csv (one row per epoch) and its loss / accuracy / lr plots, rewritten
+// atomically after every epoch so an interrupted run never leaves a torn file. A resumed run
+// reads the existing rows back and keeps those of epochs before its own.
+class MetricsLog {
+ public:
+  MetricsLog(std::filesystem::path run_dir, int64_t resume_epoch);
+  void append(const EpochMetrics& row);
+  const std::vector<EpochMetrics>& rows() const { return rows_; }
+
+ private:
+  void write_plots() const;
+
+  std::filesystem::path run_dir_;
+  std::vector<EpochMetrics> rows_;
+};
+
+// Per-step losses in steps.csv (step, epoch, loss, lr): appended line by line, trimmed to the
+// resumed step when a run continues.
+class StepLog {
+ public:
+  StepLog(const std::filesystem::path& run_dir, int64_t resume_step);
+  ~StepLog();
+  StepLog(const StepLog&) = delete;
+  StepLog& operator=(const StepLog&) = delete;
+  void append(int64_t step, int64_t epoch, double loss, double lr);
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace vit::app

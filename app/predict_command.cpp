@@ -1,0 +1,202 @@
+#include "app/predict_command.h"
+
+#include "app/common_options.h"
+#include "app/errors.h"
+#include "app/plot.h"
+#include "app/trained_model.h"
+#include "data/errors.h"
+#include "data/image_file.h"
+#include "data/image_folder.h"
+#include "data/transforms.h"
+#include "models/attention_rollout.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <functional>
+#include <iostream>
+
+namespace vit::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct PredictOptions {
+  CommonOptions common;
+  std::string model;
+  std::vector<std::string> inputs;
+  int64_t topk = 5;
+  bool json = false;
+  bool ema = false;
+  std::string attention_map;
+};
+
+// What predict needs of a model, from a TorchScript file or a checkpoint alike.
+struct Predictor {
+  data::TransformOptions preprocessing;
+  int64_t image_size = 0;
+  int64_t in_chans = 0;
+  std::vector<std::string> class_names;
+  std::function<torch::Tensor(const torch::Tensor&)> logits;
+  std::optional<TrainedModel> trained;  // set for checkpoints, which can also show attention
+};
+
+bool is_torchscript(const fs::path& file) {
+  const auto extension = file.extension().string();
+  return extension == ".pt" || extension == ".pth" || extension == ".torchscript";
+}
+
+Predictor load_predictor(const PredictOptions& options) {
+  Predictor predictor;
+  if (is_torchscript(options.model)) {
+    torch::jit::ExtraFilesMap extra{{"config.json", ""}};
+    torch::jit::Module module;
+    try {
+      module = torch::jit::load(options.model, torch::kCPU, extra);
+    } catch (const c10::Error&) {
+      throw data::DataError(options.model + ": not a readable TorchScript file");
+    }
+    module.eval();
+    nlohmann::json metadata;
+    try {
+      metadata = nlohmann::json::parse(extra["config.json"]);
+      predictor.image_size = metadata.at("image_size").get<int64_t>();
+      predictor.in_chans = metadata.at("in_chans").get<int64_t>();
+      predictor.class_names = metadata.at("class_names").get<std::vector<std::string>>();
+      predictor.preprocessing.mean = metadata.at("mean").get<std::vector<double>>();
+      predictor.preprocessing.std = metadata.at("std").get<std::vector<double>>();
+      predictor.preprocessing.resize = metadata.value("resize", int64_t{0});
+      predictor.preprocessing.crop_pct = metadata.value("crop_pct", 0.0);
+      predictor.preprocessing.center_crop = metadata.value("center_crop", false);
+    } catch (const nlohmann::json::exception& error) {
+      throw data::DataError(options.model + ": config.json metadata is missing or malformed (" + error.what() +
+                            "); export it with vit export");
+    }
+    predictor.logits = [module](const torch::Tensor& batch) mutable { return module.forward({batch}).toTensor(); };
+    return predictor;
+  }
+  auto trained = load_trained_model(options.model, common_overrides(options.common), options.ema, torch::kCPU);
+  predictor.preprocessing = trained.config.data.val_transforms;
+  predictor.image_size = trained.config.model.options.image_size;
+  predictor.in_chans = trained.config.model.options.in_chans;
+  predictor.class_names = trained.class_names;
+  auto model = trained.model;
+  predictor.logits = [model](const torch::Tensor& batch) mutable { return model(batch); };
+  predictor.trained = std::move(trained);
+  return predictor;
+}
+
+std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs) {
+  std::vector<fs::path> files;
+  for (const auto& input : inputs) {
+    std::error_code error;
+    if (fs::is_directory(input, error)) {
+      std::vector<fs::path> found;
+      for (fs::recursive_directory_iterator it(input, error), end; !error && it != end; it.increment(error)) {
+        if (it->is_regular_file() && data::has_image_extension(it->path())) found.push_back(it->path());
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.emplace_back(input);
+    }
+  }
+  return files;
+}
+
+// The class-token attention rollout as a heatmap blended over the (preprocessed) image.
+void write_attention_map(models::VisionTransformer& model, const torch::Tensor& input, const cv::Mat& shown,
+                         const fs::path& file) {
+  torch::NoGradGuard no_grad;
+  const auto grid = model->options().grid_size();
+  auto rollout = models::class_token_rollout(model->attention_maps(input), grid)[0];
+  rollout = rollout / rollout.max();
+  cv::Mat heat(static_cast<int>(grid), static_cast<int>(grid), CV_32F, rollout.contiguous().data_ptr<float>());
+  cv::Mat heat8;
+  heat.convertTo(heat8, CV_8U, 255.0);
+  cv::resize(heat8, heat8, shown.size(), 0, 0, cv::INTER_CUBIC);
+  cv::Mat colored;
+  cv::applyColorMap(heat8, colored, cv::COLORMAP_JET);
+  cv::Mat base;
+  cv::cvtColor(shown, base, shown.channels() == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_RGB2BGR);
+  cv::Mat blended;
+  cv::addWeighted(base, 0.5, colored, 0.5, 0.0, blended);
+  const int scale = std::max(1, 224 / blended.cols);
+  cv::resize(blended, blended, blended.size() * scale, 0, 0, cv::INTER_NEAREST);
+  write_png(file, blended);
+}
+
+int run_predict(const PredictOptions& options) {
+  auto predictor = load_predictor(options);
+  if (!options.attention_map.empty() && !predictor.trained) {
+    throw ConfigError("--attention-map needs a checkpoint (the TorchScript module does not expose attention)");
+  }
+  const data::Transform transform(predictor.preprocessing, static_cast<int>(predictor.image_size),
+                                  static_cast<int>(predictor.in_chans));
+  const auto files = expand_inputs(options.inputs);
+  if (files.empty()) throw ConfigError("no images found in the given inputs");
+  nlohmann::json results = nlohmann::json::array();
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto& file = files[i];
+    const auto image = data::read_image(file, transform.channels(), 100'000'000);
+    auto input = torch::empty({1, predictor.in_chans, predictor.image_size, predictor.image_size});
+    data::Random unused(0);
+    transform.apply(image, unused, input.data_ptr<float>());
+    const auto logits = predictor.logits(input)[0].to(torch::kFloat32);
+    const auto probabilities = logits.softmax(0);
+    const auto k = std::min<int64_t>(options.topk, logits.size(0));
+    const auto [top_p, top_i] = probabilities.topk(k);
+    nlohmann::json top = nlohmann::json::array();
+    std::string line = file.string() + ":";
+    for (int64_t j = 0; j < k; ++j) {
+      const auto index = top_i[j].item<int64_t>();
+      const auto name = index < static_cast<int64_t>(predictor.class_names.size())
+                            ? predictor.class_names[static_cast<size_t>(index)]
+                            : std::to_string(index);
+      top.push_back({{"index", index}, {"class", name}, {"prob", top_p[j].item<double>()}});
+      line += fmt::format("  {}. {} {:.1f}%", j + 1, name, 100.0 * top_p[j].item<double>());
+    }
+    std::vector<double> logit_values(static_cast<size_t>(logits.size(0)));
+    for (int64_t j = 0; j < logits.size(0); ++j) logit_values[static_cast<size_t>(j)] = logits[j].item<double>();
+    results.push_back({{"path", file.string()}, {"topk", top}, {"logits", logit_values}});
+    if (!options.json) std::cout << line << "\n";
+    if (!options.attention_map.empty()) {
+      fs::path target = options.attention_map;
+      if (files.size() > 1) target.replace_filename(target.stem().string() + "_" + std::to_string(i) + ".png");
+      data::Random same(0);
+      write_attention_map(predictor.trained->model, input, transform.augment(image, same), target);
+      if (!options.json) std::cout << "  attention rollout: " << target.string() << "\n";
+    }
+  }
+  if (options.json) std::cout << results.dump(2) << "\n";
+  return kExitSuccess;
+}
+
+}  // namespace
+
+void add_predict_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<PredictOptions>();
+  auto* command = app.add_subcommand("predict", "Classify images with an exported model (.pt) or a checkpoint");
+  add_common_options(*command, options->common);
+  command->add_option("--model", options->model, "MODEL.pt from vit export, or a checkpoint / run directory")
+      ->required();
+  command->add_option("inputs", options->inputs, "Image files or folders")->required();
+  command->add_option("--topk", options->topk, "Classes shown per image")->check(CLI::Range(1, 1000));
+  command->add_flag("--json", options->json, "Print [{path, topk: [{index, class, prob}], logits}]");
+  command->add_flag("--ema", options->ema, "With a checkpoint: use the EMA weights");
+  command->add_option("--attention-map", options->attention_map,
+                      "With a checkpoint: write the attention-rollout heatmap to this PNG");
+  command->footer(
+      "Examples:\n"
+      "  vit predict --model fmnist.pt shoe.png bag.png\n"
+      "  vit predict --model runs/fmnist/best.ckpt --attention-map attention.png shoe.png\n"
+      "  vit predict --model fmnist.pt --topk 3 --json images/");
+  command->callback([options, &exit_code] { exit_code = run_predict(*options); });
+}
+
+}  // namespace vit::app

@@ -1,0 +1,291 @@
+// The whole training loop lives in run_train(), top to bottom; the pieces it calls (data
+// loaders, optimizer and schedule, EMA, checkpoints, metrics) each have a file of their own.
+#include "app/train_command.h"
+
+#include "app/autocast.h"
+#include "app/checkpoint.h"
+#include "app/common_options.h"
+#include "app/ema.h"
+#include "app/errors.h"
+#include "app/evaluation.h"
+#include "app/file_util.h"
+#include "app/loaders.h"
+#include "app/metrics_log.h"
+#include "app/optimization.h"
+#include "app/progress.h"
+#include "app/runtime.h"
+#include "app/signals.h"
+#include "data/errors.h"
+#include "models/complexity.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <ctime>
+#include <optional>
+
+namespace vit::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TrainOptions {
+  CommonOptions common;
+  std::string output;  // the run directory; default <config output>/<timestamp>
+  std::string resume;  // a run directory or checkpoint to continue
+  int64_t stop_after = 0;
+};
+
+enum class Stop { None, Signal, StopAfter, MaxSteps };
+
+std::string timestamp() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y%m%d-%H%M%S", std::localtime(&now));
+  return text;
+}
+
+// Cross-entropy against hard labels (with label smoothing) or mixup/cutmix soft targets.
+torch::Tensor classification_loss(const torch::Tensor& logits, const data::Batch& batch, const torch::Tensor& labels,
+                                  double smoothing) {
+  if (!batch.targets.defined()) {
+    return torch::nn::functional::cross_entropy(
+        logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(smoothing));
+  }
+  auto targets = batch.targets.to(logits.device());
+  if (smoothing > 0.0) targets = targets * (1.0 - smoothing) + smoothing / static_cast<double>(logits.size(1));
+  return -(targets * torch::log_softmax(logits, 1)).sum(1).mean();
+}
+
+void prune_epoch_checkpoints(const fs::path& run_dir, int64_t epoch, int64_t save_every, int64_t keep_last) {
+  const int64_t oldest_kept = epoch - (keep_last - 1) * save_every;
+  for (int64_t old = epoch - keep_last * save_every; old > 0 && old < oldest_kept; old -= save_every) {
+    std::error_code ignored;
+    fs::remove(run_dir / fmt::format("epoch_{:04}.ckpt", old), ignored);
+  }
+}
+
+int run_train(const TrainOptions& options) {
+  StopSignals signals;
+  Config config;
+  fs::path run_dir;
+  std::optional<CheckpointReader> resume;
+  if (!options.resume.empty()) {
+    const auto file = resolve_checkpoint(options.resume);
+    resume.emplace(file);
+    config = load_config_text(resume->config_yaml(), file.string() + " (embedded config)",
+                              common_overrides(options.common));
+    run_dir = file.parent_path();
+  } else {
+    config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
+    run_dir = options.output.empty() ? fs::path(config.output) / timestamp() : fs::path(options.output);
+  }
+  const TrainConfig& train = config.train;
+  fs::create_directories(run_dir);
+  write_text_atomically(run_dir / "config.yaml", emit_config(config));
+
+  configure_threads(train.threads);
+  const auto device = select_device(train.device);
+  if (train.amp == AmpMode::Fp16 && !device.is_cuda()) {
+    throw ConfigError("train.amp: fp16 needs a CUDA device; use bf16 on the CPU");
+  }
+  torch::manual_seed(train.seed);
+
+  // Data: the loaders run ahead of the model on their own threads.
+  const auto splits = open_checked_datasets(config);
+  const auto class_names = splits.train->class_names();
+  auto train_loader = make_loader(config, splits.train, {train.batch_size, true, train.seed});
+  auto val_loader = splits.val ? make_loader(config, splits.val, {train.batch_size, false, train.seed}) : nullptr;
+  const int64_t batches_per_epoch = train_loader->batches_per_epoch();
+  const int64_t steps_per_epoch = batches_per_epoch / train.grad_accum_steps;
+  if (steps_per_epoch == 0) {
+    throw ConfigError(fmt::format("train.batch_size: {} training images make no full batch of {} x {} accumulation steps",
+                                  splits.train->size(), train.batch_size, train.grad_accum_steps));
+  }
+
+  // Model, optimizer, schedule, EMA, and where a resumed run left off.
+  models::VisionTransformer model(config.model.options);
+  model->to(device);
+  auto optimizer = make_optimizer(model, train);
+  std::optional<ModelEma> ema;
+  if (train.ema_decay > 0.0) ema.emplace(model, train.ema_decay);
+  TrainingState state;
+  if (resume) {
+    resume->load_model(model, false);
+    resume->load_optimizer(*optimizer);
+    if (ema) resume->load_model(ema->model(), resume->has_ema());
+    state = resume->state();
+    resume->restore_random_state(device);
+    spdlog::info("resuming {} at epoch {}, batch {}, step {}", resume->file().string(), state.epoch + 1,
+                 state.batch_in_epoch, state.step);
+  }
+  const LrSchedule schedule(train, steps_per_epoch);
+  MetricsLog metrics(run_dir, state.epoch);
+  StepLog step_log(run_dir, state.step);
+  const bool autocast = train.amp != AmpMode::None;
+  const auto autocast_dtype = train.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16;
+
+  spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image", config.model.preset.empty() ? "custom" : config.model.preset,
+               models::measure_complexity(model).parameters, models::measure_complexity(model).gflops());
+  spdlog::info("data: {} training images, {} validation images, {} classes; {} steps per epoch", splits.train->size(),
+               splits.val ? splits.val->size() : 0, class_names.size(), steps_per_epoch);
+  spdlog::info("device {}, {} threads, amp {}; run directory {}", device.str(), at::get_num_threads(),
+               train.amp == AmpMode::None ? "off" : (train.amp == AmpMode::Bf16 ? "bf16" : "fp16"), run_dir.string());
+
+  const auto save = [&](const fs::path& file, const TrainingState& at) {
+    save_checkpoint(file, {&model, optimizer.get(), ema ? &*ema : nullptr, emit_config(config), class_names, at, device});
+  };
+
+  Stop stop = Stop::None;
+  int64_t steps_this_run = 0;
+  for (; state.epoch < train.epochs && stop == Stop::None; ++state.epoch, state.batch_in_epoch = 0) {
+    model->train();
+    train_loader->start_epoch(state.epoch, state.batch_in_epoch);
+    Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, train.epochs), batches_per_epoch, state.batch_in_epoch,
+                      train.log_every);
+    const auto epoch_start = std::chrono::steady_clock::now();
+    double loss_sum = 0.0;
+    double accumulated_loss = 0.0;
+    int64_t losses = 0;
+    int64_t images = 0;
+    double lr = schedule.at(state.step);
+
+    while (auto batch = train_loader->next()) {
+      // Forward and backward of one micro-batch.
+      const auto inputs = batch->images.to(device, /*non_blocking=*/true);
+      const auto labels = batch->labels.to(device, /*non_blocking=*/true);
+      torch::Tensor loss;
+      {
+        AutocastGuard guard(device, autocast_dtype, autocast);
+        loss = classification_loss(model(inputs).to(torch::kFloat32), *batch, labels, train.label_smoothing);
+      }
+      (loss / static_cast<double>(train.grad_accum_steps)).backward();
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        throw std::runtime_error(fmt::format(
+            "loss is {} at epoch {}, step {}: training stopped; the last good checkpoint is {}", loss_value,
+            state.epoch + 1, state.step + 1, (run_dir / "last.ckpt").string()));
+      }
+      accumulated_loss += loss_value;
+      images += batch->images.size(0);
+      state.batch_in_epoch = batch->step + 1;
+      if (state.batch_in_epoch % train.grad_accum_steps != 0) continue;
+
+      // One optimizer step.
+      if (train.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(model->parameters(), train.grad_clip);
+      lr = schedule.at(state.step);
+      set_learning_rate(*optimizer, lr);
+      optimizer->step();
+      optimizer->zero_grad();
+      if (ema) ema->update(model);
+      ++state.step;
+      ++steps_this_run;
+      const double step_loss = accumulated_loss / static_cast<double>(train.grad_accum_steps);
+      accumulated_loss = 0.0;
+      loss_sum += step_loss;
+      ++losses;
+      step_log.append(state.step, state.epoch + 1, step_loss, lr);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+      progress.update(state.batch_in_epoch, loss_sum / static_cast<double>(losses), lr,
+                      static_cast<double>(images) / seconds);
+
+      if (train.checkpoint_every_steps > 0 && state.step % train.checkpoint_every_steps == 0) {
+        save(run_dir / "last.ckpt", state);
+      }
+      if (signals.received() != 0) {
+        stop = Stop::Signal;
+      } else if (options.stop_after > 0 && steps_this_run >= options.stop_after) {
+        stop = Stop::StopAfter;
+      } else if (train.max_steps > 0 && state.step >= train.max_steps) {
+        stop = Stop::MaxSteps;
+      }
+      if (stop != Stop::None) break;
+    }
+    progress.finish();
+    if (train_loader->skipped_samples() > 0) {
+      spdlog::warn("epoch {}: skipped {} bad samples", state.epoch + 1, train_loader->skipped_samples());
+    }
+    if (stop == Stop::Signal || stop == Stop::StopAfter) break;
+
+    // End of an epoch (or of training at max_steps): evaluate, log, checkpoint.
+    const bool finished_epoch = stop == Stop::None;
+    const TrainingState next = finished_epoch ? TrainingState{state.epoch + 1, 0, state.step, state.best_top1} : state;
+    EpochMetrics row;
+    row.epoch = state.epoch + 1;
+    row.step = state.step;
+    row.train_loss = losses > 0 ? loss_sum / static_cast<double>(losses) : 0.0;
+    row.lr = lr;
+    row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    row.images_per_s = static_cast<double>(images) / row.seconds;
+    const bool last_epoch = !finished_epoch || state.epoch + 1 == train.epochs;
+    TrainingState saved = next;
+    if (val_loader && ((state.epoch + 1) % train.eval_every == 0 || last_epoch)) {
+      const auto result = evaluate(model, *val_loader, config.model.options.num_classes, device, train.amp == AmpMode::Bf16);
+      row.val_loss = result.loss;
+      row.val_top1 = result.top1;
+      row.val_top5 = result.top5;
+      std::string ema_text;
+      if (ema) {
+        const auto ema_result =
+            evaluate(ema->model(), *val_loader, config.model.options.num_classes, device, train.amp == AmpMode::Bf16);
+        row.ema_val_top1 = ema_result.top1;
+        ema_text = fmt::format(", EMA top-1 {:.2f}%", 100.0 * ema_result.top1);
+      }
+      spdlog::info("epoch {}: train loss {:.4f}, val loss {:.4f}, top-1 {:.2f}%, top-5 {:.2f}%{} ({:.0f} img/s, {:.1f} s)",
+                   row.epoch, row.train_loss, result.loss, 100.0 * result.top1, 100.0 * result.top5, ema_text,
+                   row.images_per_s, row.seconds);
+      if (result.top1 > state.best_top1) {
+        state.best_top1 = saved.best_top1 = result.top1;
+        save(run_dir / "best.ckpt", saved);
+      }
+    } else {
+      spdlog::info("epoch {}: train loss {:.4f} ({:.0f} img/s, {:.1f} s)", row.epoch, row.train_loss, row.images_per_s,
+                   row.seconds);
+    }
+    metrics.append(row);
+    save(run_dir / "last.ckpt", saved);
+    if (finished_epoch && train.keep_last > 0 && (state.epoch + 1) % train.save_every == 0) {
+      save(run_dir / fmt::format("epoch_{:04}.ckpt", state.epoch + 1), saved);
+      prune_epoch_checkpoints(run_dir, state.epoch + 1, train.save_every, train.keep_last);
+    }
+  }
+
+  if (stop == Stop::Signal || stop == Stop::StopAfter) {
+    save(run_dir / "last.ckpt", state);
+    const int signal = signals.received();
+    spdlog::warn("{} after step {}: saved {}; continue with: vit train --resume {}",
+                 stop == Stop::Signal ? (signal == SIGTERM ? "terminated" : "interrupted") : "stopped", state.step,
+                 (run_dir / "last.ckpt").string(), run_dir.string());
+    if (stop == Stop::Signal) return signal == SIGTERM ? kExitSigterm : kExitSigint;
+    return kExitSuccess;
+  }
+  spdlog::info("done: {} steps; best val top-1 {:.2f}%; run directory {}", state.step, 100.0 * std::max(0.0, state.best_top1),
+               run_dir.string());
+  return kExitSuccess;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<TrainOptions>();
+  auto* command = app.add_subcommand("train", "Train a model (default: configs/fashion_mnist_vit.yaml)");
+  add_common_options(*command, options->common);
+  command->add_option("-o,--output", options->output, "Run directory (default: <output>/<timestamp>)");
+  command->add_option("--resume", options->resume, "Continue a run: its directory or a checkpoint file");
+  command->add_option("--stop-after", options->stop_after,
+                      "Stop after N optimizer steps of this invocation, saving last.ckpt (a time-boxed run)")
+      ->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()));
+  command->footer(
+      "Examples:\n"
+      "  vit train                                   # Fashion-MNIST with the default config\n"
+      "  vit train --config configs/cifar10_vit.yaml --set train.epochs=50 --output runs/cifar\n"
+      "  vit train --resume runs/cifar               # continue from runs/cifar/last.ckpt\n"
+      "  vit train --set train.amp=bf16 --threads 2 --seed 1");
+  command->callback([options, &exit_code] { exit_code = run_train(*options); });
+}
+
+}  // namespace vit::app

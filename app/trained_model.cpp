@@ -1,0 +1,60 @@
+#include "app/trained_model.h"
+
+#include "app/checkpoint.h"
+#include "app/config_names.h"
+
+#include <nlohmann/json.hpp>
+
+namespace vit::app {
+
+TrainedModel load_trained_model(const std::filesystem::path& checkpoint, const std::vector<std::string>& overrides,
+                                bool ema, torch::Device device) {
+  CheckpointReader reader(resolve_checkpoint(checkpoint));
+  TrainedModel trained;
+  trained.config = load_config_text(reader.config_yaml(), reader.file().string() + " (embedded config)", overrides);
+  trained.class_names = reader.class_names();
+  trained.model = models::VisionTransformer(trained.config.model.options);
+  reader.load_model(trained.model, ema);
+  trained.model->to(device);
+  trained.model->eval();
+  return trained;
+}
+
+std::string export_metadata(const TrainedModel& trained) {
+  const auto& o = trained.config.model.options;
+  const auto& t = trained.config.data.val_transforms;
+  const auto per_channel = [&](const std::vector<double>& values, double fallback) {
+    std::vector<double> expanded(static_cast<size_t>(o.in_chans), values.empty() ? fallback : values[0]);
+    if (values.size() == expanded.size()) expanded = values;
+    return expanded;
+  };
+  const nlohmann::json metadata = {
+      {"format", "vitcpp-torchscript"},
+      {"version", 1},
+      {"image_size", o.image_size},
+      {"in_chans", o.in_chans},
+      {"mean", per_channel(t.mean, 0.0)},
+      {"std", per_channel(t.std, 1.0)},
+      {"resize", t.resize},
+      {"crop_pct", t.crop_pct},
+      {"center_crop", t.center_crop},
+      {"class_names", trained.class_names},
+      {"model",
+       {{"preset", trained.config.model.preset},
+        {"image_size", o.image_size},
+        {"patch_size", o.patch_size},
+        {"in_chans", o.in_chans},
+        {"num_classes", o.num_classes},
+        {"dim", o.embed_dim},
+        {"depth", o.depth},
+        {"heads", o.num_heads},
+        {"mlp_ratio", o.mlp_ratio},
+        {"qkv_bias", o.qkv_bias},
+        {"pos_embed", name_of(kPosEmbedNames, o.pos_embed)},
+        {"pool", name_of(kPoolNames, o.pool)}}},
+      {"config_yaml", emit_config(trained.config)},
+  };
+  return metadata.dump(2);
+}
+
+}  // namespace vit::app
