@@ -10,8 +10,8 @@
 #include "app/runtime.h"
 #include "app/trained_model.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <iostream>
@@ -52,7 +52,8 @@ int run_eval(const EvalOptions& options) {
   std::cout << fmt::format("{} images: top-1 {:.2f}%, top-5 {:.2f}%, loss {:.4f}{}\n\n", result.samples,
                            100.0 * result.top1, 100.0 * result.top5, result.loss, options.ema ? " (EMA weights)" : "");
   std::cout << fmt::format("{:<24} {:>9}\n", "class", "top-1");
-  std::vector<std::vector<int64_t>> counts(static_cast<size_t>(num_classes), std::vector<int64_t>(static_cast<size_t>(num_classes)));
+  std::vector<std::vector<int64_t>> counts(static_cast<size_t>(num_classes),
+                                           std::vector<int64_t>(static_cast<size_t>(num_classes)));
   std::string csv = "true\\predicted";
   for (int64_t c = 0; c < num_classes; ++c) csv += "," + name_of_class(c);
   csv += "\n";
@@ -79,9 +80,14 @@ int run_eval(const EvalOptions& options) {
   if (!options.json.empty()) {
     nlohmann::json per_class = nlohmann::json::object();
     for (int64_t c = 0; c < num_classes; ++c) per_class[name_of_class(c)] = accuracy[static_cast<size_t>(c)];
-    const nlohmann::json report = {{"top1", result.top1},       {"top5", result.top5},     {"loss", result.loss},
-                                   {"samples", result.samples}, {"per_class", per_class}, {"confusion", counts},
-                                   {"checkpoint", options.checkpoint}, {"ema", options.ema}};
+    const nlohmann::json report = {{"top1", result.top1},
+                                   {"top5", result.top5},
+                                   {"loss", result.loss},
+                                   {"samples", result.samples},
+                                   {"per_class", per_class},
+                                   {"confusion", counts},
+                                   {"checkpoint", options.checkpoint},
+                                   {"ema", options.ema}};
     write_text_atomically(options.json, report.dump(2) + "\n");
   }
   return kExitSuccess;

@@ -9,9 +9,9 @@ namespace vit::app {
 
 struct EvalResult {
   int64_t samples = 0;
-  double loss = 0.0;  // mean cross-entropy
-  double top1 = 0.0;  // fractions in [0, 1]
-  double top5 = 0.0;  // top-min(5, classes)
+  double loss = 0.0;        // mean cross-entropy
+  double top1 = 0.0;        // fractions in [0, 1]
+  double top5 = 0.0;        // top-min(5, classes)
   torch::Tensor confusion;  // int64 [classes, classes]: row = true class, column = prediction
 
   std::vector<double> per_class_accuracy() const;

@@ -5,8 +5,8 @@
 #include "app/exporter.h"
 #include "app/trained_model.h"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 namespace vit::app {
 namespace {
@@ -25,8 +25,8 @@ int run_export(const ExportOptions& options) {
   if (!std::filesystem::is_directory(folder, error)) {
     throw ConfigError("--output " + output.string() + ": folder " + folder.string() + " does not exist");
   }
-  auto trained = load_trained_model(options.checkpoint, common_overrides(options.common), options.ema,
-                                    torch::Device(torch::kCPU));
+  auto trained =
+      load_trained_model(options.checkpoint, common_overrides(options.common), options.ema, torch::Device(torch::kCPU));
   export_torchscript(trained.model, output, export_metadata(trained));
   spdlog::info("exported {}{} (checked against the eager model at batch sizes 1 and 3)", output.string(),
                options.ema ? " from the EMA weights" : "");

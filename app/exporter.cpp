@@ -15,7 +15,8 @@ void mirror(torch::jit::Module& target, torch::nn::Module& source, const std::st
   for (const auto& parameter : source.named_parameters(/*recurse=*/false)) {
     target.register_parameter(parameter.key(), parameter.value(), /*is_buffer=*/false);
   }
-  for (const auto& buffer : source.named_buffers(/*recurse=*/false)) target.register_buffer(buffer.key(), buffer.value());
+  for (const auto& buffer : source.named_buffers(/*recurse=*/false))
+    target.register_buffer(buffer.key(), buffer.value());
   for (const auto& child : source.named_children()) {
     const auto child_path = path + "_" + child.key();
     torch::jit::Module module("vitcpp." + child_path);

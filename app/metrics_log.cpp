@@ -74,9 +74,9 @@ void MetricsLog::append(const EpochMetrics& row) {
   rows_.push_back(row);
   std::string text = std::string(kHeader) + "\n";
   for (const auto& r : rows_) {
-    text += fmt::format("{},{},{:.6g},{},{},{},{:.6g},{:.1f},{:.2f},{}\n", r.epoch, r.step, r.train_loss,
-                        cell(r.val_loss), cell(r.val_top1), cell(r.val_top5), r.lr, r.images_per_s, r.seconds,
-                        cell(r.ema_val_top1));
+    text +=
+        fmt::format("{},{},{:.6g},{},{},{},{:.6g},{:.1f},{:.2f},{}\n", r.epoch, r.step, r.train_loss, cell(r.val_loss),
+                    cell(r.val_top1), cell(r.val_top5), r.lr, r.images_per_s, r.seconds, cell(r.ema_val_top1));
   }
   write_text_atomically(run_dir_ / "metrics.csv", text);
   write_plots();
@@ -93,8 +93,9 @@ void MetricsLog::write_plots() const {
                        {series(rows_, "top-1", blue, [](const auto& r) { return r.val_top1; }),
                         series(rows_, "top-5", orange, [](const auto& r) { return r.val_top5; }),
                         series(rows_, "EMA top-1", green, [](const auto& r) { return r.ema_val_top1; })}));
-  write_png(run_dir_ / "lr.png", line_chart("learning rate (end of epoch)", "epoch",
-                                           {series(rows_, "lr", blue, [](const auto& r) { return std::optional(r.lr); })}));
+  write_png(run_dir_ / "lr.png",
+            line_chart("learning rate (end of epoch)", "epoch",
+                       {series(rows_, "lr", blue, [](const auto& r) { return std::optional(r.lr); })}));
 }
 
 StepLog::StepLog(const std::filesystem::path& run_dir, int64_t resume_step) {

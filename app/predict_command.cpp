@@ -10,11 +10,11 @@
 #include "data/transforms.h"
 #include "models/attention_rollout.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <torch/script.h>
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/script.h>
 
 #include <algorithm>
 #include <functional>

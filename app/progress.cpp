@@ -11,7 +11,8 @@ namespace {
 
 std::string clock_time(double seconds) {
   const auto s = static_cast<int64_t>(seconds);
-  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) : fmt::format("{}:{:02}", s / 60, s % 60);
+  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+                   : fmt::format("{}:{:02}", s / 60, s % 60);
 }
 
 }  // namespace
@@ -28,7 +29,8 @@ Progress::Progress(std::string label, int64_t total, int64_t first, int64_t log_
 void Progress::update(int64_t done, double loss, double lr, double images_per_s) {
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
-  const double eta = done > first_ ? elapsed / static_cast<double>(done - first_) * static_cast<double>(total_ - done) : 0.0;
+  const double eta =
+      done > first_ ? elapsed / static_cast<double>(done - first_) * static_cast<double>(total_ - done) : 0.0;
   if (terminal_) {
     if (now - last_draw_ < std::chrono::milliseconds(100) && done < total_) return;
     last_draw_ = now;

@@ -18,14 +18,16 @@
 #include "data/errors.h"
 #include "models/complexity.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <ctime>
+#include <limits>
 #include <optional>
 
 namespace vit::app {
@@ -77,8 +79,8 @@ int run_train(const TrainOptions& options) {
   if (!options.resume.empty()) {
     const auto file = resolve_checkpoint(options.resume);
     resume.emplace(file);
-    config = load_config_text(resume->config_yaml(), file.string() + " (embedded config)",
-                              common_overrides(options.common));
+    config =
+        load_config_text(resume->config_yaml(), file.string() + " (embedded config)", common_overrides(options.common));
     run_dir = file.parent_path();
   } else {
     config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
@@ -103,8 +105,9 @@ int run_train(const TrainOptions& options) {
   const int64_t batches_per_epoch = train_loader->batches_per_epoch();
   const int64_t steps_per_epoch = batches_per_epoch / train.grad_accum_steps;
   if (steps_per_epoch == 0) {
-    throw ConfigError(fmt::format("train.batch_size: {} training images make no full batch of {} x {} accumulation steps",
-                                  splits.train->size(), train.batch_size, train.grad_accum_steps));
+    throw ConfigError(
+        fmt::format("train.batch_size: {} training images make no full batch of {} x {} accumulation steps",
+                    splits.train->size(), train.batch_size, train.grad_accum_steps));
   }
 
   // Model, optimizer, schedule, EMA, and where a resumed run left off.
@@ -129,7 +132,8 @@ int run_train(const TrainOptions& options) {
   const bool autocast = train.amp != AmpMode::None;
   const auto autocast_dtype = train.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16;
 
-  spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image", config.model.preset.empty() ? "custom" : config.model.preset,
+  spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image",
+               config.model.preset.empty() ? "custom" : config.model.preset,
                models::measure_complexity(model).parameters, models::measure_complexity(model).gflops());
   spdlog::info("data: {} training images, {} validation images, {} classes; {} steps per epoch", splits.train->size(),
                splits.val ? splits.val->size() : 0, class_names.size(), steps_per_epoch);
@@ -137,16 +141,21 @@ int run_train(const TrainOptions& options) {
                train.amp == AmpMode::None ? "off" : (train.amp == AmpMode::Bf16 ? "bf16" : "fp16"), run_dir.string());
 
   const auto save = [&](const fs::path& file, const TrainingState& at) {
-    save_checkpoint(file, {&model, optimizer.get(), ema ? &*ema : nullptr, emit_config(config), class_names, at, device});
+    save_checkpoint(file,
+                    {&model, optimizer.get(), ema ? &*ema : nullptr, emit_config(config), class_names, at, device});
   };
+
+  // Fault injection for tests of the non-finite-loss path: the loss of this step becomes NaN.
+  const char* inject_nan = std::getenv("VIT_INJECT_NAN_AT_STEP");
+  const int64_t nan_step = inject_nan != nullptr ? std::atoll(inject_nan) : -1;
 
   Stop stop = Stop::None;
   int64_t steps_this_run = 0;
   for (; state.epoch < train.epochs && stop == Stop::None; ++state.epoch, state.batch_in_epoch = 0) {
     model->train();
     train_loader->start_epoch(state.epoch, state.batch_in_epoch);
-    Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, train.epochs), batches_per_epoch, state.batch_in_epoch,
-                      train.log_every);
+    Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, train.epochs), batches_per_epoch,
+                      state.batch_in_epoch, train.log_every);
     const auto epoch_start = std::chrono::steady_clock::now();
     double loss_sum = 0.0;
     double accumulated_loss = 0.0;
@@ -163,12 +172,13 @@ int run_train(const TrainOptions& options) {
         AutocastGuard guard(device, autocast_dtype, autocast);
         loss = classification_loss(model(inputs).to(torch::kFloat32), *batch, labels, train.label_smoothing);
       }
+      if (state.step + 1 == nan_step) loss = loss * std::numeric_limits<double>::quiet_NaN();
       (loss / static_cast<double>(train.grad_accum_steps)).backward();
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value)) {
-        throw std::runtime_error(fmt::format(
-            "loss is {} at epoch {}, step {}: training stopped; the last good checkpoint is {}", loss_value,
-            state.epoch + 1, state.step + 1, (run_dir / "last.ckpt").string()));
+        throw std::runtime_error(
+            fmt::format("loss is {} at epoch {}, step {}: training stopped; the last good checkpoint is {}", loss_value,
+                        state.epoch + 1, state.step + 1, (run_dir / "last.ckpt").string()));
       }
       accumulated_loss += loss_value;
       images += batch->images.size(0);
@@ -224,7 +234,8 @@ int run_train(const TrainOptions& options) {
     const bool last_epoch = !finished_epoch || state.epoch + 1 == train.epochs;
     TrainingState saved = next;
     if (val_loader && ((state.epoch + 1) % train.eval_every == 0 || last_epoch)) {
-      const auto result = evaluate(model, *val_loader, config.model.options.num_classes, device, train.amp == AmpMode::Bf16);
+      const auto result =
+          evaluate(model, *val_loader, config.model.options.num_classes, device, train.amp == AmpMode::Bf16);
       row.val_loss = result.loss;
       row.val_top1 = result.top1;
       row.val_top5 = result.top5;
@@ -235,9 +246,10 @@ int run_train(const TrainOptions& options) {
         row.ema_val_top1 = ema_result.top1;
         ema_text = fmt::format(", EMA top-1 {:.2f}%", 100.0 * ema_result.top1);
       }
-      spdlog::info("epoch {}: train loss {:.4f}, val loss {:.4f}, top-1 {:.2f}%, top-5 {:.2f}%{} ({:.0f} img/s, {:.1f} s)",
-                   row.epoch, row.train_loss, result.loss, 100.0 * result.top1, 100.0 * result.top5, ema_text,
-                   row.images_per_s, row.seconds);
+      spdlog::info(
+          "epoch {}: train loss {:.4f}, val loss {:.4f}, top-1 {:.2f}%, top-5 {:.2f}%{} ({:.0f} img/s, {:.1f} s)",
+          row.epoch, row.train_loss, result.loss, 100.0 * result.top1, 100.0 * result.top5, ema_text, row.images_per_s,
+          row.seconds);
       if (result.top1 > state.best_top1) {
         state.best_top1 = saved.best_top1 = result.top1;
         save(run_dir / "best.ckpt", saved);
@@ -263,8 +275,8 @@ int run_train(const TrainOptions& options) {
     if (stop == Stop::Signal) return signal == SIGTERM ? kExitSigterm : kExitSigint;
     return kExitSuccess;
   }
-  spdlog::info("done: {} steps; best val top-1 {:.2f}%; run directory {}", state.step, 100.0 * std::max(0.0, state.best_top1),
-               run_dir.string());
+  spdlog::info("done: {} steps; best val top-1 {:.2f}%; run directory {}", state.step,
+               100.0 * std::max(0.0, state.best_top1), run_dir.string());
   return kExitSuccess;
 }
 
@@ -276,8 +288,9 @@ void add_train_command(CLI::App& app, int& exit_code) {
   add_common_options(*command, options->common);
   command->add_option("-o,--output", options->output, "Run directory (default: <output>/<timestamp>)");
   command->add_option("--resume", options->resume, "Continue a run: its directory or a checkpoint file");
-  command->add_option("--stop-after", options->stop_after,
-                      "Stop after N optimizer steps of this invocation, saving last.ckpt (a time-boxed run)")
+  command
+      ->add_option("--stop-after", options->stop_after,
+                   "Stop after N optimizer steps of this invocation, saving last.ckpt (a time-boxed run)")
       ->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()));
   command->footer(
       "Examples:\n"

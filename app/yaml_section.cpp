@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <sstream>
 
 namespace vit::app {
@@ -48,6 +49,16 @@ std::string closest_name(const std::string& name, const std::vector<std::string>
 YamlSection::YamlSection(YAML::Node node, std::string path, std::string source)
     : node_(std::move(node)), path_(std::move(path)), source_(std::move(source)) {
   if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) fail("", "expected a mapping of keys to values");
+  if (!node_.IsMap()) return;
+  // yaml-cpp keeps the first of two equal keys; a hand-edited file meant the other one.
+  std::map<std::string, YAML::Mark> seen;
+  for (const auto& entry : node_) {
+    const auto key = entry.first.Scalar();
+    if (const auto [where, inserted] = seen.emplace(key, entry.first.Mark()); !inserted) {
+      throw ConfigError(location(entry.first) + ": duplicate key '" + qualified(key) + "' (first given on line " +
+                        std::to_string(where->second.line + 1) + ")");
+    }
+  }
 }
 
 std::string YamlSection::location(const YAML::Node& node) const {

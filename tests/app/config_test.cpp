@@ -86,6 +86,12 @@ TEST(Config, InconsistentModelDimensionsAreRejected) {
   EXPECT_NE(heads.find("embed_dim 100 is not divisible by num_heads 3"), std::string::npos) << heads;
 }
 
+TEST(Config, DuplicateKeysAreRejected) {
+  const auto message = config_error("train:\n  epochs: 4\n  lr: 0.1\n  epochs: 3\n");
+  EXPECT_NE(message.find("config.yaml:4: duplicate key 'train.epochs' (first given on line 2)"), std::string::npos)
+      << message;
+}
+
 TEST(Config, NotYamlIsReportedWithItsLine) {
   const auto message = config_error("model:\n  dim: [1, 2\n  depth: 3\n");
   EXPECT_NE(message.find("config.yaml:"), std::string::npos) << message;

@@ -1,0 +1,267 @@
+#include "test_support.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace vit::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// 16x16 grey images: class "left" is bright on the left half, "right" on the right half, both
+// with noise, so only where the brightness is tells the classes apart.
+void write_halves_dataset(const fs::path& root, int per_class, int seed) {
+  std::mt19937 random(static_cast<unsigned>(seed));
+  std::normal_distribution<double> noise(0.0, 25.0);
+  for (const std::string name : {"left", "right"}) {
+    fs::create_directories(root / name);
+    for (int i = 0; i < per_class; ++i) {
+      cv::Mat image(16, 16, CV_8UC1);
+      for (int y = 0; y < 16; ++y) {
+        for (int x = 0; x < 16; ++x) {
+          const bool bright = (x < 8) == (name == "left");
+          image.at<uint8_t>(y, x) = cv::saturate_cast<uint8_t>((bright ? 170.0 : 70.0) + noise(random));
+        }
+      }
+      cv::imwrite((root / name / (std::to_string(i) + ".png")).string(), image);
+    }
+  }
+}
+
+// A tiny ViT on the halves dataset.
+std::string tiny_config(const TempDir& dir) {
+  write_halves_dataset(dir / "train", 64, 1);
+  write_halves_dataset(dir / "val", 16, 2);
+  const auto config = dir / "config.yaml";
+  write_file(config, "model: {image_size: 16, patch_size: 4, in_chans: 1, num_classes: 2, dim: 32, depth: 2, heads: 2,\n"
+                     "        mlp_ratio: 2.0, drop_path: 0.1, dropout: 0.1}\n"
+                     "data:\n"
+                     "  train: {source: imagefolder, path: " + (dir / "train").string() + "}\n"
+                     "  val: {source: imagefolder, path: " + (dir / "val").string() + "}\n"
+                     "  mean: [0.5]\n  std: [0.25]\n"
+                     "  workers: 2\n"
+                     
+                     "train:\n  epochs: 4\n  batch_size: 16\n  lr: 3.0e-3\n  warmup_steps: 2\n  threads: 2\n"
+                     "  label_smoothing: 0.1\n  ema_decay: 0.9\n");
+  return config.string();
+}
+
+std::vector<std::string> loss_column(const fs::path& steps_csv) {
+  std::vector<std::string> losses;
+  std::istringstream lines(read_file(steps_csv));
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line)) {
+    std::vector<std::string> cells;
+    std::istringstream row(line);
+    for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
+    losses.push_back(cells.at(0) + ":" + cells.at(2));
+  }
+  return losses;
+}
+
+size_t count_lines(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+TEST(Train, EndToEndTrainEvalExportPythonPredict) {
+  TempDir dir;
+  const auto run = dir / "run";
+  const auto trained = run_vit("train --config " + tiny_config(dir) + " --output " + run.string());
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  for (const auto* file : {"last.ckpt", "best.ckpt", "epoch_0004.ckpt", "config.yaml", "metrics.csv", "steps.csv",
+                           "loss.png", "accuracy.png", "lr.png"}) {
+    EXPECT_TRUE(fs::exists(run / file)) << file;
+  }
+  EXPECT_FALSE(fs::exists(run / "epoch_0001.ckpt"));  // keep_last 3
+  const auto metrics = read_file(run / "metrics.csv");
+  EXPECT_EQ(count_lines(metrics), 5u) << metrics;
+  EXPECT_EQ(metrics.substr(0, metrics.find('\n')),
+            "epoch,step,train_loss,val_loss,val_top1,val_top5,lr,images_per_s,seconds,ema_val_top1");
+  EXPECT_EQ(count_lines(read_file(run / "steps.csv")), 1u + 4u * 8u);
+
+  // Evaluate: the same data and model give the numbers training logged for its last epoch.
+  const auto evaluated = run_vit("eval --checkpoint " + (run / "last.ckpt").string() + " --json " +
+                                 (dir / "eval.json").string() + " --output " + (dir / "eval").string());
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  const auto report = nlohmann::json::parse(read_file(dir / "eval.json"));
+  EXPECT_EQ(report["samples"].get<int64_t>(), 32);
+  EXPECT_GE(report["top1"].get<double>(), 0.0);
+  EXPECT_LE(report["top1"].get<double>(), 1.0);
+  EXPECT_EQ(report["confusion"].size(), 2u);
+  EXPECT_TRUE(fs::exists(dir / "eval" / "confusion.png"));
+  const auto ema_eval = run_vit("eval --checkpoint " + run.string() + " --ema --output " + (dir / "eval").string());
+  EXPECT_EQ(ema_eval.exit_code, 0) << ema_eval.err;
+
+  // Export, then compare logits: C++ TorchScript vs the checkpoint vs Python's torch.jit.load.
+  const auto model = dir / "model.pt";
+  const auto exported = run_vit("export --checkpoint " + (run / "best.ckpt").string() + " --output " + model.string());
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  const auto image = dir / "val" / "left" / "0.png";
+  const auto from_script = run_vit("predict --json --model " + model.string() + " " + image.string());
+  const auto from_checkpoint = run_vit("predict --json --model " + (run / "best.ckpt").string() + " " + image.string());
+  ASSERT_EQ(from_script.exit_code, 0) << from_script.err;
+  ASSERT_EQ(from_checkpoint.exit_code, 0) << from_checkpoint.err;
+  const auto script_result = nlohmann::json::parse(from_script.out)[0];
+  const auto checkpoint_result = nlohmann::json::parse(from_checkpoint.out)[0];
+  const auto logits = script_result["logits"].get<std::vector<double>>();
+  ASSERT_EQ(logits.size(), 2u);
+  EXPECT_NEAR(logits[0], checkpoint_result["logits"][0].get<double>(), 1e-4);
+  EXPECT_EQ(script_result["topk"][0]["class"].get<std::string>(),
+            checkpoint_result["topk"][0]["class"].get<std::string>());
+
+  // Python loads the file and, fed the same preprocessed pixels, gives the same logits.
+  const auto script = dir / "check.py";
+  write_file(script,
+             "import json, sys, torch\n"
+             "import numpy as np\n"
+             "from PIL import Image\n"
+             "extra = {'config.json': ''}\n"
+             "m = torch.jit.load(sys.argv[1], _extra_files=extra)\n"
+             "meta = json.loads(extra['config.json'])\n"
+             "x = np.asarray(Image.open(sys.argv[2]).convert('L'), dtype=np.float32) / 255.0\n"
+             "x = (x - meta['mean'][0]) / meta['std'][0]\n"
+             "out = m(torch.from_numpy(x)[None, None])\n"
+             "print(json.dumps({'logits': out[0].tolist(), 'classes': meta['class_names'],\n"
+             "                  'keys': list(m.state_dict().keys())[:3]}))\n");
+  const auto python_out = dir / "python.json";
+  ASSERT_EQ(std::system(("/usr/bin/python3 " + script.string() + " " + model.string() + " " + image.string() + " > " +
+                         python_out.string())
+                            .c_str()),
+            0);
+  const auto python = nlohmann::json::parse(read_file(python_out));
+  EXPECT_NEAR(python["logits"][0].get<double>(), logits[0], 1e-4);
+  EXPECT_NEAR(python["logits"][1].get<double>(), logits[1], 1e-4);
+  EXPECT_EQ(python["classes"], nlohmann::json({"left", "right"}));
+  EXPECT_EQ(python["keys"], nlohmann::json({"cls_token", "pos_embed", "patch_embed.proj.weight"}));
+
+  const auto attention = run_vit("predict --model " + run.string() + " --attention-map " +
+                                 (dir / "attention.png").string() + " " + image.string());
+  EXPECT_EQ(attention.exit_code, 0) << attention.err;
+  EXPECT_FALSE(cv::imread((dir / "attention.png").string()).empty());
+}
+
+TEST(Train, LearnsASimpleImageSetWithinSeconds) {
+  TempDir dir;
+  const auto start = std::chrono::steady_clock::now();
+  const auto trained = run_vit("train --config " + tiny_config(dir) +
+                               " --set model.pos_embed=sincos --set model.dropout=0 --set model.drop_path=0"
+                               " --set train.epochs=10 --output " +
+                               (dir / "run").string());
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  const auto evaluated =
+      run_vit("eval --checkpoint " + (dir / "run").string() + " --json " + (dir / "eval.json").string());
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  EXPECT_GE(nlohmann::json::parse(read_file(dir / "eval.json"))["top1"].get<double>(), 0.95) << evaluated.out;
+  std::cout << "trained and evaluated in "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
+}
+
+TEST(Train, ResumedRunRepeatsTheUninterruptedLossesExactly) {
+  TempDir dir;
+  const auto config =
+      tiny_config(dir) + " --set train.epochs=3 --set train.grad_accum_steps=2 --set train.batch_size=8" +
+      " --set data.train_transforms.random_crop_padding=1";
+  const auto straight = dir / "straight";
+  ASSERT_EQ(run_vit("train --config " + config + " --output " + straight.string()).exit_code, 0);
+
+  const auto interrupted = dir / "interrupted";
+  // 8 steps per epoch: the first stop falls inside epoch 2, mid-way through its batches.
+  const auto first = run_vit("train --config " + config + " --output " + interrupted.string() + " --stop-after 11");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("continue with: vit train --resume"), std::string::npos) << first.err;
+  EXPECT_EQ(loss_column(interrupted / "steps.csv").size(), 11u);
+  const auto second = run_vit("train --resume " + interrupted.string() + " --stop-after 3");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  const auto third = run_vit("train --resume " + (interrupted / "last.ckpt").string());
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+
+  const auto expected = loss_column(straight / "steps.csv");
+  ASSERT_EQ(expected.size(), 24u);
+  EXPECT_EQ(loss_column(interrupted / "steps.csv"), expected);
+  EXPECT_EQ(count_lines(read_file(interrupted / "metrics.csv")), 4u);
+}
+
+// Starts `vit` in the background; returns its pid.
+pid_t spawn_vit(const std::string& arguments, const fs::path& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const auto command = std::string("exec ") + VIT_BINARY + " " + arguments + " >" + log.string() + " 2>&1";
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_exit_code(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST(Train, SignalsFinishTheStepSaveAndExitWith130Or143) {
+  for (const int signal : {SIGINT, SIGTERM}) {
+    TempDir dir;
+    const auto run = dir / "run";
+    const auto pid = spawn_vit("train --config " + tiny_config(dir) + " --set train.epochs=1000 --output " + run.string(),
+                               dir / "log");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (count_lines(read_file(run / "steps.csv")) < 3 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid, signal);
+    EXPECT_EQ(wait_exit_code(pid), signal == SIGINT ? 130 : 143) << read_file(dir / "log");
+    EXPECT_NE(read_file(dir / "log").find(signal == SIGINT ? "interrupted after step" : "terminated after step"),
+              std::string::npos);
+    const auto evaluated = run_vit("eval --checkpoint " + run.string());
+    EXPECT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  }
+}
+
+TEST(Train, NonFiniteLossStopsWithAClearMessageKeepingTheLastGoodCheckpoint) {
+  TempDir dir;
+  const auto run = dir / "run";
+  ::setenv("VIT_INJECT_NAN_AT_STEP", "7", 1);
+  const auto result =
+      run_vit("train --config " + tiny_config(dir) + " --set train.checkpoint_every_steps=2 --output " + run.string());
+  ::unsetenv("VIT_INJECT_NAN_AT_STEP");
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_NE(result.err.find("loss is nan at epoch 1, step 7: training stopped; the last good checkpoint is"),
+            std::string::npos)
+      << result.err;
+  // last.ckpt holds step 6, and training goes on from it.
+  const auto resumed = run_vit("train --resume " + run.string() + " --stop-after 1");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("resuming " + (run / "last.ckpt").string() + " at epoch 1, batch 6, step 6"),
+            std::string::npos)
+      << resumed.err;
+}
+
+TEST(Train, UsageErrorsExitWithTwo) {
+  TempDir dir;
+  const auto config = tiny_config(dir);
+  EXPECT_EQ(run_vit("train --config " + config + " --set train.lrr=1").exit_code, 2);
+  EXPECT_EQ(run_vit("train --config " + config + " --set train.amp=fp16 --device cpu").exit_code, 2);
+  const auto gpu = run_vit("train --config " + config + " --device cuda:0");
+  EXPECT_EQ(gpu.exit_code, 2);
+  EXPECT_NE(gpu.err.find("no CUDA device"), std::string::npos) << gpu.err;
+  const auto missing = run_vit("eval --checkpoint " + (dir / "nothing.ckpt").string());
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("nothing.ckpt: no such checkpoint file"), std::string::npos) << missing.err;
+  write_file(dir / "random.ckpt", "definitely not a zip archive");
+  const auto random = run_vit("eval --checkpoint " + (dir / "random.ckpt").string());
+  EXPECT_EQ(random.exit_code, 1);
+  EXPECT_NE(random.err.find("random.ckpt: not a readable vitcpp checkpoint"), std::string::npos) << random.err;
+  EXPECT_EQ(count_lines(random.err), 1u);
+}
+
+}  // namespace
+}  // namespace vit::testing
