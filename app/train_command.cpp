@@ -10,6 +10,7 @@
 #include "app/evaluation.h"
 #include "app/file_util.h"
 #include "app/loaders.h"
+#include "app/loss_scaler.h"
 #include "app/metrics_log.h"
 #include "app/optimization.h"
 #include "app/progress.h"
@@ -131,6 +132,7 @@ int run_train(const TrainOptions& options) {
   StepLog step_log(run_dir, state.step);
   const bool autocast = train.amp != AmpMode::None;
   const auto autocast_dtype = train.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16;
+  LossScaler scaler(train.amp == AmpMode::Fp16);
 
   spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image",
                config.model.preset.empty() ? "custom" : config.model.preset,
@@ -173,7 +175,7 @@ int run_train(const TrainOptions& options) {
         loss = classification_loss(model(inputs).to(torch::kFloat32), *batch, labels, train.label_smoothing);
       }
       if (state.step + 1 == nan_step) loss = loss * std::numeric_limits<double>::quiet_NaN();
-      (loss / static_cast<double>(train.grad_accum_steps)).backward();
+      scaler.scale(loss / static_cast<double>(train.grad_accum_steps)).backward();
       const double loss_value = loss.item<double>();
       if (!std::isfinite(loss_value)) {
         throw std::runtime_error(
@@ -185,12 +187,14 @@ int run_train(const TrainOptions& options) {
       state.batch_in_epoch = batch->step + 1;
       if (state.batch_in_epoch % train.grad_accum_steps != 0) continue;
 
-      // One optimizer step.
+      // One optimizer step (skipped, with a smaller fp16 loss scale, when gradients overflowed).
+      const bool finite_gradients = scaler.unscale(model->parameters());
       if (train.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(model->parameters(), train.grad_clip);
       lr = schedule.at(state.step);
       set_learning_rate(*optimizer, lr);
-      optimizer->step();
+      if (finite_gradients) optimizer->step();
       optimizer->zero_grad();
+      scaler.update(finite_gradients);
       if (ema) ema->update(model);
       ++state.step;
       ++steps_this_run;

@@ -170,6 +170,56 @@ TEST(Config, BuiltInDefaultIsFashionMnist) {
             vit::testing::read_file(std::string(VIT_SOURCE_DIR) + "/configs/fashion_mnist_vit.yaml"));
 }
 
+TEST(Config, ShippedConfigsLoad) {
+  const std::string configs = std::string(VIT_SOURCE_DIR) + "/configs/";
+  const auto cifar = load_config(configs + "cifar10_vit.yaml", {});
+  EXPECT_EQ(cifar.model.options.patch_size, 4);
+  EXPECT_EQ(cifar.model.options.image_size, 32);
+  EXPECT_EQ(cifar.data.train.kind, data::SourceKind::Cifar);
+  EXPECT_EQ(cifar.data.class_names.size(), 10u);
+  const auto imagenet = load_config(configs + "imagenet_vit_b16.yaml", {});
+  EXPECT_EQ(imagenet.model.options.embed_dim, 768);
+  EXPECT_EQ(imagenet.model.options.num_classes, 1000);
+  EXPECT_DOUBLE_EQ(imagenet.train.mixup.cutmix_alpha, 1.0);
+  EXPECT_EQ(imagenet.train.batch_size * imagenet.train.grad_accum_steps, 1024);
+  EXPECT_TRUE(imagenet.data.train_transforms.random_resized_crop.enabled);
+  const auto fashion = load_config(configs + "fashion_mnist_vit.yaml", {});
+  EXPECT_EQ(fashion.data.class_names.size(), 10u);
+}
+
+TEST(Config, EmittedConfigLoadsBackUnchanged) {
+  for (const auto* name : {"cifar10_vit.yaml", "imagenet_vit_b16.yaml", "fashion_mnist_vit.yaml"}) {
+    const auto config = load_config(std::string(VIT_SOURCE_DIR) + "/configs/" + name,
+                                    {"train.betas=[0.8,0.95]", "data.val_transforms.resize=40"});
+    const auto text = emit_config(config);
+    EXPECT_EQ(emit_config(load_config_text(text, "emitted", {})), text) << name;
+  }
+}
+
+TEST(Config, TrainSectionValuesAndErrors) {
+  const auto config = load_config(std::nullopt, {"train.betas=[0.8, 0.95]", "train.amp=bf16", "train.device=cuda:1",
+                                                 "train.mixup.cutmix_alpha=1.0", "train.warmup_epochs=2.5"});
+  EXPECT_DOUBLE_EQ(config.train.beta1, 0.8);
+  EXPECT_DOUBLE_EQ(config.train.beta2, 0.95);
+  EXPECT_EQ(config.train.amp, AmpMode::Bf16);
+  EXPECT_EQ(config.train.device, "cuda:1");
+  EXPECT_DOUBLE_EQ(config.train.mixup.cutmix_alpha, 1.0);
+  EXPECT_NE(config_error("train:\n  lr: .nan\n").find("train.lr: must be a finite number"), std::string::npos);
+  EXPECT_NE(config_error("train:\n  lr: -1\n").find("train.lr: must be in"), std::string::npos);
+  EXPECT_NE(config_error("train:\n  batch_size: 0\n").find("train.batch_size: must be in [1,"), std::string::npos);
+  EXPECT_NE(config_error("train:\n  betas: [0.9]\n").find("train.betas: expected two numbers"), std::string::npos);
+  EXPECT_NE(config_error("train:\n  device: tpu\n").find("train.device: expected auto, cpu, cuda or cuda:N"),
+            std::string::npos);
+  EXPECT_NE(config_error("train:\n  optimizer: adam\n").find("'adam' is not one of: adamw, sgd"), std::string::npos);
+  EXPECT_NE(config_error("train:\n  lr: 0.001\n  min_lr: 0.01\n").find("train.min_lr: must not exceed train.lr"),
+            std::string::npos);
+  EXPECT_NE(config_error("train:\n  mixup: {alpha: 0.2}\n")
+                .find("unknown key 'train.mixup.alpha' (valid keys: cutmix_alpha, mixup_alpha, prob, switch_prob)"),
+            std::string::npos);
+  EXPECT_NE(config_error("train:\n  mixup: {mixup_alpah: 0.2}\n").find("did you mean 'train.mixup.mixup_alpha'"),
+            std::string::npos);
+}
+
 TEST(Config, MalformedOverridesAreRejected) {
   EXPECT_NE(config_error("{}", {"model.depth"}).find("expected key.path=value"), std::string::npos);
   EXPECT_NE(config_error("{}", {"model..depth=3"}).find("empty key"), std::string::npos);

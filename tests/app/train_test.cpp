@@ -1,11 +1,11 @@
 #include "test_support.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include <chrono>
 #include <fstream>
@@ -43,16 +43,21 @@ std::string tiny_config(const TempDir& dir) {
   write_halves_dataset(dir / "train", 64, 1);
   write_halves_dataset(dir / "val", 16, 2);
   const auto config = dir / "config.yaml";
-  write_file(config, "model: {image_size: 16, patch_size: 4, in_chans: 1, num_classes: 2, dim: 32, depth: 2, heads: 2,\n"
-                     "        mlp_ratio: 2.0, drop_path: 0.1, dropout: 0.1}\n"
-                     "data:\n"
-                     "  train: {source: imagefolder, path: " + (dir / "train").string() + "}\n"
-                     "  val: {source: imagefolder, path: " + (dir / "val").string() + "}\n"
-                     "  mean: [0.5]\n  std: [0.25]\n"
-                     "  workers: 2\n"
-                     
-                     "train:\n  epochs: 4\n  batch_size: 16\n  lr: 3.0e-3\n  warmup_steps: 2\n  threads: 2\n"
-                     "  label_smoothing: 0.1\n  ema_decay: 0.9\n");
+  write_file(config,
+             "model: {image_size: 16, patch_size: 4, in_chans: 1, num_classes: 2, dim: 32, depth: 2, heads: 2,\n"
+             "        mlp_ratio: 2.0, drop_path: 0.1, dropout: 0.1}\n"
+             "data:\n"
+             "  train: {source: imagefolder, path: " +
+                 (dir / "train").string() +
+                 "}\n"
+                 "  val: {source: imagefolder, path: " +
+                 (dir / "val").string() +
+                 "}\n"
+                 "  mean: [0.5]\n  std: [0.25]\n"
+                 "  workers: 2\n"
+
+                 "train:\n  epochs: 4\n  batch_size: 16\n  lr: 3.0e-3\n  warmup_steps: 2\n  threads: 2\n"
+                 "  label_smoothing: 0.1\n  ema_decay: 0.9\n");
   return config.string();
 }
 
@@ -167,9 +172,9 @@ TEST(Train, LearnsASimpleImageSetWithinSeconds) {
 
 TEST(Train, ResumedRunRepeatsTheUninterruptedLossesExactly) {
   TempDir dir;
-  const auto config =
-      tiny_config(dir) + " --set train.epochs=3 --set train.grad_accum_steps=2 --set train.batch_size=8" +
-      " --set data.train_transforms.random_crop_padding=1";
+  const auto config = tiny_config(dir) +
+                      " --set train.epochs=3 --set train.grad_accum_steps=2 --set train.batch_size=8" +
+                      " --set data.train_transforms.random_crop_padding=1";
   const auto straight = dir / "straight";
   ASSERT_EQ(run_vit("train --config " + config + " --output " + straight.string()).exit_code, 0);
 
@@ -211,8 +216,8 @@ TEST(Train, SignalsFinishTheStepSaveAndExitWith130Or143) {
   for (const int signal : {SIGINT, SIGTERM}) {
     TempDir dir;
     const auto run = dir / "run";
-    const auto pid = spawn_vit("train --config " + tiny_config(dir) + " --set train.epochs=1000 --output " + run.string(),
-                               dir / "log");
+    const auto pid = spawn_vit(
+        "train --config " + tiny_config(dir) + " --set train.epochs=1000 --output " + run.string(), dir / "log");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (count_lines(read_file(run / "steps.csv")) < 3 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
