@@ -1,6 +1,7 @@
 #include "app/info_command.h"
 
 #include "app/common_options.h"
+#include "app/model_json.h"
 #include "models/complexity.h"
 #include "models/presets.h"
 #include "models/vision_transformer.h"
@@ -30,24 +31,19 @@ std::string grouped(int64_t value) {
   return digits;
 }
 
-nlohmann::json to_json(const std::string& name, const models::VitOptions& o, const models::ModelComplexity& c) {
+nlohmann::json to_json(const ModelConfig& model, const models::ModelComplexity& c) {
   nlohmann::json modules = nlohmann::json::array();
   for (const auto& module : c.modules) {
     modules.push_back({{"name", module.name}, {"parameters", module.parameters}, {"macs", module.macs}});
   }
-  return {{"model", name},
-          {"parameters", c.parameters},
-          {"tokens", c.tokens},
-          {"gflops", c.gflops()},
-          {"gmacs", static_cast<double>(c.macs) / 1e9},
-          {"image_size", o.image_size},
-          {"patch_size", o.patch_size},
-          {"in_chans", o.in_chans},
-          {"num_classes", o.num_classes},
-          {"dim", o.embed_dim},
-          {"depth", o.depth},
-          {"heads", o.num_heads},
-          {"modules", modules}};
+  auto info = model_json(model);
+  info["model"] = model.preset;
+  info["parameters"] = c.parameters;
+  info["tokens"] = c.tokens;
+  info["gflops"] = c.gflops();
+  info["gmacs"] = static_cast<double>(c.macs) / 1e9;
+  info["modules"] = modules;
+  return info;
 }
 
 void print_table(const std::string& name, const models::VitOptions& o, const models::ModelComplexity& c) {
@@ -75,7 +71,7 @@ int run_info(const InfoOptions& options) {
   models::VisionTransformer model(config.model.options);
   const auto complexity = models::measure_complexity(model);
   if (options.json) {
-    std::cout << to_json(config.model.preset, config.model.options, complexity).dump(2) << "\n";
+    std::cout << to_json(config.model, complexity).dump(2) << "\n";
   } else {
     print_table(config.model.preset, config.model.options, complexity);
   }

@@ -1,7 +1,7 @@
 #include "app/trained_model.h"
 
 #include "app/checkpoint.h"
-#include "app/config_names.h"
+#include "app/model_json.h"
 
 #include <nlohmann/json.hpp>
 
@@ -39,19 +39,7 @@ std::string export_metadata(const TrainedModel& trained) {
       {"crop_pct", t.crop_pct},
       {"center_crop", t.center_crop},
       {"class_names", trained.class_names},
-      {"model",
-       {{"preset", trained.config.model.preset},
-        {"image_size", o.image_size},
-        {"patch_size", o.patch_size},
-        {"in_chans", o.in_chans},
-        {"num_classes", o.num_classes},
-        {"dim", o.embed_dim},
-        {"depth", o.depth},
-        {"heads", o.num_heads},
-        {"mlp_ratio", o.mlp_ratio},
-        {"qkv_bias", o.qkv_bias},
-        {"pos_embed", name_of(kPosEmbedNames, o.pos_embed)},
-        {"pool", name_of(kPoolNames, o.pool)}}},
+      {"model", model_json(trained.config.model)},
       {"config_yaml", emit_config(trained.config)},
   };
   return metadata.dump(2);
