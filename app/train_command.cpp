@@ -155,6 +155,9 @@ int run_train(const TrainOptions& options) {
   int64_t steps_this_run = 0;
   for (; state.epoch < train.epochs && stop == Stop::None; ++state.epoch, state.batch_in_epoch = 0) {
     model->train();
+    // Micro-batches left over at the end of the previous epoch (batches_per_epoch not a multiple
+    // of grad_accum_steps) never reached an optimizer step; their gradients must not leak.
+    optimizer->zero_grad();
     train_loader->start_epoch(state.epoch, state.batch_in_epoch);
     Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, train.epochs), batches_per_epoch,
                       state.batch_in_epoch, train.log_every);
