@@ -134,9 +134,10 @@ int run_train(const TrainOptions& options) {
   const auto autocast_dtype = train.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16;
   LossScaler scaler(train.amp == AmpMode::Fp16);
 
+  const auto complexity = models::measure_complexity(model);
   spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image",
-               config.model.preset.empty() ? "custom" : config.model.preset,
-               models::measure_complexity(model).parameters, models::measure_complexity(model).gflops());
+               config.model.preset.empty() ? "custom" : config.model.preset, complexity.parameters,
+               complexity.gflops());
   spdlog::info("data: {} training images, {} validation images, {} classes; {} steps per epoch", splits.train->size(),
                splits.val ? splits.val->size() : 0, class_names.size(), steps_per_epoch);
   spdlog::info("device {}, {} threads, amp {}; run directory {}", device.str(), at::get_num_threads(),

@@ -1,27 +1,26 @@
 #include "models/block.h"
 
 namespace vit::models {
-namespace {
 
-constexpr double kLayerNormEps = 1e-6;
-
-torch::nn::LayerNorm layer_norm(int64_t dim) {
-  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps));
+torch::nn::LayerNorm vit_layer_norm(int64_t dim) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6));
 }
+
+namespace {
 
 torch::Tensor scaled(LayerScale& scale, const torch::Tensor& x) { return scale.is_empty() ? x : scale(x); }
 
 }  // namespace
 
 BlockImpl::BlockImpl(const BlockOptions& options) {
-  norm1_ = register_module("norm1", layer_norm(options.dim));
+  norm1_ = register_module("norm1", vit_layer_norm(options.dim));
   attn_ = register_module("attn", Attention(AttentionOptions{options.dim, options.num_heads, options.qkv_bias,
                                                              options.attn_drop, options.drop}));
   if (options.layer_scale_init > 0.0) {
     ls1_ = register_module("ls1", LayerScale(options.dim, options.layer_scale_init));
   }
   drop_path1_ = register_module("drop_path1", DropPath(options.drop_path));
-  norm2_ = register_module("norm2", layer_norm(options.dim));
+  norm2_ = register_module("norm2", vit_layer_norm(options.dim));
   const auto hidden = static_cast<int64_t>(static_cast<double>(options.dim) * options.mlp_ratio);
   mlp_ = register_module("mlp", Mlp(MlpOptions{options.dim, hidden, options.drop}));
   if (options.layer_scale_init > 0.0) {

@@ -9,6 +9,9 @@
 
 namespace vit::models {
 
+// LayerNorm with timm's ViT epsilon (1e-6), for the blocks and the final norm.
+torch::nn::LayerNorm vit_layer_norm(int64_t dim);
+
 struct BlockOptions {
   int64_t dim;
   int64_t num_heads;

@@ -6,7 +6,6 @@
 namespace vit::models {
 namespace {
 
-constexpr double kLayerNormEps = 1e-6;
 constexpr double kInitStd = 0.02;
 
 // [1, 1 + num_patches, dim] fixed table, with an all-zero row for the class token where the
@@ -49,7 +48,7 @@ VisionTransformerImpl::VisionTransformerImpl(const VitOptions& options) : option
                                       options.attn_drop_rate, drop_path, options.layer_scale_init});
     block_list_->push_back(blocks_.back());
   }
-  norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps)));
+  norm_ = register_module("norm", vit_layer_norm(dim));
   if (options.num_classes > 0) {
     head_ = register_module("head", torch::nn::Linear(dim, options.num_classes));
   }
