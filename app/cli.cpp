@@ -1,5 +1,6 @@
 #include "app/cli.h"
 
+#include "app/bench_command.h"
 #include "app/data_command.h"
 #include "app/errors.h"
 #include "app/eval_command.h"
@@ -43,6 +44,7 @@ int run_cli(int argc, char** argv) {
   add_predict_command(app, exit_code);
   add_info_command(app, exit_code);
   add_data_command(app, exit_code);
+  add_bench_command(app, exit_code);
   try {
     app.parse(argc, argv);
     return exit_code;

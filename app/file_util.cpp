@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -54,6 +55,19 @@ void write_text_atomically(const std::filesystem::path& file, const std::string&
     out.flush();
     if (!out) throw std::runtime_error("write failed (disk full?)");
   });
+}
+
+TemporaryDirectory::TemporaryDirectory(const std::string& prefix) {
+  std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw std::runtime_error(pattern + ": cannot create a temporary directory: " + std::strerror(errno));
+  }
+  path_ = pattern;
+}
+
+TemporaryDirectory::~TemporaryDirectory() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 }  // namespace vit::app

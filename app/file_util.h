@@ -14,4 +14,18 @@ void write_atomically(const std::filesystem::path& file,
 // write_atomically for text.
 void write_text_atomically(const std::filesystem::path& file, const std::string& text);
 
+// A fresh, private directory under the system's temporary folder, removed with its contents when
+// the object goes away.
+class TemporaryDirectory {
+ public:
+  explicit TemporaryDirectory(const std::string& prefix);
+  ~TemporaryDirectory();
+  TemporaryDirectory(const TemporaryDirectory&) = delete;
+  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
 }  // namespace vit::app

@@ -3,8 +3,12 @@
 #include "app/errors.h"
 
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <torch/cuda.h>
 
+#include <filesystem>
 #include <thread>
 
 namespace vit::app {
@@ -25,6 +29,52 @@ torch::Device select_device(const std::string& name) {
 void configure_threads(int64_t threads) {
   const auto cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads > 0 ? static_cast<int>(threads) : cores);
+  const auto blas = loaded_blas();
+  if (blas.slow) {
+    spdlog::warn(
+        "SLOW BLAS: LibTorch's matrix products run on {} ({}), about 12x slower than OpenBLAS. "
+        "Install libopenblas0-openmp (apt-get install libopenblas0-openmp) or select it with "
+        "update-alternatives --config libblas.so.3-x86_64-linux-gnu",
+        blas.name, blas.path);
+  }
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+BlasLibrary classify_blas(const std::string& resolved_path) {
+  const auto contains = [&](const char* part) { return resolved_path.find(part) != std::string::npos; };
+  BlasLibrary blas{"unknown", resolved_path, false};
+  if (contains("openblas")) {
+    const auto folder = std::filesystem::path(resolved_path).parent_path().filename().string();
+    const auto variant = folder.rfind("openblas-", 0) == 0 ? folder.substr(9) : std::string();
+    blas.name = variant.empty() ? "OpenBLAS" : "OpenBLAS (" + variant + ")";
+  } else if (contains("mkl")) {
+    blas.name = "MKL";
+  } else if (contains("blis")) {
+    blas.name = "BLIS";
+  } else if (contains("atlas")) {
+    blas.name = "ATLAS";
+  } else if (contains("/blas/libblas.so") || contains("/libblas.so.3.")) {
+    // Debian's libblas3 (Netlib) installs /usr/lib/<triplet>/blas/libblas.so.3.
+    blas.name = "reference BLAS (Netlib)";
+    blas.slow = true;
+  } else if (resolved_path.empty()) {
+    blas.name = "built into LibTorch";
+  }
+  return blas;
+}
+
+BlasLibrary loaded_blas() {
+  void* sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info info{};
+  if (sgemm == nullptr || dladdr(sgemm, &info) == 0 || info.dli_fname == nullptr) return classify_blas("");
+  std::error_code error;
+  const auto resolved = std::filesystem::canonical(info.dli_fname, error);
+  return classify_blas(error ? std::string(info.dli_fname) : resolved.string());
 }
 
 }  // namespace vit::app

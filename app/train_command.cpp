@@ -10,6 +10,7 @@
 #include "app/evaluation.h"
 #include "app/file_util.h"
 #include "app/loaders.h"
+#include "app/loss.h"
 #include "app/loss_scaler.h"
 #include "app/metrics_log.h"
 #include "app/optimization.h"
@@ -50,18 +51,6 @@ std::string timestamp() {
   char text[32];
   std::strftime(text, sizeof(text), "%Y%m%d-%H%M%S", std::localtime(&now));
   return text;
-}
-
-// Cross-entropy against hard labels (with label smoothing) or mixup/cutmix soft targets.
-torch::Tensor classification_loss(const torch::Tensor& logits, const data::Batch& batch, const torch::Tensor& labels,
-                                  double smoothing) {
-  if (!batch.targets.defined()) {
-    return torch::nn::functional::cross_entropy(
-        logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(smoothing));
-  }
-  auto targets = batch.targets.to(logits.device());
-  if (smoothing > 0.0) targets = targets * (1.0 - smoothing) + smoothing / static_cast<double>(logits.size(1));
-  return -(targets * torch::log_softmax(logits, 1)).sum(1).mean();
 }
 
 void prune_epoch_checkpoints(const fs::path& run_dir, int64_t epoch, int64_t save_every, int64_t keep_last) {
@@ -176,7 +165,7 @@ int run_train(const TrainOptions& options) {
       torch::Tensor loss;
       {
         AutocastGuard guard(device, autocast_dtype, autocast);
-        loss = classification_loss(model(inputs).to(torch::kFloat32), *batch, labels, train.label_smoothing);
+        loss = classification_loss(model(inputs).to(torch::kFloat32), labels, batch->targets, train.label_smoothing);
       }
       if (state.step + 1 == nan_step) loss = loss * std::numeric_limits<double>::quiet_NaN();
       scaler.scale(loss / static_cast<double>(train.grad_accum_steps)).backward();
@@ -283,8 +272,8 @@ int run_train(const TrainOptions& options) {
     if (stop == Stop::Signal) return signal == SIGTERM ? kExitSigterm : kExitSigint;
     return kExitSuccess;
   }
-  spdlog::info("done: {} steps; best val top-1 {:.2f}%; run directory {}", state.step,
-               100.0 * std::max(0.0, state.best_top1), run_dir.string());
+  spdlog::info("done: {} steps; best val top-1 {:.2f}%; peak memory {:.0f} MiB; run directory {}", state.step,
+               100.0 * std::max(0.0, state.best_top1), peak_rss_mb(), run_dir.string());
   return kExitSuccess;
 }
 

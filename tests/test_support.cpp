@@ -35,11 +35,11 @@ std::string read_file(const std::filesystem::path& file) {
   return contents.str();
 }
 
-CommandResult run_vit(const std::string& arguments) {
+CommandResult run_vit(const std::string& arguments, const std::string& environment) {
   TempDir scratch;
   const auto out = scratch / "stdout";
   const auto err = scratch / "stderr";
-  const auto command = std::string(VIT_BINARY) + " " + arguments + " >" + out.string() + " 2>" + err.string();
+  const auto command = environment + " " + VIT_BINARY + " " + arguments + " >" + out.string() + " 2>" + err.string();
   const int status = std::system(command.c_str());
   const int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return {exit_code, read_file(out), read_file(err)};

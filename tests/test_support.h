@@ -29,7 +29,8 @@ struct CommandResult {
   std::string err;  // stderr
 };
 
-// Runs the built `vit` binary with the given arguments (shell-quoted by the caller).
-CommandResult run_vit(const std::string& arguments);
+// Runs the built `vit` binary with the given arguments (shell-quoted by the caller), with
+// `environment` ("NAME=value ...") added to its environment.
+CommandResult run_vit(const std::string& arguments, const std::string& environment = "");
 
 }  // namespace vit::testing

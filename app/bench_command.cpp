@@ -1,0 +1,212 @@
+// Throughput of the pieces a training run is made of, on synthetic batches so that the data
+// pipeline is out of the picture (`vit data bench` measures that). scripts/bench/reference.py
+// runs the same measurements on a plain PyTorch implementation of the same model and step.
+#include "app/bench_command.h"
+
+#include "app/autocast.h"
+#include "app/common_options.h"
+#include "app/errors.h"
+#include "app/exporter.h"
+#include "app/file_util.h"
+#include "app/loss.h"
+#include "app/model_json.h"
+#include "app/optimization.h"
+#include "app/runtime.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/script.h>
+#include <torch/version.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <iostream>
+
+namespace vit::app {
+namespace {
+
+struct BenchOptions {
+  CommonOptions common;
+  std::string mode = "train";
+  int64_t batch_size = 0;  // 0: train.batch_size (train, eval) or 64 (inference throughput)
+  int64_t warmup = 5;
+  int64_t steps = 20;
+  int64_t repeats = 5;
+  bool json = false;
+};
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 ? values[middle] : 0.5 * (values[middle - 1] + values[middle]);
+}
+
+// Seconds per call of `step` for each repeat, after `warmup` untimed calls.
+std::vector<double> seconds_per_step(const BenchOptions& options, torch::Device device,
+                                     const std::function<void()>& step) {
+  const auto wait = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  for (int64_t i = 0; i < options.warmup; ++i) step();
+  wait();
+  std::vector<double> seconds;
+  for (int64_t r = 0; r < options.repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < options.steps; ++i) step();
+    wait();
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+                      static_cast<double>(options.steps));
+  }
+  return seconds;
+}
+
+std::vector<double> images_per_second(const std::vector<double>& seconds, int64_t batch_size) {
+  std::vector<double> rates;
+  for (const double s : seconds) rates.push_back(static_cast<double>(batch_size) / s);
+  return rates;
+}
+
+// One optimizer step as the training loop takes it: autocast forward, fp32 loss, backward,
+// gradient clipping, AdamW/SGD step, and the loss read back for logging.
+nlohmann::json bench_train(const Config& config, const BenchOptions& options, torch::Device device) {
+  const auto& o = config.model.options;
+  const auto& train = config.train;
+  models::VisionTransformer model(o);
+  model->to(device);
+  model->train();
+  auto optimizer = make_optimizer(model, train);
+  set_learning_rate(*optimizer, train.lr);
+  const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
+  const auto labels = torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));
+  const bool autocast = train.amp == AmpMode::Bf16;
+  const auto seconds = seconds_per_step(options, device, [&] {
+    torch::Tensor loss;
+    {
+      AutocastGuard guard(device, torch::kBFloat16, autocast);
+      loss = classification_loss(model(inputs).to(torch::kFloat32), labels, {}, train.label_smoothing);
+    }
+    loss.backward();
+    if (train.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(model->parameters(), train.grad_clip);
+    optimizer->step();
+    optimizer->zero_grad();
+    (void)loss.item<double>();
+  });
+  return {{"images_per_s", images_per_second(seconds, options.batch_size)}};
+}
+
+nlohmann::json bench_eval(const Config& config, const BenchOptions& options, torch::Device device) {
+  const auto& o = config.model.options;
+  models::VisionTransformer model(o);
+  model->to(device);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
+  const bool autocast = config.train.amp == AmpMode::Bf16;
+  const auto seconds = seconds_per_step(options, device, [&] {
+    AutocastGuard guard(device, torch::kBFloat16, autocast);
+    (void)model(inputs).argmax(1);
+  });
+  return {{"images_per_s", images_per_second(seconds, options.batch_size)}};
+}
+
+// The exported TorchScript module as a deployment would run it: fp32, inference mode, latency
+// of single images and throughput of batches.
+nlohmann::json bench_inference(const Config& config, const BenchOptions& options, torch::Device device) {
+  const auto& o = config.model.options;
+  models::VisionTransformer model(o);
+  model->to(device);
+  const TemporaryDirectory folder("vit-bench");
+  const auto file = folder.path() / "model.pt";
+  export_torchscript(model, file, model_json(config.model).dump());
+  auto module = torch::jit::load(file.string(), device);
+  module.eval();
+  c10::InferenceMode inference;
+  const auto run = [&](int64_t batch) {
+    const auto input = torch::randn({batch, o.in_chans, o.image_size, o.image_size}, device);
+    return seconds_per_step(options, device, [&] { (void)module.forward({input}); });
+  };
+  std::vector<double> latency_ms;
+  for (const double s : run(1)) latency_ms.push_back(1000.0 * s);
+  return {{"latency_ms_batch1", latency_ms}, {"images_per_s", images_per_second(run(options.batch_size), options.batch_size)}};
+}
+
+int run_bench(BenchOptions options) {
+  const auto config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
+  configure_threads(config.train.threads);
+  const auto device = select_device(config.train.device);
+  if (options.batch_size == 0) options.batch_size = options.mode == "inference" ? 64 : config.train.batch_size;
+  if (config.train.amp == AmpMode::Fp16) throw ConfigError("vit bench: train.amp fp16 is not measured; use none or bf16");
+  torch::manual_seed(config.train.seed);
+
+  nlohmann::json result = options.mode == "train" ? bench_train(config, options, device)
+                          : options.mode == "eval" ? bench_eval(config, options, device)
+                                                   : bench_inference(config, options, device);
+  for (const char* key : {"images_per_s", "latency_ms_batch1"}) {
+    if (result.contains(key)) result[std::string(key) + "_median"] = median(result[key].get<std::vector<double>>());
+  }
+  const auto blas = loaded_blas();
+  result.update({{"implementation", "vitcpp"},
+                 {"mode", options.mode},
+                 {"model", model_json(config.model)},
+                 {"train",
+                  {{"optimizer", config.train.optimizer == OptimizerKind::AdamW ? "adamw" : "sgd"},
+                   {"lr", config.train.lr},
+                   {"weight_decay", config.train.weight_decay},
+                   {"betas", {config.train.beta1, config.train.beta2}},
+                   {"momentum", config.train.momentum},
+                   {"grad_clip", config.train.grad_clip},
+                   {"label_smoothing", config.train.label_smoothing}}},
+                 {"batch_size", options.batch_size},
+                 {"amp", config.train.amp == AmpMode::Bf16 ? "bf16" : "none"},
+                 {"device", device.str()},
+                 {"threads", at::get_num_threads()},
+                 {"warmup", options.warmup},
+                 {"steps", options.steps},
+                 {"repeats", options.repeats},
+                 {"peak_rss_mb", peak_rss_mb()},
+                 {"libtorch", TORCH_VERSION},
+                 {"blas", blas.name}});
+  if (options.json) {
+    std::cout << result.dump() << "\n";
+  } else {
+    std::cout << fmt::format("{} {}, batch {}, amp {}: {:.1f} images/s (median of {})", options.mode,
+                             config.model.preset.empty() ? "custom model" : config.model.preset, options.batch_size,
+                             result["amp"].get<std::string>(), result["images_per_s_median"].get<double>(),
+                             options.repeats);
+    if (result.contains("latency_ms_batch1_median")) {
+      std::cout << fmt::format("; batch-1 latency {:.2f} ms", result["latency_ms_batch1_median"].get<double>());
+    }
+    std::cout << fmt::format("; peak RSS {:.0f} MB\n", result["peak_rss_mb"].get<double>());
+  }
+  return kExitSuccess;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<BenchOptions>();
+  auto* command = app.add_subcommand("bench", "Measure training-step, evaluation or TorchScript inference throughput");
+  add_common_options(*command, options->common);
+  command->add_option("--mode", options->mode, "train, eval or inference")
+      ->check(CLI::IsMember({"train", "eval", "inference"}));
+  command
+      ->add_option("--batch-size", options->batch_size,
+                   "Images per batch (default: train.batch_size; 64 for inference throughput)")
+      ->check(CLI::Range(int64_t{1}, int64_t{65536}));
+  command->add_option("--warmup", options->warmup, "Untimed steps first")->check(CLI::Range(int64_t{0}, int64_t{100000}));
+  command->add_option("--steps", options->steps, "Timed steps per repeat")->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  command->add_option("--repeats", options->repeats, "Timed repeats; the median is reported")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  command->add_flag("--json", options->json, "Print one JSON object");
+  command->footer(
+      "Examples:\n"
+      "  vit bench                                   # training steps of the default Fashion-MNIST model\n"
+      "  vit bench --mode eval --set train.amp=bf16\n"
+      "  vit bench --mode inference --set model.preset=vit_tiny_patch16_224 --batch-size 64 --json");
+  command->callback([options, &exit_code] { exit_code = run_bench(*options); });
+}
+
+}  // namespace vit::app

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The benchmark suite: vitcpp against a plain PyTorch eager reference (scripts/bench/reference.py)
+# on the same model, step and thread count, measured side by side in this run. Each figure is
+# the median of REPEATS timed repeats after untimed warm-up steps. Writes bench/results.json and
+# bench/results.md (also printed).
+#
+#   1. training-step throughput (AdamW): the default Fashion-MNIST model at batch 128 and ViT-Ti/16
+#      at 224 px, batch 32, in fp32 and bf16 autocast
+#   2. evaluation throughput of the same models
+#   3. exported TorchScript: batch-1 latency and batch-64 throughput (fp32)
+#   4. loader throughput of the default Fashion-MNIST pipeline
+#   5. peak resident memory of a one-epoch run of the default config
+#
+# Environment: THREADS (all cores), REPEATS (5), QUICK=1 (fewer steps, for a smoke run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh >/dev/null
+
+python=/usr/bin/python3  # Debian's interpreter, where python3-torch lives
+threads=${THREADS:-$(nproc)}
+repeats=${REPEATS:-5}
+work=bench/tmp/suite
+mkdir -p "$work" bench
+results="$work/results.jsonl"
+: >"$results"
+
+default_config=configs/fashion_mnist_vit.yaml
+tiny_config="$work/vit_tiny.yaml"
+cat >"$tiny_config" <<YAML
+model: {preset: vit_tiny_patch16_224, num_classes: 10}
+train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
+YAML
+
+# case: name config mode batch amp steps
+measure() {
+  local name=$1 config=$2 mode=$3 batch=$4 amp=$5 steps=$6
+  [[ -n "${QUICK:-}" ]] && steps=2
+  echo "bench: $name $mode batch $batch amp $amp" >&2
+  local ours="$work/$name-$mode-$amp.json"
+  build/vit bench --config "$config" --mode "$mode" --batch-size "$batch" --set "train.amp=$amp" \
+    --threads "$threads" --warmup 2 --steps "$steps" --repeats "$repeats" --json >"$ours"
+  "$python" scripts/bench/reference.py --like "$ours" >"$work/$name-$mode-$amp.reference.json"
+  "$python" -c 'import json, sys
+ours, theirs = (json.load(open(f)) for f in sys.argv[1:3])
+print(json.dumps({"case": sys.argv[3], "vitcpp": ours, "reference": theirs}))' \
+    "$ours" "$work/$name-$mode-$amp.reference.json" "$name" >>"$results"
+}
+
+for amp in none bf16; do
+  measure fashion_mnist "$default_config" train 128 "$amp" 20
+  measure fashion_mnist "$default_config" eval 128 "$amp" 20
+  measure vit_tiny_patch16_224 "$tiny_config" train 32 "$amp" 3
+  measure vit_tiny_patch16_224 "$tiny_config" eval 32 "$amp" 3
+done
+measure fashion_mnist "$default_config" inference 64 none 20
+measure vit_tiny_patch16_224 "$tiny_config" inference 64 none 3
+
+echo "bench: loader of the default Fashion-MNIST pipeline" >&2
+build/vit data bench --config "$default_config" --batch-size 128 --batches 200 --json >"$work/loader.json"
+
+echo "bench: peak memory of a one-epoch run of the default config" >&2
+rm -rf "$work/one_epoch"
+"$python" - "$work/one_epoch" "$threads" >"$work/memory.json" <<'PY'
+import json, resource, subprocess, sys
+run_dir, threads = sys.argv[1], sys.argv[2]
+subprocess.run(["build/vit", "train", "--set", "train.epochs=1", "--threads", threads, "--output", run_dir],
+               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0}))
+PY
+
+"$python" scripts/bench/report.py --results "$results" --loader "$work/loader.json" --memory "$work/memory.json" \
+  --json bench/results.json --markdown bench/results.md
+cat bench/results.md

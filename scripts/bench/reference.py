@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""The Python reference for `vit bench`: a plain PyTorch eager implementation of the same Vision
+Transformer (timm's layout: conv patch embedding, class token, pre-norm blocks with fused qkv,
+GELU MLP, final norm, class-token or mean pooling) and of the same training step (autocast
+forward, fp32 cross-entropy with label smoothing, backward, global-norm clipping, AdamW/SGD with
+no weight decay on biases, norms, pos_embed and cls_token, loss read back each step).
+
+    reference.py --like VIT_BENCH.json
+
+repeats exactly the measurement `vit bench --json` described in VIT_BENCH.json (mode, model,
+batch size, amp, threads, warm-up, steps, repeats) and prints one JSON object of the same shape.
+Dropout, drop-path and layer scale are not modelled: the benchmark configs leave them off."""
+import argparse
+import json
+import math
+import resource
+import statistics
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, patch_size, in_chans, dim):
+        super().__init__()
+        self.proj = nn.Conv2d(in_chans, dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x):
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads, qkv_bias):
+        super().__init__()
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        if hasattr(F, "scaled_dot_product_attention"):  # PyTorch >= 2.0, as vitcpp on LibTorch >= 2.0
+            x = F.scaled_dot_product_attention(q, k, v)
+        else:
+            x = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1) @ v
+        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, heads, mlp_ratio, qkv_bias):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads, qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+def sincos_2d(grid, dim):
+    """MAE's 2-D sin-cos table: half the channels encode the row, half the column."""
+    def sincos_1d(positions, channels):
+        omega = 1.0 / 10000 ** (torch.arange(channels // 2, dtype=torch.float64) / (channels / 2.0))
+        angles = positions.reshape(-1, 1) * omega.reshape(1, -1)
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+    rows, cols = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64),
+                                indexing="ij")
+    return torch.cat([sincos_1d(cols, dim // 2), sincos_1d(rows, dim // 2)], dim=1).float()
+
+
+def sinusoid_1d(positions, dim):
+    """The Transformer's 1-D sinusoid: sin on even channels, cos on odd ones."""
+    position = torch.arange(positions, dtype=torch.float64).unsqueeze(1)
+    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float64) * (-math.log(10000.0) / dim))
+    table = torch.zeros(positions, dim, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * div)
+    table[:, 1::2] = torch.cos(position * div)
+    return table.float()
+
+
+class VisionTransformer(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        dim, grid = m["dim"], m["image_size"] // m["patch_size"]
+        self.pool = m["pool"]
+        self.patch_embed = PatchEmbed(m["patch_size"], m["in_chans"], dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        kind = m["pos_embed"]
+        if kind == "learned":
+            self.pos_embed = nn.Parameter(torch.randn(1, grid * grid + 1, dim) * 0.02)
+        elif kind in ("sincos", "sinusoid"):
+            patches = sincos_2d(grid, dim) if kind == "sincos" else sinusoid_1d(grid * grid, dim)
+            self.register_buffer("pos_embed", torch.cat([torch.zeros(1, dim), patches]).unsqueeze(0))
+        else:
+            self.pos_embed = None
+        self.blocks = nn.Sequential(*[Block(dim, m["heads"], m["mlp_ratio"], m["qkv_bias"]) for _ in range(m["depth"])])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, m["num_classes"])
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, images):
+        x = self.patch_embed(images)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        if self.pos_embed is not None:
+            x = x + self.pos_embed
+        x = self.norm(self.blocks(x))
+        return self.head(x[:, 0] if self.pool == "cls" else x[:, 1:].mean(dim=1))
+
+
+def make_optimizer(model, t):
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        (decay if parameter.ndim > 1 and name not in ("pos_embed", "cls_token") else no_decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": t["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+    if t["optimizer"] == "adamw":
+        return torch.optim.AdamW(groups, lr=t["lr"], betas=tuple(t["betas"]))
+    return torch.optim.SGD(groups, lr=t["lr"], momentum=t["momentum"])
+
+
+def seconds_per_step(spec, device, step):
+    """Seconds per call of `step` for each repeat, after the warm-up calls (as vit bench)."""
+    def wait():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(spec["warmup"]):
+        step()
+    wait()
+    seconds = []
+    for _ in range(spec["repeats"]):
+        start = time.perf_counter()
+        for _ in range(spec["steps"]):
+            step()
+        wait()
+        seconds.append((time.perf_counter() - start) / spec["steps"])
+    return seconds
+
+
+def images(spec, device, batch):
+    m = spec["model"]
+    return torch.randn(batch, m["in_chans"], m["image_size"], m["image_size"], device=device)
+
+
+def bench_train(spec, device):
+    t, batch = spec["train"], spec["batch_size"]
+    model = VisionTransformer(spec["model"]).to(device).train()
+    optimizer = make_optimizer(model, t)
+    inputs = images(spec, device, batch)
+    labels = torch.randint(spec["model"]["num_classes"], (batch,), device=device)
+    bf16 = spec["amp"] == "bf16"
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(inputs)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=t["label_smoothing"])
+        loss.backward()
+        if t["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
+        optimizer.step()
+        optimizer.zero_grad()
+        loss.item()
+
+    return {"images_per_s": [batch / s for s in seconds_per_step(spec, device, step)]}
+
+
+def bench_eval(spec, device):
+    batch = spec["batch_size"]
+    model = VisionTransformer(spec["model"]).to(device).eval()
+    inputs = images(spec, device, batch)
+    bf16 = spec["amp"] == "bf16"
+
+    def step():
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            model(inputs).argmax(1)
+
+    return {"images_per_s": [batch / s for s in seconds_per_step(spec, device, step)]}
+
+
+def bench_inference(spec, device):
+    """torch.jit.trace of the eager model, saved and reloaded, run in fp32 inference mode."""
+    model = VisionTransformer(spec["model"]).to(device).eval()
+    with tempfile.NamedTemporaryFile(suffix=".pt") as file:
+        torch.jit.save(torch.jit.trace(model, images(spec, device, 2)), file.name)
+        module = torch.jit.load(file.name, map_location=device).eval()
+
+    def run(batch):
+        inputs = images(spec, device, batch)
+
+        def step():
+            with torch.inference_mode():
+                module(inputs)
+
+        return seconds_per_step(spec, device, step)
+
+    return {"latency_ms_batch1": [1000.0 * s for s in run(1)],
+            "images_per_s": [spec["batch_size"] / s for s in run(spec["batch_size"])]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--like", required=True, help="JSON printed by `vit bench --json`")
+    spec = json.load(open(parser.parse_args().like))
+    torch.set_num_threads(spec["threads"])
+    torch.manual_seed(0)
+    device = torch.device(spec["device"])
+    result = {"train": bench_train, "eval": bench_eval, "inference": bench_inference}[spec["mode"]](spec, device)
+    for key in ("images_per_s", "latency_ms_batch1"):
+        if key in result:
+            result[key + "_median"] = statistics.median(result[key])
+    result.update({key: spec[key] for key in ("mode", "model", "train", "batch_size", "amp", "device", "warmup",
+                                              "steps", "repeats")})
+    result.update({"implementation": "pytorch", "threads": torch.get_num_threads(), "libtorch": torch.__version__,
+                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0})
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
