@@ -80,7 +80,8 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
   auto optimizer = make_optimizer(model, train);
   set_learning_rate(*optimizer, train.lr);
   const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
-  const auto labels = torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));
+  const auto labels =
+      torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));
   const bool autocast = train.amp == AmpMode::Bf16;
   const auto seconds = seconds_per_step(options, device, [&] {
     torch::Tensor loss;
@@ -130,7 +131,8 @@ nlohmann::json bench_inference(const Config& config, const BenchOptions& options
   };
   std::vector<double> latency_ms;
   for (const double s : run(1)) latency_ms.push_back(1000.0 * s);
-  return {{"latency_ms_batch1", latency_ms}, {"images_per_s", images_per_second(run(options.batch_size), options.batch_size)}};
+  return {{"latency_ms_batch1", latency_ms},
+          {"images_per_s", images_per_second(run(options.batch_size), options.batch_size)}};
 }
 
 int run_bench(BenchOptions options) {
@@ -138,10 +140,11 @@ int run_bench(BenchOptions options) {
   configure_threads(config.train.threads);
   const auto device = select_device(config.train.device);
   if (options.batch_size == 0) options.batch_size = options.mode == "inference" ? 64 : config.train.batch_size;
-  if (config.train.amp == AmpMode::Fp16) throw ConfigError("vit bench: train.amp fp16 is not measured; use none or bf16");
+  if (config.train.amp == AmpMode::Fp16)
+    throw ConfigError("vit bench: train.amp fp16 is not measured; use none or bf16");
   torch::manual_seed(config.train.seed);
 
-  nlohmann::json result = options.mode == "train" ? bench_train(config, options, device)
+  nlohmann::json result = options.mode == "train"  ? bench_train(config, options, device)
                           : options.mode == "eval" ? bench_eval(config, options, device)
                                                    : bench_inference(config, options, device);
   for (const char* key : {"images_per_s", "latency_ms_batch1"}) {
@@ -196,8 +199,10 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       ->add_option("--batch-size", options->batch_size,
                    "Images per batch (default: train.batch_size; 64 for inference throughput)")
       ->check(CLI::Range(int64_t{1}, int64_t{65536}));
-  command->add_option("--warmup", options->warmup, "Untimed steps first")->check(CLI::Range(int64_t{0}, int64_t{100000}));
-  command->add_option("--steps", options->steps, "Timed steps per repeat")->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  command->add_option("--warmup", options->warmup, "Untimed steps first")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
+  command->add_option("--steps", options->steps, "Timed steps per repeat")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
   command->add_option("--repeats", options->repeats, "Timed repeats; the median is reported")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   command->add_flag("--json", options->json, "Print one JSON object");

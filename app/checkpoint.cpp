@@ -5,7 +5,11 @@
 #include "data/errors.h"
 
 #include <ATen/Context.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/serialize/output-archive.h>
+
+#include <map>
 
 namespace vit::app {
 namespace {
@@ -20,6 +24,13 @@ c10::IValue string_list(const std::vector<std::string>& values) {
 
 torch::Generator generator_for(torch::Device device) {
   return at::globalContext().defaultGenerator(device.is_cuda() ? device : torch::Device(torch::kCPU));
+}
+
+std::map<std::string, std::vector<int64_t>> tensor_shapes(const torch::nn::Module& module) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& item : module.named_parameters()) shapes[item.key()] = item.value().sizes().vec();
+  for (const auto& item : module.named_buffers()) shapes[item.key()] = item.value().sizes().vec();
+  return shapes;
 }
 
 }  // namespace
@@ -51,7 +62,12 @@ void save_checkpoint(const std::filesystem::path& file, const CheckpointContents
   archive.write("rng_cpu", generator_for(torch::kCPU).get_state(), /*is_buffer=*/true);
   if (contents.device.is_cuda()) archive.write("rng_cuda", generator_for(contents.device).get_state(), true);
 
-  write_atomically(file, [&](const std::filesystem::path& temporary) { archive.save_to(temporary.string()); });
+  write_stream_atomically(file, [&](const ByteSink& sink) {
+    archive.save_to([&](const void* data, size_t size) {
+      sink(data, size);
+      return size;
+    });
+  });
 }
 
 CheckpointReader::CheckpointReader(const std::filesystem::path& file) : file_(file) {
@@ -94,13 +110,23 @@ CheckpointReader::CheckpointReader(const std::filesystem::path& file) : file_(fi
 
 void CheckpointReader::load_model(models::VisionTransformer& model, bool ema) {
   if (ema && !has_ema_) throw data::DataError(file_.string() + ": checkpoint holds no EMA weights");
+  const auto fail = [&](const std::string& why) {
+    throw data::DataError(file_.string() + ": weights do not fit the model of its config: " + why);
+  };
+  // LibTorch's loader replaces a tensor of another shape without complaint; compare afterwards.
+  const auto expected = tensor_shapes(*model);
   torch::serialize::InputArchive weights;
   try {
     archive_.read(ema ? "ema" : "model", weights);
     model->load(weights);
   } catch (const c10::Error& e) {
-    throw data::DataError(file_.string() +
-                          ": weights do not fit the model of its config: " + e.what_without_backtrace());
+    fail(e.what_without_backtrace());
+  }
+  for (const auto& [name, shape] : tensor_shapes(*model)) {
+    if (shape != expected.at(name)) {
+      fail(fmt::format("{} is [{}] in the checkpoint but [{}] in the model", name, fmt::join(shape, ", "),
+                       fmt::join(expected.at(name), ", ")));
+    }
   }
 }
 

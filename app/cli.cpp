@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <iostream>
 
 namespace vit::app {
@@ -34,6 +35,9 @@ int report(const std::string& message, int exit_code) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  // Past a file-size limit (ulimit -f), writes then fail with EFBIG, which the atomic writers
+  // report and clean up after, instead of the signal killing the process mid-save.
+  std::signal(SIGXFSZ, SIG_IGN);
   set_up_logging();
   CLI::App app{"vitcpp: train, evaluate and export Vision Transformers", "vit"};
   app.require_subcommand(1);

@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <iostream>
 
 namespace vit::app {
@@ -30,9 +31,8 @@ struct EvalOptions {
 int run_eval(const EvalOptions& options) {
   const auto overrides = common_overrides(options.common);
   // The device and threads come from the command line or this machine, not the training run.
-  const auto probe = load_config(std::nullopt, overrides);
-  configure_threads(probe.train.threads);
-  const auto device = select_device(probe.train.device);
+  configure_threads(std::max<int64_t>(options.common.threads, 0));
+  const auto device = select_device(options.common.device.empty() ? "auto" : options.common.device);
   auto trained = load_trained_model(options.checkpoint, overrides, options.ema, device);
   if (options.common.config_file) {
     trained.config.data = load_common_config(options.common, WithoutConfigFile::kUseFieldDefaults).data;

@@ -6,6 +6,8 @@
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/script.h>
 
+#include <sstream>
+
 namespace vit::app {
 namespace {
 
@@ -50,7 +52,9 @@ void export_torchscript(models::VisionTransformer& model, const std::filesystem:
   const auto example = torch::randn({2, o.in_chans, o.image_size, o.image_size}, torch::TensorOptions().device(device));
   auto module = trace(model, example);
   const torch::jit::ExtraFilesMap extra{{"config.json", metadata_json}};
-  write_atomically(file, [&](const std::filesystem::path& temporary) { module.save(temporary.string(), extra); });
+  std::ostringstream archive;
+  module.save(archive, extra);
+  write_text_atomically(file, archive.str());
 
   auto reloaded = torch::jit::load(file.string(), device);
   for (const int64_t batch : {1, 3}) {

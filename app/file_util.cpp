@@ -7,11 +7,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 
 namespace vit::app {
 namespace {
+
+const std::string kTemporaryInfix = ".tmp-";
 
 void sync_path(const std::filesystem::path& path, int flags) {
   const int fd = ::open(path.c_str(), flags);
@@ -26,7 +27,8 @@ void sync_path(const std::filesystem::path& path, int flags) {
 
 void write_atomically(const std::filesystem::path& file,
                       const std::function<void(const std::filesystem::path& temporary)>& write) {
-  const auto temporary = file.parent_path() / ("." + file.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  const auto temporary =
+      file.parent_path() / ("." + file.filename().string() + kTemporaryInfix + std::to_string(::getpid()));
   try {
     write(temporary);
     sync_path(temporary, O_RDONLY);
@@ -48,13 +50,47 @@ void write_atomically(const std::filesystem::path& file,
   }
 }
 
-void write_text_atomically(const std::filesystem::path& file, const std::string& text) {
+void remove_stale_temporaries(const std::filesystem::path& folder) {
+  const auto own_suffix = kTemporaryInfix + std::to_string(::getpid());
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
+    const auto name = entry.path().filename().string();
+    const auto infix = name.rfind(kTemporaryInfix);
+    if (name.front() != '.' || infix == std::string::npos || name.substr(infix) == own_suffix) continue;
+    std::error_code ignored;
+    std::filesystem::remove(entry.path(), ignored);
+  }
+}
+
+void write_stream_atomically(const std::filesystem::path& file, const std::function<void(const ByteSink&)>& produce) {
   write_atomically(file, [&](const std::filesystem::path& temporary) {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error("write failed (disk full?)");
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw std::runtime_error(std::strerror(errno));
+    int error = 0;
+    const ByteSink sink = [&](const void* data, size_t size) {
+      const auto* bytes = static_cast<const char*>(data);
+      while (error == 0 && size > 0) {
+        const ssize_t written = ::write(fd, bytes, size);
+        if (written < 0 && errno != EINTR) error = errno;
+        if (written > 0) {
+          bytes += written;
+          size -= static_cast<size_t>(written);
+        }
+      }
+    };
+    try {
+      produce(sink);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    if (::close(fd) != 0 && error == 0) error = errno;
+    if (error != 0) throw std::runtime_error(std::strerror(error));
   });
+}
+
+void write_text_atomically(const std::filesystem::path& file, const std::string& text) {
+  write_stream_atomically(file, [&](const ByteSink& sink) { sink(text.data(), text.size()); });
 }
 
 TemporaryDirectory::TemporaryDirectory(const std::string& prefix) {

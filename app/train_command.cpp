@@ -78,6 +78,7 @@ int run_train(const TrainOptions& options) {
   }
   const TrainConfig& train = config.train;
   fs::create_directories(run_dir);
+  remove_stale_temporaries(run_dir);
   write_text_atomically(run_dir / "config.yaml", emit_config(config));
 
   configure_threads(train.threads);

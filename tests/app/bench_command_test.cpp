@@ -49,8 +49,7 @@ TEST(BenchCommand, Fp16IsAConfigError) {
 TEST(Blas, ClassifiesDebianAlternatives) {
   EXPECT_FALSE(app::classify_blas("/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3").slow);
   EXPECT_EQ(app::classify_blas("/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3").name, "OpenBLAS (openmp)");
-  EXPECT_EQ(app::classify_blas("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3").name,
-            "OpenBLAS (pthread)");
+  EXPECT_EQ(app::classify_blas("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3").name, "OpenBLAS (pthread)");
   EXPECT_TRUE(app::classify_blas("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0").slow);
   EXPECT_FALSE(app::classify_blas("/opt/intel/mkl/lib/libmkl_rt.so").slow);
   EXPECT_FALSE(app::loaded_blas().slow) << app::loaded_blas().path;  // scripts/setup.sh installs OpenBLAS
