@@ -1,5 +1,6 @@
 #include "app/checkpoint.h"
 
+#include "app/checksummed_file.h"
 #include "app/ema.h"
 #include "app/file_util.h"
 #include "data/errors.h"
@@ -14,7 +15,7 @@
 namespace vit::app {
 namespace {
 
-const char* const kMagic = "vitcpp-checkpoint";
+const char* const kMagic = "VITCKPT";
 
 c10::IValue string_list(const std::vector<std::string>& values) {
   c10::List<std::string> list;
@@ -37,8 +38,6 @@ std::map<std::string, std::vector<int64_t>> tensor_shapes(const torch::nn::Modul
 
 void save_checkpoint(const std::filesystem::path& file, const CheckpointContents& contents) {
   torch::serialize::OutputArchive archive;
-  archive.write("magic", c10::IValue(std::string(kMagic)));
-  archive.write("format_version", c10::IValue(kCheckpointFormatVersion));
   archive.write("config", c10::IValue(contents.config_yaml));
   archive.write("class_names", string_list(contents.class_names));
   archive.write("epoch", c10::IValue(contents.state.epoch));
@@ -63,31 +62,28 @@ void save_checkpoint(const std::filesystem::path& file, const CheckpointContents
   if (contents.device.is_cuda()) archive.write("rng_cuda", generator_for(contents.device).get_state(), true);
 
   write_stream_atomically(file, [&](const ByteSink& sink) {
-    archive.save_to([&](const void* data, size_t size) {
-      sink(data, size);
-      return size;
+    write_checksummed(sink, kMagic, kCheckpointFormatVersion, [&](const ByteSink& payload) {
+      archive.save_to([&](const void* data, size_t size) {
+        payload(data, size);
+        return size;
+      });
     });
   });
 }
 
 CheckpointReader::CheckpointReader(const std::filesystem::path& file) : file_(file) {
   const auto fail = [&](const std::string& why) { throw data::DataError(file.string() + ": " + why); };
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(file, error)) fail("no such checkpoint file");
+  payload_ = std::make_unique<ChecksummedFile>(file, kMagic, kCheckpointFormatVersion, "vitcpp checkpoint");
+  // LibTorch reports damaged archives with c10::Error, and damaged type descriptions inside them
+  // with the TorchScript parser's own std::exception types.
   try {
-    archive_.load_from(file.string());
-  } catch (const c10::Error& e) {
-    fail("not a readable vitcpp checkpoint (truncated or not a checkpoint file)");
+    archive_.load_from(
+        [this](uint64_t position, void* into, size_t size) { return payload_->read(position, into, size); },
+        [this] { return static_cast<size_t>(payload_->payload_size()); });
+  } catch (const std::exception&) {
+    fail("not a readable vitcpp checkpoint (damaged archive)");
   }
   c10::IValue value;
-  if (!archive_.try_read("magic", value) || !value.isString() || value.toStringRef() != kMagic) {
-    fail("not a vitcpp checkpoint");
-  }
-  if (!archive_.try_read("format_version", value) || !value.isInt()) fail("checkpoint has no format version");
-  if (value.toInt() > kCheckpointFormatVersion) {
-    fail("checkpoint format version " + std::to_string(value.toInt()) + " is newer than this vit supports (" +
-         std::to_string(kCheckpointFormatVersion) + "); upgrade vitcpp");
-  }
   try {
     archive_.read("config", value);
     config_yaml_ = value.toStringRef();
@@ -103,6 +99,8 @@ CheckpointReader::CheckpointReader(const std::filesystem::path& file) : file_(fi
     state_.best_top1 = value.toDouble();
   } catch (const c10::Error& e) {
     fail(std::string("checkpoint metadata is incomplete: ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    fail(std::string("checkpoint metadata is unreadable: ") + e.what());
   }
   torch::serialize::InputArchive ema;
   has_ema_ = archive_.try_read("ema", ema);
@@ -121,6 +119,8 @@ void CheckpointReader::load_model(models::VisionTransformer& model, bool ema) {
     model->load(weights);
   } catch (const c10::Error& e) {
     fail(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    fail(e.what());
   }
   for (const auto& [name, shape] : tensor_shapes(*model)) {
     if (shape != expected.at(name)) {
@@ -137,13 +137,19 @@ void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) {
     optimizer.load(state);
   } catch (const c10::Error& e) {
     throw data::DataError(file_.string() + ": optimizer state does not fit: " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw data::DataError(file_.string() + ": optimizer state is unreadable: " + e.what());
   }
 }
 
 void CheckpointReader::restore_random_state(torch::Device device) {
   torch::Tensor state;
-  if (archive_.try_read("rng_cpu", state)) generator_for(torch::kCPU).set_state(state);
-  if (device.is_cuda() && archive_.try_read("rng_cuda", state)) generator_for(device).set_state(state);
+  try {
+    if (archive_.try_read("rng_cpu", state)) generator_for(torch::kCPU).set_state(state);
+    if (device.is_cuda() && archive_.try_read("rng_cuda", state)) generator_for(device).set_state(state);
+  } catch (const c10::Error& e) {
+    throw data::DataError(file_.string() + ": random generator state is unreadable: " + e.what_without_backtrace());
+  }
 }
 
 std::filesystem::path resolve_checkpoint(const std::filesystem::path& run_dir_or_file) {
@@ -151,5 +157,7 @@ std::filesystem::path resolve_checkpoint(const std::filesystem::path& run_dir_or
   if (std::filesystem::is_directory(run_dir_or_file, error)) return run_dir_or_file / "last.ckpt";
   return run_dir_or_file;
 }
+
+CheckpointReader::~CheckpointReader() = default;
 
 }  // namespace vit::app

@@ -6,14 +6,16 @@
 #include <torch/serialize/input-archive.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace vit::app {
 
+class ChecksummedFile;
 class ModelEma;
 
-constexpr int64_t kCheckpointFormatVersion = 1;
+constexpr uint32_t kCheckpointFormatVersion = 1;
 
 // Where training stands; a checkpoint taken mid-epoch resumes at batch_in_epoch.
 struct TrainingState {
@@ -39,10 +41,12 @@ struct CheckpointContents {
 void save_checkpoint(const std::filesystem::path& file, const CheckpointContents& contents);
 
 // A checkpoint opened for reading. Throws data::DataError naming the file when it is not a
-// vitcpp checkpoint (truncated, random bytes), or was written by a newer format version.
+// vitcpp checkpoint (truncated, damaged: its CRC-32 is checked before LibTorch reads it), or was
+// written by a newer format version.
 class CheckpointReader {
  public:
   explicit CheckpointReader(const std::filesystem::path& file);
+  ~CheckpointReader();
 
   const std::filesystem::path& file() const { return file_; }
   const std::string& config_yaml() const { return config_yaml_; }
@@ -57,6 +61,7 @@ class CheckpointReader {
 
  private:
   std::filesystem::path file_;
+  std::unique_ptr<ChecksummedFile> payload_;
   torch::serialize::InputArchive archive_;
   std::string config_yaml_;
   std::vector<std::string> class_names_;

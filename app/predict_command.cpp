@@ -57,7 +57,7 @@ Predictor load_predictor(const PredictOptions& options) {
     torch::jit::Module module;
     try {
       module = torch::jit::load(options.model, torch::kCPU, extra);
-    } catch (const c10::Error&) {
+    } catch (const std::exception&) {  // c10::Error, or the TorchScript parser's errors
       throw data::DataError(options.model + ": not a readable TorchScript file");
     }
     module.eval();

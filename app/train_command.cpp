@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <limits>
+#include <memory>
 #include <optional>
 
 namespace vit::app {
@@ -65,10 +66,10 @@ int run_train(const TrainOptions& options) {
   StopSignals signals;
   Config config;
   fs::path run_dir;
-  std::optional<CheckpointReader> resume;
+  std::unique_ptr<CheckpointReader> resume;  // (InputArchive's copy constructor keeps it out of std::optional)
   if (!options.resume.empty()) {
     const auto file = resolve_checkpoint(options.resume);
-    resume.emplace(file);
+    resume = std::make_unique<CheckpointReader>(file);
     config =
         load_config_text(resume->config_yaml(), file.string() + " (embedded config)", common_overrides(options.common));
     run_dir = file.parent_path();

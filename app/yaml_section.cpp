@@ -73,14 +73,18 @@ std::string YamlSection::qualified(const std::string& key) const {
 }
 
 void YamlSection::fail(const std::string& key, const std::string& message) const {
-  YAML::Node at = node_;
-  if (!key.empty() && node_.IsMap()) {
-    for (const auto& entry : node_) {
-      if (entry.first.Scalar() == key) at = entry.second;
+  // The key's own node when present, for its line. (Assigning to a YAML::Node that refers to a
+  // document node overwrites that node, so the choice is made without assignment.)
+  const auto node_of_key = [&]() -> YAML::Node {
+    if (!key.empty() && node_.IsMap()) {
+      for (const auto& entry : node_) {
+        if (entry.first.Scalar() == key) return entry.second;
+      }
     }
-  }
+    return node_;
+  };
   const auto where = qualified(key);
-  throw ConfigError(location(at) + ": " + (where.empty() ? "" : where + ": ") + message);
+  throw ConfigError(location(node_of_key()) + ": " + (where.empty() ? "" : where + ": ") + message);
 }
 
 YAML::Node YamlSection::scalar(const std::string& key) {

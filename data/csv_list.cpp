@@ -12,6 +12,9 @@
 namespace vit::data {
 namespace {
 
+// Numeric labels without data.class_names name classes "0".."max"; a larger label is a typo.
+constexpr int64_t kMaxNumberedClasses = 100000;
+
 std::string trim(const std::string& text) {
   const auto first = text.find_first_not_of(" \t\r");
   if (first == std::string::npos) return "";
@@ -102,6 +105,10 @@ CsvList parse_csv_list(std::istream& lines, const std::string& source, const std
     if (const auto index = parse_index(entry.label); index && all_indices) {
       label = *index;
       if (label < 0) fail(entry.line_number, "negative label " + entry.label);
+      if (list.class_names.empty() && label >= kMaxNumberedClasses) {
+        fail(entry.line_number, "label " + entry.label + " implies more than " + std::to_string(kMaxNumberedClasses) +
+                                    " classes; list them in data.class_names");
+      }
       if (!list.class_names.empty() && label >= static_cast<int64_t>(list.class_names.size())) {
         fail(entry.line_number,
              "label " + entry.label + " is out of range for " + std::to_string(list.class_names.size()) + " classes");

@@ -6,6 +6,7 @@
 #   VIT_TORCH_DIR   a LibTorch tree's share/cmake/Torch (e.g. a CUDA LibTorch 2.x) instead of Debian's
 #   VIT_BUILD_TESTS ON (default) or OFF
 #   VIT_JOBS        parallel compile jobs (default: nproc)
+#   VIT_BUILD       1 (default) or 0: only install the packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,8 @@ packages=(
   libopenblas0-openmp
   dataset-fashion-mnist
   python3-torch python3-torchvision
+  # scripts/sanitize.sh: ASan/UBSan and libFuzzer
+  clang libclang-rt-14-dev
 )
 
 missing=()
@@ -29,6 +32,8 @@ if ((${#missing[@]} > 0)); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+[[ "${VIT_BUILD:-1}" == 0 ]] && exit 0
 
 cmake_args=(-S . -B build -DCMAKE_BUILD_TYPE=Release "-DVIT_BUILD_TESTS=${VIT_BUILD_TESTS:-ON}")
 [[ -n "${VIT_TORCH_DIR:-}" ]] && cmake_args+=("-DTorch_DIR=${VIT_TORCH_DIR}")

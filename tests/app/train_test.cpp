@@ -169,7 +169,7 @@ TEST(Train, UsageErrorsExitWithTwo) {
   EXPECT_NE(gpu.err.find("no CUDA device"), std::string::npos) << gpu.err;
   const auto missing = run_vit("eval --checkpoint " + (dir / "nothing.ckpt").string());
   EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_NE(missing.err.find("nothing.ckpt: no such checkpoint file"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("nothing.ckpt: no such vitcpp checkpoint file"), std::string::npos) << missing.err;
   write_file(dir / "random.ckpt", "definitely not a zip archive");
   const auto random = run_vit("eval --checkpoint " + (dir / "random.ckpt").string());
   EXPECT_EQ(random.exit_code, 1);

@@ -79,7 +79,8 @@ TEST(VisionTransformer, FixedPositionalEmbeddingsAreBuffersUnderTheSameKey) {
     options.pos_embed = kind;
     VisionTransformer model(options);
     EXPECT_EQ(model->named_parameters().find("pos_embed"), nullptr);
-    const auto* buffer = model->named_buffers().find("pos_embed");
+    const auto buffers = model->named_buffers();
+    const auto* buffer = buffers.find("pos_embed");
     ASSERT_NE(buffer, nullptr);
     EXPECT_EQ(buffer->sizes(), (std::vector<int64_t>{1, 17, 32}));
   }

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 #include <unistd.h>
-#include <torch/serialize/output-archive.h>
 #include <opencv2/imgcodecs.hpp>
 
 #include <cstdint>
@@ -31,10 +30,11 @@ std::string big_endian(uint32_t value) {
 // image per batch so that every validation image is decoded.
 CommandResult bench_val(const TempDir& dir, const std::string& val_source, const std::string& more_data_yaml = "") {
   write_halves_dataset(dir / "train", 4, 1);
-  write_file(dir / "data.yaml", "model: {image_size: 16, patch_size: 4, in_chans: 1, num_classes: 2, dim: 32, depth: 1,"
-                                " heads: 2}\n"
-                                "data:\n  train: {source: imagefolder, path: " +
-                                    (dir / "train").string() + "}\n  val: " + val_source + "\n" + more_data_yaml);
+  write_file(dir / "data.yaml",
+             "model: {image_size: 16, patch_size: 4, in_chans: 1, num_classes: 2, dim: 32, depth: 1,"
+             " heads: 2}\n"
+             "data:\n  train: {source: imagefolder, path: " +
+                 (dir / "train").string() + "}\n  val: " + val_source + "\n" + more_data_yaml);
   return run_vit("data bench --config " + (dir / "data.yaml").string() +
                  " --split val --batch-size 1 --batches 20 --workers 2");
 }
@@ -154,7 +154,8 @@ TEST(BadConfig, EveryMistakeIsAUsageErrorNamingFileLineAndKey) {
     TempDir dir;
     write_file(dir / "bad.yaml", c.yaml);
     const auto before = snapshot(dir.path());
-    const auto result = run_vit("train --config " + (dir / "bad.yaml").string() + " --output " + (dir / "run").string());
+    const auto result =
+        run_vit("train --config " + (dir / "bad.yaml").string() + " --output " + (dir / "run").string());
     expect_clean_failure(result, 2, {c.message});
     EXPECT_FALSE(fs::exists(dir / "run")) << "a run directory was created for " << c.yaml;
     expect_unchanged(before);
@@ -178,9 +179,9 @@ class BadCheckpoint : public ::testing::Test {
     const auto image = (dir_->path() / "val" / "left" / "0.png").string();
     const auto before = snapshot(file.parent_path());
     expect_clean_failure(run_vit("eval --checkpoint " + file.string()), 1, {file.string(), message});
-    expect_clean_failure(run_vit("export --checkpoint " + file.string() + " --output " +
-                                 (file.parent_path() / "model.pt").string()),
-                         1, {file.string(), message});
+    expect_clean_failure(
+        run_vit("export --checkpoint " + file.string() + " --output " + (file.parent_path() / "model.pt").string()), 1,
+        {file.string(), message});
     expect_clean_failure(run_vit("predict --model " + file.string() + " " + image), 1, {file.string(), message});
     expect_clean_failure(run_vit("train --resume " + file.string()), 1, {file.string(), message});
     expect_unchanged(before);
@@ -206,11 +207,18 @@ TEST_F(BadCheckpoint, TruncatedAndRandomBytesAreNotReadable) {
 
 TEST_F(BadCheckpoint, NewerFormatVersionAsksForAnUpgrade) {
   TempDir dir;
-  torch::serialize::OutputArchive archive;
-  archive.write("magic", c10::IValue(std::string("vitcpp-checkpoint")));
-  archive.write("format_version", c10::IValue(int64_t{99}));
-  archive.save_to((dir / "future.ckpt").string());
+  auto future = checkpoint_;
+  future[future.size() - 16] = 99;  // the trailer's little-endian format version
+  write_file(dir / "future.ckpt", future);
   expect_every_reader_refuses(dir / "future.ckpt", "checkpoint format version 99 is newer");
+}
+
+TEST_F(BadCheckpoint, OneDamagedByteFailsTheChecksum) {
+  TempDir dir;
+  auto damaged = checkpoint_;
+  damaged[damaged.size() / 3] ^= 0x10;
+  write_file(dir / "damaged.ckpt", damaged);
+  expect_every_reader_refuses(dir / "damaged.ckpt", "checksum mismatch");
 }
 
 TEST_F(BadCheckpoint, WeightsOfAnotherArchitectureDoNotLoad) {
@@ -232,8 +240,9 @@ TEST_F(BadCheckpoint, ExportIntoAMissingReadOnlyOrFileFolderKeepsExistingFiles) 
   write_file(dir / "model.pt", "an earlier export");
   write_file(dir / "not_a_folder", "");
   const auto before = snapshot(dir.path());
-  expect_clean_failure(run_vit("export --checkpoint " + checkpoint + " --output " + (dir / "missing" / "m.pt").string()),
-                       2, {(dir / "missing").string(), "does not exist"});
+  expect_clean_failure(
+      run_vit("export --checkpoint " + checkpoint + " --output " + (dir / "missing" / "m.pt").string()), 2,
+      {(dir / "missing").string(), "does not exist"});
   expect_clean_failure(
       run_vit("export --checkpoint " + checkpoint + " --output " + (dir / "not_a_folder" / "m.pt").string()), 2,
       {"not_a_folder"});

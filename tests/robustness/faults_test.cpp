@@ -27,7 +27,8 @@ void expect_whole_csv_lines(const fs::path& file) {
   std::string line;
   std::getline(lines, line);
   const auto fields = std::count(line.begin(), line.end(), ',');
-  while (std::getline(lines, line)) EXPECT_EQ(std::count(line.begin(), line.end(), ','), fields) << file << ": " << line;
+  while (std::getline(lines, line))
+    EXPECT_EQ(std::count(line.begin(), line.end(), ','), fields) << file << ": " << line;
 }
 
 TEST(Faults, KillNineAtRandomMomentsNeverLosesTheRun) {
@@ -42,9 +43,9 @@ TEST(Faults, KillNineAtRandomMomentsNeverLosesTheRun) {
   int64_t last_step = 0;
   for (int kill = 0; kill < 10; ++kill) {
     const bool resumable = fs::exists(run / "last.ckpt");
-    const auto pid = spawn_vit(resumable ? "train --resume " + run.string()
-                                         : "train --config " + config + " --output " + run.string(),
-                               dir / "log");
+    const auto pid = spawn_vit(
+        resumable ? "train --resume " + run.string() : "train --config " + config + " --output " + run.string(),
+        dir / "log");
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
     ::kill(pid, SIGKILL);
     const int exit_code = wait_exit_code(pid);
@@ -91,9 +92,9 @@ TEST(Faults, FullDiskDuringACheckpointSaveKeepsThePreviousCheckpoint) {
 TEST(Faults, NonFiniteLossStopsWithAClearMessageKeepingTheLastGoodCheckpoint) {
   TempDir dir;
   const auto run = dir / "run";
-  const auto result = run_vit("train --config " + tiny_config(dir) + " --set train.checkpoint_every_steps=2 --output " +
-                                  run.string(),
-                              "VIT_INJECT_NAN_AT_STEP=7");
+  const auto result =
+      run_vit("train --config " + tiny_config(dir) + " --set train.checkpoint_every_steps=2 --output " + run.string(),
+              "VIT_INJECT_NAN_AT_STEP=7");
   expect_clean_failure(result, 1,
                        {"loss is nan at epoch 1, step 7: training stopped; the last good checkpoint is " +
                         (run / "last.ckpt").string()});
