@@ -56,8 +56,8 @@ void write_checksummed(const ByteSink& sink, const std::string& magic, uint32_t 
   sink(trailer.data(), trailer.size());
 }
 
-ChecksummedFile::ChecksummedFile(const std::filesystem::path& file, const std::string& magic,
-                                 uint32_t newest_version, const std::string& what) {
+ChecksummedFile::ChecksummedFile(const std::filesystem::path& file, const std::string& magic, uint32_t newest_version,
+                                 const std::string& what) {
   const auto fail = [&](const std::string& why) { throw data::DataError(file.string() + ": " + why); };
   const auto unreadable = "not a readable " + what + " (truncated, damaged, or another kind of file)";
   std::error_code error;
@@ -111,7 +111,8 @@ size_t ChecksummedFile::read(uint64_t position, void* into, size_t size) const {
   size = static_cast<size_t>(std::min<uint64_t>(size, payload_size_ - position));
   size_t done = 0;
   while (done < size) {
-    const ssize_t got = ::pread(fd_, static_cast<uint8_t*>(into) + done, size - done, static_cast<off_t>(position + done));
+    const ssize_t got =
+        ::pread(fd_, static_cast<uint8_t*>(into) + done, size - done, static_cast<off_t>(position + done));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) break;
     done += static_cast<size_t>(got);

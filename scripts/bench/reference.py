@@ -117,7 +117,8 @@ class VisionTransformer(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, images):
         x = self.patch_embed(images)
@@ -220,7 +221,12 @@ def bench_inference(spec, device):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--like", required=True, help="JSON printed by `vit bench --json`")
-    spec = json.load(open(parser.parse_args().like))
+    parser.add_argument("--count-parameters", action="store_true", help="print the model's parameter count only")
+    args = parser.parse_args()
+    spec = json.load(open(args.like))
+    if args.count_parameters:
+        print(sum(p.numel() for p in VisionTransformer(spec["model"]).parameters()))
+        return
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     device = torch.device(spec["device"])

@@ -40,6 +40,24 @@ TEST(BenchCommand, InferenceMeasuresTheExportedModelAtBatchOneAndN) {
   EXPECT_GT(report["images_per_s_median"].get<double>(), 0.0);
 }
 
+TEST(BenchCommand, PythonReferenceBuildsTheSameModel) {
+  TempDir dir;
+  for (const auto* model : {"--set model.pool=cls --set model.pos_embed=sincos", "--set model.qkv_bias=false"}) {
+    const auto result = run_vit(std::string("bench --mode eval --batch-size 2 ") + model + " " + kTinyModel);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    write_file(dir / "spec.json", result.out);
+    const auto info = run_vit("info --json --config " + std::string(VIT_SOURCE_DIR) +
+                              "/configs/fashion_mnist_vit.yaml --set model.image_size=16 --set model.patch_size=4 " +
+                              "--set model.dim=32 --set model.depth=2 --set model.heads=2 " + model);
+    ASSERT_EQ(info.exit_code, 0) << info.err;
+    const auto expected = nlohmann::json::parse(info.out)["parameters"].get<int64_t>();
+    const auto command = "/usr/bin/python3 " + std::string(VIT_SOURCE_DIR) + "/scripts/bench/reference.py --like " +
+                         (dir / "spec.json").string() + " --count-parameters > " + (dir / "count").string();
+    ASSERT_EQ(std::system(command.c_str()), 0);
+    EXPECT_EQ(std::stoll(read_file(dir / "count")), expected) << model;
+  }
+}
+
 TEST(BenchCommand, Fp16IsAConfigError) {
   const auto result = run_vit("bench --mode eval --set train.amp=fp16 " + kTinyModel);
   EXPECT_EQ(result.exit_code, 2);

@@ -5,7 +5,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    const auto config = vit::app::load_config_text(std::string(reinterpret_cast<const char*>(data), size), "fuzz.yaml", {});
+    const auto config =
+        vit::app::load_config_text(std::string(reinterpret_cast<const char*>(data), size), "fuzz.yaml", {});
     (void)vit::app::load_config_text(vit::app::emit_config(config), "emitted.yaml", {});
   } catch (const vit::app::ConfigError&) {
   }

@@ -17,8 +17,8 @@ const std::filesystem::path& scratch_folder() {
 
 std::filesystem::path write_input(const std::string& name, const uint8_t* data, size_t size) {
   const auto file = scratch_folder() / name;
-  std::ofstream(file, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data),
-                                                                 static_cast<std::streamsize>(size));
+  std::ofstream(file, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   return file;
 }
 
