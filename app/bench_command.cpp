@@ -5,6 +5,7 @@
 
 #include "app/autocast.h"
 #include "app/common_options.h"
+#include "app/config_names.h"
 #include "app/errors.h"
 #include "app/exporter.h"
 #include "app/file_util.h"
@@ -155,7 +156,7 @@ int run_bench(BenchOptions options) {
                  {"mode", options.mode},
                  {"model", model_json(config.model)},
                  {"train",
-                  {{"optimizer", config.train.optimizer == OptimizerKind::AdamW ? "adamw" : "sgd"},
+                  {{"optimizer", name_of(kOptimizerNames, config.train.optimizer)},
                    {"lr", config.train.lr},
                    {"weight_decay", config.train.weight_decay},
                    {"betas", {config.train.beta1, config.train.beta2}},
@@ -163,7 +164,7 @@ int run_bench(BenchOptions options) {
                    {"grad_clip", config.train.grad_clip},
                    {"label_smoothing", config.train.label_smoothing}}},
                  {"batch_size", options.batch_size},
-                 {"amp", config.train.amp == AmpMode::Bf16 ? "bf16" : "none"},
+                 {"amp", name_of(kAmpNames, config.train.amp)},
                  {"device", device.str()},
                  {"threads", at::get_num_threads()},
                  {"warmup", options.warmup},
@@ -210,7 +211,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       "Examples:\n"
       "  vit bench                                   # training steps of the default Fashion-MNIST model\n"
       "  vit bench --mode eval --set train.amp=bf16\n"
-      "  vit bench --mode inference --set model.preset=vit_tiny_patch16_224 --batch-size 64 --json");
+      "  vit bench --mode inference --config configs/imagenet_vit_b16.yaml --batch-size 64 --json");
   command->callback([options, &exit_code] { exit_code = run_bench(*options); });
 }
 

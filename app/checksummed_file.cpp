@@ -64,20 +64,17 @@ ChecksummedFile::ChecksummedFile(const std::filesystem::path& file, const std::s
   if (!std::filesystem::is_regular_file(file, error)) fail("no such " + what + " file");
   fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) fail(std::string("cannot open: ") + std::strerror(errno));
-  struct stat status {};
-  if (::fstat(fd_, &status) != 0 || status.st_size < static_cast<off_t>(kTrailerBytes)) {
-    ::close(fd_);
-    fail(unreadable);
-  }
-  const auto file_size = static_cast<uint64_t>(status.st_size);
-  std::array<uint8_t, kTrailerBytes> trailer{};
-  const auto magic_bytes = padded(magic);
-  // From here on the destructor does not run if we throw: close first.
+  // A constructor that throws runs no destructor: close the file before every refusal.
   const auto refuse = [&](const std::string& why) {
     ::close(fd_);
     fd_ = -1;
     fail(why);
   };
+  struct stat status {};
+  if (::fstat(fd_, &status) != 0 || status.st_size < static_cast<off_t>(kTrailerBytes)) refuse(unreadable);
+  const auto file_size = static_cast<uint64_t>(status.st_size);
+  std::array<uint8_t, kTrailerBytes> trailer{};
+  const auto magic_bytes = padded(magic);
   if (::pread(fd_, trailer.data(), kTrailerBytes, static_cast<off_t>(file_size - kTrailerBytes)) !=
           static_cast<ssize_t>(kTrailerBytes) ||
       std::memcmp(trailer.data(), magic_bytes.data(), kMagicBytes) != 0) {

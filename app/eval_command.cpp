@@ -14,7 +14,6 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <iostream>
 
 namespace vit::app {
@@ -31,8 +30,9 @@ struct EvalOptions {
 int run_eval(const EvalOptions& options) {
   const auto overrides = common_overrides(options.common);
   // The device and threads come from the command line or this machine, not the training run.
-  configure_threads(std::max<int64_t>(options.common.threads, 0));
-  const auto device = select_device(options.common.device.empty() ? "auto" : options.common.device);
+  const TrainConfig machine_defaults;
+  configure_threads(options.common.threads >= 0 ? options.common.threads : machine_defaults.threads);
+  const auto device = select_device(options.common.device.empty() ? machine_defaults.device : options.common.device);
   auto trained = load_trained_model(options.checkpoint, overrides, options.ema, device);
   if (options.common.config_file) {
     trained.config.data = load_common_config(options.common, WithoutConfigFile::kUseFieldDefaults).data;

@@ -14,6 +14,9 @@ namespace {
 
 const std::string kTemporaryInfix = ".tmp-";
 
+// ".<name>.tmp-<pid>": hidden, and owned by the process that writes it.
+std::string temporary_suffix() { return kTemporaryInfix + std::to_string(::getpid()); }
+
 void sync_path(const std::filesystem::path& path, int flags) {
   const int fd = ::open(path.c_str(), flags);
   if (fd < 0) throw std::runtime_error(std::strerror(errno));
@@ -23,12 +26,10 @@ void sync_path(const std::filesystem::path& path, int flags) {
   if (status != 0) throw std::runtime_error(std::strerror(saved));
 }
 
-}  // namespace
-
+// Calls write(temporary), flushes the temporary to disk and renames it over `file`.
 void write_atomically(const std::filesystem::path& file,
                       const std::function<void(const std::filesystem::path& temporary)>& write) {
-  const auto temporary =
-      file.parent_path() / ("." + file.filename().string() + kTemporaryInfix + std::to_string(::getpid()));
+  const auto temporary = file.parent_path() / ("." + file.filename().string() + temporary_suffix());
   try {
     write(temporary);
     sync_path(temporary, O_RDONLY);
@@ -50,8 +51,10 @@ void write_atomically(const std::filesystem::path& file,
   }
 }
 
+}  // namespace
+
 void remove_stale_temporaries(const std::filesystem::path& folder) {
-  const auto own_suffix = kTemporaryInfix + std::to_string(::getpid());
+  const auto own_suffix = temporary_suffix();
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(folder, error)) {
     const auto name = entry.path().filename().string();

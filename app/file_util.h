@@ -6,23 +6,20 @@
 
 namespace vit::app {
 
-// Calls write(temporary) to produce the new contents beside `file`, flushes them to disk and
-// renames them over `file`: readers see the old file or the new one, never a torn one. On any
-// failure the temporary is removed, `file` is untouched, and std::runtime_error names `file`.
-void write_atomically(const std::filesystem::path& file,
-                      const std::function<void(const std::filesystem::path& temporary)>& write);
-// Removes the temporaries that write_atomically leaves in `folder` when its process is killed
-// mid-write (those of this process excepted).
-void remove_stale_temporaries(const std::filesystem::path& folder);
-
 // Receives the bytes of a file in order.
 using ByteSink = std::function<void(const void* data, size_t size)>;
-// write_atomically for a producer that streams the contents into a sink. The sink never fails
-// towards the producer (LibTorch's zip writer aborts the process when a write fails and its
-// destructor retries); the first write error is thrown, naming `file`, once `produce` returns.
+// Streams the new contents that `produce` writes into the sink to a temporary beside `file`,
+// flushes them to disk and renames them over `file`: readers see the old file or the new one,
+// never a torn one. On any failure the temporary is removed, `file` is untouched, and
+// std::runtime_error names `file`. The sink never fails towards the producer (LibTorch's zip
+// writer aborts the process when a write fails and its destructor retries); the first write error
+// is thrown once `produce` returns.
 void write_stream_atomically(const std::filesystem::path& file, const std::function<void(const ByteSink&)>& produce);
-// write_atomically for text.
+// write_stream_atomically for text.
 void write_text_atomically(const std::filesystem::path& file, const std::string& text);
+// Removes the temporaries that the writers above leave in `folder` when their process is killed
+// mid-write (those of this process excepted).
+void remove_stale_temporaries(const std::filesystem::path& folder);
 
 // A fresh, private directory under the system's temporary folder, removed with its contents when
 // the object goes away.

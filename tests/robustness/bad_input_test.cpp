@@ -26,8 +26,14 @@ std::string big_endian(uint32_t value) {
           static_cast<char>(value)};
 }
 
-// A data set whose validation split is `val` (an ImageFolder), read by `vit data bench`, one
-// image per batch so that every validation image is decoded.
+// `vit data bench` over the validation split of dir/data.yaml, one image per batch so that every
+// validation image is decoded.
+CommandResult rerun_bench_val(const TempDir& dir) {
+  return run_vit("data bench --config " + (dir / "data.yaml").string() +
+                 " --split val --batch-size 1 --batches 20 --workers 2");
+}
+
+// Writes dir/data.yaml, a data set whose validation split is `val_source`, and benches it.
 CommandResult bench_val(const TempDir& dir, const std::string& val_source, const std::string& more_data_yaml = "") {
   write_halves_dataset(dir / "train", 4, 1);
   write_file(dir / "data.yaml",
@@ -35,8 +41,7 @@ CommandResult bench_val(const TempDir& dir, const std::string& val_source, const
              " heads: 2}\n"
              "data:\n  train: {source: imagefolder, path: " +
                  (dir / "train").string() + "}\n  val: " + val_source + "\n" + more_data_yaml);
-  return run_vit("data bench --config " + (dir / "data.yaml").string() +
-                 " --split val --batch-size 1 --batches 20 --workers 2");
+  return rerun_bench_val(dir);
 }
 
 // A valid image folder with one extra file `name` holding `bytes` in class "left".
@@ -85,9 +90,7 @@ TEST(BadImages, SymlinkLoopAndUnreadableFilesNameTheFile) {
     const auto result = bench_folder_with(dir, "secret.png", png_bytes(16));
     ASSERT_EQ(result.exit_code, 0) << result.err;
     fs::permissions(dir / "val" / "left" / "secret.png", fs::perms::none);
-    const auto denied = run_vit("data bench --config " + (dir / "data.yaml").string() +
-                                " --split val --batch-size 1 --batches 20 --workers 2");
-    expect_clean_failure(denied, 1, {"secret.png"});
+    expect_clean_failure(rerun_bench_val(dir), 1, {"secret.png"});
   }
 }
 

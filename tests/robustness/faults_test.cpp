@@ -31,6 +31,12 @@ void expect_whole_csv_lines(const fs::path& file) {
     EXPECT_EQ(std::count(line.begin(), line.end(), ','), fields) << file << ": " << line;
 }
 
+void expect_no_temporaries(const fs::path& run) {
+  for (const auto& entry : fs::directory_iterator(run)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path() << " left behind";
+  }
+}
+
 TEST(Faults, KillNineAtRandomMomentsNeverLosesTheRun) {
   TempDir dir;
   const auto config = tiny_config(dir) + " --set train.epochs=5 --set train.checkpoint_every_steps=1";
@@ -65,9 +71,7 @@ TEST(Faults, KillNineAtRandomMomentsNeverLosesTheRun) {
   EXPECT_EQ(loss_column(run / "steps.csv"), loss_column(straight / "steps.csv"));
   expect_whole_csv_lines(run / "metrics.csv");
   EXPECT_EQ(count_lines(read_file(run / "metrics.csv")), 6u);
-  for (const auto& entry : fs::directory_iterator(run)) {
-    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path() << " left behind";
-  }
+  expect_no_temporaries(run);
 }
 
 TEST(Faults, FullDiskDuringACheckpointSaveKeepsThePreviousCheckpoint) {
@@ -82,9 +86,7 @@ TEST(Faults, FullDiskDuringACheckpointSaveKeepsThePreviousCheckpoint) {
   for (const auto* checkpoint : {"last.ckpt", "best.ckpt", "epoch_0001.ckpt"}) {
     EXPECT_EQ(read_file(run / checkpoint), before.at(run / checkpoint)) << checkpoint;
   }
-  for (const auto& entry : fs::directory_iterator(run)) {
-    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path() << " left behind";
-  }
+  expect_no_temporaries(run);
   const auto resumed = run_vit("train --resume " + run.string() + " --set train.epochs=2");
   EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
 }
