@@ -79,7 +79,7 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
   model->to(device);
   model->train();
   auto optimizer = make_optimizer(model, train);
-  set_learning_rate(*optimizer, train.lr);
+  set_learning_rate(*optimizer, train.lr, train.backbone_lr_scale);
   const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
   const auto labels =
       torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));
@@ -172,7 +172,8 @@ int run_bench(BenchOptions options) {
                  {"repeats", options.repeats},
                  {"peak_rss_mb", peak_rss_mb()},
                  {"libtorch", TORCH_VERSION},
-                 {"blas", blas.name}});
+                 {"blas", blas.name},
+                 {"allocator", loaded_allocator()}});
   if (options.json) {
     std::cout << result.dump() << "\n";
   } else {

@@ -5,6 +5,7 @@
 #include "app/errors.h"
 #include "app/eval_command.h"
 #include "app/export_command.h"
+#include "app/import_command.h"
 #include "app/info_command.h"
 #include "app/predict_command.h"
 #include "app/train_command.h"
@@ -47,6 +48,7 @@ int run_cli(int argc, char** argv) {
   add_export_command(app, exit_code);
   add_predict_command(app, exit_code);
   add_info_command(app, exit_code);
+  add_import_command(app, exit_code);
   add_data_command(app, exit_code);
   add_bench_command(app, exit_code);
   try {

@@ -14,11 +14,20 @@ namespace vit::app {
 struct ModelConfig {
   std::string preset;  // empty: every field from VitOptions' defaults and the explicit keys
   models::VitOptions options;
+  std::string pretrained;  // a checkpoint (e.g. from `vit import`) whose weights start training
 };
 
 enum class OptimizerKind { AdamW, Sgd };
 enum class ScheduleKind { Cosine, Step, Constant };
 enum class AmpMode { None, Bf16, Fp16 };
+enum class DistBackend { Auto, Gloo, Nccl };
+
+// `train.distributed`: how ranks started by torchrun, SLURM or `vit train --nproc` talk.
+struct DistributedConfig {
+  DistBackend backend = DistBackend::Auto;  // auto: nccl on CUDA, gloo on the CPU
+  double bucket_mb = 25.0;                  // gradients all-reduced in flat buckets of this size
+  int64_t timeout_s = 300;                  // rendezvous and every collective give up after this
+};
 
 // The `train` section.
 struct TrainConfig {
@@ -27,6 +36,7 @@ struct TrainConfig {
   int64_t batch_size = 128;
   OptimizerKind optimizer = OptimizerKind::AdamW;
   double lr = 1e-3;
+  double backbone_lr_scale = 1.0;  // lr of every parameter but the head's, relative to lr (fine-tuning)
   double min_lr = 1e-5;
   double weight_decay = 0.05;
   double beta1 = 0.9;
@@ -51,6 +61,7 @@ struct TrainConfig {
   uint64_t seed = 0;
   int64_t threads = 0;          // LibTorch intra-op threads; 0: one per core
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  DistributedConfig distributed;
 };
 
 // The whole typed configuration, validated once when loaded; inner code never sees YAML.

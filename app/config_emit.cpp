@@ -39,6 +39,7 @@ void emit_model(YAML::Emitter& out, const ModelConfig& model) {
   field(out, "attn_dropout", o.attn_drop_rate);
   field(out, "drop_path", o.drop_path_rate);
   field(out, "layer_scale", o.layer_scale_init);
+  if (!model.pretrained.empty()) field(out, "pretrained", model.pretrained);
   out << YAML::EndMap;
 }
 
@@ -110,6 +111,7 @@ void emit_train(YAML::Emitter& out, const TrainConfig& t) {
   field(out, "batch_size", t.batch_size);
   field(out, "optimizer", name_of(kOptimizerNames, t.optimizer));
   field(out, "lr", t.lr);
+  field(out, "backbone_lr_scale", t.backbone_lr_scale);
   field(out, "min_lr", t.min_lr);
   field(out, "weight_decay", t.weight_decay);
   flow_list(out, "betas", {t.beta1, t.beta2});
@@ -138,6 +140,11 @@ void emit_train(YAML::Emitter& out, const TrainConfig& t) {
   field(out, "seed", t.seed);
   field(out, "threads", t.threads);
   field(out, "device", t.device);
+  out << YAML::Key << "distributed" << YAML::Value << YAML::Flow << YAML::BeginMap;
+  field(out, "backend", name_of(kDistBackendNames, t.distributed.backend));
+  field(out, "bucket_mb", t.distributed.bucket_mb);
+  field(out, "timeout_s", t.distributed.timeout_s);
+  out << YAML::EndMap;
   out << YAML::EndMap;
 }
 

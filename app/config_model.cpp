@@ -32,6 +32,7 @@ ModelConfig read_model(YamlSection section) {
   section.read_double("attn_dropout", o.attn_drop_rate, 0.0, 0.999);
   section.read_double("drop_path", o.drop_path_rate, 0.0, 0.999);
   section.read_double("layer_scale", o.layer_scale_init, 0.0, 1e3);
+  section.read("pretrained", model.pretrained);
   section.finish();
   try {
     o.validate();

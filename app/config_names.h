@@ -28,6 +28,8 @@ inline const NameTable<data::BadSamplePolicy> kBadSampleNames = {{"error", data:
 inline const NameTable<OptimizerKind> kOptimizerNames = {{"adamw", OptimizerKind::AdamW}, {"sgd", OptimizerKind::Sgd}};
 inline const NameTable<ScheduleKind> kScheduleNames = {
     {"cosine", ScheduleKind::Cosine}, {"step", ScheduleKind::Step}, {"constant", ScheduleKind::Constant}};
+inline const NameTable<DistBackend> kDistBackendNames = {
+    {"auto", DistBackend::Auto}, {"gloo", DistBackend::Gloo}, {"nccl", DistBackend::Nccl}};
 inline const NameTable<AmpMode> kAmpNames = {{"none", AmpMode::None}, {"bf16", AmpMode::Bf16}, {"fp16", AmpMode::Fp16}};
 
 template <typename Enum>

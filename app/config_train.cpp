@@ -13,6 +13,7 @@ TrainConfig read_train(YamlSection section) {
   section.read_int("batch_size", t.batch_size, 1, 1 << 20);
   section.read_choice("optimizer", t.optimizer, kOptimizerNames);
   section.read_double("lr", t.lr, 1e-12, 100.0);
+  section.read_double("backbone_lr_scale", t.backbone_lr_scale, 0.0, 100.0);
   section.read_double("min_lr", t.min_lr, 0.0, 100.0);
   section.read_double("weight_decay", t.weight_decay, 0.0, 10.0);
   double beta_low = t.beta1;
@@ -62,6 +63,13 @@ TrainConfig read_train(YamlSection section) {
     if (d != "auto" && d != "cpu" && d != "cuda" && !cuda_index) {
       section.fail("device", "expected auto, cpu, cuda or cuda:N, got '" + d + "'");
     }
+  }
+  {
+    auto distributed = section.section("distributed");
+    distributed.read_choice("backend", t.distributed.backend, kDistBackendNames);
+    distributed.read_double("bucket_mb", t.distributed.bucket_mb, 0.001, 4096.0);
+    distributed.read_int("timeout_s", t.distributed.timeout_s, 1, 7 * 24 * 3600);
+    distributed.finish();
   }
   if (t.min_lr > t.lr) section.fail("min_lr", "must not exceed train.lr");
   section.finish();

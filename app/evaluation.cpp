@@ -2,6 +2,8 @@
 
 #include "app/autocast.h"
 
+#include <cmath>
+
 namespace vit::app {
 
 std::vector<double> EvalResult::per_class_accuracy() const {
@@ -52,6 +54,23 @@ EvalResult evaluate(models::VisionTransformer& model, data::DataLoader& loader, 
   result.top5 = static_cast<double>(topk) / n;
   result.confusion = confusion.view({num_classes, num_classes});
   return result;
+}
+
+EvalResult combine_ranks(const EvalResult& local, DataParallel& parallel) {
+  if (parallel.world_size() == 1) return local;
+  const auto n = static_cast<double>(local.samples);
+  auto sums = torch::tensor({local.loss * n, local.top1 * n, local.top5 * n, n}, torch::kFloat64);
+  parallel.all_reduce_sum(sums);
+  auto confusion = local.confusion.clone();
+  parallel.all_reduce_sum(confusion);
+  EvalResult total;
+  total.samples = static_cast<int64_t>(std::llround(sums[3].item<double>()));
+  const double count = std::max(1.0, sums[3].item<double>());
+  total.loss = sums[0].item<double>() / count;
+  total.top1 = sums[1].item<double>() / count;
+  total.top5 = sums[2].item<double>() / count;
+  total.confusion = confusion;
+  return total;
 }
 
 }  // namespace vit::app

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "app/distributed.h"
 #include "data/loader.h"
 #include "models/vision_transformer.h"
 
@@ -20,5 +21,8 @@ struct EvalResult {
 // One pass over the loader's current-epoch batches in eval mode, without gradients.
 EvalResult evaluate(models::VisionTransformer& model, data::DataLoader& loader, int64_t num_classes,
                     torch::Device device, bool bf16_autocast);
+
+// The result over every rank's shard of the validation set, from each rank's own result.
+EvalResult combine_ranks(const EvalResult& local, DataParallel& parallel);
 
 }  // namespace vit::app

@@ -13,14 +13,24 @@ bool decays(const std::string& name, const torch::Tensor& parameter) {
   return parameter.dim() > 1 && name != "pos_embed" && name != "cls_token";
 }
 
+// With a backbone lr scale the head's parameters get groups of their own after the backbone's
+// two, and set_learning_rate scales the first two.
+constexpr size_t kBackboneGroups = 2;
+
+bool separate_head(const TrainConfig& train) { return train.backbone_lr_scale != 1.0; }
+
 }  // namespace
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::VisionTransformer& model, const TrainConfig& train) {
   std::vector<torch::Tensor> decay;
   std::vector<torch::Tensor> no_decay;
+  std::vector<torch::Tensor> head_decay;
+  std::vector<torch::Tensor> head_no_decay;
   for (const auto& item : model->named_parameters()) {
     if (!item.value().requires_grad()) continue;
-    (decays(item.key(), item.value()) ? decay : no_decay).push_back(item.value());
+    const bool head = separate_head(train) && item.key().rfind("head.", 0) == 0;
+    const bool decayed = decays(item.key(), item.value());
+    (head ? (decayed ? head_decay : head_no_decay) : (decayed ? decay : no_decay)).push_back(item.value());
   }
   if (train.optimizer == OptimizerKind::AdamW) {
     const auto options = [&](double weight_decay) {
@@ -30,6 +40,10 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::VisionTransforme
     std::vector<torch::optim::OptimizerParamGroup> groups;
     groups.emplace_back(decay, options(train.weight_decay));
     groups.emplace_back(no_decay, options(0.0));
+    if (separate_head(train)) {
+      groups.emplace_back(head_decay, options(train.weight_decay));
+      groups.emplace_back(head_no_decay, options(0.0));
+    }
     return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(train.lr));
   }
   const auto options = [&](double weight_decay) {
@@ -39,6 +53,10 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::VisionTransforme
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, options(train.weight_decay));
   groups.emplace_back(no_decay, options(0.0));
+  if (separate_head(train)) {
+    groups.emplace_back(head_decay, options(train.weight_decay));
+    groups.emplace_back(head_no_decay, options(0.0));
+  }
   return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(train.lr));
 }
 
@@ -69,8 +87,12 @@ double LrSchedule::at(int64_t step) const {
   return train_.lr;
 }
 
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, double backbone_lr_scale) {
+  auto& groups = optimizer.param_groups();
+  const bool scaled = groups.size() > kBackboneGroups;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    groups[i].options().set_lr(scaled && i < kBackboneGroups ? lr * backbone_lr_scale : lr);
+  }
 }
 
 }  // namespace vit::app

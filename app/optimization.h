@@ -10,7 +10,8 @@
 namespace vit::app {
 
 // AdamW (decoupled weight decay) or SGD with momentum, with two parameter groups: weights that
-// decay, and biases, norms, pos_embed and cls_token that do not (as timm and DeiT do).
+// decay, and biases, norms, pos_embed and cls_token that do not (as timm and DeiT do); two more
+// for the head when train.backbone_lr_scale != 1 (fine-tuning pretrained weights).
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::VisionTransformer& model, const TrainConfig& train);
 
 // The learning rate at every optimizer step: linear warmup from 0, then cosine to min_lr, step
@@ -28,6 +29,8 @@ class LrSchedule {
   int64_t total_steps_;
 };
 
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
+// `lr` for every group; the backbone's groups get lr x backbone_lr_scale when make_optimizer
+// separated the head (train.backbone_lr_scale != 1).
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, double backbone_lr_scale);
 
 }  // namespace vit::app

@@ -22,11 +22,13 @@ Progress::Progress(std::string label, int64_t total, int64_t first, int64_t log_
       total_(total),
       first_(first),
       log_every_(log_every),
-      terminal_(::isatty(STDERR_FILENO) != 0),
+      silent_(log_every <= 0),
+      terminal_(!silent_ && ::isatty(STDERR_FILENO) != 0),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
 void Progress::update(int64_t done, double loss, double lr, double images_per_s) {
+  if (silent_) return;
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double eta =

@@ -6,7 +6,7 @@
 namespace vit::app {
 
 // Training progress on stderr: a live bar redrawn in place on a terminal, or a plain line every
-// `log_every` batches when stderr is a file or pipe.
+// `log_every` batches when stderr is a file or pipe; nothing with log_every 0.
 class Progress {
  public:
   Progress(std::string label, int64_t total, int64_t first, int64_t log_every);
@@ -18,6 +18,7 @@ class Progress {
   int64_t total_;
   int64_t first_;
   int64_t log_every_;
+  bool silent_;
   bool terminal_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_;

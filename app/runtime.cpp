@@ -13,12 +13,13 @@
 
 namespace vit::app {
 
-torch::Device select_device(const std::string& name) {
+torch::Device select_device(const std::string& name, int64_t local_rank) {
   const bool cuda = torch::cuda::is_available();
-  if (name == "auto") return cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const auto rank_gpu = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+  if (name == "auto" && !cuda) return torch::Device(torch::kCPU);
   if (name == "cpu") return torch::Device(torch::kCPU);
   if (!cuda) throw ConfigError("train.device: '" + name + "' requested but this LibTorch sees no CUDA device");
-  const auto device = torch::Device(name);
+  const auto device = name == "auto" || name == "cuda" ? rank_gpu : torch::Device(name);
   if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
     throw ConfigError("train.device: '" + name + "' but only " + std::to_string(torch::cuda::device_count()) +
                       " CUDA devices are visible");
@@ -75,6 +76,13 @@ BlasLibrary loaded_blas() {
   std::error_code error;
   const auto resolved = std::filesystem::canonical(info.dli_fname, error);
   return classify_blas(error ? std::string(info.dli_fname) : resolved.string());
+}
+
+std::string loaded_allocator() {
+  Dl_info info{};
+  void* allocate = dlsym(RTLD_DEFAULT, "malloc");
+  if (allocate == nullptr || dladdr(allocate, &info) == 0 || info.dli_fname == nullptr) return "unknown";
+  return std::filesystem::path(info.dli_fname).filename().string();
 }
 
 }  // namespace vit::app

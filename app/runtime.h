@@ -7,8 +7,8 @@
 namespace vit::app {
 
 // "auto" picks CUDA when LibTorch sees a GPU, else the CPU; "cuda[:N]" without a GPU is a
-// ConfigError.
-torch::Device select_device(const std::string& name);
+// ConfigError. "auto" and "cuda" without an index mean GPU `local_rank` (one GPU per local rank).
+torch::Device select_device(const std::string& name, int64_t local_rank = 0);
 
 // Sets LibTorch's intra-op threads (`threads`, or one per core when 0) and warns loudly when the
 // BLAS serving LibTorch's CPU matrix products is Netlib's reference implementation.
@@ -27,5 +27,9 @@ struct BlasLibrary {
 BlasLibrary classify_blas(const std::string& resolved_path);
 // The library that sgemm_ resolves to in this process.
 BlasLibrary loaded_blas();
+
+// The file name of the shared object serving malloc in this process, e.g. "libc.so.6" or
+// "libtcmalloc_minimal.so.4".
+std::string loaded_allocator();
 
 }  // namespace vit::app

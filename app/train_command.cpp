@@ -5,10 +5,12 @@
 #include "app/autocast.h"
 #include "app/checkpoint.h"
 #include "app/common_options.h"
+#include "app/distributed.h"
 #include "app/ema.h"
 #include "app/errors.h"
 #include "app/evaluation.h"
 #include "app/file_util.h"
+#include "app/launcher.h"
 #include "app/loaders.h"
 #include "app/loss.h"
 #include "app/loss_scaler.h"
@@ -43,6 +45,7 @@ struct TrainOptions {
   std::string output;  // the run directory; default <config output>/<timestamp>
   std::string resume;  // a run directory or checkpoint to continue
   int64_t stop_after = 0;
+  int64_t nproc = 1;  // > 1: launch this many local ranks of a data-parallel job
 };
 
 enum class Stop { None, Signal, StopAfter, MaxSteps };
@@ -62,7 +65,21 @@ void prune_epoch_checkpoints(const fs::path& run_dir, int64_t epoch, int64_t sav
   }
 }
 
+// Ranks other than 0 only compute: they log warnings and errors, tagged with their rank.
+void quiet_logging_for(int64_t rank) {
+  spdlog::set_level(spdlog::level::warn);
+  spdlog::default_logger()->set_pattern(fmt::format("[%H:%M:%S] rank {} %^%l%$ %v", rank));
+}
+
 int run_train(const TrainOptions& options) {
+  const auto ranks = read_rank_environment();
+  if (options.nproc > 1 && std::getenv("WORLD_SIZE") == nullptr) return launch_local_ranks(options.nproc);
+  if (options.nproc > 1 && options.nproc != ranks.world_size) {
+    throw ConfigError(fmt::format("--nproc {}: this process is already rank {} of a job of {} (WORLD_SIZE)",
+                                  options.nproc, ranks.rank, ranks.world_size));
+  }
+  const bool main_rank = ranks.rank == 0;
+  if (!main_rank) quiet_logging_for(ranks.rank);
   StopSignals signals;
   Config config;
   fs::path run_dir;
@@ -78,22 +95,34 @@ int run_train(const TrainOptions& options) {
     run_dir = options.output.empty() ? fs::path(config.output) / timestamp() : fs::path(options.output);
   }
   const TrainConfig& train = config.train;
-  fs::create_directories(run_dir);
-  remove_stale_temporaries(run_dir);
-  write_text_atomically(run_dir / "config.yaml", emit_config(config));
+  if (train.batch_size % ranks.world_size != 0) {
+    throw ConfigError(fmt::format("train.batch_size: {} (the global batch) does not split evenly over {} ranks",
+                                  train.batch_size, ranks.world_size));
+  }
+  const int64_t rank_batch_size = train.batch_size / ranks.world_size;
+  if (main_rank) {
+    fs::create_directories(run_dir);
+    remove_stale_temporaries(run_dir);
+    write_text_atomically(run_dir / "config.yaml", emit_config(config));
+  }
 
   configure_threads(train.threads);
-  const auto device = select_device(train.device);
+  const auto device = select_device(train.device, ranks.world_size > 1 ? ranks.local_rank : 0);
   if (train.amp == AmpMode::Fp16 && !device.is_cuda()) {
     throw ConfigError("train.amp: fp16 needs a CUDA device; use bf16 on the CPU");
   }
-  torch::manual_seed(train.seed);
+  DataParallel parallel(ranks, train.distributed, device);
+  // Each rank draws its own dropout and drop-path masks; rank 0 matches a single-process run.
+  torch::manual_seed(train.seed + static_cast<uint64_t>(ranks.rank));
 
   // Data: the loaders run ahead of the model on their own threads.
   const auto splits = open_checked_datasets(config);
   const auto class_names = splits.train->class_names();
-  auto train_loader = make_loader(config, splits.train, {train.batch_size, true, train.seed});
-  auto val_loader = splits.val ? make_loader(config, splits.val, {train.batch_size, false, train.seed}) : nullptr;
+  auto train_loader =
+      make_loader(config, splits.train, {rank_batch_size, true, train.seed, ranks.rank, ranks.world_size});
+  auto val_loader =
+      splits.val ? make_loader(config, splits.val, {rank_batch_size, false, train.seed, ranks.rank, ranks.world_size})
+                 : nullptr;
   const int64_t batches_per_epoch = train_loader->batches_per_epoch();
   const int64_t steps_per_epoch = batches_per_epoch / train.grad_accum_steps;
   if (steps_per_epoch == 0) {
@@ -104,7 +133,13 @@ int run_train(const TrainOptions& options) {
 
   // Model, optimizer, schedule, EMA, and where a resumed run left off.
   models::VisionTransformer model(config.model.options);
+  if (!config.model.pretrained.empty() && !resume) {
+    CheckpointReader(config.model.pretrained).load_model(model, false);
+    spdlog::info("starting from the weights of {} (model.pretrained)", config.model.pretrained);
+  }
   model->to(device);
+  parallel.broadcast_from_main(*model);
+  parallel.attach_gradient_buckets(model->parameters());
   auto optimizer = make_optimizer(model, train);
   std::optional<ModelEma> ema;
   if (train.ema_decay > 0.0) ema.emplace(model, train.ema_decay);
@@ -119,8 +154,12 @@ int run_train(const TrainOptions& options) {
                  state.batch_in_epoch, state.step);
   }
   const LrSchedule schedule(train, steps_per_epoch);
-  MetricsLog metrics(run_dir, state.epoch);
-  StepLog step_log(run_dir, state.step);
+  std::optional<MetricsLog> metrics;
+  std::optional<StepLog> step_log;
+  if (main_rank) {
+    metrics.emplace(run_dir, state.epoch);
+    step_log.emplace(run_dir, state.step);
+  }
   const bool autocast = train.amp != AmpMode::None;
   const auto autocast_dtype = train.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16;
   LossScaler scaler(train.amp == AmpMode::Fp16);
@@ -133,8 +172,13 @@ int run_train(const TrainOptions& options) {
                splits.val ? splits.val->size() : 0, class_names.size(), steps_per_epoch);
   spdlog::info("device {}, {} threads, amp {}; run directory {}", device.str(), at::get_num_threads(),
                train.amp == AmpMode::None ? "off" : (train.amp == AmpMode::Bf16 ? "bf16" : "fp16"), run_dir.string());
+  if (ranks.world_size > 1) {
+    spdlog::info("data-parallel: {} ranks ({}), {} images per rank and step", ranks.world_size, parallel.backend(),
+                 rank_batch_size);
+  }
 
   const auto save = [&](const fs::path& file, const TrainingState& at) {
+    if (!main_rank) return;
     save_checkpoint(file,
                     {&model, optimizer.get(), ema ? &*ema : nullptr, emit_config(config), class_names, at, device});
   };
@@ -152,7 +196,7 @@ int run_train(const TrainOptions& options) {
     optimizer->zero_grad();
     train_loader->start_epoch(state.epoch, state.batch_in_epoch);
     Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, train.epochs), batches_per_epoch,
-                      state.batch_in_epoch, train.log_every);
+                      state.batch_in_epoch, main_rank ? train.log_every : 0);
     const auto epoch_start = std::chrono::steady_clock::now();
     double loss_sum = 0.0;
     double accumulated_loss = 0.0;
@@ -162,6 +206,8 @@ int run_train(const TrainOptions& options) {
 
     while (auto batch = train_loader->next()) {
       // Forward and backward of one micro-batch.
+      const bool completes_step = (batch->step + 1) % train.grad_accum_steps == 0;
+      parallel.synchronize_next_backward(completes_step);
       const auto inputs = batch->images.to(device, /*non_blocking=*/true);
       const auto labels = batch->labels.to(device, /*non_blocking=*/true);
       torch::Tensor loss;
@@ -171,33 +217,36 @@ int run_train(const TrainOptions& options) {
       }
       if (state.step + 1 == nan_step) loss = loss * std::numeric_limits<double>::quiet_NaN();
       scaler.scale(loss / static_cast<double>(train.grad_accum_steps)).backward();
-      const double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value)) {
-        throw std::runtime_error(
-            fmt::format("loss is {} at epoch {}, step {}: training stopped; the last good checkpoint is {}", loss_value,
-                        state.epoch + 1, state.step + 1, (run_dir / "last.ckpt").string()));
-      }
-      accumulated_loss += loss_value;
-      images += batch->images.size(0);
+      accumulated_loss += loss.item<double>();
+      images += batch->images.size(0) * ranks.world_size;
       state.batch_in_epoch = batch->step + 1;
-      if (state.batch_in_epoch % train.grad_accum_steps != 0) continue;
+      if (!completes_step) continue;
+
+      // Every rank now holds the rank-averaged gradients and agrees on the loss and on stopping.
+      parallel.finish_gradient_sync();
+      const auto summary = parallel.summarize_step(accumulated_loss / static_cast<double>(train.grad_accum_steps),
+                                                   signals.received() != 0);
+      accumulated_loss = 0.0;
+      if (!std::isfinite(summary.mean_loss)) {
+        throw std::runtime_error(
+            fmt::format("loss is {} at epoch {}, step {}: training stopped; the last good checkpoint is {}",
+                        summary.mean_loss, state.epoch + 1, state.step + 1, (run_dir / "last.ckpt").string()));
+      }
 
       // One optimizer step (skipped, with a smaller fp16 loss scale, when gradients overflowed).
       const bool finite_gradients = scaler.unscale(model->parameters());
       if (train.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(model->parameters(), train.grad_clip);
       lr = schedule.at(state.step);
-      set_learning_rate(*optimizer, lr);
+      set_learning_rate(*optimizer, lr, train.backbone_lr_scale);
       if (finite_gradients) optimizer->step();
       optimizer->zero_grad();
       scaler.update(finite_gradients);
       if (ema) ema->update(model);
       ++state.step;
       ++steps_this_run;
-      const double step_loss = accumulated_loss / static_cast<double>(train.grad_accum_steps);
-      accumulated_loss = 0.0;
-      loss_sum += step_loss;
+      loss_sum += summary.mean_loss;
       ++losses;
-      step_log.append(state.step, state.epoch + 1, step_loss, lr);
+      if (step_log) step_log->append(state.step, state.epoch + 1, summary.mean_loss, lr);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
       progress.update(state.batch_in_epoch, loss_sum / static_cast<double>(losses), lr,
                       static_cast<double>(images) / seconds);
@@ -205,7 +254,7 @@ int run_train(const TrainOptions& options) {
       if (train.checkpoint_every_steps > 0 && state.step % train.checkpoint_every_steps == 0) {
         save(run_dir / "last.ckpt", state);
       }
-      if (signals.received() != 0) {
+      if (summary.stop_requested) {
         stop = Stop::Signal;
       } else if (options.stop_after > 0 && steps_this_run >= options.stop_after) {
         stop = Stop::StopAfter;
@@ -233,15 +282,16 @@ int run_train(const TrainOptions& options) {
     const bool last_epoch = !finished_epoch || state.epoch + 1 == train.epochs;
     TrainingState saved = next;
     if (val_loader && ((state.epoch + 1) % train.eval_every == 0 || last_epoch)) {
-      const auto result =
-          evaluate(model, *val_loader, config.model.options.num_classes, device, train.amp == AmpMode::Bf16);
+      const auto result = combine_ranks(
+          evaluate(model, *val_loader, config.model.options.num_classes, device, train.amp == AmpMode::Bf16), parallel);
       row.val_loss = result.loss;
       row.val_top1 = result.top1;
       row.val_top5 = result.top5;
       std::string ema_text;
       if (ema) {
-        const auto ema_result =
-            evaluate(ema->model(), *val_loader, config.model.options.num_classes, device, train.amp == AmpMode::Bf16);
+        const auto ema_result = combine_ranks(
+            evaluate(ema->model(), *val_loader, config.model.options.num_classes, device, train.amp == AmpMode::Bf16),
+            parallel);
         row.ema_val_top1 = ema_result.top1;
         ema_text = fmt::format(", EMA top-1 {:.2f}%", 100.0 * ema_result.top1);
       }
@@ -257,7 +307,7 @@ int run_train(const TrainOptions& options) {
       spdlog::info("epoch {}: train loss {:.4f} ({:.0f} img/s, {:.1f} s)", row.epoch, row.train_loss, row.images_per_s,
                    row.seconds);
     }
-    metrics.append(row);
+    if (metrics) metrics->append(row);
     save(run_dir / "last.ckpt", saved);
     if (finished_epoch && train.keep_last > 0 && (state.epoch + 1) % train.save_every == 0) {
       save(run_dir / fmt::format("epoch_{:04}.ckpt", state.epoch + 1), saved);
@@ -291,12 +341,19 @@ void add_train_command(CLI::App& app, int& exit_code) {
       ->add_option("--stop-after", options->stop_after,
                    "Stop after N optimizer steps of this invocation, saving last.ckpt (a time-boxed run)")
       ->check(CLI::Range(int64_t{1}, std::numeric_limits<int64_t>::max()));
+  command
+      ->add_option("--nproc", options->nproc,
+                   "Launch N local ranks of a data-parallel job (c10d Gloo/NCCL; train.batch_size is the global batch)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
   command->footer(
       "Examples:\n"
       "  vit train                                   # Fashion-MNIST with the default config\n"
       "  vit train --config configs/cifar10_vit.yaml --set train.epochs=50 --output runs/cifar\n"
       "  vit train --resume runs/cifar               # continue from runs/cifar/last.ckpt\n"
-      "  vit train --set train.amp=bf16 --threads 2 --seed 1");
+      "  vit train --set train.amp=bf16 --threads 2 --seed 1\n"
+      "  vit train --nproc 2 --threads 1                    # data-parallel, 2 local ranks (Gloo)\n"
+      "  torchrun --nnodes 2 --nproc_per_node 1 --node_rank 0 --master_addr HOST --master_port 29500 \\\n"
+      "      --no_python vit train ...               # node 0 of 2; node 1 runs it with --node_rank 1");
   command->callback([options, &exit_code] { exit_code = run_train(*options); });
 }
 

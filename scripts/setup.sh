@@ -15,6 +15,8 @@ packages=(
   libtorch-dev libopencv-dev libcli11-dev libspdlog-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libgloo-dev
   # Debian's LibTorch calls the system BLAS; the reference BLAS is ~12x slower than OpenBLAS.
   libopenblas0-openmp
+  # linked into vit: keeps LibTorch's freed activations instead of page-faulting them in each step
+  libtcmalloc-minimal4
   dataset-fashion-mnist
   python3-torch python3-torchvision
   # scripts/sanitize.sh: ASan/UBSan and libFuzzer

@@ -218,6 +218,12 @@ def bench_inference(spec, device):
             "images_per_s": [spec["batch_size"] / s for s in run(spec["batch_size"])]}
 
 
+def loaded_allocator():
+    """The shared object serving malloc: an LD_PRELOADed tcmalloc/jemalloc, else glibc's."""
+    mapped = {line.split()[-1].rsplit("/", 1)[-1] for line in open("/proc/self/maps") if "/" in line}
+    return next((name for name in sorted(mapped) if "tcmalloc" in name or "jemalloc" in name), "libc.so.6")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--like", required=True, help="JSON printed by `vit bench --json`")
@@ -237,6 +243,7 @@ def main():
     result.update({key: spec[key] for key in ("mode", "model", "train", "batch_size", "amp", "device", "warmup",
                                               "steps", "repeats")})
     result.update({"implementation": "pytorch", "threads": torch.get_num_threads(), "libtorch": torch.__version__,
+                   "allocator": loaded_allocator(),
                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0})
     print(json.dumps(result))
 

@@ -28,6 +28,7 @@ def main():
     system = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": first["threads"],
               "vitcpp_libtorch": first["libtorch"], "reference_pytorch": cases[0]["reference"]["libtorch"],
               "blas": first["blas"], "device": first["device"],
+              "vitcpp_allocator": first["allocator"], "reference_allocator": cases[0]["reference"]["allocator"],
               "date": datetime.datetime.now().isoformat(timespec="seconds")}
 
     def find(name, mode, amp):
@@ -63,7 +64,8 @@ def main():
 
     lines = [f'CPU: {system["cpu"]} ({system["cores"]} cores), {system["threads"]} threads; '
              f'vitcpp on LibTorch {system["vitcpp_libtorch"]}, reference on PyTorch {system["reference_pytorch"]}; '
-             f'BLAS: {system["blas"]}; {system["date"]}', "",
+             f'BLAS: {system["blas"]}; malloc: {system["vitcpp_allocator"]} (vitcpp), '
+             f'{system["reference_allocator"]} (reference); {system["date"]}', "",
              "| model | mode | amp | measure | vitcpp | reference | vitcpp speed-up |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {label} | {measure} | {ours:.1f} | {theirs:.1f} | {speedup:.2f}x |"
               for label, measure, ours, theirs, speedup in rows]

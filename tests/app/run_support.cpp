@@ -68,10 +68,10 @@ std::vector<std::string> loss_column(const fs::path& steps_csv) {
 
 size_t count_lines(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
 
-pid_t spawn_vit(const std::string& arguments, const fs::path& log) {
+pid_t spawn_vit(const std::string& arguments, const fs::path& log, const std::string& environment) {
   const pid_t pid = ::fork();
   if (pid == 0) {
-    const auto command = std::string("exec ") + VIT_BINARY + " " + arguments + " >" + log.string() + " 2>&1";
+    const auto command = "exec env " + environment + " " + VIT_BINARY + " " + arguments + " >" + log.string() + " 2>&1";
     ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }

@@ -20,8 +20,9 @@ std::string tiny_config(const TempDir& dir);
 std::vector<std::string> loss_column(const std::filesystem::path& steps_csv);
 size_t count_lines(const std::string& text);
 
-// Starts `vit arguments` in the background with stdout and stderr in `log`; returns its pid.
-pid_t spawn_vit(const std::string& arguments, const std::filesystem::path& log);
+// Starts `vit arguments` in the background with stdout and stderr in `log` and `environment`
+// ("NAME=value ...") added to its environment; returns its pid.
+pid_t spawn_vit(const std::string& arguments, const std::filesystem::path& log, const std::string& environment = "");
 // Waits for the process; its exit code, or 128 + the signal that ended it.
 int wait_exit_code(pid_t pid);
 

@@ -1,0 +1,23 @@
+#pragma once
+
+// Weight files from the Python ecosystem, read into named tensors: safetensors (memory-mapped,
+// no copies) and torch.save pickles of a dict of tensors (optionally inside a {"model": ...} or
+// {"state_dict": ...} wrapper, as DeiT's releases are).
+
+#include <torch/types.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+namespace vit::app {
+
+using NamedTensors = std::map<std::string, torch::Tensor>;
+
+// Throws data::DataError naming the file and the tensor or header field that is wrong.
+NamedTensors read_safetensors(const std::filesystem::path& file);
+NamedTensors read_torch_pickle(const std::filesystem::path& file);
+// By content: safetensors' JSON header, else a torch.save file.
+NamedTensors read_weight_file(const std::filesystem::path& file);
+
+}  // namespace vit::app
