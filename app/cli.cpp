@@ -1,5 +1,6 @@
 #include "app/cli.h"
 
+#include "app/attention_command.h"
 #include "app/bench_command.h"
 #include "app/data_command.h"
 #include "app/errors.h"
@@ -51,6 +52,7 @@ int run_cli(int argc, char** argv) {
   add_import_command(app, exit_code);
   add_data_command(app, exit_code);
   add_bench_command(app, exit_code);
+  add_attention_command(app, exit_code);
   try {
     app.parse(argc, argv);
     return exit_code;

@@ -13,9 +13,9 @@
 
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
+#include <torch/version.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/version.h>
 #ifdef VIT_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
@@ -42,8 +42,8 @@ int64_t read_variable(const char* name, int64_t fallback, int64_t low, int64_t h
   errno = 0;
   const long long value = std::strtoll(text, &end, 10);
   if (errno != 0 || *end != '\0' || value < low || value > high) {
-    throw ConfigError(fmt::format("environment variable {}: expected an integer in [{}, {}], got '{}'", name, low,
-                                  high, text));
+    throw ConfigError(
+        fmt::format("environment variable {}: expected an integer in [{}, {}], got '{}'", name, low, high, text));
   }
   return value;
 }
@@ -134,8 +134,7 @@ DataParallel::DataParallel(const RankEnvironment& environment, const Distributed
   group_ = std::make_unique<Group>();
   group_->timeout = std::chrono::milliseconds(config.timeout_s * 1000);
   group_->rank = environment.rank;
-  const bool nccl =
-      config.backend == DistBackend::Nccl || (config.backend == DistBackend::Auto && device.is_cuda());
+  const bool nccl = config.backend == DistBackend::Nccl || (config.backend == DistBackend::Auto && device.is_cuda());
   group_->name = nccl ? "nccl" : "gloo";
 #ifndef VIT_WITH_NCCL
   if (nccl) {
@@ -204,11 +203,12 @@ void DataParallel::all_reduce_sum(torch::Tensor& tensor) {
   group_->wait(group_->guarded("all-reduce", [&] { return group_->backend->allreduce(tensors); }), "all-reduce");
 }
 
-DataParallel::StepSummary DataParallel::summarize_step(double loss, bool stop_requested) {
+DataParallel::StepSummary DataParallel::summarize_step(const torch::Tensor& loss, bool stop_requested) {
   if (!group_) return {loss, stop_requested};
-  auto values = torch::tensor({loss, stop_requested ? 1.0 : 0.0}, torch::kFloat64);
+  auto values = torch::stack({loss.to(torch::kFloat64).reshape({}),
+                              torch::full({}, stop_requested ? 1.0 : 0.0, loss.options().dtype(torch::kFloat64))});
   all_reduce_sum(values);
-  return {values[0].item<double>() / static_cast<double>(world_size()), values[1].item<double>() > 0.0};
+  return {values[0] / static_cast<double>(world_size()), values[1].item<double>() > 0.0};
 }
 
 void DataParallel::attach_gradient_buckets(const std::vector<torch::Tensor>& parameters) {

@@ -55,13 +55,14 @@ class DataParallel {
   // Element-wise sum over ranks, in place (float64 and int64 tensors included).
   void all_reduce_sum(torch::Tensor& tensor);
 
-  // What all ranks agree on after an optimizer step: the mean of their losses, and whether any
-  // of them was asked to stop (so they all stop at the same step).
+  // What all ranks agree on after an optimizer step: the mean of their losses (a 0-dim tensor on
+  // the device) and whether any of them was asked to stop, so they all stop at the same step.
+  // A world of one returns its own values without waiting for the device.
   struct StepSummary {
-    double mean_loss = 0.0;
+    torch::Tensor mean_loss;
     bool stop_requested = false;
   };
-  StepSummary summarize_step(double loss, bool stop_requested);
+  StepSummary summarize_step(const torch::Tensor& loss, bool stop_requested);
   // Registers gradient hooks that all-reduce `parameters`' gradients in flat buckets of
   // train.distributed.bucket_mb while backward is still running.
   void attach_gradient_buckets(const std::vector<torch::Tensor>& parameters);

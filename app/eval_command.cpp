@@ -40,7 +40,7 @@ int run_eval(const EvalOptions& options) {
   const auto& config = trained.config;
   const auto splits = open_checked_datasets(config);
   if (!splits.val) throw ConfigError("the config has no validation data to evaluate (data.val or data.val_fraction)");
-  auto loader = make_loader(config, splits.val, {config.train.batch_size, false, config.train.seed});
+  auto loader = make_loader(config, splits.val, {config.train.batch_size, false, config.train.seed, 0, 1, 0, device});
   const auto num_classes = config.model.options.num_classes;
   const auto result = evaluate(trained.model, *loader, num_classes, device, config.train.amp == AmpMode::Bf16);
 

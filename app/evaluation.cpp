@@ -1,6 +1,7 @@
 #include "app/evaluation.h"
 
 #include "app/autocast.h"
+#include "app/device_input.h"
 
 #include <cmath>
 
@@ -28,13 +29,14 @@ EvalResult evaluate(models::VisionTransformer& model, data::DataLoader& loader, 
   int64_t top1 = 0;
   int64_t topk = 0;
   EvalResult result;
+  const DeviceInput to_input(loader.transform().mean(), loader.transform().std(), device);
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     const auto labels = batch->labels.to(device);
     torch::Tensor logits;
     {
       AutocastGuard autocast(device, torch::kBFloat16, bf16_autocast);
-      logits = model(batch->images.to(device));
+      logits = model(to_input(batch->images));
     }
     logits = logits.to(torch::kFloat32);
     loss_sum += torch::nn::functional::cross_entropy(

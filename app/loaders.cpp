@@ -1,5 +1,6 @@
 #include "app/loaders.h"
 
+#include "app/device_input.h"
 #include "app/errors.h"
 #include "data/sources.h"
 
@@ -24,6 +25,8 @@ std::unique_ptr<data::DataLoader> make_loader(const Config& config, std::shared_
   options.prefetch_batches = config.data.prefetch_batches;
   options.skip_bad_samples = config.data.on_bad_sample == data::BadSamplePolicy::Skip;
   options.num_classes = config.model.options.num_classes;
+  options.bytes = uint8_batches(config, request.training, request.device);
+  options.pin_memory = request.device.is_cuda();
   return std::make_unique<data::DataLoader>(std::move(dataset), make_transform(config, request.training), options);
 }
 

@@ -17,6 +17,8 @@ struct LoaderRequest {
   int64_t rank = 0;
   int64_t world_size = 1;
   int64_t workers = 0;  // 0: data.workers from the config
+  // The batches' destination: CUDA gets pinned (and, where the pipeline allows, uint8) batches.
+  torch::Device device{torch::kCPU};
 };
 
 data::Transform make_transform(const Config& config, bool training);

@@ -87,6 +87,19 @@ double LrSchedule::at(int64_t step) const {
   return train_.lr;
 }
 
+void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> norms;
+  for (const auto& parameter : parameters) {
+    if (parameter.grad().defined()) norms.push_back(parameter.grad().norm());
+  }
+  if (norms.empty()) return;
+  const auto coefficient = (max_norm / (torch::stack(norms).norm() + 1e-6)).clamp_max(1.0);
+  for (const auto& parameter : parameters) {
+    if (parameter.grad().defined()) parameter.grad().mul_(coefficient);
+  }
+}
+
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, double backbone_lr_scale) {
   auto& groups = optimizer.param_groups();
   const bool scaled = groups.size() > kBackboneGroups;

@@ -29,6 +29,10 @@ class LrSchedule {
   int64_t total_steps_;
 };
 
+// Scales the gradients so that their global L2 norm is at most max_norm, as
+// torch.nn.utils.clip_grad_norm_ does, without reading the norm back to the host.
+void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm);
+
 // `lr` for every group; the backbone's groups get lr x backbone_lr_scale when make_optimizer
 // separated the head (train.backbone_lr_scale != 1).
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, double backbone_lr_scale);

@@ -1,12 +1,12 @@
 #include "app/predict_command.h"
 
+#include "app/attention_overlay.h"
 #include "app/common_options.h"
 #include "app/errors.h"
+#include "app/image_inputs.h"
 #include "app/plot.h"
 #include "app/trained_model.h"
 #include "data/errors.h"
-#include "data/image_file.h"
-#include "data/image_folder.h"
 #include "data/transforms.h"
 #include "models/attention_rollout.h"
 
@@ -14,9 +14,7 @@
 #include <torch/script.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <opencv2/imgproc.hpp>
 
-#include <algorithm>
 #include <functional>
 #include <iostream>
 
@@ -90,44 +88,12 @@ Predictor load_predictor(const PredictOptions& options) {
   return predictor;
 }
 
-std::vector<fs::path> expand_inputs(const std::vector<std::string>& inputs) {
-  std::vector<fs::path> files;
-  for (const auto& input : inputs) {
-    std::error_code error;
-    if (fs::is_directory(input, error)) {
-      std::vector<fs::path> found;
-      for (fs::recursive_directory_iterator it(input, error), end; !error && it != end; it.increment(error)) {
-        if (it->is_regular_file() && data::has_image_extension(it->path())) found.push_back(it->path());
-      }
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else {
-      files.emplace_back(input);
-    }
-  }
-  return files;
-}
-
 // The class-token attention rollout as a heatmap blended over the (preprocessed) image.
-void write_attention_map(models::VisionTransformer& model, const torch::Tensor& input, const cv::Mat& shown,
-                         const fs::path& file) {
+void write_attention_map(models::VisionTransformer& model, const PreparedImage& image, const fs::path& file) {
   torch::NoGradGuard no_grad;
   const auto grid = model->options().grid_size();
-  auto rollout = models::class_token_rollout(model->attention_maps(input), grid)[0];
-  rollout = rollout / rollout.max();
-  cv::Mat heat(static_cast<int>(grid), static_cast<int>(grid), CV_32F, rollout.contiguous().data_ptr<float>());
-  cv::Mat heat8;
-  heat.convertTo(heat8, CV_8U, 255.0);
-  cv::resize(heat8, heat8, shown.size(), 0, 0, cv::INTER_CUBIC);
-  cv::Mat colored;
-  cv::applyColorMap(heat8, colored, cv::COLORMAP_JET);
-  cv::Mat base;
-  cv::cvtColor(shown, base, shown.channels() == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_RGB2BGR);
-  cv::Mat blended;
-  cv::addWeighted(base, 0.5, colored, 0.5, 0.0, blended);
-  const int scale = std::max(1, 224 / blended.cols);
-  cv::resize(blended, blended, blended.size() * scale, 0, 0, cv::INTER_NEAREST);
-  write_png(file, blended);
+  write_png(file,
+            heatmap_overlay(models::class_token_rollout(model->attention_maps(image.input), grid)[0], image.shown));
 }
 
 int run_predict(const PredictOptions& options) {
@@ -137,17 +103,14 @@ int run_predict(const PredictOptions& options) {
   }
   const data::Transform transform(predictor.preprocessing, static_cast<int>(predictor.image_size),
                                   static_cast<int>(predictor.in_chans));
-  const auto files = expand_inputs(options.inputs);
+  const auto files = expand_image_inputs(options.inputs);
   if (files.empty()) throw ConfigError("no images found in the given inputs");
   nlohmann::json results = nlohmann::json::array();
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < files.size(); ++i) {
     const auto& file = files[i];
-    const auto image = data::read_image(file, transform.channels(), 100'000'000);
-    auto input = torch::empty({1, predictor.in_chans, predictor.image_size, predictor.image_size});
-    data::Random unused(0);
-    transform.apply(image, unused, input.data_ptr<float>());
-    const auto logits = predictor.logits(input)[0].to(torch::kFloat32);
+    const auto image = prepare_image(file, transform);
+    const auto logits = predictor.logits(image.input)[0].to(torch::kFloat32);
     const auto probabilities = logits.softmax(0);
     const auto k = std::min<int64_t>(options.topk, logits.size(0));
     const auto [top_p, top_i] = probabilities.topk(k);
@@ -168,8 +131,7 @@ int run_predict(const PredictOptions& options) {
     if (!options.attention_map.empty()) {
       fs::path target = options.attention_map;
       if (files.size() > 1) target.replace_filename(target.stem().string() + "_" + std::to_string(i) + ".png");
-      data::Random same(0);
-      write_attention_map(predictor.trained->model, input, transform.augment(image, same), target);
+      write_attention_map(predictor.trained->model, image, target);
       if (!options.json) std::cout << "  attention rollout: " << target.string() << "\n";
     }
   }

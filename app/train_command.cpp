@@ -5,6 +5,7 @@
 #include "app/autocast.h"
 #include "app/checkpoint.h"
 #include "app/common_options.h"
+#include "app/device_input.h"
 #include "app/distributed.h"
 #include "app/ema.h"
 #include "app/errors.h"
@@ -119,10 +120,12 @@ int run_train(const TrainOptions& options) {
   const auto splits = open_checked_datasets(config);
   const auto class_names = splits.train->class_names();
   auto train_loader =
-      make_loader(config, splits.train, {rank_batch_size, true, train.seed, ranks.rank, ranks.world_size});
-  auto val_loader =
-      splits.val ? make_loader(config, splits.val, {rank_batch_size, false, train.seed, ranks.rank, ranks.world_size})
-                 : nullptr;
+      make_loader(config, splits.train, {rank_batch_size, true, train.seed, ranks.rank, ranks.world_size, 0, device});
+  auto val_loader = splits.val
+                        ? make_loader(config, splits.val,
+                                      {rank_batch_size, false, train.seed, ranks.rank, ranks.world_size, 0, device})
+                        : nullptr;
+  const DeviceInput to_input(train_loader->transform().mean(), train_loader->transform().std(), device);
   const int64_t batches_per_epoch = train_loader->batches_per_epoch();
   const int64_t steps_per_epoch = batches_per_epoch / train.grad_accum_steps;
   if (steps_per_epoch == 0) {
@@ -199,16 +202,40 @@ int run_train(const TrainOptions& options) {
                       state.batch_in_epoch, main_rank ? train.log_every : 0);
     const auto epoch_start = std::chrono::steady_clock::now();
     double loss_sum = 0.0;
-    double accumulated_loss = 0.0;
     int64_t losses = 0;
     int64_t images = 0;
     double lr = schedule.at(state.step);
+    torch::Tensor accumulated_loss;  // on the device, over the micro-batches of one step
+
+    // Step losses stay on the device until read back in one transfer every log_every steps,
+    // before a save and at the end of the epoch, so a step never waits for the device. A
+    // non-finite one stops training there, before any checkpoint could hold its weights.
+    std::vector<torch::Tensor> pending_losses;
+    std::vector<std::pair<int64_t, double>> pending_steps;  // (step, lr)
+    const auto read_back_losses = [&] {
+      if (pending_losses.empty()) return;
+      const auto values = torch::stack(pending_losses).to(torch::kCPU, torch::kFloat64);
+      for (size_t i = 0; i < pending_steps.size(); ++i) {
+        const auto [step, step_lr] = pending_steps[i];
+        const double value = values[static_cast<int64_t>(i)].item<double>();
+        if (!std::isfinite(value)) {
+          throw std::runtime_error(
+              fmt::format("loss is {} at epoch {}, step {}: training stopped; the last good checkpoint is {}", value,
+                          state.epoch + 1, step, (run_dir / "last.ckpt").string()));
+        }
+        loss_sum += value;
+        ++losses;
+        if (step_log) step_log->append(step, state.epoch + 1, value, step_lr);
+      }
+      pending_losses.clear();
+      pending_steps.clear();
+    };
 
     while (auto batch = train_loader->next()) {
       // Forward and backward of one micro-batch.
       const bool completes_step = (batch->step + 1) % train.grad_accum_steps == 0;
       parallel.synchronize_next_backward(completes_step);
-      const auto inputs = batch->images.to(device, /*non_blocking=*/true);
+      const auto inputs = to_input(batch->images);
       const auto labels = batch->labels.to(device, /*non_blocking=*/true);
       torch::Tensor loss;
       {
@@ -217,7 +244,7 @@ int run_train(const TrainOptions& options) {
       }
       if (state.step + 1 == nan_step) loss = loss * std::numeric_limits<double>::quiet_NaN();
       scaler.scale(loss / static_cast<double>(train.grad_accum_steps)).backward();
-      accumulated_loss += loss.item<double>();
+      accumulated_loss = accumulated_loss.defined() ? accumulated_loss + loss.detach() : loss.detach();
       images += batch->images.size(0) * ranks.world_size;
       state.batch_in_epoch = batch->step + 1;
       if (!completes_step) continue;
@@ -226,16 +253,11 @@ int run_train(const TrainOptions& options) {
       parallel.finish_gradient_sync();
       const auto summary = parallel.summarize_step(accumulated_loss / static_cast<double>(train.grad_accum_steps),
                                                    signals.received() != 0);
-      accumulated_loss = 0.0;
-      if (!std::isfinite(summary.mean_loss)) {
-        throw std::runtime_error(
-            fmt::format("loss is {} at epoch {}, step {}: training stopped; the last good checkpoint is {}",
-                        summary.mean_loss, state.epoch + 1, state.step + 1, (run_dir / "last.ckpt").string()));
-      }
+      accumulated_loss = torch::Tensor();
 
       // One optimizer step (skipped, with a smaller fp16 loss scale, when gradients overflowed).
       const bool finite_gradients = scaler.unscale(model->parameters());
-      if (train.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(model->parameters(), train.grad_clip);
+      if (train.grad_clip > 0.0) clip_gradient_norm(model->parameters(), train.grad_clip);
       lr = schedule.at(state.step);
       set_learning_rate(*optimizer, lr, train.backbone_lr_scale);
       if (finite_gradients) optimizer->step();
@@ -244,14 +266,15 @@ int run_train(const TrainOptions& options) {
       if (ema) ema->update(model);
       ++state.step;
       ++steps_this_run;
-      loss_sum += summary.mean_loss;
-      ++losses;
-      if (step_log) step_log->append(state.step, state.epoch + 1, summary.mean_loss, lr);
+      pending_losses.push_back(summary.mean_loss);
+      pending_steps.emplace_back(state.step, lr);
+      if (state.step % train.log_every == 0) read_back_losses();
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-      progress.update(state.batch_in_epoch, loss_sum / static_cast<double>(losses), lr,
+      progress.update(state.batch_in_epoch, losses > 0 ? loss_sum / static_cast<double>(losses) : 0.0, lr,
                       static_cast<double>(images) / seconds);
 
       if (train.checkpoint_every_steps > 0 && state.step % train.checkpoint_every_steps == 0) {
+        read_back_losses();
         save(run_dir / "last.ckpt", state);
       }
       if (summary.stop_requested) {
@@ -263,6 +286,7 @@ int run_train(const TrainOptions& options) {
       }
       if (stop != Stop::None) break;
     }
+    read_back_losses();
     progress.finish();
     if (train_loader->skipped_samples() > 0) {
       spdlog::warn("epoch {}: skipped {} bad samples", state.epoch + 1, train_loader->skipped_samples());

@@ -97,9 +97,9 @@ NamedTensors parse_safetensors(const std::filesystem::path& file, const std::sha
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;
     const auto where = "safetensors tensor '" + name + "'";
-    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
-        !entry.contains("data_offsets") || !entry["dtype"].is_string() || !entry["shape"].is_array() ||
-        !entry["data_offsets"].is_array() || entry["data_offsets"].size() != 2) {
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets") ||
+        !entry["dtype"].is_string() || !entry["shape"].is_array() || !entry["data_offsets"].is_array() ||
+        entry["data_offsets"].size() != 2) {
       fail(file, where + ": expected {\"dtype\", \"shape\", \"data_offsets\": [begin, end]}");
     }
     const auto dtype = entry["dtype"].get<std::string>();

@@ -26,7 +26,8 @@ const std::vector<std::pair<std::regex, std::string>>& torchvision_renames() {
       {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.ln_2\.)"), "blocks.$1.norm2."},
       {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.self_attention\.in_proj_weight$)"),
        "blocks.$1.attn.qkv.weight"},
-      {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.self_attention\.in_proj_bias$)"), "blocks.$1.attn.qkv.bias"},
+      {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.self_attention\.in_proj_bias$)"),
+       "blocks.$1.attn.qkv.bias"},
       {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.self_attention\.out_proj\.)"), "blocks.$1.attn.proj."},
       {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.mlp\.(0|linear_1)\.)"), "blocks.$1.mlp.fc1."},
       {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.mlp\.(3|linear_2)\.)"), "blocks.$1.mlp.fc2."},
@@ -63,8 +64,8 @@ models::VitOptions options_from_shapes(const NamedTensors& weights, const Import
   vit.depth = 0;
   while (weights.count(fmt::format("blocks.{}.norm1.weight", vit.depth)) > 0) ++vit.depth;
   vit.num_heads = options.num_heads.value_or(std::max<int64_t>(1, vit.embed_dim / 64));
-  vit.mlp_ratio = static_cast<double>(require(weights, "blocks.0.mlp.fc1.weight").size(0)) /
-                  static_cast<double>(vit.embed_dim);
+  vit.mlp_ratio =
+      static_cast<double>(require(weights, "blocks.0.mlp.fc1.weight").size(0)) / static_cast<double>(vit.embed_dim);
   vit.qkv_bias = weights.count("blocks.0.attn.qkv.bias") > 0;
   vit.num_classes = weights.count("head.weight") > 0 ? weights.at("head.weight").size(0) : 0;
   if (weights.count("pos_embed") > 0) {
@@ -102,11 +103,11 @@ torch::Tensor resample_pos_embed(const torch::Tensor& pos_embed, int64_t new_gri
   if (old_grid == new_grid) return pos_embed;
   const int64_t dim = pos_embed.size(2);
   const auto grid = pos_embed.narrow(1, extra, old_positions).to(torch::kFloat32).reshape({1, old_grid, old_grid, dim});
-  const auto resized = torch::nn::functional::interpolate(
-      grid.permute({0, 3, 1, 2}), torch::nn::functional::InterpolateFuncOptions()
-                                      .size(std::vector<int64_t>{new_grid, new_grid})
-                                      .mode(torch::kBicubic)
-                                      .align_corners(false));
+  const auto resized =
+      torch::nn::functional::interpolate(grid.permute({0, 3, 1, 2}), torch::nn::functional::InterpolateFuncOptions()
+                                                                         .size(std::vector<int64_t>{new_grid, new_grid})
+                                                                         .mode(torch::kBicubic)
+                                                                         .align_corners(false));
   const auto patches = resized.permute({0, 2, 3, 1}).reshape({1, new_grid * new_grid, dim});
   return torch::cat({pos_embed.narrow(1, 0, extra).to(torch::kFloat32), patches}, 1);
 }
@@ -132,8 +133,8 @@ ImportedModel import_weights(NamedTensors weights, const ImportOptions& options)
   }
   std::set<std::string> fresh;  // parameters that keep their new initialisation
   if (options.num_classes && *options.num_classes != vit.num_classes) {
-    imported.notes.push_back(fmt::format("new head for {} classes (the weights had {})", *options.num_classes,
-                                         vit.num_classes));
+    imported.notes.push_back(
+        fmt::format("new head for {} classes (the weights had {})", *options.num_classes, vit.num_classes));
     vit.num_classes = *options.num_classes;
     weights.erase("head.weight");
     weights.erase("head.bias");

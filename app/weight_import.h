@@ -17,10 +17,10 @@ enum class WeightLayout { Timm, Torchvision, Deit };
 
 struct ImportOptions {
   WeightLayout layout = WeightLayout::Timm;
-  std::string preset;                 // empty: the architecture comes from the tensors' shapes
-  std::optional<int64_t> num_heads;   // without a preset: default embed_dim / 64, as in every released ViT
-  std::optional<int64_t> image_size;  // resample the patch-grid positional embedding to this size
-  std::optional<int64_t> num_classes; // a fresh head with this many outputs (0: no head)
+  std::string preset;                  // empty: the architecture comes from the tensors' shapes
+  std::optional<int64_t> num_heads;    // without a preset: default embed_dim / 64, as in every released ViT
+  std::optional<int64_t> image_size;   // resample the patch-grid positional embedding to this size
+  std::optional<int64_t> num_classes;  // a fresh head with this many outputs (0: no head)
 };
 
 struct ImportedModel {

@@ -19,6 +19,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, Transform transfo
   // Parallelism comes from the loader's own threads; OpenCV's pool inside each of them would
   // oversubscribe the cores that LibTorch's intra-op threads use.
   cv::setNumThreads(1);
+  if (options_.bytes && (options_.mixup.enabled() || transform_.erases())) {
+    throw std::invalid_argument("DataLoader: uint8 batches cannot carry mixup or random erasing");
+  }
   worker_count_ = options_.workers > 0 ? options_.workers : default_workers();
   for (int64_t i = 0; i < worker_count_; ++i) workers_.emplace_back([this] { work(); });
 }
@@ -99,10 +102,15 @@ void DataLoader::work() {
   }
 }
 
-bool DataLoader::load_sample(size_t index, float* out, int64_t epoch) {
+bool DataLoader::load_sample(size_t index, void* out, int64_t epoch) {
   try {
     Random random(options_.sampler.seed, kAugmentStream, static_cast<uint64_t>(epoch), index);
-    transform_.apply(dataset_->load(index, transform_.channels()), random, out);
+    const auto image = dataset_->load(index, transform_.channels());
+    if (options_.bytes) {
+      transform_.apply_bytes(image, random, static_cast<uint8_t*>(out));
+    } else {
+      transform_.apply(image, random, static_cast<float*>(out));
+    }
     return true;
   } catch (const DataError& error) {
     if (!options_.skip_bad_samples) throw;
@@ -123,7 +131,9 @@ torch::Tensor DataLoader::acquire_images(int64_t count) {
     // Only the pool refers to it: no batch, view or autograd graph still uses the memory.
     if (buffer.size(0) == count && buffer.use_count() == 1 && buffer.storage().use_count() == 1) return buffer;
   }
-  auto buffer = torch::empty({count, channels, size, size});
+  auto buffer = torch::empty({count, channels, size, size}, torch::TensorOptions()
+                                                                .dtype(options_.bytes ? torch::kUInt8 : torch::kFloat32)
+                                                                .pinned_memory(options_.pin_memory));
   const auto pool_limit = static_cast<size_t>(worker_count_ + options_.prefetch_batches + 2);
   if (image_buffers_.size() < pool_limit) image_buffers_.push_back(buffer);
   return buffer;
@@ -135,20 +145,20 @@ Batch DataLoader::build(const Epoch& epoch, int64_t step) {
   const auto last = std::min(epoch.indices.size(), first + static_cast<size_t>(batch_size));
   const int64_t size = transform_.size();
   const int64_t channels = transform_.channels();
-  const int64_t sample_floats = channels * size * size;
+  const int64_t sample_bytes = channels * size * size * (options_.bytes ? 1 : static_cast<int64_t>(sizeof(float)));
 
   Batch batch;
   batch.step = step;
   batch.images = acquire_images(static_cast<int64_t>(last - first));
   batch.labels = torch::empty({batch.images.size(0)}, torch::kInt64);
   batch.indices = torch::empty({batch.images.size(0)}, torch::kInt64);
-  float* images = batch.images.data_ptr<float>();
+  auto* images = static_cast<char*>(batch.images.data_ptr());
   int64_t* labels = batch.labels.data_ptr<int64_t>();
   int64_t* indices = batch.indices.data_ptr<int64_t>();
   int64_t filled = 0;
   for (size_t position = first; position < last; ++position) {
     const size_t index = epoch.indices[position];
-    if (!load_sample(index, images + filled * sample_floats, epoch.number)) continue;
+    if (!load_sample(index, images + filled * sample_bytes, epoch.number)) continue;
     labels[filled] = dataset_->label(index);
     indices[filled] = static_cast<int64_t>(index);
     ++filled;

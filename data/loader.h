@@ -19,7 +19,7 @@
 namespace vit::data {
 
 struct Batch {
-  torch::Tensor images;   // float [B, C, H, W], normalized
+  torch::Tensor images;   // float [B, C, H, W], normalized; uint8 pixels with LoaderOptions::bytes
   torch::Tensor labels;   // int64 [B]
   torch::Tensor targets;  // float [B, num_classes] soft targets when mixing, else undefined
   torch::Tensor indices;  // int64 [B] dataset indices, in batch order
@@ -33,6 +33,10 @@ struct LoaderOptions {
   bool skip_bad_samples = false;  // else the first bad sample ends the epoch with its DataError
   MixupOptions mixup;
   int64_t num_classes = 0;  // for mixup's soft targets
+  // uint8 pixels instead of normalized floats (a quarter of the bytes to copy to a GPU, which then
+  // normalizes); not with mixup or random erasing, which need float pixels.
+  bool bytes = false;
+  bool pin_memory = false;  // batch tensors in page-locked memory for asynchronous GPU copies
 };
 
 // Loader worker threads for this machine: half the cores (the other half runs LibTorch's
@@ -61,6 +65,7 @@ class DataLoader {
   // Samples skipped as bad in the current epoch (with skip_bad_samples).
   int64_t skipped_samples() const;
   const Dataset& dataset() const { return *dataset_; }
+  const Transform& transform() const { return transform_; }
 
  private:
   struct Epoch {
@@ -77,7 +82,8 @@ class DataLoader {
   // A float [count, C, H, W] tensor, reusing one whose earlier batch nobody holds any more: fresh
   // large allocations cost a page fault per 4 KiB.
   torch::Tensor acquire_images(int64_t count);
-  bool load_sample(size_t index, float* out, int64_t epoch);
+  // Writes the sample's pixels (float or uint8, per options_.bytes) at `out`.
+  bool load_sample(size_t index, void* out, int64_t epoch);
 
   std::shared_ptr<const Dataset> dataset_;
   Transform transform_;

@@ -115,8 +115,10 @@ void color_jitter(cv::Mat& image, const ColorJitterOptions& options, Random& ran
 
 Transform::Transform(TransformOptions options, int size, int channels)
     : options_(std::move(options)), size_(size), channels_(channels) {
-  const auto mean = per_channel(options_.mean, channels, 0.0);
-  const auto std = per_channel(options_.std, channels, 1.0);
+  mean_ = per_channel(options_.mean, channels, 0.0);
+  std_ = per_channel(options_.std, channels, 1.0);
+  const auto& mean = mean_;
+  const auto& std = std_;
   lookup_.resize(static_cast<size_t>(channels));
   for (size_t c = 0; c < lookup_.size(); ++c) {
     for (int value = 0; value < 256; ++value) {
@@ -166,6 +168,19 @@ void Transform::normalize_into(const cv::Mat& image, float* out) const {
         out[static_cast<size_t>(c) * plane + static_cast<size_t>(y) * size_ + x] =
             lookup_[static_cast<size_t>(c)][row[x * channels_ + c]];
       }
+    }
+  }
+}
+
+void Transform::apply_bytes(const cv::Mat& image, Random& random, uint8_t* out) const {
+  if (erases()) throw std::logic_error("apply_bytes: random erasing needs normalized float pixels");
+  const auto augmented = augment(image, random);
+  const size_t plane = static_cast<size_t>(size_) * size_;
+  for (int y = 0; y < size_; ++y) {
+    const uint8_t* row = augmented.ptr<uint8_t>(y);
+    for (int x = 0; x < size_; ++x) {
+      for (int c = 0; c < channels_; ++c)
+        out[static_cast<size_t>(c) * plane + static_cast<size_t>(y) * size_ + x] = row[x * channels_ + c];
     }
   }
 }

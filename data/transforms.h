@@ -41,11 +41,18 @@ class Transform {
   Transform(TransformOptions options, int size, int channels);
 
   void apply(const cv::Mat& image, Random& random, float* out) const;
+  // The augmented 8-bit pixels as [C, size, size] bytes, for normalization on the device. Only
+  // for pipelines without random erasing, which works on normalized values.
+  void apply_bytes(const cv::Mat& image, Random& random, uint8_t* out) const;
   // The 8-bit image before normalization (for `vit data inspect`).
   cv::Mat augment(const cv::Mat& image, Random& random) const;
 
   int size() const { return size_; }
   int channels() const { return channels_; }
+  bool erases() const { return options_.random_erasing.probability > 0; }
+  // Per channel, what normalization subtracts and divides by (of [0, 1] pixel values).
+  const std::vector<double>& mean() const { return mean_; }
+  const std::vector<double>& std() const { return std_; }
   const TransformOptions& options() const { return options_; }
 
  private:
@@ -54,6 +61,8 @@ class Transform {
   TransformOptions options_;
   int size_;
   int channels_;
+  std::vector<double> mean_;
+  std::vector<double> std_;
   std::vector<std::array<float, 256>> lookup_;  // per channel: byte value -> normalized float
 };
 

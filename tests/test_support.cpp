@@ -45,4 +45,17 @@ CommandResult run_vit(const std::string& arguments, const std::string& environme
   return {exit_code, read_file(out), read_file(err)};
 }
 
+models::VitOptions small_vit(int64_t image_size, int64_t patch_size, int64_t in_chans, int64_t num_classes, int64_t dim,
+                             int64_t depth, int64_t heads) {
+  models::VitOptions options;
+  options.image_size = image_size;
+  options.patch_size = patch_size;
+  options.in_chans = in_chans;
+  options.num_classes = num_classes;
+  options.embed_dim = dim;
+  options.depth = depth;
+  options.num_heads = heads;
+  return options;
+}
+
 }  // namespace vit::testing

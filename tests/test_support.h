@@ -1,5 +1,7 @@
 #pragma once
 
+#include "models/vit_options.h"
+
 #include <filesystem>
 #include <string>
 
@@ -31,6 +33,10 @@ struct CommandResult {
 
 // Runs the built `vit` binary with the given arguments (shell-quoted by the caller), with
 // `environment` ("NAME=value ...") added to its environment.
+// A small ViT's options, fields in the paper's order.
+models::VitOptions small_vit(int64_t image_size, int64_t patch_size, int64_t in_chans, int64_t num_classes, int64_t dim,
+                             int64_t depth, int64_t heads);
+
 CommandResult run_vit(const std::string& arguments, const std::string& environment = "");
 
 }  // namespace vit::testing

@@ -1,6 +1,6 @@
+#include "app/distributed.h"
 #include "app/checkpoint.h"
 #include "app/config.h"
-#include "app/distributed.h"
 #include "app/run_support.h"
 #include "models/vision_transformer.h"
 #include "test_support.h"
@@ -32,18 +32,6 @@ int free_port() {
   return ntohs(address.sin_port);
 }
 
-models::VitOptions small_vit() {
-  models::VitOptions options;
-  options.image_size = 8;
-  options.patch_size = 4;
-  options.in_chans = 1;
-  options.num_classes = 3;
-  options.embed_dim = 16;
-  options.depth = 2;
-  options.num_heads = 2;
-  return options;
-}
-
 constexpr int64_t kSteps = 20;
 constexpr int64_t kGlobalBatch = 32;
 constexpr int64_t kMicroBatches = 2;  // gradient accumulation inside every step
@@ -52,7 +40,7 @@ constexpr int64_t kMicroBatches = 2;  // gradient accumulation inside every step
 // p % world == r of every micro-batch, as the loader's sampler does. Returns the parameters.
 std::vector<torch::Tensor> train(app::DataParallel* parallel, int64_t rank, int64_t world,
                                  const std::vector<torch::Tensor>& initial) {
-  models::VisionTransformer model(small_vit());
+  models::VisionTransformer model(small_vit(8, 4, 1, 3, 16, 2, 2));
   model->to(torch::kFloat64);
   {
     // Ranks other than 0 start from other weights: the broadcast must replace them.
@@ -74,8 +62,8 @@ std::vector<torch::Tensor> train(app::DataParallel* parallel, int64_t rank, int6
       const auto rows = torch::arange(step * kGlobalBatch + m * micro + rank, step * kGlobalBatch + (m + 1) * micro,
                                       world, torch::kInt64);
       if (parallel != nullptr) parallel->synchronize_next_backward(m + 1 == kMicroBatches);
-      const auto loss = torch::nn::functional::cross_entropy(model(images.index_select(0, rows)),
-                                                             labels.index_select(0, rows));
+      const auto loss =
+          torch::nn::functional::cross_entropy(model(images.index_select(0, rows)), labels.index_select(0, rows));
       (loss / static_cast<double>(kMicroBatches)).backward();
     }
     if (parallel != nullptr) parallel->finish_gradient_sync();
@@ -96,7 +84,7 @@ double max_difference(const std::vector<torch::Tensor>& a, const std::vector<tor
 TEST(DataParallel, TwoRanksOfHalfTheBatchMatchOneRankOfTheWholeBatch) {
   torch::manual_seed(100);
   std::vector<torch::Tensor> initial;
-  for (const auto& parameter : models::VisionTransformer(small_vit())->parameters()) {
+  for (const auto& parameter : models::VisionTransformer(small_vit(8, 4, 1, 3, 16, 2, 2))->parameters()) {
     initial.push_back(parameter.detach().to(torch::kFloat64));
   }
   const auto single = train(nullptr, 0, 1, initial);
@@ -136,8 +124,8 @@ TEST(DataParallel, SumsAcrossRanksAndAgreesOnStopping) {
   for (int64_t rank = 0; rank < 2; ++rank) {
     threads.emplace_back([&, rank] {
       app::DataParallel parallel({rank, 2, rank, "127.0.0.1", port}, {}, torch::kCPU);
-      const auto summary = parallel.summarize_step(rank == 0 ? 1.0 : 3.0, rank == 1);
-      losses[rank] = summary.mean_loss;
+      const auto summary = parallel.summarize_step(torch::full({}, rank == 0 ? 1.0f : 3.0f), rank == 1);
+      losses[rank] = summary.mean_loss.item<double>();
       stops[rank] = summary.stop_requested;
       auto counts = torch::tensor({rank + 1}, torch::kInt64);
       parallel.all_reduce_sum(counts);
@@ -188,7 +176,8 @@ TEST(DistributedTrain, NprocTwoTrainsLikeOneProcessWithTheSameGlobalBatch) {
     EXPECT_NEAR(value(single_losses[i]), value(multi_losses[i]), 1e-5) << i;
   }
   // Validation metrics are reduced over both ranks' shards: the same numbers as one process.
-  EXPECT_EQ(read_file(dir / "single" / "metrics.csv").substr(0, 60), read_file(dir / "multi" / "metrics.csv").substr(0, 60));
+  EXPECT_EQ(read_file(dir / "single" / "metrics.csv").substr(0, 60),
+            read_file(dir / "multi" / "metrics.csv").substr(0, 60));
 
   // Resuming the 2-rank run in one process (same global batch) continues from its step.
   const auto resumed = run_vit("train --resume " + (dir / "multi").string() + " --set train.max_steps=24 --threads 1");
@@ -199,9 +188,9 @@ TEST(DistributedTrain, NprocTwoTrainsLikeOneProcessWithTheSameGlobalBatch) {
 TEST(DistributedTrain, RendezvousThatNeverCompletesEndsWithAClearError) {
   TempDir dir;
   const auto start = std::chrono::steady_clock::now();
-  const auto result = run_vit(deterministic_run(dir) + " --set train.distributed.timeout_s=3 --output " +
-                                  (dir / "run").string(),
-                              "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()));
+  const auto result =
+      run_vit(deterministic_run(dir) + " --set train.distributed.timeout_s=3 --output " + (dir / "run").string(),
+              "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(result.exit_code, 1) << result.err;
   EXPECT_NE(result.err.find("error: rank 0: rendezvous at 127.0.0.1:"), std::string::npos) << result.err;

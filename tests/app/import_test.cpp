@@ -23,8 +23,8 @@ class Pretrained : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    const auto command = "/usr/bin/python3 " + std::string(VIT_SOURCE_DIR) + "/tests/app/make_pretrained.py " +
-                         dir_->path().string();
+    const auto command =
+        "/usr/bin/python3 " + std::string(VIT_SOURCE_DIR) + "/tests/app/make_pretrained.py " + dir_->path().string();
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
     io_ = new app::NamedTensors(app::read_safetensors(dir_->path() / "io.safetensors"));
   }
@@ -104,8 +104,8 @@ TEST_F(Pretrained, ImageSizeResamplesThePositionalEmbeddingBicubicallyLikeTorch)
   EXPECT_LE((params["pos_embed"] - io("pos48")).abs().max().item<double>(), 1e-5);
   EXPECT_EQ(params["head.weight"].sizes(), (std::vector<int64_t>{7, 32}));
   const auto original = app::read_torch_pickle(file("torchvision.pth"));
-  EXPECT_TRUE(torch::equal(params["blocks.1.mlp.fc2.weight"],
-                           original.at("encoder.layers.encoder_layer_1.mlp.3.weight")));
+  EXPECT_TRUE(
+      torch::equal(params["blocks.1.mlp.fc2.weight"], original.at("encoder.layers.encoder_layer_1.mlp.3.weight")));
   torch::NoGradGuard no_grad;
   EXPECT_EQ(model(torch::randn({2, 3, 48, 48})).sizes(), (std::vector<int64_t>{2, 7}));
 }
@@ -130,8 +130,8 @@ TEST_F(Pretrained, MissingUnexpectedAndMisshapenTensorsAreNamed) {
 TEST_F(Pretrained, DamagedSafetensorsGetAClearError) {
   const auto bytes = read_file(file("torchvision.safetensors"));
   write_file(file("truncated.safetensors"), bytes.substr(0, bytes.size() - 100));
-  const auto truncated = run_vit("import --from torchvision " + file("truncated.safetensors").string() +
-                                 " --output " + file("t.ckpt").string());
+  const auto truncated = run_vit("import --from torchvision " + file("truncated.safetensors").string() + " --output " +
+                                 file("t.ckpt").string());
   EXPECT_EQ(truncated.exit_code, 1);
   EXPECT_NE(truncated.err.find("truncated.safetensors: safetensors tensor '"), std::string::npos) << truncated.err;
   EXPECT_NE(truncated.err.find("do not hold"), std::string::npos) << truncated.err;
@@ -146,8 +146,9 @@ TEST(Pretrained_, FineTuningStartsFromTheCheckpointInModelPretrained) {
   const auto config = tiny_config(dir) + " --set model.pos_embed=sincos --set model.dropout=0 --set model.drop_path=0";
   const auto first = run_vit("train --config " + config + " --set train.epochs=10 --output " + (dir / "a").string());
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  const auto tuned = run_vit("train --config " + config + " --set model.pretrained=" + (dir / "a" / "last.ckpt").string() +
-                             " --set train.backbone_lr_scale=0.1 --set train.epochs=1 --output " + (dir / "b").string());
+  const auto tuned =
+      run_vit("train --config " + config + " --set model.pretrained=" + (dir / "a" / "last.ckpt").string() +
+              " --set train.backbone_lr_scale=0.1 --set train.epochs=1 --output " + (dir / "b").string());
   ASSERT_EQ(tuned.exit_code, 0) << tuned.err;
   EXPECT_NE(tuned.err.find("starting from the weights of"), std::string::npos) << tuned.err;
   // Fresh training starts near ln 2; the pretrained start is already far below it.

@@ -30,6 +30,27 @@ void write_halves_dataset(const fs::path& root, int per_class, int seed) {
   }
 }
 
+void write_corner_dataset(const fs::path& root, int per_class, int seed) {
+  std::mt19937 random(static_cast<unsigned>(seed));
+  std::uniform_int_distribution<int> noise(0, 255);
+  std::normal_distribution<double> jitter(0.0, 25.0);
+  for (const std::string name : {"bright", "dark"}) {
+    fs::create_directories(root / name);
+    for (int i = 0; i < per_class; ++i) {
+      cv::Mat image(16, 16, CV_8UC1);
+      for (int y = 0; y < 16; ++y) {
+        for (int x = 0; x < 16; ++x) {
+          const bool corner = x < 8 && y < 8;
+          image.at<uint8_t>(y, x) = corner
+                                        ? cv::saturate_cast<uint8_t>((name == "bright" ? 200.0 : 55.0) + jitter(random))
+                                        : static_cast<uint8_t>(noise(random));
+        }
+      }
+      cv::imwrite((root / name / (std::to_string(i) + ".png")).string(), image);
+    }
+  }
+}
+
 std::string tiny_config(const TempDir& dir) {
   write_halves_dataset(dir / "train", 64, 1);
   write_halves_dataset(dir / "val", 16, 2);

@@ -1,6 +1,7 @@
 #include "models/vision_transformer.h"
 #include "models/complexity.h"
 #include "models/presets.h"
+#include "test_support.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -10,17 +11,7 @@
 namespace vit::models {
 namespace {
 
-VitOptions small_options() {
-  VitOptions options;
-  options.image_size = 16;
-  options.patch_size = 4;
-  options.in_chans = 3;
-  options.num_classes = 5;
-  options.embed_dim = 32;
-  options.depth = 2;
-  options.num_heads = 4;
-  return options;
-}
+VitOptions small_options() { return vit::testing::small_vit(16, 4, 3, 5, 32, 2, 4); }
 
 double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
 

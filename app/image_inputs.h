@@ -1,0 +1,26 @@
+#pragma once
+
+#include "data/transforms.h"
+
+#include <opencv2/core/mat.hpp>
+#include <torch/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace vit::app {
+
+// Image files named on the command line, folders expanded (recursively, sorted) to the images
+// inside them.
+std::vector<std::filesystem::path> expand_image_inputs(const std::vector<std::string>& inputs);
+
+// One image as the model sees it, and as a person would: the normalized [1, C, S, S] input and
+// the 8-bit image after the same (deterministic, evaluation) preprocessing.
+struct PreparedImage {
+  torch::Tensor input;
+  cv::Mat shown;
+};
+PreparedImage prepare_image(const std::filesystem::path& file, const data::Transform& transform);
+
+}  // namespace vit::app
