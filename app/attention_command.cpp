@@ -63,8 +63,9 @@ int run_attention(const AttentionOptions& options) {
     }
     const auto columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(panels.size()))));
     const auto heads_file =
-        fs::path(options.output) / (file.stem().string() + (options.head < 0 ? "_heads" : fmt::format("_head{}", options.head)) +
-                                    fmt::format("_block{}.png", layer));
+        fs::path(options.output) /
+        (file.stem().string() + (options.head < 0 ? "_heads" : fmt::format("_head{}", options.head)) +
+         fmt::format("_block{}.png", layer));
     write_png(heads_file, tile_images(panels, columns));
     std::cout << file.string() << ": " << rollout_file.string() << ", " << heads_file.string() << "\n";
   }
@@ -80,7 +81,8 @@ void add_attention_command(CLI::App& app, int& exit_code) {
   command->add_option("--checkpoint", options->checkpoint, "Checkpoint file or run directory")->required();
   command->add_option("inputs", options->inputs, "Image files or folders")->required();
   command->add_option("-o,--output", options->output, "Folder for the PNGs")->required();
-  command->add_option("--layer", options->layer, "Block whose heads are shown and where the rollout stops (default: last)")
+  command
+      ->add_option("--layer", options->layer, "Block whose heads are shown and where the rollout stops (default: last)")
       ->check(CLI::Range(int64_t{0}, int64_t{1023}));
   command->add_option("--head", options->head, "Show only this head (default: all, tiled)")
       ->check(CLI::Range(int64_t{0}, int64_t{1023}));

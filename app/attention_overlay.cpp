@@ -32,7 +32,8 @@ cv::Mat tile_images(const std::vector<cv::Mat>& images, int columns) {
   for (size_t i = 0; i < images.size(); ++i) {
     const int row = static_cast<int>(i) / columns;
     const int column = static_cast<int>(i) % columns;
-    images[i].copyTo(canvas(cv::Rect(column * (size.width + kGap), row * (size.height + kGap), size.width, size.height)));
+    images[i].copyTo(
+        canvas(cv::Rect(column * (size.width + kGap), row * (size.height + kGap), size.width, size.height)));
   }
   return canvas;
 }

@@ -1,7 +1,7 @@
 #pragma once
 
-#include <opencv2/core/mat.hpp>
 #include <torch/types.h>
+#include <opencv2/core/mat.hpp>
 
 #include <vector>
 

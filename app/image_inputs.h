@@ -2,8 +2,8 @@
 
 #include "data/transforms.h"
 
-#include <opencv2/core/mat.hpp>
 #include <torch/types.h>
+#include <opencv2/core/mat.hpp>
 
 #include <filesystem>
 #include <string>

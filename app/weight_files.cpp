@@ -112,9 +112,11 @@ NamedTensors parse_safetensors(const std::filesystem::path& file, const std::sha
       if (!dimension.is_number_unsigned() || dimension.get<uint64_t>() > (uint64_t{1} << 40)) {
         fail(file, where + ": shape entries must be non-negative integers");
       }
-      shape.push_back(dimension.get<int64_t>());
-      elements *= dimension.get<uint64_t>();
-      if (elements > (uint64_t{1} << 40)) fail(file, where + ": shape too large");
+      const auto extent = dimension.get<uint64_t>();
+      // Checked before multiplying, so the count can never wrap around.
+      if (extent != 0 && elements > (uint64_t{1} << 40) / extent) fail(file, where + ": shape too large");
+      shape.push_back(static_cast<int64_t>(extent));
+      elements *= extent;
     }
     const auto& offsets = entry["data_offsets"];
     if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {

@@ -11,7 +11,7 @@ VIT_BUILD=0 scripts/setup.sh
 
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DVIT_SANITIZE=ON -DVIT_FUZZ=ON -DVIT_BUILD_TESTS=ON >/dev/null
-targets=(${FUZZ_TARGETS:-idx cifar csv config checkpoint image_header})
+targets=(${FUZZ_TARGETS:-idx cifar csv config checkpoint image_header safetensors})
 cmake --build build-sanitize -j"${VIT_JOBS:-$(nproc)}" --target vit vit_tests "${targets[@]/#/fuzz_}"
 
 # LibTorch and OpenMP keep allocations alive until exit by design: leak checks would only report those.

@@ -45,7 +45,8 @@ TEST(Attention, ATrainedModelAttendsToTheRegionThatCarriesTheLabel) {
                  (dir / "train").string() + "}\n  val: {source: imagefolder, path: " + (dir / "val").string() +
                  "}\n  mean: [0.5]\n  std: [0.25]\n"
                  "train: {epochs: 10, batch_size: 16, lr: 3.0e-3, warmup_steps: 2, threads: 2}\n");
-  const auto trained = run_vit("train --config " + (dir / "config.yaml").string() + " --output " + (dir / "run").string());
+  const auto trained =
+      run_vit("train --config " + (dir / "config.yaml").string() + " --output " + (dir / "run").string());
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
   ASSERT_NE(trained.err.find("top-1 100.00%"), std::string::npos) << trained.err;  // it has learned the corner
 

@@ -1,5 +1,5 @@
-#include "app/config.h"
 #include "app/device_input.h"
+#include "app/config.h"
 #include "app/loaders.h"
 #include "app/run_support.h"
 #include "data/loader.h"

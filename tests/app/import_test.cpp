@@ -139,6 +139,21 @@ TEST_F(Pretrained, DamagedSafetensorsGetAClearError) {
   bad_json[9] = '!';
   write_file(file("badjson.safetensors"), bad_json);
   EXPECT_THROW(app::read_safetensors(file("badjson.safetensors")), data::DataError);
+
+  // A shape whose element count wraps around 64 bits (2^40 x 2^24 = 2^64 = 0) must not pass as an
+  // empty tensor over zero bytes.
+  std::string header = R"({"x": {"dtype": "F32", "shape": [1099511627776, 16777216], "data_offsets": [0, 0]}})";
+  header += std::string((8 - header.size() % 8) % 8, ' ');
+  std::string overflow(8, '\0');
+  for (size_t i = 0; i < 8; ++i) overflow[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  write_file(file("overflow.safetensors"), overflow + header);
+  try {
+    app::read_safetensors(file("overflow.safetensors"));
+    ADD_FAILURE() << "an overflowing shape was accepted";
+  } catch (const data::DataError& error) {
+    EXPECT_NE(std::string(error.what()).find("safetensors tensor 'x': shape too large"), std::string::npos)
+        << error.what();
+  }
 }
 
 TEST(Pretrained_, FineTuningStartsFromTheCheckpointInModelPretrained) {
