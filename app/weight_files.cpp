@@ -178,7 +178,11 @@ NamedTensors read_torch_pickle(const std::filesystem::path& file) {
 
 NamedTensors read_weight_file(const std::filesystem::path& file) {
   auto mapped = std::make_shared<MappedFile>(file);
-  if (looks_like_safetensors(*mapped)) return parse_safetensors(file, mapped);
+  // A damaged .safetensors file gets the safetensors parser's errors rather than LibTorch's.
+  if (file.extension() == ".safetensors" || looks_like_safetensors(*mapped)) return parse_safetensors(file, mapped);
+  if (mapped->size() < 4 || std::memcmp(mapped->data(), "PK\x03\x04", 4) != 0) {
+    fail(file, "neither a safetensors file nor a torch.save archive (zip)");
+  }
   return read_torch_pickle(file);
 }
 

@@ -17,7 +17,7 @@ using NamedTensors = std::map<std::string, torch::Tensor>;
 // Throws data::DataError naming the file and the tensor or header field that is wrong.
 NamedTensors read_safetensors(const std::filesystem::path& file);
 NamedTensors read_torch_pickle(const std::filesystem::path& file);
-// By content: safetensors' JSON header, else a torch.save file.
+// By name or content: a .safetensors file or safetensors' JSON header, else a torch.save zip archive.
 NamedTensors read_weight_file(const std::filesystem::path& file);
 
 }  // namespace vit::app
