@@ -114,9 +114,31 @@ struct DataParallel::Buckets {
   std::vector<Slot> slots;
   std::vector<Bucket> buckets;
   std::vector<unsigned> hooks;
+  double inverse_world = 1.0;
   size_t next_launch = 0;
   bool synchronize = true;
   std::mutex mutex;
+
+  // Writes parameter i's share of the average — what it accumulated in earlier micro-batches
+  // (.grad) plus `grad` from this pass when defined, divided by the world size — into its slot,
+  // then starts whatever buckets that completes.
+  void fill(size_t i, const torch::Tensor& grad, Group& group) {
+    torch::NoGradGuard no_grad;
+    auto& slot = slots[i];
+    auto& bucket = buckets[slot.bucket];
+    auto view = bucket.buffer.narrow(0, slot.offset, parameters[i].numel());
+    const auto& accumulated = parameters[i].grad();
+    if (accumulated.defined() && grad.defined()) {
+      torch::add_out(view, accumulated.reshape(-1), grad.reshape(-1));
+    } else if (accumulated.defined() || grad.defined()) {
+      view.copy_((grad.defined() ? grad : accumulated).reshape(-1));
+    } else {
+      view.zero_();
+    }
+    view.mul_(inverse_world);
+    slot.ready = true;
+    if (--bucket.pending == 0) launch_ready(group);
+  }
 
   // Starts the all-reduce of every complete bucket whose predecessors have all started.
   void launch_ready(Group& group) {
@@ -233,28 +255,12 @@ void DataParallel::attach_gradient_buckets(const std::vector<torch::Tensor>& par
     b.buckets[k].buffer = torch::zeros({sizes[k]}, parameters.front().options().requires_grad(false));
     b.buckets[k].pending = b.buckets[k].parameters.size();
   }
-
-  const double inverse_world = 1.0 / static_cast<double>(world_size());
+  b.inverse_world = 1.0 / static_cast<double>(world_size());
   for (size_t i = 0; i < parameters.size(); ++i) {
-    b.hooks.push_back(b.parameters[i].register_hook([this, i, inverse_world](const torch::Tensor& grad) {
-      auto& b = *buckets_;
-      std::lock_guard<std::mutex> lock(b.mutex);
-      if (!b.synchronize) return;
-      torch::NoGradGuard no_grad;
-      auto& slot = b.slots[i];
-      auto& bucket = b.buckets[slot.bucket];
-      auto view = bucket.buffer.narrow(0, slot.offset, grad.numel());
-      // The hook sees this pass's gradient before autograd adds it to .grad, which still holds
-      // the micro-batches accumulated so far.
-      const auto& accumulated = b.parameters[i].grad();
-      if (accumulated.defined()) {
-        torch::add_out(view, accumulated.reshape(-1), grad.reshape(-1));
-      } else {
-        view.copy_(grad.reshape(-1));
-      }
-      view.mul_(inverse_world);
-      slot.ready = true;
-      if (--bucket.pending == 0) b.launch_ready(*group_);
+    // The hook sees this pass's gradient before autograd adds it to .grad.
+    b.hooks.push_back(b.parameters[i].register_hook([this, i](const torch::Tensor& grad) {
+      std::lock_guard<std::mutex> lock(buckets_->mutex);
+      if (buckets_->synchronize) buckets_->fill(i, grad, *group_);
     }));
   }
 }
@@ -268,22 +274,11 @@ void DataParallel::finish_gradient_sync() {
   auto& b = *buckets_;
   std::lock_guard<std::mutex> lock(b.mutex);
   torch::NoGradGuard no_grad;
-  const double inverse_world = 1.0 / static_cast<double>(world_size());
-  // Parameters that took no part in this pass contribute what they accumulated before (or zero).
+  // Parameters that took no part in this pass contribute what they accumulated before (or zero);
+  // the last of them completes, and so starts, every remaining bucket.
   for (size_t i = 0; i < b.parameters.size(); ++i) {
-    auto& slot = b.slots[i];
-    if (slot.ready) continue;
-    auto& bucket = b.buckets[slot.bucket];
-    auto view = bucket.buffer.narrow(0, slot.offset, b.parameters[i].numel());
-    const auto& accumulated = b.parameters[i].grad();
-    if (accumulated.defined()) {
-      view.copy_(accumulated.reshape(-1)).mul_(inverse_world);
-    } else {
-      view.zero_();
-    }
-    --bucket.pending;
+    if (!b.slots[i].ready) b.fill(i, torch::Tensor(), *group_);
   }
-  b.launch_ready(*group_);
   for (auto& bucket : b.buckets) {
     group_->wait(bucket.work, "gradient all-reduce");
     bucket.work.reset();

@@ -38,14 +38,14 @@ int run_import(const ImportCommandOptions& command) {
   if (command.image_size > 0) options.image_size = command.image_size;
   if (command.num_classes >= 0) options.num_classes = command.num_classes;
 
+  auto weights = read_weight_file(command.weights);  // its errors name the file already
   ImportedModel imported;
   try {
-    imported = import_weights(read_weight_file(command.weights), options);
+    imported = import_weights(std::move(weights), options);
   } catch (const ConfigError& error) {
     throw ConfigError(command.weights + ": " + error.what());
   } catch (const data::DataError& error) {
-    const std::string message = error.what();
-    throw message.rfind(command.weights, 0) == 0 ? error : data::DataError(command.weights + ": " + message);
+    throw data::DataError(command.weights + ": " + error.what());
   }
   for (const auto& note : imported.notes) spdlog::info("{}", note);
 

@@ -36,10 +36,13 @@ std::vector<std::string> own_command_line() {
   return arguments;
 }
 
-// A loopback port nobody listens on now (the kernel's choice for port 0).
+int exit_code_of(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
+}  // namespace
+
 int free_loopback_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("--nproc: cannot open a socket to find a free port");
+  if (fd < 0) throw std::runtime_error("cannot open a socket to find a free loopback port");
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -47,13 +50,9 @@ int free_loopback_port() {
   const bool found = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
                      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0;
   close(fd);
-  if (!found) throw std::runtime_error("--nproc: cannot find a free loopback port");
+  if (!found) throw std::runtime_error("cannot find a free loopback port");
   return ntohs(address.sin_port);
 }
-
-int exit_code_of(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
-
-}  // namespace
 
 int launch_local_ranks(int64_t nproc) {
   const auto arguments = own_command_line();

@@ -10,4 +10,7 @@ namespace vit::app {
 // the first failing rank's exit code (0 when every rank succeeds).
 int launch_local_ranks(int64_t nproc);
 
+// A loopback port nobody listens on now (the kernel's choice for port 0).
+int free_loopback_port();
+
 }  // namespace vit::app

@@ -1,15 +1,13 @@
 #include "app/distributed.h"
 #include "app/checkpoint.h"
 #include "app/config.h"
+#include "app/launcher.h"
 #include "app/run_support.h"
 #include "models/vision_transformer.h"
 #include "test_support.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -19,18 +17,6 @@ namespace vit::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
 
 constexpr int64_t kSteps = 20;
 constexpr int64_t kGlobalBatch = 32;
@@ -91,7 +77,7 @@ TEST(DataParallel, TwoRanksOfHalfTheBatchMatchOneRankOfTheWholeBatch) {
   app::DistributedConfig config;
   config.bucket_mb = 0.004;  // ~1,000 floats: several buckets, launched while backward runs
   config.timeout_s = 60;
-  const int port = free_port();
+  const int port = app::free_loopback_port();
   std::vector<std::vector<torch::Tensor>> ranks(2);
   std::vector<std::string> errors(2);
   std::vector<std::thread> threads;
@@ -116,7 +102,7 @@ TEST(DataParallel, TwoRanksOfHalfTheBatchMatchOneRankOfTheWholeBatch) {
 }
 
 TEST(DataParallel, SumsAcrossRanksAndAgreesOnStopping) {
-  const int port = free_port();
+  const int port = app::free_loopback_port();
   std::vector<double> losses(2);
   std::vector<bool> stops(2);
   std::vector<int64_t> sums(2);
@@ -190,7 +176,7 @@ TEST(DistributedTrain, RendezvousThatNeverCompletesEndsWithAClearError) {
   const auto start = std::chrono::steady_clock::now();
   const auto result =
       run_vit(deterministic_run(dir) + " --set train.distributed.timeout_s=3 --output " + (dir / "run").string(),
-              "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port()));
+              "RANK=0 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(app::free_loopback_port()));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(result.exit_code, 1) << result.err;
   EXPECT_NE(result.err.find("error: rank 0: rendezvous at 127.0.0.1:"), std::string::npos) << result.err;
@@ -202,7 +188,8 @@ TEST(DistributedTrain, ADeadRankEndsTheJobWithAClearError) {
   TempDir dir;
   const auto command = deterministic_run(dir) + " --set train.max_steps=100000 --set train.epochs=1000" +
                        " --set train.distributed.timeout_s=20 --output " + (dir / "run").string();
-  const auto environment = "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(free_port());
+  const auto environment =
+      "WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(app::free_loopback_port());
   const pid_t rank0 = spawn_vit(command, dir / "rank0.log", "RANK=0 " + environment);
   const pid_t rank1 = spawn_vit(command, dir / "rank1.log", "RANK=1 " + environment);
   // Kill rank 1 once the job is past its first epoch (rank 0 has saved last.ckpt).
