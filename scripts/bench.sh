@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark suite: vitcpp against a plain PyTorch eager reference (scripts/bench/reference.py)
 # on the same model, step and thread count, measured side by side in this run. Each figure is
-# the median of REPEATS timed repeats after untimed warm-up steps. Writes bench/results.json and
-# bench/results.md (also printed).
+# the median of REPEATS rounds, vitcpp and the reference alternating, each after untimed warm-up
+# steps. Writes bench/results.json and bench/results.md (also printed).
 #
 #   1. training-step throughput (AdamW): the default Fashion-MNIST model at batch 128 and ViT-Ti/16
 #      at 224 px, batch 32, in fp32 and bf16 autocast
@@ -11,7 +11,7 @@
 #   4. loader throughput of the default Fashion-MNIST pipeline
 #   5. peak resident memory of a one-epoch run of the default config
 #
-# Environment: THREADS (all cores), REPEATS (5), QUICK=1 (fewer steps, for a smoke run)
+# Environment: THREADS (all cores), REPEATS (5 rounds), QUICK=1 (fewer steps, for a smoke run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -32,18 +32,26 @@ train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_
 YAML
 
 # case: name config mode batch amp steps
+# The two sides alternate, one timed repeat each per round, so that both see the same phases of a
+# machine whose speed drifts; each side's figure is the median over the rounds.
 measure() {
   local name=$1 config=$2 mode=$3 batch=$4 amp=$5 steps=$6
   [[ -n "${QUICK:-}" ]] && steps=2
   echo "bench: $name $mode batch $batch amp $amp" >&2
-  local ours="$work/$name-$mode-$amp.json"
-  build/vit bench --config "$config" --mode "$mode" --batch-size "$batch" --set "train.amp=$amp" \
-    --threads "$threads" --warmup 2 --steps "$steps" --repeats "$repeats" --json >"$ours"
-  "$python" scripts/bench/reference.py --like "$ours" >"$work/$name-$mode-$amp.reference.json"
+  local case="$work/$name-$mode-$amp" ours=() theirs=()
+  for round in $(seq "$repeats"); do
+    build/vit bench --config "$config" --mode "$mode" --batch-size "$batch" --set "train.amp=$amp" \
+      --threads "$threads" --warmup 2 --steps "$steps" --repeats 1 --json >"$case.$round.json"
+    "$python" scripts/bench/reference.py --like "$case.$round.json" >"$case.$round.reference.json"
+    ours+=("$case.$round.json")
+    theirs+=("$case.$round.reference.json")
+  done
+  "$python" scripts/bench/merge_rounds.py "${ours[@]}" >"$case.json"
+  "$python" scripts/bench/merge_rounds.py "${theirs[@]}" >"$case.reference.json"
   "$python" -c 'import json, sys
 ours, theirs = (json.load(open(f)) for f in sys.argv[1:3])
 print(json.dumps({"case": sys.argv[3], "vitcpp": ours, "reference": theirs}))' \
-    "$ours" "$work/$name-$mode-$amp.reference.json" "$name" >>"$results"
+    "$case.json" "$case.reference.json" "$name" >>"$results"
 }
 
 for amp in none bf16; do
