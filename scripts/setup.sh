@@ -18,7 +18,7 @@ packages=(
   # linked into vit: keeps LibTorch's freed activations instead of page-faulting them in each step
   libtcmalloc-minimal4
   dataset-fashion-mnist
-  python3-torch python3-torchvision
+  python3-torch python3-torchvision python3-yaml
   # scripts/sanitize.sh: ASan/UBSan and libFuzzer
   clang libclang-rt-14-dev
 )

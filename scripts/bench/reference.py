@@ -9,10 +9,21 @@ no weight decay on biases, norms, pos_embed and cls_token, loss read back each s
 
 repeats exactly the measurement `vit bench --json` described in VIT_BENCH.json (mode, model,
 batch size, amp, threads, warm-up, steps, repeats) and prints one JSON object of the same shape.
+
+    reference.py --like VIT_BENCH.json --fit CONFIG.yaml --metrics METRICS.csv
+
+trains that model on Fashion-MNIST with the recipe of a vitcpp config of the default config's
+shape (IDX data, mean/std, horizontal flips, AdamW with per-step linear warm-up and cosine decay,
+label smoothing, clipping, bf16 autocast or fp32 from VIT_BENCH.json) the way a PyTorch user would
+write it: the dataset as tensors in memory, flips and normalization on whole batches, validation
+on the test split after every epoch, one metrics.csv row per epoch as `vit train` writes.
 Dropout, drop-path and layer scale are not modelled: the benchmark configs leave them off."""
 import argparse
+import csv
+import gzip
 import json
 import math
+import os
 import resource
 import statistics
 import tempfile
@@ -20,6 +31,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
 
 
@@ -218,6 +230,104 @@ def bench_inference(spec, device):
             "images_per_s": [spec["batch_size"] / s for s in run(spec["batch_size"])]}
 
 
+FIT_KEYS = {"model": None, "output": None,
+            "data": {"train", "val", "class_names", "mean", "std", "train_transforms"},
+            "train": {"epochs", "batch_size", "optimizer", "lr", "min_lr", "weight_decay", "warmup_epochs",
+                      "schedule", "label_smoothing", "grad_clip", "amp"}}
+
+
+def read_recipe(path):
+    """The parts of a vitcpp config that fit() models; anything else is refused by name."""
+    config = yaml.safe_load(open(path))
+    for section, values in config.items():
+        if section not in FIT_KEYS:
+            raise SystemExit(f"{path}: {section}: not modelled by the reference's fit mode")
+        unknown = set(values) - FIT_KEYS[section] if FIT_KEYS[section] else set()
+        unknown |= set(values.get("train_transforms", {})) - {"hflip"} if section == "data" else set()
+        if unknown:
+            raise SystemExit(f"{path}: {section}.{sorted(unknown)[0]}: not modelled by the reference's fit mode")
+    data, train = config["data"], config["train"]
+    for split in ("train", "val"):
+        if data[split].get("source") != "idx":
+            raise SystemExit(f"{path}: data.{split}.source: only idx is modelled")
+    if train.get("schedule", "cosine") != "cosine" or train.get("optimizer", "adamw") != "adamw":
+        raise SystemExit(f"{path}: train.schedule/optimizer: only cosine AdamW is modelled")
+    return data, train
+
+
+def read_idx_split(folder, split):
+    """Fashion-MNIST's gzip'd IDX files as uint8 images [N, 1, 28, 28] and int64 labels."""
+    prefix = "train" if split == "train" else "t10k"
+
+    def payload(name, header):
+        with gzip.open(os.path.join(folder, name), "rb") as file:
+            return file.read()[header:]
+
+    images = torch.frombuffer(bytearray(payload(f"{prefix}-images-idx3-ubyte.gz", 16)), dtype=torch.uint8)
+    labels = torch.frombuffer(bytearray(payload(f"{prefix}-labels-idx1-ubyte.gz", 8)), dtype=torch.uint8)
+    return images.reshape(-1, 1, 28, 28), labels.long()
+
+
+def fit(spec, recipe_path, metrics_path, device):
+    data, t = read_recipe(recipe_path)
+    train_images, train_labels = read_idx_split(data["train"]["path"], data["train"]["split"])
+    val_images, val_labels = read_idx_split(data["val"]["path"], data["val"]["split"])
+    mean = torch.tensor(data["mean"]).reshape(1, -1, 1, 1)
+    std = torch.tensor(data["std"]).reshape(1, -1, 1, 1)
+    flip = data.get("train_transforms", {}).get("hflip", 0.0)
+    batch, epochs, bf16 = t["batch_size"], t["epochs"], spec["amp"] == "bf16"
+    steps_per_epoch = len(train_labels) // batch  # the last partial batch is dropped, as vit train does
+    warmup = round(t.get("warmup_epochs", 0) * steps_per_epoch)
+    total = epochs * steps_per_epoch
+
+    def lr_at(step):
+        if step < warmup:
+            return t["lr"] * (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return t["min_lr"] + 0.5 * (t["lr"] - t["min_lr"]) * (1 + math.cos(math.pi * progress))
+
+    def normalize(images):
+        return ((images.float() / 255.0 - mean) / std).to(device)
+
+    model = VisionTransformer(spec["model"]).to(device)
+    optimizer = make_optimizer(model, dict(spec["train"], lr=t["lr"], weight_decay=t["weight_decay"]))
+    writer = csv.writer(open(metrics_path, "w", newline="", buffering=1))
+    writer.writerow(["epoch", "step", "train_loss", "val_top1", "seconds"])
+    step = 0
+    for epoch in range(epochs):
+        start, loss_sum = time.perf_counter(), 0.0
+        model.train()
+        order = torch.randperm(len(train_labels))
+        for first in range(0, steps_per_epoch * batch, batch):
+            indices = order[first:first + batch]
+            images = train_images[indices]
+            flipped = torch.rand(len(indices)) < flip
+            images = torch.where(flipped.reshape(-1, 1, 1, 1), images.flip(-1), images)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(normalize(images))
+            loss = F.cross_entropy(logits.float(), train_labels[indices].to(device),
+                                   label_smoothing=t["label_smoothing"])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
+            optimizer.step()
+            optimizer.zero_grad()
+            loss_sum += loss.item()
+            step += 1
+        seconds = time.perf_counter() - start
+        model.eval()
+        correct = 0
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            for first in range(0, len(val_labels), batch):
+                logits = model(normalize(val_images[first:first + batch]))
+                correct += (logits.argmax(1).cpu() == val_labels[first:first + batch]).sum().item()
+        writer.writerow([epoch + 1, step, loss_sum / steps_per_epoch, correct / len(val_labels), seconds])
+        print(f"epoch {epoch + 1}: train loss {loss_sum / steps_per_epoch:.4f}, "
+              f"top-1 {100.0 * correct / len(val_labels):.2f}% ({steps_per_epoch * batch / seconds:.0f} img/s)",
+              flush=True)
+
+
 def loaded_allocator():
     """The shared object serving malloc: an LD_PRELOADed tcmalloc/jemalloc, else glibc's."""
     mapped = {line.split()[-1].rsplit("/", 1)[-1] for line in open("/proc/self/maps") if "/" in line}
@@ -228,6 +338,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--like", required=True, help="JSON printed by `vit bench --json`")
     parser.add_argument("--count-parameters", action="store_true", help="print the model's parameter count only")
+    parser.add_argument("--fit", metavar="CONFIG", help="train on the data and with the recipe of this vitcpp config")
+    parser.add_argument("--metrics", metavar="CSV", help="--fit: where to write the per-epoch metrics")
     args = parser.parse_args()
     spec = json.load(open(args.like))
     if args.count_parameters:
@@ -236,6 +348,11 @@ def main():
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     device = torch.device(spec["device"])
+    if args.fit:
+        if not args.metrics:
+            parser.error("--fit needs --metrics")
+        fit(spec, args.fit, args.metrics, device)
+        return
     result = {"train": bench_train, "eval": bench_eval, "inference": bench_inference}[spec["mode"]](spec, device)
     for key in ("images_per_s", "latency_ms_batch1"):
         if key in result:
