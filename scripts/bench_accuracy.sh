@@ -27,7 +27,6 @@ for run in ${RUNS:-vitcpp:bf16 reference:none vitcpp:none reference:bf16}; do
   rm -rf "$dir"
   echo "bench_accuracy: $implementation, train.amp=$amp" >&2
   if [[ "$implementation" == vitcpp ]]; then
-    mkdir -p "$(dirname "$dir")"
     "$python" scripts/bench/time_to_accuracy.py --target "$target" --metrics "$dir/metrics.csv" --log "$dir.log" -- \
       build/vit train --config "$config" --set "train.amp=$amp" --threads "$threads" --output "$dir" >"$dir.json"
   else

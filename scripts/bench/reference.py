@@ -175,24 +175,29 @@ def images(spec, device, batch):
     return torch.randn(batch, m["in_chans"], m["image_size"], m["image_size"], device=device)
 
 
+def train_step(spec, model, optimizer, inputs, labels):
+    """One optimizer step as `vit train` takes it; returns the loss, read back."""
+    t = spec["train"]
+    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=spec["amp"] == "bf16"):
+        logits = model(inputs)
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=t["label_smoothing"])
+    loss.backward()
+    if t["grad_clip"] > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
 def bench_train(spec, device):
     t, batch = spec["train"], spec["batch_size"]
     model = VisionTransformer(spec["model"]).to(device).train()
     optimizer = make_optimizer(model, t)
     inputs = images(spec, device, batch)
     labels = torch.randint(spec["model"]["num_classes"], (batch,), device=device)
-    bf16 = spec["amp"] == "bf16"
 
     def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(inputs)
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=t["label_smoothing"])
-        loss.backward()
-        if t["grad_clip"] > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
-        optimizer.step()
-        optimizer.zero_grad()
-        loss.item()
+        train_step(spec, model, optimizer, inputs, labels)
 
     return {"images_per_s": [batch / s for s in seconds_per_step(spec, device, step)]}
 
@@ -290,7 +295,7 @@ def fit(spec, recipe_path, metrics_path, device):
         return ((images.float() / 255.0 - mean) / std).to(device)
 
     model = VisionTransformer(spec["model"]).to(device)
-    optimizer = make_optimizer(model, dict(spec["train"], lr=t["lr"], weight_decay=t["weight_decay"]))
+    optimizer = make_optimizer(model, spec["train"])  # `vit bench --config` resolved the same config
     writer = csv.writer(open(metrics_path, "w", newline="", buffering=1))
     writer.writerow(["epoch", "step", "train_loss", "val_top1", "seconds"])
     step = 0
@@ -305,15 +310,7 @@ def fit(spec, recipe_path, metrics_path, device):
             images = torch.where(flipped.reshape(-1, 1, 1, 1), images.flip(-1), images)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(normalize(images))
-            loss = F.cross_entropy(logits.float(), train_labels[indices].to(device),
-                                   label_smoothing=t["label_smoothing"])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
-            optimizer.step()
-            optimizer.zero_grad()
-            loss_sum += loss.item()
+            loss_sum += train_step(spec, model, optimizer, normalize(images), train_labels[indices].to(device))
             step += 1
         seconds = time.perf_counter() - start
         model.eval()

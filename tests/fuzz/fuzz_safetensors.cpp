@@ -8,11 +8,11 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto file = vit::fuzz::write_input("weights.safetensors", data, size);
   try {
-    for (const auto& [name, tensor] : vit::app::read_safetensors(file)) {
+    for (const auto& entry : vit::app::read_safetensors(file)) {
       // Touch every byte: ASan reports any that lies outside the mapped file.
+      const auto& tensor = entry.second;
       volatile double sum = tensor.numel() > 0 ? tensor.to(torch::kFloat64).sum().item<double>() : 0.0;
       (void)sum;
-      if (name.empty() && tensor.numel() < 0) __builtin_trap();
     }
   } catch (const vit::data::DataError&) {
   }
