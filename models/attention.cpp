@@ -1,5 +1,7 @@
 #include "models/attention.h"
 
+#include "models/batched_matmul.h"
+
 #include <torch/version.h>
 
 #include <cmath>
@@ -50,12 +52,12 @@ torch::Tensor AttentionImpl::merge_heads(const torch::Tensor& per_head) {
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_weights(const torch::Tensor& x,
                                                                             const AttentionMask& mask) {
   const auto [q, k, v] = split_heads(x);
-  auto scores = torch::matmul(q * scale_, k.transpose(-2, -1));
+  auto scores = batched_matmul(q * scale_, k.transpose(-2, -1));
   if (const auto blocked = blocked_pairs(mask, x.size(1), x.device()); blocked.defined()) {
     scores = scores.masked_fill(blocked, -std::numeric_limits<double>::infinity());
   }
   const auto weights = scores.softmax(-1);
-  return {merge_heads(torch::matmul(attn_drop_(weights), v)), weights};
+  return {merge_heads(batched_matmul(attn_drop_(weights), v)), weights};
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
