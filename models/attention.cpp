@@ -1,6 +1,7 @@
 #include "models/attention.h"
 
 #include "models/batched_matmul.h"
+#include "models/fused_attention.h"
 
 #include <torch/version.h>
 
@@ -38,40 +39,49 @@ AttentionImpl::AttentionImpl(const AttentionOptions& options)
   proj_drop_ = register_module("proj_drop", torch::nn::Dropout(options.proj_drop));
 }
 
-std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> AttentionImpl::split_heads(const torch::Tensor& x) {
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> AttentionImpl::split_heads(const torch::Tensor& qkv) {
   // [B, N, 3D] -> [B, N, 3, H, Dh] -> [3, B, H, N, Dh]
-  const auto qkv = qkv_(x).unflatten(-1, {3, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4});
-  const auto parts = qkv.unbind(0);
+  const auto parts = qkv.unflatten(-1, {3, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4}).unbind(0);
   return {parts[0], parts[1], parts[2]};
 }
 
-torch::Tensor AttentionImpl::merge_heads(const torch::Tensor& per_head) {
-  return proj_drop_(proj_(per_head.transpose(1, 2).flatten(2)));
-}
+torch::Tensor AttentionImpl::project(const torch::Tensor& merged) { return proj_drop_(proj_(merged)); }
 
-std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_weights(const torch::Tensor& x,
-                                                                            const AttentionMask& mask) {
-  const auto [q, k, v] = split_heads(x);
+torch::Tensor AttentionImpl::merge_heads(const torch::Tensor& per_head) { return per_head.transpose(1, 2).flatten(2); }
+
+std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend(const torch::Tensor& qkv, const AttentionMask& mask) {
+  const auto [q, k, v] = split_heads(qkv);
   auto scores = batched_matmul(q * scale_, k.transpose(-2, -1));
-  if (const auto blocked = blocked_pairs(mask, x.size(1), x.device()); blocked.defined()) {
+  if (const auto blocked = blocked_pairs(mask, qkv.size(1), qkv.device()); blocked.defined()) {
     scores = scores.masked_fill(blocked, -std::numeric_limits<double>::infinity());
   }
   const auto weights = scores.softmax(-1);
   return {merge_heads(batched_matmul(attn_drop_(weights), v)), weights};
 }
 
+std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_weights(const torch::Tensor& x,
+                                                                            const AttentionMask& mask) {
+  const auto [merged, weights] = attend(qkv_(x), mask);
+  return {project(merged), weights};
+}
+
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
+  const auto qkv = qkv_(x);
 #if TORCH_VERSION_MAJOR >= 2
-  const auto [q, k, v] = split_heads(x);
+  const auto [q, k, v] = split_heads(qkv);
   const double dropout = is_training() ? attn_drop_->options.p() : 0.0;
   if (mask.key_padding.defined()) {
     // The fused kernel's boolean mask marks the pairs that take part, the inverse of ours.
     const auto allowed = blocked_pairs(mask, x.size(1), x.device()).logical_not();
-    return merge_heads(at::scaled_dot_product_attention(q, k, v, allowed, dropout, false));
+    return project(merge_heads(at::scaled_dot_product_attention(q, k, v, allowed, dropout, false)));
   }
-  return merge_heads(at::scaled_dot_product_attention(q, k, v, {}, dropout, mask.causal));
+  return project(merge_heads(at::scaled_dot_product_attention(q, k, v, {}, dropout, mask.causal)));
 #else
-  return forward_with_weights(x, mask).first;
+  const bool drops_weights = is_training() && attn_drop_->options.p() > 0.0;
+  if (mask.empty() && !drops_weights && fused_attention_applies(qkv)) {
+    return project(fused_attention(qkv, num_heads_, scale_));
+  }
+  return project(attend(qkv, mask).first);
 #endif
 }
 

@@ -31,16 +31,21 @@ class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const AttentionOptions& options);
 
-  // [B, N, D] -> [B, N, D]. Uses the fused scaled_dot_product_attention kernel on LibTorch >= 2.0.
+  // [B, N, D] -> [B, N, D]. Uses the fused scaled_dot_product_attention kernel on LibTorch >= 2.0,
+  // and vitcpp's fused_attention for fp32 on the CPU before that, where no mask or attention dropout applies.
   torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask = {});
   // Also returns the attention weights [B, H, N, N] (after masking and softmax, before dropout).
   std::pair<torch::Tensor, torch::Tensor> forward_with_weights(const torch::Tensor& x, const AttentionMask& mask = {});
 
  private:
-  // [B, N, D] -> q, k, v each [B, H, N, head_dim]; the batch and token counts stay symbolic.
-  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> split_heads(const torch::Tensor& x);
-  // [B, H, N, head_dim] -> projected [B, N, D].
-  torch::Tensor merge_heads(const torch::Tensor& per_head);
+  // The qkv projection [B, N, 3D] -> q, k, v each [B, H, N, head_dim]; batch and token counts stay symbolic.
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> split_heads(const torch::Tensor& qkv);
+  // [B, H, N, head_dim] -> [B, N, D].
+  static torch::Tensor merge_heads(const torch::Tensor& per_head);
+  // Attention over the qkv projection, unfused: the heads' outputs merged [B, N, D] and the weights.
+  std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& qkv, const AttentionMask& mask);
+  // The output projection (and its dropout) of the merged heads.
+  torch::Tensor project(const torch::Tensor& merged);
 
   int64_t num_heads_;
   int64_t head_dim_;

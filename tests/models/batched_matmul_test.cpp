@@ -21,7 +21,10 @@ struct Layout {
 // read directly.
 std::vector<Layout> layouts() {
   return {
-      {"contiguous", [] { return std::pair{torch::randn({6, 5, 3}), torch::randn({6, 3, 4})}; }},
+      {"contiguous",
+       [] {
+         return std::pair{torch::randn({6, 5, 3}), torch::randn({6, 3, 4})};
+       }},
       {"q and k^T split from a fused qkv",
        [] {
          const auto qkv = torch::randn({2, 17, 3, 4, 8}).permute({2, 0, 3, 1, 4});
@@ -32,14 +35,26 @@ std::vector<Layout> layouts() {
          const auto v = torch::randn({2, 17, 3, 4, 8}).permute({2, 0, 3, 1, 4})[2];
          return std::pair{torch::randn({2, 4, 17, 17}).softmax(-1), v};
        }},
-      {"both transposed", [] { return std::pair{torch::randn({3, 4, 7}).transpose(-2, -1), torch::randn({3, 5, 4}).transpose(-2, -1)}; }},
-      {"single rows and columns", [] { return std::pair{torch::randn({4, 1, 6}), torch::randn({4, 6, 1})}; }},
+      {"both transposed",
+       [] {
+         return std::pair{torch::randn({3, 4, 7}).transpose(-2, -1), torch::randn({3, 5, 4}).transpose(-2, -1)};
+       }},
+      {"single rows and columns",
+       [] {
+         return std::pair{torch::randn({4, 1, 6}), torch::randn({4, 6, 1})};
+       }},
       {"every other column (no unit stride)",
-       [] { return std::pair{torch::randn({3, 5, 12}).slice(-1, 0, 12, 2), torch::randn({3, 6, 2})}; }},
+       [] {
+         return std::pair{torch::randn({3, 5, 12}).slice(-1, 0, 12, 2), torch::randn({3, 6, 2})};
+       }},
       {"a batch dimension broadcast by expand",
-       [] { return std::pair{torch::randn({1, 5, 3}).expand({4, 5, 3}), torch::randn({4, 3, 2})}; }},
+       [] {
+         return std::pair{torch::randn({1, 5, 3}).expand({4, 5, 3}), torch::randn({4, 3, 2})};
+       }},
       {"an expanded matrix (zero strides)",
-       [] { return std::pair{torch::randn({2, 1, 3}).expand({2, 5, 3}), torch::randn({2, 3, 4})}; }},
+       [] {
+         return std::pair{torch::randn({2, 1, 3}).expand({2, 5, 3}), torch::randn({2, 3, 4})};
+       }},
   };
 }
 

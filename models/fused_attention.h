@@ -1,0 +1,22 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace vit::models {
+
+// Whether fused_attention can take this fused qkv projection [B, N, 3·D]: a contiguous fp32 CPU
+// tensor, with the system BLAS available and no autocast or tracing active.
+bool fused_attention_applies(const at::Tensor& qkv);
+
+// softmax(Q K^T · scale) V for every head of the fused qkv projection [B, N, 3·D] (D = heads ·
+// head_dim, laid out as timm's [3, heads, head_dim]), returned with the heads side by side as the
+// output projection takes them, [B, N, D]; differentiable with respect to qkv.
+//
+// One autograd node for the whole product, for LibTorch releases without a fused attention
+// kernel: the per-head products read q, k and v where the projection wrote them and write the
+// heads' outputs (and, backwards, q, k and v's gradients) straight into the merged layout, each
+// product one BLAS call, the products divided among the intra-op threads. That leaves out the
+// copies of the permuted heads, the scaling of q, and the re-stacking of the gradients.
+at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scale);
+
+}  // namespace vit::models
