@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The clang AddressSanitizer + UndefinedBehaviorSanitizer build in build-sanitize/: runs the unit
-# tests of the input-parsing code and the bad-input suite under the sanitizers, then each
+# tests of the input-parsing code, the bad-input suite and the attention kernels that compute their
+# own memory offsets (BatchedMatmul, FusedAttention) under the sanitizers, then each
 # libFuzzer target for FUZZ_SECONDS (default 30) from its seed corpus in tests/fuzz/corpus/.
 # New inputs the fuzzers find go to build-sanitize/corpus/, crashes to build-sanitize/crashes/.
 #
@@ -17,8 +18,8 @@ cmake --build build-sanitize -j"${VIT_JOBS:-$(nproc)}" --target vit vit_tests "$
 # LibTorch and OpenMP keep allocations alive until exit by design: leak checks would only report those.
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-parsing_tests='IdxFile|IdxDataset|CifarDataset|CsvList|ImageFile|ImageFolder|Config|Bad|Transform|CenterCrop|RandomResizedCrop|RandAugment|ColorOps'
-(cd build-sanitize && ctest --output-on-failure -j"$(nproc)" -R "$parsing_tests")
+sanitized_tests='IdxFile|IdxDataset|CifarDataset|CsvList|ImageFile|ImageFolder|Config|Bad|Transform|CenterCrop|RandomResizedCrop|RandAugment|ColorOps|BatchedMatmul|FusedAttention'
+(cd build-sanitize && ctest --output-on-failure -j"$(nproc)" -R "$sanitized_tests")
 
 mkdir -p build-sanitize/crashes
 for target in "${targets[@]}"; do
