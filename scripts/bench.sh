@@ -31,37 +31,47 @@ model: {preset: vit_tiny_patch16_224, num_classes: 10}
 train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
 YAML
 
-# case: name config mode batch amp steps
-# The two sides alternate, one timed repeat each per round, so that both see the same phases of a
-# machine whose speed drifts; each side's figure is the median over the rounds.
+# measure name config mode batch steps amp...
+# Within each round, vitcpp and the reference alternate, one timed repeat each, for every amp in
+# turn, so that all sides and precisions of a case see the same phases of a machine whose speed
+# drifts (the bf16 target compares vitcpp in bf16 with the reference in fp32); each side's figure
+# is the median over the rounds.
 measure() {
-  local name=$1 config=$2 mode=$3 batch=$4 amp=$5 steps=$6
+  local name=$1 config=$2 mode=$3 batch=$4 steps=$5
+  shift 5
   [[ -n "${QUICK:-}" ]] && steps=2
-  echo "bench: $name $mode batch $batch amp $amp" >&2
-  local case="$work/$name-$mode-$amp" ours=() theirs=()
+  echo "bench: $name $mode batch $batch amp $*" >&2
+  local amp round case
   for round in $(seq "$repeats"); do
-    build/vit bench --config "$config" --mode "$mode" --batch-size "$batch" --set "train.amp=$amp" \
-      --threads "$threads" --warmup 2 --steps "$steps" --repeats 1 --json >"$case.$round.json"
-    "$python" scripts/bench/reference.py --like "$case.$round.json" >"$case.$round.reference.json"
-    ours+=("$case.$round.json")
-    theirs+=("$case.$round.reference.json")
+    for amp in "$@"; do
+      case="$work/$name-$mode-$amp"
+      build/vit bench --config "$config" --mode "$mode" --batch-size "$batch" --set "train.amp=$amp" \
+        --threads "$threads" --warmup 2 --steps "$steps" --repeats 1 --json >"$case.$round.json"
+      "$python" scripts/bench/reference.py --like "$case.$round.json" >"$case.$round.reference.json"
+    done
   done
-  "$python" scripts/bench/merge_rounds.py "${ours[@]}" >"$case.json"
-  "$python" scripts/bench/merge_rounds.py "${theirs[@]}" >"$case.reference.json"
-  "$python" -c 'import json, sys
+  for amp in "$@"; do
+    case="$work/$name-$mode-$amp"
+    local ours=() theirs=()
+    for round in $(seq "$repeats"); do
+      ours+=("$case.$round.json")
+      theirs+=("$case.$round.reference.json")
+    done
+    "$python" scripts/bench/merge_rounds.py "${ours[@]}" >"$case.json"
+    "$python" scripts/bench/merge_rounds.py "${theirs[@]}" >"$case.reference.json"
+    "$python" -c 'import json, sys
 ours, theirs = (json.load(open(f)) for f in sys.argv[1:3])
 print(json.dumps({"case": sys.argv[3], "vitcpp": ours, "reference": theirs}))' \
-    "$case.json" "$case.reference.json" "$name" >>"$results"
+      "$case.json" "$case.reference.json" "$name" >>"$results"
+  done
 }
 
-for amp in none bf16; do
-  measure fashion_mnist "$default_config" train 128 "$amp" 20
-  measure fashion_mnist "$default_config" eval 128 "$amp" 20
-  measure vit_tiny_patch16_224 "$tiny_config" train 32 "$amp" 3
-  measure vit_tiny_patch16_224 "$tiny_config" eval 32 "$amp" 3
-done
-measure fashion_mnist "$default_config" inference 64 none 20
-measure vit_tiny_patch16_224 "$tiny_config" inference 64 none 3
+measure fashion_mnist "$default_config" train 128 20 none bf16
+measure fashion_mnist "$default_config" eval 128 20 none bf16
+measure vit_tiny_patch16_224 "$tiny_config" train 32 3 none bf16
+measure vit_tiny_patch16_224 "$tiny_config" eval 32 3 none bf16
+measure fashion_mnist "$default_config" inference 64 20 none
+measure vit_tiny_patch16_224 "$tiny_config" inference 64 3 none
 
 echo "bench: loader of the default Fashion-MNIST pipeline" >&2
 build/vit data bench --config "$default_config" --batch-size 128 --batches 200 --json >"$work/loader.json"
