@@ -23,9 +23,7 @@ struct HeadLayout {
     return batch_of(pair) * tokens * 3 * dim() + part * dim() + head_of(pair) * head_dim;
   }
   // rows are D apart.
-  int64_t merged_offset(int64_t pair) const {
-    return batch_of(pair) * tokens * dim() + head_of(pair) * head_dim;
-  }
+  int64_t merged_offset(int64_t pair) const { return batch_of(pair) * tokens * dim() + head_of(pair) * head_dim; }
   int64_t scores_offset(int64_t pair) const { return pair * tokens * tokens; }
   int64_t score_multiply_adds() const { return tokens * tokens * head_dim; }
 };
