@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <thread>
 
@@ -104,7 +105,7 @@ TEST(DataParallel, TwoRanksOfHalfTheBatchMatchOneRankOfTheWholeBatch) {
 TEST(DataParallel, SumsAcrossRanksAndAgreesOnStopping) {
   const int port = app::free_loopback_port();
   std::vector<double> losses(2);
-  std::vector<bool> stops(2);
+  std::array<bool, 2> stops{};  // not vector<bool>: its packed bits would make the two threads' writes race
   std::vector<int64_t> sums(2);
   std::vector<std::thread> threads;
   for (int64_t rank = 0; rank < 2; ++rank) {
@@ -120,7 +121,7 @@ TEST(DataParallel, SumsAcrossRanksAndAgreesOnStopping) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(losses, (std::vector<double>{2.0, 2.0}));
-  EXPECT_EQ(stops, (std::vector<bool>{true, true}));
+  EXPECT_EQ(stops, (std::array<bool, 2>{true, true}));
   EXPECT_EQ(sums, (std::vector<int64_t>{3, 3}));
 }
 
