@@ -1,8 +1,8 @@
 #include "models/blas.h"
 
-#include <ATen/autocast_mode.h>
+#include "models/autocast_state.h"
+
 #include <torch/csrc/jit/frontend/tracer.h>
-#include <torch/version.h>
 
 #include <dlfcn.h>
 
@@ -21,18 +21,10 @@ Sgemm* system_sgemm() {
   return sgemm;
 }
 
-bool cpu_autocast_enabled() {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-  return at::autocast::is_autocast_enabled(at::kCPU);
-#else
-  return at::autocast::is_cpu_enabled();
-#endif
-}
-
 }  // namespace
 
 bool kernels_apply() {
-  return system_sgemm() != nullptr && !cpu_autocast_enabled() && !torch::jit::tracer::isTracing();
+  return system_sgemm() != nullptr && !autocast_enabled(c10::kCPU) && !torch::jit::tracer::isTracing();
 }
 
 void gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, bool transpose_a, const float* b,
