@@ -15,7 +15,7 @@ struct MixupOptions {
   double cutmix_alpha = 0.0;        // > 0 enables cutmix
   double probability = 1.0;         // of mixing a batch at all
   double switch_probability = 0.5;  // of cutmix instead of mixup when both are enabled
-  bool enabled() const { return mixup_alpha > 0.0 || cutmix_alpha > 0.0; }
+  bool enabled() const { return (mixup_alpha > 0.0 || cutmix_alpha > 0.0) && probability > 0.0; }
 };
 
 enum class SourceKind { ImageFolder, Csv, Idx, Cifar };

@@ -17,7 +17,8 @@ bool has_image_extension(const std::filesystem::path& file) {
   return std::find(kExtensions.begin(), kExtensions.end(), extension) != kExtensions.end();
 }
 
-ImageFolderDataset::ImageFolderDataset(const std::filesystem::path& root, int64_t max_pixels)
+ImageFolderDataset::ImageFolderDataset(const std::filesystem::path& root, int64_t max_pixels,
+                                       const std::vector<std::string>& class_names)
     : max_pixels_(max_pixels) {
   namespace fs = std::filesystem;
   std::error_code error;
@@ -30,6 +31,19 @@ ImageFolderDataset::ImageFolderDataset(const std::filesystem::path& root, int64_
   if (error) throw DataError(root.string() + ": cannot list: " + error.message());
   std::sort(class_dirs.begin(), class_dirs.end());
   if (class_dirs.empty()) throw DataError(root.string() + ": no class folders (expected root/<class>/<image>)");
+  if (!class_names.empty()) {
+    std::vector<std::string> found;
+    for (const auto& dir : class_dirs) found.push_back(dir.filename().string());
+    std::vector<std::string> wanted = class_names;
+    std::sort(wanted.begin(), wanted.end());
+    if (wanted != found) {
+      std::string listed;
+      for (const auto& name : found) listed += (listed.empty() ? "" : ", ") + name;
+      throw DataError(root.string() + ": data.class_names must name its class folders exactly, which are: " + listed);
+    }
+    class_dirs.clear();
+    for (const auto& name : class_names) class_dirs.push_back(root / name);
+  }
 
   for (const auto& class_dir : class_dirs) {
     const auto label = static_cast<int64_t>(class_names_.size());

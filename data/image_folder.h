@@ -7,11 +7,14 @@
 namespace vit::data {
 
 // root/<class>/<image>.{jpg,jpeg,png,bmp,tif,tiff,webp}: classes sorted by folder name get
-// indices 0, 1, ... (torchvision's ImageFolder convention); files sorted by path within a class.
+// indices 0, 1, ... (torchvision's ImageFolder convention), or, when `class_names` is given
+// (data.class_names), those folders in that order; files sorted by path within a class.
 class ImageFolderDataset : public Dataset {
  public:
-  // Throws DataError for a missing root, no class folders, or a class folder without images.
-  ImageFolderDataset(const std::filesystem::path& root, int64_t max_pixels);
+  // Throws DataError for a missing root, no class folders, a class folder without images, or
+  // `class_names` that do not name the root's class folders exactly.
+  ImageFolderDataset(const std::filesystem::path& root, int64_t max_pixels,
+                     const std::vector<std::string>& class_names = {});
 
   size_t size() const override { return samples_.size(); }
   int64_t label(size_t index) const override { return samples_[index].label; }

@@ -11,7 +11,7 @@ namespace vit::data {
 std::shared_ptr<const Dataset> open_source(const SourceOptions& source, const DataOptions& options) {
   switch (source.kind) {
     case SourceKind::ImageFolder:
-      return std::make_shared<ImageFolderDataset>(source.path, options.max_pixels);
+      return std::make_shared<ImageFolderDataset>(source.path, options.max_pixels, options.class_names);
     case SourceKind::Csv:
       return std::make_shared<CsvListDataset>(source.path, options.class_names, options.max_pixels);
     case SourceKind::Idx:

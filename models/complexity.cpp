@@ -24,12 +24,24 @@ int64_t child_macs(const std::string& name, const VitOptions& o) {
   return 0;
 }
 
+int64_t activation_bytes(const VitOptions& o) {
+  const int64_t tokens = o.num_tokens();
+  const int64_t token_states = tokens * o.embed_dim;
+  const int64_t attention_weights = o.num_heads * tokens * tokens;
+  int64_t block = 8 * token_states + 2 * tokens * o.mlp_hidden_dim() + attention_weights;
+  if (o.drop_rate > 0.0) block += 3 * token_states + tokens * o.mlp_hidden_dim();
+  if (o.attn_drop_rate > 0.0) block += attention_weights;
+  const int64_t embedding = o.in_chans * o.image_size * o.image_size + 2 * token_states;
+  return static_cast<int64_t>(sizeof(float)) * (embedding + (o.depth + 1) * block);
+}
+
 }  // namespace
 
 ModelComplexity measure_complexity(VisionTransformer& model) {
   const auto& options = model->options();
   ModelComplexity result;
   result.tokens = options.num_tokens();
+  result.activation_bytes = activation_bytes(options);
   result.parameters = count_elements(model->parameters());
 
   for (const auto& item : model->named_parameters(/*recurse=*/false)) {

@@ -20,6 +20,11 @@ struct ModelComplexity {
   int64_t parameters = 0;  // learnable parameters
   int64_t tokens = 0;      // sequence length including the class token
   int64_t macs = 0;
+  // Bytes that training keeps per image between forward and backward (fp32): what autograd saves
+  // in each block (8 [tokens, dim] tensors, the MLP's two hidden activations, the attention
+  // weights of every head and the dropout masks), the patch embedding's input and output, and
+  // one more block's worth for the gradients in flight during backward.
+  int64_t activation_bytes = 0;
   std::vector<ModuleCost> modules;
 
   double gflops() const { return 2.0 * static_cast<double>(macs) / 1e9; }

@@ -12,8 +12,6 @@ class DropPathImpl : public torch::nn::Module {
   explicit DropPathImpl(double drop_prob = 0.0);
   torch::Tensor forward(const torch::Tensor& x);
 
-  double drop_prob() const { return drop_prob_; }
-
  private:
   double drop_prob_;
 };

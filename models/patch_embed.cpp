@@ -10,11 +10,6 @@ PatchEmbedImpl::PatchEmbedImpl(const PatchEmbedOptions& options) : options_(opti
                                     .stride(options.patch_size)));
 }
 
-int64_t PatchEmbedImpl::num_patches() const {
-  const int64_t grid = options_.image_size / options_.patch_size;
-  return grid * grid;
-}
-
 torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& images) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == options_.in_chans && images.size(2) == options_.image_size &&
                   images.size(3) == options_.image_size,

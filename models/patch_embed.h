@@ -20,8 +20,6 @@ class PatchEmbedImpl : public torch::nn::Module {
   explicit PatchEmbedImpl(const PatchEmbedOptions& options);
   torch::Tensor forward(const torch::Tensor& images);
 
-  int64_t num_patches() const;
-
  private:
   PatchEmbedOptions options_;
   torch::nn::Conv2d proj_{nullptr};
