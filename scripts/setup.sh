@@ -7,12 +7,14 @@
 #   VIT_BUILD_TESTS ON (default) or OFF
 #   VIT_JOBS        parallel compile jobs (default: nproc)
 #   VIT_BUILD       1 (default) or 0: only install the packages
+#   VIT_TARGET      what to build (default: all; scripts/demo.sh builds only vit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config zlib1g-dev libturbojpeg0-dev
-  libtorch-dev libopencv-dev libcli11-dev libspdlog-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev libgloo-dev
+  libtorch-dev libopencv-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev
+  libgloo-dev
   # Debian's LibTorch calls the system BLAS; the reference BLAS is ~12x slower than OpenBLAS.
   libopenblas0-openmp
   # linked into vit: keeps LibTorch's freed activations instead of page-faulting them in each step
@@ -40,5 +42,5 @@ fi
 cmake_args=(-S . -B build -DCMAKE_BUILD_TYPE=Release "-DVIT_BUILD_TESTS=${VIT_BUILD_TESTS:-ON}")
 [[ -n "${VIT_TORCH_DIR:-}" ]] && cmake_args+=("-DTorch_DIR=${VIT_TORCH_DIR}")
 cmake "${cmake_args[@]}"
-cmake --build build -j"${VIT_JOBS:-$(nproc)}"
+cmake --build build -j"${VIT_JOBS:-$(nproc)}" --target "${VIT_TARGET:-all}"
 echo "setup: built $(pwd)/build/vit"
