@@ -31,7 +31,8 @@ struct AttentionOptions {
 };
 
 int run_attention(const AttentionOptions& options) {
-  auto trained = load_trained_model(options.checkpoint, common_overrides(options.common), options.ema, torch::kCPU);
+  configure_machine(options.common);  // (its --device is not offered: attention maps are drawn on the CPU)
+  auto trained = load_trained_model(options.checkpoint, options.common, options.ema, torch::kCPU);
   const auto& vit = trained.config.model.options;
   const int64_t layer = options.layer < 0 ? vit.depth - 1 : options.layer;
   if (layer >= vit.depth) {
@@ -77,7 +78,7 @@ int run_attention(const AttentionOptions& options) {
 void add_attention_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<AttentionOptions>();
   auto* command = app.add_subcommand("attention", "Show where a trained model looks: attention rollout and heads");
-  add_common_options(*command, options->common);
+  add_common_options(*command, options->common, kConfigOptions | kThreadsOption);
   command->add_option("--checkpoint", options->checkpoint, "Checkpoint file or run directory")->required();
   command->add_option("inputs", options->inputs, "Image files or folders")->required();
   command->add_option("-o,--output", options->output, "Folder for the PNGs")->required();

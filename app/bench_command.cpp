@@ -6,13 +6,15 @@
 #include "app/autocast.h"
 #include "app/common_options.h"
 #include "app/config_names.h"
+#include "app/distributed.h"
+#include "app/ema.h"
 #include "app/errors.h"
 #include "app/exporter.h"
 #include "app/file_util.h"
-#include "app/loss.h"
 #include "app/model_json.h"
 #include "app/optimization.h"
 #include "app/runtime.h"
+#include "app/training_step.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -25,6 +27,7 @@
 #include <chrono>
 #include <functional>
 #include <iostream>
+#include <optional>
 
 namespace vit::app {
 namespace {
@@ -45,18 +48,22 @@ double median(std::vector<double> values) {
   return values.size() % 2 ? values[middle] : 0.5 * (values[middle - 1] + values[middle]);
 }
 
-// Seconds per call of `step` for each repeat, after `warmup` untimed calls.
-std::vector<double> seconds_per_step(const BenchOptions& options, torch::Device device,
-                                     const std::function<void()>& step) {
+// Seconds per call of `step` for each repeat, after `warmup` untimed calls; `end_of_repeat`
+// runs inside the timed span after each repeat's calls (e.g. reading back what they computed).
+std::vector<double> seconds_per_step(
+    const BenchOptions& options, torch::Device device, const std::function<void()>& step,
+    const std::function<void()>& end_of_repeat = [] {}) {
   const auto wait = [&] {
     if (device.is_cuda()) torch::cuda::synchronize();
   };
   for (int64_t i = 0; i < options.warmup; ++i) step();
+  end_of_repeat();
   wait();
   std::vector<double> seconds;
   for (int64_t r = 0; r < options.repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < options.steps; ++i) step();
+    end_of_repeat();
     wait();
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
                       static_cast<double>(options.steps));
@@ -70,8 +77,10 @@ std::vector<double> images_per_second(const std::vector<double>& seconds, int64_
   return rates;
 }
 
-// One optimizer step as the training loop takes it: autocast forward, fp32 loss, backward,
-// gradient clipping, AdamW/SGD step, and the loss read back for logging.
+// Optimizer steps exactly as `vit train` takes them (TrainingStep: autocast forward, fp32 loss,
+// loss-scaled backward over train.grad_accum_steps micro-batches, unscaling, clipping, the
+// optimizer step, EMA); the losses are read back once per timed repeat, as training reads them
+// back every train.log_every steps.
 nlohmann::json bench_train(const Config& config, const BenchOptions& options, torch::Device device) {
   const auto& o = config.model.options;
   const auto& train = config.train;
@@ -79,24 +88,27 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
   model->to(device);
   model->train();
   auto optimizer = make_optimizer(model, train);
-  set_learning_rate(*optimizer, train.lr, train.backbone_lr_scale);
+  std::optional<ModelEma> ema;
+  if (train.ema_decay > 0.0) ema.emplace(model, train.ema_decay);
+  DataParallel single_process(RankEnvironment{}, train.distributed, device);
+  TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, single_process, train, device);
   const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
   const auto labels =
       torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));
-  const bool autocast = train.amp == AmpMode::Bf16;
-  const auto seconds = seconds_per_step(options, device, [&] {
-    torch::Tensor loss;
-    {
-      AutocastGuard guard(device, torch::kBFloat16, autocast);
-      loss = classification_loss(model(inputs).to(torch::kFloat32), labels, {}, train.label_smoothing);
+  std::vector<torch::Tensor> losses;
+  const auto step = [&] {
+    for (int64_t micro_batch = 1; micro_batch <= train.grad_accum_steps; ++micro_batch) {
+      training_step.accumulate(inputs, labels, {}, micro_batch == train.grad_accum_steps);
     }
-    loss.backward();
-    if (train.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(model->parameters(), train.grad_clip);
-    optimizer->step();
-    optimizer->zero_grad();
-    (void)loss.item<double>();
-  });
-  return {{"images_per_s", images_per_second(seconds, options.batch_size)}};
+    losses.push_back(training_step.apply(train.lr, false).mean_loss);
+  };
+  const auto read_back = [&] {
+    if (!losses.empty()) (void)torch::stack(losses).cpu();
+    losses.clear();
+  };
+  const auto seconds = seconds_per_step(options, device, step, read_back);
+  const int64_t images_per_step = options.batch_size * train.grad_accum_steps;
+  return {{"images_per_s", images_per_second(seconds, images_per_step)}};
 }
 
 nlohmann::json bench_eval(const Config& config, const BenchOptions& options, torch::Device device) {
@@ -141,8 +153,9 @@ int run_bench(BenchOptions options) {
   configure_threads(config.train.threads);
   const auto device = select_device(config.train.device);
   if (options.batch_size == 0) options.batch_size = options.mode == "inference" ? 64 : config.train.batch_size;
-  if (config.train.amp == AmpMode::Fp16)
-    throw ConfigError("vit bench: train.amp fp16 is not measured; use none or bf16");
+  if (config.train.amp == AmpMode::Fp16 && !device.is_cuda()) {
+    throw ConfigError("train.amp: fp16 needs a CUDA device; use bf16 on the CPU");
+  }
   torch::manual_seed(config.train.seed);
 
   nlohmann::json result = options.mode == "train"  ? bench_train(config, options, device)
@@ -162,7 +175,9 @@ int run_bench(BenchOptions options) {
                    {"betas", {config.train.beta1, config.train.beta2}},
                    {"momentum", config.train.momentum},
                    {"grad_clip", config.train.grad_clip},
-                   {"label_smoothing", config.train.label_smoothing}}},
+                   {"label_smoothing", config.train.label_smoothing},
+                   {"grad_accum_steps", config.train.grad_accum_steps},
+                   {"ema_decay", config.train.ema_decay}}},
                  {"batch_size", options.batch_size},
                  {"amp", name_of(kAmpNames, config.train.amp)},
                  {"device", device.str()},

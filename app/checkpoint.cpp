@@ -3,6 +3,7 @@
 #include "app/checksummed_file.h"
 #include "app/ema.h"
 #include "app/file_util.h"
+#include "app/loss_scaler.h"
 #include "data/errors.h"
 
 #include <ATen/Context.h>
@@ -57,6 +58,9 @@ void save_checkpoint(const std::filesystem::path& file, const CheckpointContents
     torch::serialize::OutputArchive optimizer;
     contents.optimizer->save(optimizer);
     archive.write("optimizer", optimizer);
+  }
+  if (contents.loss_scaler != nullptr && contents.loss_scaler->enabled()) {
+    archive.write("loss_scaler", contents.loss_scaler->state(), /*is_buffer=*/true);
   }
   archive.write("rng_cpu", generator_for(torch::kCPU).get_state(), /*is_buffer=*/true);
   if (contents.device.is_cuda()) archive.write("rng_cuda", generator_for(contents.device).get_state(), true);
@@ -139,6 +143,15 @@ void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) {
     throw data::DataError(file_.string() + ": optimizer state does not fit: " + e.what_without_backtrace());
   } catch (const std::exception& e) {
     throw data::DataError(file_.string() + ": optimizer state is unreadable: " + e.what());
+  }
+}
+
+void CheckpointReader::load_loss_scaler(LossScaler& scaler) {
+  torch::Tensor state;
+  try {
+    if (archive_.try_read("loss_scaler", state)) scaler.load_state(state);
+  } catch (const c10::Error& e) {
+    throw data::DataError(file_.string() + ": loss scaler state is unreadable: " + e.what_without_backtrace());
   }
 }
 

@@ -13,6 +13,7 @@
 namespace vit::app {
 
 class ChecksummedFile;
+class LossScaler;
 class ModelEma;
 
 constexpr uint32_t kCheckpointFormatVersion = 1;
@@ -26,13 +27,14 @@ struct TrainingState {
 };
 
 struct CheckpointContents {
-  models::VisionTransformer* model;
-  torch::optim::Optimizer* optimizer;  // may be null
-  ModelEma* ema;                       // may be null
-  std::string config_yaml;             // the effective config
+  models::VisionTransformer* model = nullptr;
+  torch::optim::Optimizer* optimizer = nullptr;  // may be null
+  ModelEma* ema = nullptr;                       // may be null
+  const LossScaler* loss_scaler = nullptr;       // may be null; saved when enabled (fp16)
+  std::string config_yaml;                       // the effective config
   std::vector<std::string> class_names;
   TrainingState state;
-  torch::Device device;  // whose random generator state is saved with the CPU's
+  torch::Device device{torch::kCPU};  // whose random generator state is saved with the CPU's
 };
 
 // Writes one file atomically: a temporary beside `file`, flushed to disk, then renamed over it,
@@ -57,6 +59,8 @@ class CheckpointReader {
   // The model weights (or the EMA weights); a data::DataError when they do not fit `model`.
   void load_model(models::VisionTransformer& model, bool ema);
   void load_optimizer(torch::optim::Optimizer& optimizer);
+  // The fp16 loss scale, when the checkpoint holds one (earlier ones and bf16/fp32 runs do not).
+  void load_loss_scaler(LossScaler& scaler);
   void restore_random_state(torch::Device device);
 
  private:

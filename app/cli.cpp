@@ -64,7 +64,8 @@ int run_cli(int argc, char** argv) {
   } catch (const data::DataError& error) {
     return report(error.what(), kExitRuntimeError);
   } catch (const c10::Error& error) {
-    // LibTorch's what() carries a C++ stack trace that means nothing to a user.
+    // LibTorch's what() carries a C++ stack trace that means nothing to a user (shown with -v).
+    spdlog::debug("{}", error.what());
     return report(error.what_without_backtrace(), kExitRuntimeError);
   } catch (const std::exception& error) {
     return report(error.what(), kExitRuntimeError);

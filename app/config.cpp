@@ -64,7 +64,9 @@ Config read_config(YAML::Node root, const std::string& source, const std::vector
   for (const auto& assignment : overrides) apply_override(root, assignment);
   YamlSection top(root, "", source);
   Config config;
+  const bool model_given = top.has("model");
   config.model = read_model(top.section("model"));
+  config.model.given = model_given;
   config.data = read_data(top.section("data"));
   config.train = read_train(top.section("train"));
   top.read("output", config.output);

@@ -12,6 +12,9 @@ namespace vit::app {
 
 // The `model` section: a preset name, then explicit fields that override it.
 struct ModelConfig {
+  // False when the config has no `model` section at all: commands that build a model to train
+  // refuse then rather than silently building VitOptions' ViT-B/16 defaults.
+  bool given = true;
   std::string preset;  // empty: every field from VitOptions' defaults and the explicit keys
   models::VitOptions options;
   std::string pretrained;  // a checkpoint (e.g. from `vit import`) whose weights start training

@@ -117,6 +117,9 @@ void check_consistency(const Config& config, YamlSection& top) {
                          " input channels (give 1 or " + std::to_string(channels) + ")");
     }
   }
+  if (config.train.mixup.enabled() && config.model.options.num_classes == 0) {
+    top.section("train").section("mixup").fail("", "mixes class targets, but model.num_classes is 0 (no head)");
+  }
   if (channels != 1 && channels != 3) {
     top.section("model").fail("in_chans", "image data can feed 1 or 3 channels, not " + std::to_string(channels));
   }

@@ -44,9 +44,7 @@ class DataParallel {
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
 
-  int64_t rank() const { return environment_.rank; }
   int64_t world_size() const { return environment_.world_size; }
-  bool is_main() const { return environment_.rank == 0; }
   // "gloo", "nccl", or "none" for a world of one.
   std::string backend() const;
 

@@ -20,9 +20,10 @@ ModelEma::ModelEma(models::VisionTransformer& model, double decay)
 
 void ModelEma::update(models::VisionTransformer& model) {
   torch::NoGradGuard no_grad;
-  auto current = model->parameters();
+  // Two multi-tensor kernels for the whole model instead of two per parameter.
   auto averaged = ema_->parameters();
-  for (size_t i = 0; i < averaged.size(); ++i) averaged[i].mul_(decay_).add_(current[i].detach(), 1.0 - decay_);
+  torch::_foreach_mul_(averaged, decay_);
+  torch::_foreach_add_(averaged, model->parameters(), 1.0 - decay_);
 }
 
 }  // namespace vit::app

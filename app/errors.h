@@ -9,8 +9,7 @@ enum ExitCode : int {
   kExitSuccess = 0,
   kExitRuntimeError = 1,  // data, I/O or numerical failure while working
   kExitUsageError = 2,    // bad command line or configuration
-  kExitSigint = 130,
-  kExitSigterm = 143,
+  // 128 + N: stopped by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP), as a shell reports it.
 };
 
 // A bad command line or configuration value; the message names the file, line and key.

@@ -2,6 +2,7 @@
 
 #include "app/checkpoint.h"
 #include "app/common_options.h"
+#include "app/csv.h"
 #include "app/errors.h"
 #include "app/evaluation.h"
 #include "app/file_util.h"
@@ -11,6 +12,7 @@
 #include "app/trained_model.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -28,20 +30,15 @@ struct EvalOptions {
 };
 
 int run_eval(const EvalOptions& options) {
-  const auto overrides = common_overrides(options.common);
-  // The device and threads come from the command line or this machine, not the training run.
-  const TrainConfig machine_defaults;
-  configure_threads(options.common.threads >= 0 ? options.common.threads : machine_defaults.threads);
-  const auto device = select_device(options.common.device.empty() ? machine_defaults.device : options.common.device);
-  auto trained = load_trained_model(options.checkpoint, overrides, options.ema, device);
-  if (options.common.config_file) {
-    trained.config.data = load_common_config(options.common, WithoutConfigFile::kUseFieldDefaults).data;
-  }
+  const auto [device, threads] = configure_machine(options.common);
+  auto trained = load_trained_model(options.checkpoint, options.common, options.ema, device);
   const auto& config = trained.config;
   const auto splits = open_checked_datasets(config);
   if (!splits.val) throw ConfigError("the config has no validation data to evaluate (data.val or data.val_fraction)");
   auto loader = make_loader(config, splits.val, {config.train.batch_size, false, config.train.seed, 0, 1, 0, device});
   const auto num_classes = config.model.options.num_classes;
+  spdlog::info("evaluating {} images on {}, {} threads ({})", splits.val->size(), device.str(), threads.count,
+               threads.source);
   const auto result = evaluate(trained.model, *loader, num_classes, device, config.train.amp == AmpMode::Bf16);
 
   const auto& names = splits.val->class_names();
@@ -52,27 +49,24 @@ int run_eval(const EvalOptions& options) {
   std::cout << fmt::format("{} images: top-1 {:.2f}%, top-5 {:.2f}%, loss {:.4f}{}\n\n", result.samples,
                            100.0 * result.top1, 100.0 * result.top5, result.loss, options.ema ? " (EMA weights)" : "");
   std::cout << fmt::format("{:<24} {:>9}\n", "class", "top-1");
-  std::vector<std::vector<int64_t>> counts(static_cast<size_t>(num_classes),
-                                           std::vector<int64_t>(static_cast<size_t>(num_classes)));
-  std::string csv = "true\\predicted";
-  for (int64_t c = 0; c < num_classes; ++c) csv += "," + name_of_class(c);
-  csv += "\n";
+  const auto counts = result.confusion_counts();
+  std::vector<std::string> class_labels;
+  for (int64_t c = 0; c < num_classes; ++c) class_labels.push_back(name_of_class(c));
+  std::vector<std::string> header = {"true\\predicted"};
+  header.insert(header.end(), class_labels.begin(), class_labels.end());
+  std::string csv = csv_row(header);
   for (int64_t r = 0; r < num_classes; ++r) {
-    std::cout << fmt::format("{:<24} {:>8.2f}%\n", name_of_class(r), 100.0 * accuracy[static_cast<size_t>(r)]);
-    csv += name_of_class(r);
-    for (int64_t c = 0; c < num_classes; ++c) {
-      counts[static_cast<size_t>(r)][static_cast<size_t>(c)] = result.confusion[r][c].item<int64_t>();
-      csv += "," + std::to_string(counts[static_cast<size_t>(r)][static_cast<size_t>(c)]);
-    }
-    csv += "\n";
+    std::cout << fmt::format("{:<24} {:>8.2f}%\n", class_labels[static_cast<size_t>(r)],
+                             100.0 * accuracy[static_cast<size_t>(r)]);
+    std::vector<std::string> row = {class_labels[static_cast<size_t>(r)]};
+    for (const int64_t count : counts[static_cast<size_t>(r)]) row.push_back(std::to_string(count));
+    csv += csv_row(row);
   }
   const std::filesystem::path output = options.output.empty()
                                            ? resolve_checkpoint(options.checkpoint).parent_path() / "eval"
                                            : std::filesystem::path(options.output);
   std::filesystem::create_directories(output);
   write_text_atomically(output / "confusion.csv", csv);
-  std::vector<std::string> class_labels;
-  for (int64_t c = 0; c < num_classes; ++c) class_labels.push_back(name_of_class(c));
   write_png(output / "confusion.png", confusion_heatmap(counts, class_labels));
   std::cout << fmt::format("\nconfusion matrix: {} and {}\n", (output / "confusion.csv").string(),
                            (output / "confusion.png").string());
@@ -98,7 +92,7 @@ int run_eval(const EvalOptions& options) {
 void add_eval_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<EvalOptions>();
   auto* command = app.add_subcommand("eval", "Evaluate a checkpoint on its config's validation data");
-  add_common_options(*command, options->common);
+  add_common_options(*command, options->common, kConfigOptions | kDeviceOption | kThreadsOption);
   command->add_option("--checkpoint", options->checkpoint, "Checkpoint file or run directory")->required();
   command->add_option("-o,--output", options->output, "Folder for confusion.csv/png (default: <checkpoint dir>/eval)");
   command->add_option("--json", options->json, "Also write the results as JSON to this file");

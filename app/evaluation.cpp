@@ -8,14 +8,23 @@
 namespace vit::app {
 
 std::vector<double> EvalResult::per_class_accuracy() const {
+  const auto counts = confusion_counts();
   std::vector<double> accuracy;
-  const auto rows = confusion.sum(1);
-  for (int64_t c = 0; c < confusion.size(0); ++c) {
-    const auto total = rows[c].item<int64_t>();
-    accuracy.push_back(total > 0 ? static_cast<double>(confusion[c][c].item<int64_t>()) / static_cast<double>(total)
-                                 : 0.0);
+  for (size_t c = 0; c < counts.size(); ++c) {
+    int64_t total = 0;
+    for (const int64_t count : counts[c]) total += count;
+    accuracy.push_back(total > 0 ? static_cast<double>(counts[c][c]) / static_cast<double>(total) : 0.0);
   }
   return accuracy;
+}
+
+std::vector<std::vector<int64_t>> EvalResult::confusion_counts() const {
+  const auto cells = confusion.to(torch::kCPU, torch::kInt64).contiguous();  // one transfer
+  const auto classes = static_cast<size_t>(cells.size(0));
+  const int64_t* data = cells.data_ptr<int64_t>();
+  std::vector<std::vector<int64_t>> counts(classes);
+  for (size_t r = 0; r < classes; ++r) counts[r].assign(data + r * classes, data + (r + 1) * classes);
+  return counts;
 }
 
 EvalResult evaluate(models::VisionTransformer& model, data::DataLoader& loader, int64_t num_classes,
@@ -24,10 +33,12 @@ EvalResult evaluate(models::VisionTransformer& model, data::DataLoader& loader, 
   model->eval();
   torch::NoGradGuard no_grad;
   const int64_t k = std::min<int64_t>(5, num_classes);
-  auto confusion = torch::zeros({num_classes * num_classes}, torch::kInt64);
-  double loss_sum = 0.0;
-  int64_t top1 = 0;
-  int64_t topk = 0;
+  // The sums stay on the device until the end: one read-back for the whole pass.
+  const auto counts = torch::TensorOptions(device).dtype(torch::kInt64);
+  auto confusion = torch::zeros({num_classes * num_classes}, counts);
+  auto loss_sum = torch::zeros({}, torch::TensorOptions(device).dtype(torch::kFloat64));
+  auto top1 = torch::zeros({}, counts);
+  auto topk = torch::zeros({}, counts);
   EvalResult result;
   const DeviceInput to_input(loader.transform().mean(), loader.transform().std(), device);
   loader.start_epoch(0);
@@ -40,21 +51,21 @@ EvalResult evaluate(models::VisionTransformer& model, data::DataLoader& loader, 
     }
     logits = logits.to(torch::kFloat32);
     loss_sum += torch::nn::functional::cross_entropy(
-                    logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
+        logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
     const auto best = std::get<1>(logits.topk(k, 1));
     const auto hits = best.eq(labels.unsqueeze(1));
-    top1 += hits.select(1, 0).sum().item<int64_t>();
-    topk += hits.any(1).sum().item<int64_t>();
-    confusion.index_add_(0, (labels * num_classes + best.select(1, 0)).cpu(), torch::ones_like(labels.cpu()));
+    top1 += hits.select(1, 0).sum();
+    topk += hits.any(1).sum();
+    confusion.index_add_(0, labels * num_classes + best.select(1, 0), torch::ones_like(labels));
     result.samples += labels.size(0);
   }
   if (was_training) model->train();
   const auto n = static_cast<double>(std::max<int64_t>(1, result.samples));
-  result.loss = loss_sum / n;
-  result.top1 = static_cast<double>(top1) / n;
-  result.top5 = static_cast<double>(topk) / n;
-  result.confusion = confusion.view({num_classes, num_classes});
+  const auto totals = torch::stack({loss_sum, top1.to(torch::kFloat64), topk.to(torch::kFloat64)}).cpu();
+  result.loss = totals[0].item<double>() / n;
+  result.top1 = totals[1].item<double>() / n;
+  result.top5 = totals[2].item<double>() / n;
+  result.confusion = confusion.view({num_classes, num_classes}).cpu();
   return result;
 }
 

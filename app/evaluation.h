@@ -16,6 +16,8 @@ struct EvalResult {
   torch::Tensor confusion;  // int64 [classes, classes]: row = true class, column = prediction
 
   std::vector<double> per_class_accuracy() const;
+  // The confusion matrix as counts[true][predicted], read back in one transfer.
+  std::vector<std::vector<int64_t>> confusion_counts() const;
 };
 
 // One pass over the loader's current-epoch batches in eval mode, without gradients.

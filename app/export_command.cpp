@@ -25,8 +25,8 @@ int run_export(const ExportOptions& options) {
   if (!std::filesystem::is_directory(folder, error)) {
     throw ConfigError("--output " + output.string() + ": folder " + folder.string() + " does not exist");
   }
-  auto trained =
-      load_trained_model(options.checkpoint, common_overrides(options.common), options.ema, torch::Device(torch::kCPU));
+  // Traced on the CPU: the file then loads on any device.
+  auto trained = load_trained_model(options.checkpoint, options.common, options.ema, torch::Device(torch::kCPU));
   export_torchscript(trained.model, output, export_metadata(trained));
   spdlog::info("exported {}{} (checked against the eager model at batch sizes 1 and 3)", output.string(),
                options.ema ? " from the EMA weights" : "");
@@ -38,7 +38,7 @@ int run_export(const ExportOptions& options) {
 void add_export_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<ExportOptions>();
   auto* command = app.add_subcommand("export", "Export a checkpoint as TorchScript (loads with torch.jit.load)");
-  add_common_options(*command, options->common);
+  add_common_options(*command, options->common, kConfigOptions);
   command->add_option("--checkpoint", options->checkpoint, "Checkpoint file or run directory")->required();
   command->add_option("-o,--output", options->output, "The TorchScript file to write, e.g. model.pt")->required();
   command->add_flag("--ema", options->ema, "Export the EMA weights");

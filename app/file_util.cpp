@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,24 @@ namespace vit::app {
 namespace {
 
 const std::string kTemporaryInfix = ".tmp-";
+
+// The temporary being written, for remove_active_temporary() in a signal handler: a fixed buffer
+// and an atomic flag, since a handler may neither allocate nor take locks.
+char g_active_temporary[4096];
+std::atomic<bool> g_temporary_active{false};
+
+class ActiveTemporary {
+ public:
+  explicit ActiveTemporary(const std::filesystem::path& path) {
+    const auto& text = path.native();
+    if (text.size() >= sizeof(g_active_temporary)) return;
+    std::memcpy(g_active_temporary, text.c_str(), text.size() + 1);
+    g_temporary_active.store(true);
+  }
+  ~ActiveTemporary() { g_temporary_active.store(false); }
+  ActiveTemporary(const ActiveTemporary&) = delete;
+  ActiveTemporary& operator=(const ActiveTemporary&) = delete;
+};
 
 // ".<name>.tmp-<pid>": hidden, and owned by the process that writes it.
 std::string temporary_suffix() { return kTemporaryInfix + std::to_string(::getpid()); }
@@ -30,6 +49,7 @@ void sync_path(const std::filesystem::path& path, int flags) {
 void write_atomically(const std::filesystem::path& file,
                       const std::function<void(const std::filesystem::path& temporary)>& write) {
   const auto temporary = file.parent_path() / ("." + file.filename().string() + temporary_suffix());
+  const ActiveTemporary active(temporary);
   try {
     write(temporary);
     sync_path(temporary, O_RDONLY);
@@ -52,6 +72,10 @@ void write_atomically(const std::filesystem::path& file,
 }
 
 }  // namespace
+
+void remove_active_temporary() {
+  if (g_temporary_active.load()) ::unlink(g_active_temporary);
+}
 
 void remove_stale_temporaries(const std::filesystem::path& folder) {
   const auto own_suffix = temporary_suffix();

@@ -17,6 +17,9 @@ using ByteSink = std::function<void(const void* data, size_t size)>;
 void write_stream_atomically(const std::filesystem::path& file, const std::function<void(const ByteSink&)>& produce);
 // write_stream_atomically for text.
 void write_text_atomically(const std::filesystem::path& file, const std::string& text);
+// Removes the temporary that the writers above are writing right now, if any; safe to call from a
+// signal handler that is about to end the process.
+void remove_active_temporary();
 // Removes the temporaries that the writers above leave in `folder` when their process is killed
 // mid-write (those of this process excepted).
 void remove_stale_temporaries(const std::filesystem::path& folder);

@@ -53,9 +53,11 @@ int run_import(const ImportCommandOptions& command) {
   config.model.options = imported.options;
   std::vector<std::string> class_names;
   for (int64_t c = 0; c < imported.options.num_classes; ++c) class_names.push_back(std::to_string(c));
-  save_checkpoint(
-      command.output,
-      {&imported.model, nullptr, nullptr, emit_config(config), class_names, {}, torch::Device(torch::kCPU)});
+  CheckpointContents contents;
+  contents.model = &imported.model;
+  contents.config_yaml = emit_config(config);
+  contents.class_names = class_names;
+  save_checkpoint(command.output, contents);
   const auto& vit = imported.options;
   spdlog::info("imported {} ({} weights): dim {}, depth {}, heads {}, patch {}, image {}, {} classes -> {}",
                command.weights, command.from, vit.embed_dim, vit.depth, vit.num_heads, vit.patch_size, vit.image_size,

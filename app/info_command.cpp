@@ -83,7 +83,7 @@ int run_info(const InfoOptions& options) {
 void add_info_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<InfoOptions>();
   auto* command = app.add_subcommand("info", "Show a model's parameters, tokens and forward cost");
-  add_common_options(*command, options->common);
+  add_common_options(*command, options->common, kConfigOptions);
   command->add_option("-m,--model", options->preset, "Model preset")->check(CLI::IsMember(models::preset_names()));
   command->add_flag("--json", options->json, "Print one JSON object instead of a table");
   command->footer(

@@ -64,7 +64,7 @@ int launch_local_ranks(int64_t nproc) {
       preset_port != nullptr && *preset_port != '\0' ? preset_port : std::to_string(free_loopback_port());
   spdlog::info("launching {} ranks on 127.0.0.1:{}", nproc, port);
 
-  StopSignals signals;
+  StopSignals signals(StopSignals::Second::IsCounted, /*announce=*/false);
   std::vector<pid_t> ranks;
   for (int64_t rank = 0; rank < nproc; ++rank) {
     const pid_t pid = fork();
@@ -87,7 +87,7 @@ int launch_local_ranks(int64_t nproc) {
   }
 
   int result = 0;
-  int forwarded = 0;
+  int forwarded = 0;  // signals passed on so far: the first asks the ranks to stop, a second stops them at once
   size_t running = ranks.size();
   std::chrono::steady_clock::time_point kill_deadline = std::chrono::steady_clock::time_point::max();
   while (running > 0) {
@@ -109,8 +109,8 @@ int launch_local_ranks(int64_t nproc) {
       }
       continue;
     }
-    if (const int signal = signals.received(); signal != 0 && forwarded == 0) {
-      forwarded = signal;
+    if (const int signal = signals.received(); signal != 0 && forwarded < std::min(signals.count(), 2)) {
+      ++forwarded;
       for (const pid_t pid : ranks) {
         if (pid > 0) kill(pid, signal);
       }

@@ -25,6 +25,9 @@ std::unique_ptr<data::DataLoader> make_loader(const Config& config, std::shared_
   options.prefetch_batches = config.data.prefetch_batches;
   options.skip_bad_samples = config.data.on_bad_sample == data::BadSamplePolicy::Skip;
   options.num_classes = config.model.options.num_classes;
+  // Mixup/CutMix pair the images of each loader's batch: with data-parallel ranks, those of each
+  // rank's share (as timm does); with gradient accumulation, those of each micro-batch.
+  if (request.training) options.mixup = config.train.mixup;
   options.bytes = uint8_batches(config, request.training, request.device);
   options.pin_memory = request.device.is_cuda();
   return std::make_unique<data::DataLoader>(std::move(dataset), make_transform(config, request.training), options);

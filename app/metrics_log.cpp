@@ -1,5 +1,6 @@
 #include "app/metrics_log.h"
 
+#include "app/csv.h"
 #include "app/file_util.h"
 #include "app/plot.h"
 
@@ -13,7 +14,8 @@
 namespace vit::app {
 namespace {
 
-const char* const kHeader = "epoch,step,train_loss,val_loss,val_top1,val_top5,lr,images_per_s,seconds,ema_val_top1";
+const std::vector<std::string> kHeader = {"epoch",    "step", "train_loss",   "val_loss", "val_top1",
+                                          "val_top5", "lr",   "images_per_s", "seconds",  "ema_val_top1"};
 
 std::string cell(const std::optional<double>& value) { return value ? fmt::format("{:.6g}", *value) : ""; }
 
@@ -72,11 +74,11 @@ MetricsLog::MetricsLog(std::filesystem::path run_dir, int64_t resume_epoch)
 
 void MetricsLog::append(const EpochMetrics& row) {
   rows_.push_back(row);
-  std::string text = std::string(kHeader) + "\n";
+  std::string text = csv_row(kHeader);
   for (const auto& r : rows_) {
-    text +=
-        fmt::format("{},{},{:.6g},{},{},{},{:.6g},{:.1f},{:.2f},{}\n", r.epoch, r.step, r.train_loss, cell(r.val_loss),
-                    cell(r.val_top1), cell(r.val_top5), r.lr, r.images_per_s, r.seconds, cell(r.ema_val_top1));
+    text += csv_row({std::to_string(r.epoch), std::to_string(r.step), fmt::format("{:.6g}", r.train_loss),
+                     cell(r.val_loss), cell(r.val_top1), cell(r.val_top5), fmt::format("{:.6g}", r.lr),
+                     fmt::format("{:.1f}", r.images_per_s), fmt::format("{:.2f}", r.seconds), cell(r.ema_val_top1)});
   }
   write_text_atomically(run_dir_ / "metrics.csv", text);
   write_plots();
@@ -100,7 +102,7 @@ void MetricsLog::write_plots() const {
 
 StepLog::StepLog(const std::filesystem::path& run_dir, int64_t resume_step) {
   const auto file = run_dir / "steps.csv";
-  std::string kept = "step,epoch,loss,lr\n";
+  std::string kept = csv_row({"step", "epoch", "loss", "lr"});
   std::ifstream in(file);
   std::string line;
   std::getline(in, line);
@@ -124,7 +126,8 @@ StepLog::~StepLog() {
 
 void StepLog::append(int64_t step, int64_t epoch, double loss, double lr) {
   // One write() per line: a killed process leaves whole lines behind.
-  const auto line = fmt::format("{},{},{:.9g},{:.9g}\n", step, epoch, loss, lr);
+  const auto line =
+      csv_row({std::to_string(step), std::to_string(epoch), fmt::format("{:.9g}", loss), fmt::format("{:.9g}", lr)});
   if (fd_ >= 0 && ::write(fd_, line.data(), line.size()) < 0) {
     ::close(fd_);
     fd_ = -1;  // a full disk stops the step log, not the training

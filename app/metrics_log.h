@@ -27,7 +27,6 @@ class MetricsLog {
  public:
   MetricsLog(std::filesystem::path run_dir, int64_t resume_epoch);
   void append(const EpochMetrics& row);
-  const std::vector<EpochMetrics>& rows() const { return rows_; }
 
  private:
   void write_plots() const;

@@ -20,7 +20,6 @@ class LrSchedule {
  public:
   LrSchedule(const TrainConfig& train, int64_t steps_per_epoch);
   double at(int64_t step) const;
-  int64_t total_steps() const { return total_steps_; }
 
  private:
   TrainConfig train_;

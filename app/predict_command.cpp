@@ -11,6 +11,7 @@
 #include "models/attention_rollout.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <torch/script.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -48,13 +49,18 @@ bool is_torchscript(const fs::path& file) {
   return extension == ".pt" || extension == ".pth" || extension == ".torchscript";
 }
 
-Predictor load_predictor(const PredictOptions& options) {
+Predictor load_predictor(const PredictOptions& options, torch::Device device) {
   Predictor predictor;
   if (is_torchscript(options.model)) {
+    if (options.ema || options.common.config_file || !options.common.overrides.empty()) {
+      throw ConfigError(options.model +
+                        ": --ema, --config and --set apply to checkpoints; an exported model carries its own weights "
+                        "and preprocessing");
+    }
     torch::jit::ExtraFilesMap extra{{"config.json", ""}};
     torch::jit::Module module;
     try {
-      module = torch::jit::load(options.model, torch::kCPU, extra);
+      module = torch::jit::load(options.model, device, extra);
     } catch (const std::exception&) {  // c10::Error, or the TorchScript parser's errors
       throw data::DataError(options.model + ": not a readable TorchScript file");
     }
@@ -77,7 +83,7 @@ Predictor load_predictor(const PredictOptions& options) {
     predictor.logits = [module](const torch::Tensor& batch) mutable { return module.forward({batch}).toTensor(); };
     return predictor;
   }
-  auto trained = load_trained_model(options.model, common_overrides(options.common), options.ema, torch::kCPU);
+  auto trained = load_trained_model(options.model, options.common, options.ema, device);
   predictor.preprocessing = trained.config.data.val_transforms;
   predictor.image_size = trained.config.model.options.image_size;
   predictor.in_chans = trained.config.model.options.in_chans;
@@ -92,12 +98,15 @@ Predictor load_predictor(const PredictOptions& options) {
 void write_attention_map(models::VisionTransformer& model, const PreparedImage& image, const fs::path& file) {
   torch::NoGradGuard no_grad;
   const auto grid = model->options().grid_size();
-  write_png(file,
-            heatmap_overlay(models::class_token_rollout(model->attention_maps(image.input), grid)[0], image.shown));
+  const auto device = model->parameters().front().device();
+  const auto rollout = models::class_token_rollout(model->attention_maps(image.input.to(device)), grid)[0];
+  write_png(file, heatmap_overlay(rollout.cpu(), image.shown));
 }
 
 int run_predict(const PredictOptions& options) {
-  auto predictor = load_predictor(options);
+  const auto [device, threads] = configure_machine(options.common);
+  spdlog::debug("predicting on {}, {} threads ({})", device.str(), threads.count, threads.source);
+  auto predictor = load_predictor(options, device);
   if (!options.attention_map.empty() && !predictor.trained) {
     throw ConfigError("--attention-map needs a checkpoint (the TorchScript module does not expose attention)");
   }
@@ -110,7 +119,7 @@ int run_predict(const PredictOptions& options) {
   for (size_t i = 0; i < files.size(); ++i) {
     const auto& file = files[i];
     const auto image = prepare_image(file, transform);
-    const auto logits = predictor.logits(image.input)[0].to(torch::kFloat32);
+    const auto logits = predictor.logits(image.input.to(device))[0].to(torch::kCPU, torch::kFloat32);
     const auto probabilities = logits.softmax(0);
     const auto k = std::min<int64_t>(options.topk, logits.size(0));
     const auto [top_p, top_i] = probabilities.topk(k);
@@ -144,7 +153,7 @@ int run_predict(const PredictOptions& options) {
 void add_predict_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<PredictOptions>();
   auto* command = app.add_subcommand("predict", "Classify images with an exported model (.pt) or a checkpoint");
-  add_common_options(*command, options->common);
+  add_common_options(*command, options->common, kConfigOptions | kDeviceOption | kThreadsOption);
   command->add_option("--model", options->model, "MODEL.pt from vit export, or a checkpoint / run directory")
       ->required();
   command->add_option("inputs", options->inputs, "Image files or folders")->required();

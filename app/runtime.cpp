@@ -4,10 +4,15 @@
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <fmt/format.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <torch/cuda.h>
 
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -27,9 +32,41 @@ torch::Device select_device(const std::string& name, int64_t local_rank) {
   return device;
 }
 
-void configure_threads(int64_t threads) {
-  const auto cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads > 0 ? static_cast<int>(threads) : cores);
+namespace {
+
+// A positive integer environment variable, else 0.
+int positive_environment(const char* name) {
+  const char* text = std::getenv(name);
+  if (text == nullptr) return 0;
+  int value = 0;
+  const auto* end = text + std::strlen(text);
+  const auto [ptr, error] = std::from_chars(text, end, value);
+  return error == std::errc() && ptr == end && value > 0 ? value : 0;
+}
+
+// The cores this process may run on (taskset, cgroup cpusets), not all the machine's.
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
+ThreadCount choose_threads(int64_t threads) {
+  if (threads > 0) return {static_cast<int>(threads), "train.threads"};
+  if (const int omp = positive_environment("OMP_NUM_THREADS"); omp > 0) return {omp, "OMP_NUM_THREADS"};
+  const int cores = usable_cores();
+  if (const int ranks = positive_environment("LOCAL_WORLD_SIZE"); ranks > 1) {
+    return {std::max(1, cores / ranks), fmt::format("{} cores / {} local ranks", cores, ranks)};
+  }
+  return {cores, "one per core"};
+}
+
+ThreadCount configure_threads(int64_t threads) {
+  const auto chosen = choose_threads(threads);
+  at::set_num_threads(chosen.count);
   const auto blas = loaded_blas();
   if (blas.slow) {
     spdlog::warn(
@@ -38,6 +75,7 @@ void configure_threads(int64_t threads) {
         "update-alternatives --config libblas.so.3-x86_64-linux-gnu",
         blas.name, blas.path);
   }
+  return chosen;
 }
 
 double peak_rss_mb() {

@@ -10,9 +10,17 @@ namespace vit::app {
 // ConfigError. "auto" and "cuda" without an index mean GPU `local_rank` (one GPU per local rank).
 torch::Device select_device(const std::string& name, int64_t local_rank = 0);
 
-// Sets LibTorch's intra-op threads (`threads`, or one per core when 0) and warns loudly when the
-// BLAS serving LibTorch's CPU matrix products is Netlib's reference implementation.
-void configure_threads(int64_t threads);
+// How many intra-op threads, and why: `threads` when > 0 (train.threads); else OMP_NUM_THREADS
+// when set (torchrun sets 1 per rank); else the cores this process may run on, divided among the
+// local ranks of a data-parallel job (LOCAL_WORLD_SIZE, set by torchrun and `vit train --nproc`).
+struct ThreadCount {
+  int count = 1;
+  std::string source;  // for the log: "train.threads", "OMP_NUM_THREADS", "2 cores / 2 local ranks", ...
+};
+ThreadCount choose_threads(int64_t threads);
+// Sets LibTorch's intra-op threads as choose_threads() says and warns loudly when the BLAS
+// serving LibTorch's CPU matrix products is Netlib's reference implementation.
+ThreadCount configure_threads(int64_t threads);
 
 // The most resident memory this process has used so far, in MiB.
 double peak_rss_mb();

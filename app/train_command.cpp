@@ -2,9 +2,9 @@
 // loaders, optimizer and schedule, EMA, checkpoints, metrics) each have a file of their own.
 #include "app/train_command.h"
 
-#include "app/autocast.h"
 #include "app/checkpoint.h"
 #include "app/common_options.h"
+#include "app/config_names.h"
 #include "app/device_input.h"
 #include "app/distributed.h"
 #include "app/ema.h"
@@ -13,17 +13,20 @@
 #include "app/file_util.h"
 #include "app/launcher.h"
 #include "app/loaders.h"
-#include "app/loss.h"
-#include "app/loss_scaler.h"
+#include "app/memory_budget.h"
 #include "app/metrics_log.h"
 #include "app/optimization.h"
 #include "app/progress.h"
+#include "app/run_directory.h"
 #include "app/runtime.h"
 #include "app/signals.h"
+#include "app/training_step.h"
 #include "data/errors.h"
 #include "models/complexity.h"
+#include "models/presets.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
@@ -43,8 +46,10 @@ namespace fs = std::filesystem;
 
 struct TrainOptions {
   CommonOptions common;
-  std::string output;  // the run directory; default <config output>/<timestamp>
-  std::string resume;  // a run directory or checkpoint to continue
+  std::string output;      // the run directory; default <config output>/<timestamp>
+  std::string resume;      // a run directory or checkpoint to continue, or "auto"
+  bool overwrite = false;  // start afresh in an --output that already holds a run
+  bool force = false;      // train even when the memory estimate exceeds what is available
   int64_t stop_after = 0;
   int64_t nproc = 1;  // > 1: launch this many local ranks of a data-parallel job
 };
@@ -66,6 +71,12 @@ void prune_epoch_checkpoints(const fs::path& run_dir, int64_t epoch, int64_t sav
   }
 }
 
+std::vector<std::string> file_names(const std::vector<fs::path>& files) {
+  std::vector<std::string> names;
+  for (const auto& file : files) names.push_back(file.filename().string());
+  return names;
+}
+
 // Ranks other than 0 only compute: they log warnings and errors, tagged with their rank.
 void quiet_logging_for(int64_t rank) {
   spdlog::set_level(spdlog::level::warn);
@@ -81,19 +92,53 @@ int run_train(const TrainOptions& options) {
   }
   const bool main_rank = ranks.rank == 0;
   if (!main_rank) quiet_logging_for(ranks.rank);
-  StopSignals signals;
+  StopSignals signals(StopSignals::Second::StopsAtOnce, /*announce=*/main_rank);
+  if (options.overwrite && !options.resume.empty()) {
+    throw ConfigError("--overwrite starts a run afresh; it cannot be combined with --resume");
+  }
+  const bool auto_resume = options.resume == "auto";
+  if (auto_resume && options.output.empty()) {
+    throw ConfigError("--resume auto: give the run directory with --output DIR (continued if DIR/last.ckpt exists)");
+  }
+  fs::path resume_file;
+  if (auto_resume) {
+    if (fs::exists(fs::path(options.output) / "last.ckpt")) resume_file = fs::path(options.output) / "last.ckpt";
+  } else if (!options.resume.empty()) {
+    resume_file = resolve_checkpoint(options.resume);
+    if (!options.output.empty() && !fs::equivalent(resume_file.parent_path(), options.output)) {
+      throw ConfigError(fmt::format("--resume {} continues in {}; drop --output {}", options.resume,
+                                    resume_file.parent_path().string(), options.output));
+    }
+  }
+
   Config config;
   fs::path run_dir;
   std::unique_ptr<CheckpointReader> resume;  // (InputArchive's copy constructor keeps it out of std::optional)
-  if (!options.resume.empty()) {
-    const auto file = resolve_checkpoint(options.resume);
-    resume = std::make_unique<CheckpointReader>(file);
-    config =
-        load_config_text(resume->config_yaml(), file.string() + " (embedded config)", common_overrides(options.common));
-    run_dir = file.parent_path();
+  if (!resume_file.empty()) {
+    resume = std::make_unique<CheckpointReader>(resume_file);
+    config = load_config_text(resume->config_yaml(), resume_file.string() + " (embedded config)",
+                              common_overrides(options.common));
+    run_dir = resume_file.parent_path();
   } else {
     config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
+    if (!config.model.given) {
+      throw ConfigError(fmt::format(
+          "{}: no model section; choose a model with model.preset (one of: {}) or give its fields (image_size, "
+          "patch_size, in_chans, num_classes, dim, depth, heads)",
+          options.common.config_file.value_or("the config"), fmt::join(models::preset_names(), ", ")));
+    }
     run_dir = options.output.empty() ? fs::path(config.output) / timestamp() : fs::path(options.output);
+    // Only rank 0 writes the run directory; the others would see its first files appear.
+    if (main_rank && !run_files(run_dir).empty()) {
+      if (!options.overwrite && !auto_resume) {
+        throw ConfigError(fmt::format(
+            "--output {}: already holds a run ({}); continue it with `vit train --resume {}`, or start over with "
+            "--overwrite (removes its checkpoints, metrics and plots)",
+            run_dir.string(), fmt::join(file_names(run_files(run_dir)), ", "), run_dir.string()));
+      }
+      spdlog::info("removing the earlier run's files from {}", run_dir.string());
+      remove_run_files(run_dir);
+    }
   }
   const TrainConfig& train = config.train;
   if (train.batch_size % ranks.world_size != 0) {
@@ -107,7 +152,7 @@ int run_train(const TrainOptions& options) {
     write_text_atomically(run_dir / "config.yaml", emit_config(config));
   }
 
-  configure_threads(train.threads);
+  const auto threads = configure_threads(train.threads);
   const auto device = select_device(train.device, ranks.world_size > 1 ? ranks.local_rank : 0);
   if (train.amp == AmpMode::Fp16 && !device.is_cuda()) {
     throw ConfigError("train.amp: fp16 needs a CUDA device; use bf16 on the CPU");
@@ -136,6 +181,16 @@ int run_train(const TrainOptions& options) {
 
   // Model, optimizer, schedule, EMA, and where a resumed run left off.
   models::VisionTransformer model(config.model.options);
+  const auto complexity = models::measure_complexity(model);
+  spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image",
+               config.model.preset.empty() ? "custom" : config.model.preset, complexity.parameters,
+               complexity.gflops());
+  const auto memory = estimate_training_memory(complexity, train, rank_batch_size);
+  // On a GPU the estimate is only logged: device memory is not measured here.
+  const auto available = device.is_cpu() ? available_memory_bytes() : std::nullopt;
+  spdlog::info("memory: training needs an estimated {}{}", memory.describe(),
+               available ? " of " + human_bytes(*available) + " available" : "");
+  if (available && !options.force) check_training_memory(memory, *available, rank_batch_size);
   if (!config.model.pretrained.empty() && !resume) {
     CheckpointReader(config.model.pretrained).load_model(model, false);
     spdlog::info("starting from the weights of {} (model.pretrained)", config.model.pretrained);
@@ -163,18 +218,13 @@ int run_train(const TrainOptions& options) {
     metrics.emplace(run_dir, state.epoch);
     step_log.emplace(run_dir, state.step);
   }
-  const bool autocast = train.amp != AmpMode::None;
-  const auto autocast_dtype = train.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16;
-  LossScaler scaler(train.amp == AmpMode::Fp16);
+  TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, parallel, train, device);
+  if (resume) resume->load_loss_scaler(training_step.scaler());
 
-  const auto complexity = models::measure_complexity(model);
-  spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image",
-               config.model.preset.empty() ? "custom" : config.model.preset, complexity.parameters,
-               complexity.gflops());
   spdlog::info("data: {} training images, {} validation images, {} classes; {} steps per epoch", splits.train->size(),
                splits.val ? splits.val->size() : 0, class_names.size(), steps_per_epoch);
-  spdlog::info("device {}, {} threads, amp {}; run directory {}", device.str(), at::get_num_threads(),
-               train.amp == AmpMode::None ? "off" : (train.amp == AmpMode::Bf16 ? "bf16" : "fp16"), run_dir.string());
+  spdlog::info("device {}, {} threads ({}), amp {}; run directory {}", device.str(), threads.count, threads.source,
+               name_of(kAmpNames, train.amp), run_dir.string());
   if (ranks.world_size > 1) {
     spdlog::info("data-parallel: {} ranks ({}), {} images per rank and step", ranks.world_size, parallel.backend(),
                  rank_batch_size);
@@ -182,8 +232,16 @@ int run_train(const TrainOptions& options) {
 
   const auto save = [&](const fs::path& file, const TrainingState& at) {
     if (!main_rank) return;
-    save_checkpoint(file,
-                    {&model, optimizer.get(), ema ? &*ema : nullptr, emit_config(config), class_names, at, device});
+    CheckpointContents contents;
+    contents.model = &model;
+    contents.optimizer = optimizer.get();
+    contents.ema = ema ? &*ema : nullptr;
+    contents.loss_scaler = &training_step.scaler();
+    contents.config_yaml = emit_config(config);
+    contents.class_names = class_names;
+    contents.state = at;
+    contents.device = device;
+    save_checkpoint(file, contents);
   };
 
   // Fault injection for tests of the non-finite-loss path: the loss of this step becomes NaN.
@@ -196,7 +254,7 @@ int run_train(const TrainOptions& options) {
     model->train();
     // Micro-batches left over at the end of the previous epoch (batches_per_epoch not a multiple
     // of grad_accum_steps) never reached an optimizer step; their gradients must not leak.
-    optimizer->zero_grad();
+    training_step.discard();
     train_loader->start_epoch(state.epoch, state.batch_in_epoch);
     Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, train.epochs), batches_per_epoch,
                       state.batch_in_epoch, main_rank ? train.log_every : 0);
@@ -205,7 +263,6 @@ int run_train(const TrainOptions& options) {
     int64_t losses = 0;
     int64_t images = 0;
     double lr = schedule.at(state.step);
-    torch::Tensor accumulated_loss;  // on the device, over the micro-batches of one step
 
     // Step losses stay on the device until read back in one transfer every log_every steps,
     // before a save and at the end of the epoch, so a step never waits for the device. A
@@ -220,8 +277,9 @@ int run_train(const TrainOptions& options) {
         const double value = values[static_cast<int64_t>(i)].item<double>();
         if (!std::isfinite(value)) {
           throw std::runtime_error(
-              fmt::format("loss is {} at epoch {}, step {}: training stopped; the last good checkpoint is {}", value,
-                          state.epoch + 1, step, (run_dir / "last.ckpt").string()));
+              fmt::format("loss is {} at epoch {}, step {}: training stopped; the last good checkpoint is {}",
+                          std::isnan(value) ? "nan" : fmt::format("{}", value), state.epoch + 1, step,
+                          (run_dir / "last.ckpt").string()));
         }
         loss_sum += value;
         ++losses;
@@ -232,38 +290,17 @@ int run_train(const TrainOptions& options) {
     };
 
     while (auto batch = train_loader->next()) {
-      // Forward and backward of one micro-batch.
       const bool completes_step = (batch->step + 1) % train.grad_accum_steps == 0;
-      parallel.synchronize_next_backward(completes_step);
-      const auto inputs = to_input(batch->images);
-      const auto labels = batch->labels.to(device, /*non_blocking=*/true);
-      torch::Tensor loss;
-      {
-        AutocastGuard guard(device, autocast_dtype, autocast);
-        loss = classification_loss(model(inputs).to(torch::kFloat32), labels, batch->targets, train.label_smoothing);
-      }
-      if (state.step + 1 == nan_step) loss = loss * std::numeric_limits<double>::quiet_NaN();
-      scaler.scale(loss / static_cast<double>(train.grad_accum_steps)).backward();
-      accumulated_loss = accumulated_loss.defined() ? accumulated_loss + loss.detach() : loss.detach();
+      auto inputs = to_input(batch->images);
+      if (state.step + 1 == nan_step) inputs = inputs * std::numeric_limits<double>::quiet_NaN();
+      training_step.accumulate(inputs, batch->labels.to(device, /*non_blocking=*/true), batch->targets, completes_step);
       images += batch->images.size(0) * ranks.world_size;
       state.batch_in_epoch = batch->step + 1;
       if (!completes_step) continue;
 
       // Every rank now holds the rank-averaged gradients and agrees on the loss and on stopping.
-      parallel.finish_gradient_sync();
-      const auto summary = parallel.summarize_step(accumulated_loss / static_cast<double>(train.grad_accum_steps),
-                                                   signals.received() != 0);
-      accumulated_loss = torch::Tensor();
-
-      // One optimizer step (skipped, with a smaller fp16 loss scale, when gradients overflowed).
-      const bool finite_gradients = scaler.unscale(model->parameters());
-      if (train.grad_clip > 0.0) clip_gradient_norm(model->parameters(), train.grad_clip);
       lr = schedule.at(state.step);
-      set_learning_rate(*optimizer, lr, train.backbone_lr_scale);
-      if (finite_gradients) optimizer->step();
-      optimizer->zero_grad();
-      scaler.update(finite_gradients);
-      if (ema) ema->update(model);
+      const auto summary = training_step.apply(lr, signals.received() != 0);
       ++state.step;
       ++steps_this_run;
       pending_losses.push_back(summary.mean_loss);
@@ -341,12 +378,15 @@ int run_train(const TrainOptions& options) {
 
   if (stop == Stop::Signal || stop == Stop::StopAfter) {
     save(run_dir / "last.ckpt", state);
-    const int signal = signals.received();
-    spdlog::warn("{} after step {}: saved {}; continue with: vit train --resume {}",
-                 stop == Stop::Signal ? (signal == SIGTERM ? "terminated" : "interrupted") : "stopped", state.step,
+    // A rank that saw no signal itself stops because another did.
+    const int signal = signals.received() != 0 ? signals.received() : SIGINT;
+    const char* how = stop == Stop::StopAfter ? "stopped"
+                      : signal == SIGTERM     ? "terminated"
+                      : signal == SIGHUP      ? "hung up"
+                                              : "interrupted";
+    spdlog::warn("{} after step {}: saved {}; continue with: vit train --resume {}", how, state.step,
                  (run_dir / "last.ckpt").string(), run_dir.string());
-    if (stop == Stop::Signal) return signal == SIGTERM ? kExitSigterm : kExitSigint;
-    return kExitSuccess;
+    return stop == Stop::Signal ? 128 + signal : kExitSuccess;
   }
   spdlog::info("done: {} steps; best val top-1 {:.2f}%; peak memory {:.0f} MiB; run directory {}", state.step,
                100.0 * std::max(0.0, state.best_top1), peak_rss_mb(), run_dir.string());
@@ -360,7 +400,12 @@ void add_train_command(CLI::App& app, int& exit_code) {
   auto* command = app.add_subcommand("train", "Train a model (default: configs/fashion_mnist_vit.yaml)");
   add_common_options(*command, options->common);
   command->add_option("-o,--output", options->output, "Run directory (default: <output>/<timestamp>)");
-  command->add_option("--resume", options->resume, "Continue a run: its directory or a checkpoint file");
+  command->add_option("--resume", options->resume,
+                      "Continue a run: its directory or a checkpoint file; `auto`: --output's last.ckpt if it exists, "
+                      "else start there afresh (preemptible jobs, torchrun restarts)");
+  command->add_flag("--overwrite", options->overwrite,
+                    "Start afresh in an --output that holds a run, removing its checkpoints, metrics and plots");
+  command->add_flag("--force", options->force, "Train even when the memory estimate exceeds the memory available");
   command
       ->add_option("--stop-after", options->stop_after,
                    "Stop after N optimizer steps of this invocation, saving last.ckpt (a time-boxed run)")
@@ -374,6 +419,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
       "  vit train                                   # Fashion-MNIST with the default config\n"
       "  vit train --config configs/cifar10_vit.yaml --set train.epochs=50 --output runs/cifar\n"
       "  vit train --resume runs/cifar               # continue from runs/cifar/last.ckpt\n"
+      "  vit train --output runs/job --resume auto   # continue runs/job if it has a checkpoint, else start it\n"
       "  vit train --set train.amp=bf16 --threads 2 --seed 1\n"
       "  vit train --nproc 2 --threads 1                    # data-parallel, 2 local ranks (Gloo)\n"
       "  torchrun --nnodes 2 --nproc_per_node 1 --node_rank 0 --master_addr HOST --master_port 29500 \\\n"

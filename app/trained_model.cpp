@@ -3,18 +3,25 @@
 #include "app/checkpoint.h"
 #include "app/model_json.h"
 
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 namespace vit::app {
 
-TrainedModel load_trained_model(const std::filesystem::path& checkpoint, const std::vector<std::string>& overrides,
-                                bool ema, torch::Device device) {
+TrainedModel load_trained_model(const std::filesystem::path& checkpoint, const CommonOptions& common, bool ema,
+                                torch::Device device) {
   CheckpointReader reader(resolve_checkpoint(checkpoint));
   TrainedModel trained;
-  trained.config = load_config_text(reader.config_yaml(), reader.file().string() + " (embedded config)", overrides);
+  trained.config =
+      load_config_text(reader.config_yaml(), reader.file().string() + " (embedded config)", common_overrides(common));
+  if (common.config_file) {
+    trained.config.data = load_common_config(common, WithoutConfigFile::kUseFieldDefaults).data;
+  }
   trained.class_names = reader.class_names();
   trained.model = models::VisionTransformer(trained.config.model.options);
   reader.load_model(trained.model, ema);
+  spdlog::debug("{}: {} weights after {} steps ({} epochs), {} classes", reader.file().string(), ema ? "EMA" : "model",
+                reader.state().step, reader.state().epoch, trained.class_names.size());
   trained.model->to(device);
   trained.model->eval();
   return trained;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "app/common_options.h"
 #include "app/config.h"
 #include "models/vision_transformer.h"
 
@@ -10,16 +11,17 @@
 namespace vit::app {
 
 // A model rebuilt from the config inside a checkpoint, with its weights (or EMA weights), in
-// eval mode on `device`. `overrides` apply to the embedded config (e.g. to point it at other
-// data); a model.* override that no longer fits the weights is a data::DataError.
+// eval mode on `device`. The command line's --set values apply to the embedded config, and with
+// --config FILE, that file's data section (which images, how they are preprocessed) replaces the
+// checkpoint's; a model.* override that no longer fits the weights is a data::DataError.
 struct TrainedModel {
   Config config;
   std::vector<std::string> class_names;
   models::VisionTransformer model{nullptr};
 };
 
-TrainedModel load_trained_model(const std::filesystem::path& checkpoint, const std::vector<std::string>& overrides,
-                                bool ema, torch::Device device);
+TrainedModel load_trained_model(const std::filesystem::path& checkpoint, const CommonOptions& common, bool ema,
+                                torch::Device device);
 
 // The preprocessing and model description stored as config.json in exported TorchScript files.
 std::string export_metadata(const TrainedModel& trained);

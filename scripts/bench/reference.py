@@ -191,6 +191,8 @@ def train_step(spec, model, optimizer, inputs, labels):
 
 def bench_train(spec, device):
     t, batch = spec["train"], spec["batch_size"]
+    if t.get("grad_accum_steps", 1) != 1 or t.get("ema_decay", 0.0) > 0 or spec["amp"] == "fp16":
+        raise SystemExit("reference.py: gradient accumulation, EMA and fp16 are not modelled; bench without them")
     model = VisionTransformer(spec["model"]).to(device).train()
     optimizer = make_optimizer(model, t)
     inputs = images(spec, device, batch)

@@ -31,6 +31,19 @@ TEST(BenchCommand, TrainReportsMedianThroughputOfEachRepeat) {
   EXPECT_GT(report["peak_rss_mb"].get<double>(), 10.0);
 }
 
+// The benchmark takes the steps `vit train` takes, so the settings that shape a step apply.
+TEST(BenchCommand, TrainTakesTheTrainingStepWithAccumulationAndEma) {
+  const auto result = run_vit(
+      "bench --mode train --batch-size 4 --set train.grad_accum_steps=2 "
+      "--set train.ema_decay=0.9 --set train.grad_clip=1.0 " +
+      kTinyModel);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report["train"]["grad_accum_steps"], 2);
+  EXPECT_EQ(report["train"]["ema_decay"], 0.9);
+  EXPECT_GT(report["images_per_s_median"].get<double>(), 0.0);
+}
+
 TEST(BenchCommand, InferenceMeasuresTheExportedModelAtBatchOneAndN) {
   const auto result = run_vit("bench --mode inference --batch-size 4 " + kTinyModel);
   ASSERT_EQ(result.exit_code, 0) << result.err;

@@ -172,6 +172,17 @@ TEST(DistributedTrain, NprocTwoTrainsLikeOneProcessWithTheSameGlobalBatch) {
   EXPECT_EQ(loss_column(dir / "multi" / "steps.csv").size(), 24u);
 }
 
+// Each rank's loader mixes its share of the batch (timm's per-rank batch mode).
+TEST(DistributedTrain, MixupReachesEveryRank) {
+  TempDir dir;
+  const auto command = deterministic_run(dir) + " --set train.max_steps=4 --nproc 2";
+  const auto plain = run_vit(command + " --output " + (dir / "plain").string());
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const auto mixed = run_vit(command + " --set train.mixup.cutmix_alpha=1.0 --output " + (dir / "mixed").string());
+  ASSERT_EQ(mixed.exit_code, 0) << mixed.err;
+  EXPECT_NE(loss_column(dir / "plain" / "steps.csv"), loss_column(dir / "mixed" / "steps.csv"));
+}
+
 TEST(DistributedTrain, RendezvousThatNeverCompletesEndsWithAClearError) {
   TempDir dir;
   const auto start = std::chrono::steady_clock::now();

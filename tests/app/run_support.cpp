@@ -12,17 +12,20 @@ namespace vit::testing {
 
 namespace fs = std::filesystem;
 
-void write_halves_dataset(const fs::path& root, int per_class, int seed) {
+void write_halves_dataset(const fs::path& root, int per_class, int seed, int channels) {
   std::mt19937 random(static_cast<unsigned>(seed));
   std::normal_distribution<double> noise(0.0, 25.0);
   for (const std::string name : {"left", "right"}) {
     fs::create_directories(root / name);
     for (int i = 0; i < per_class; ++i) {
-      cv::Mat image(16, 16, CV_8UC1);
+      cv::Mat image(16, 16, CV_8UC(channels));
       for (int y = 0; y < 16; ++y) {
         for (int x = 0; x < 16; ++x) {
           const bool bright = (x < 8) == (name == "left");
-          image.at<uint8_t>(y, x) = cv::saturate_cast<uint8_t>((bright ? 170.0 : 70.0) + noise(random));
+          for (int c = 0; c < channels; ++c) {
+            image.ptr<uint8_t>(y)[x * channels + c] =
+                cv::saturate_cast<uint8_t>((bright ? 170.0 : 70.0) + noise(random));
+          }
         }
       }
       cv::imwrite((root / name / (std::to_string(i) + ".png")).string(), image);

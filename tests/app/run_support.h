@@ -10,9 +10,10 @@
 
 namespace vit::testing {
 
-// 16x16 grey images: class "left" is bright on the left half, "right" on the right half, both
-// with noise, so only where the brightness is tells the classes apart.
-void write_halves_dataset(const std::filesystem::path& root, int per_class, int seed);
+// 16x16 images: class "left" is bright on the left half, "right" on the right half, both with
+// noise, so only where the brightness is tells the classes apart. Grey, or with 3 channels of
+// independent noise (colours for saturation and hue to act on).
+void write_halves_dataset(const std::filesystem::path& root, int per_class, int seed, int channels = 1);
 // 16x16 grey images of noise where only the top-left 8x8 quadrant tells the classes apart: it is
 // bright in class "bright" and dark in class "dark".
 void write_corner_dataset(const std::filesystem::path& root, int per_class, int seed);

@@ -118,7 +118,8 @@ TEST(Train, ResumedRunRepeatsTheUninterruptedLossesExactly) {
   // by being given fewer epochs.
   const auto config = tiny_config(dir) +
                       " --set train.grad_accum_steps=3 --set train.batch_size=8 --set train.schedule=constant" +
-                      " --set data.train_transforms.random_crop_padding=1";
+                      " --set data.train_transforms.random_crop_padding=1" +
+                      " --set train.mixup.mixup_alpha=0.8 --set train.mixup.cutmix_alpha=1.0";
   const auto straight = dir / "straight";
   ASSERT_EQ(run_vit("train --config " + config + " --set train.epochs=3 --output " + straight.string()).exit_code, 0);
 
@@ -140,8 +141,8 @@ TEST(Train, ResumedRunRepeatsTheUninterruptedLossesExactly) {
   EXPECT_EQ(count_lines(read_file(interrupted / "metrics.csv")), 4u);
 }
 
-TEST(Train, SignalsFinishTheStepSaveAndExitWith130Or143) {
-  for (const int signal : {SIGINT, SIGTERM}) {
+TEST(Train, SignalsFinishTheStepSaveAndExitWith128PlusTheSignal) {
+  for (const int signal : {SIGINT, SIGTERM, SIGHUP}) {
     TempDir dir;
     const auto run = dir / "run";
     const auto pid = spawn_vit(
@@ -151,12 +152,112 @@ TEST(Train, SignalsFinishTheStepSaveAndExitWith130Or143) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     ::kill(pid, signal);
-    EXPECT_EQ(wait_exit_code(pid), signal == SIGINT ? 130 : 143) << read_file(dir / "log");
-    EXPECT_NE(read_file(dir / "log").find(signal == SIGINT ? "interrupted after step" : "terminated after step"),
-              std::string::npos);
+    EXPECT_EQ(wait_exit_code(pid), 128 + signal) << read_file(dir / "log");
+    const auto log = read_file(dir / "log");
+    EXPECT_NE(log.find("stopping after the current step"), std::string::npos) << log;
+    EXPECT_NE(log.find(signal == SIGINT    ? "interrupted after step"
+                       : signal == SIGTERM ? "terminated after step"
+                                           : "hung up after step"),
+              std::string::npos)
+        << log;
     const auto evaluated = run_vit("eval --checkpoint " + run.string());
     EXPECT_EQ(evaluated.exit_code, 0) << evaluated.err;
   }
+}
+
+TEST(Train, ASecondSignalStopsAtOnceLeavingTheLastCheckpointIntact) {
+  TempDir dir;
+  const auto run = dir / "run";
+  // Steps of a few hundred milliseconds, so that the second signal lands inside one.
+  const auto pid = spawn_vit("train --config " + tiny_config(dir) +
+                                 " --set model.image_size=64 --set model.dim=192 --set model.depth=6"
+                                 " --set train.epochs=100 --set train.log_every=1 --set train.checkpoint_every_steps=1"
+                                 " --output " +
+                                 run.string(),
+                             dir / "log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (count_lines(read_file(run / "steps.csv")) < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto second = std::chrono::steady_clock::now();
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit_code(pid), 130);
+  EXPECT_LT(std::chrono::steady_clock::now() - second, std::chrono::seconds(2));
+  const auto log = read_file(dir / "log");
+  EXPECT_NE(log.find("second signal: stopped at once"), std::string::npos) << log;
+  for (const auto& entry : fs::directory_iterator(run)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path() << " left behind";
+  }
+  const auto evaluated = run_vit("eval --checkpoint " + run.string());
+  EXPECT_EQ(evaluated.exit_code, 0) << evaluated.err;
+}
+
+TEST(Train, AnOutputHoldingARunIsContinuedOrOverwrittenOnlyWhenAsked) {
+  TempDir dir;
+  const auto config = tiny_config(dir) + " --set train.epochs=1";
+  const auto run = dir / "run";
+  ASSERT_EQ(run_vit("train --config " + config + " --output " + run.string()).exit_code, 0);
+  const auto first_steps = loss_column(run / "steps.csv");
+
+  const auto again = run_vit("train --config " + config + " --set train.seed=1 --output " + run.string());
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("already holds a run"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("--resume"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("--overwrite"), std::string::npos) << again.err;
+  EXPECT_EQ(loss_column(run / "steps.csv"), first_steps);
+
+  write_file(run / "notes.txt", "mine");
+  const auto overwritten =
+      run_vit("train --config " + config + " --set train.seed=1 --overwrite --output " + run.string());
+  ASSERT_EQ(overwritten.exit_code, 0) << overwritten.err;
+  EXPECT_EQ(loss_column(run / "steps.csv").size(), first_steps.size());
+  EXPECT_NE(loss_column(run / "steps.csv"), first_steps);
+  EXPECT_EQ(read_file(run / "notes.txt"), "mine");  // only the run's own files go
+
+  // --resume auto: continues where there is a checkpoint, starts where there is none.
+  const auto continued =
+      run_vit("train --config " + config + " --set train.epochs=2 --output " + run.string() + " --resume auto");
+  ASSERT_EQ(continued.exit_code, 0) << continued.err;
+  EXPECT_NE(continued.err.find("resuming"), std::string::npos) << continued.err;
+  EXPECT_EQ(loss_column(run / "steps.csv").size(), 2 * first_steps.size());
+  const auto fresh = dir / "fresh";
+  const auto started = run_vit("train --config " + config + " --output " + fresh.string() + " --resume auto");
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  EXPECT_EQ(started.err.find("resuming"), std::string::npos) << started.err;
+  EXPECT_EQ(run_vit("train --resume auto").exit_code, 2);
+  EXPECT_EQ(run_vit("train --resume " + run.string() + " --overwrite").exit_code, 2);
+}
+
+TEST(Train, AConfigWithoutAModelIsRefusedAndMemoryIsCheckedBeforeTheFirstStep) {
+  TempDir dir;
+  const auto config = tiny_config(dir);
+  write_file(dir / "no_model.yaml", "data: {train: {source: imagefolder, path: " + (dir / "train").string() + "}}\n");
+  const auto no_model =
+      run_vit("train --config " + (dir / "no_model.yaml").string() + " --output " + (dir / "a").string());
+  EXPECT_EQ(no_model.exit_code, 2);
+  EXPECT_NE(no_model.err.find("no model section"), std::string::npos) << no_model.err;
+  EXPECT_NE(no_model.err.find("vit_micro_patch4_28"), std::string::npos) << no_model.err;
+
+  // ViT-B/16 at 224 px and batch 128 (what a config without a model section used to build) needs
+  // more than 16 GiB: refused before the first step, naming the batch size.
+  const auto big = run_vit("train --config " + config +
+                               " --set model.preset=vit_base_patch16_224 --set model.image_size=224"
+                               " --set model.patch_size=16 --set model.dim=768 --set model.depth=12"
+                               " --set model.heads=12 --set model.mlp_ratio=4 --set train.batch_size=128 --output " +
+                               (dir / "b").string(),
+                           "VIT_AVAILABLE_MEMORY_MB=16384");
+  EXPECT_EQ(big.exit_code, 2);
+  EXPECT_NE(big.err.find("train.batch_size: 128"), std::string::npos) << big.err;
+  EXPECT_NE(big.err.find("--force"), std::string::npos) << big.err;
+  EXPECT_EQ(count_lines(big.err.substr(big.err.find("error:"))), 1u);
+
+  const auto tight = "VIT_AVAILABLE_MEMORY_MB=1";
+  EXPECT_EQ(run_vit("train --config " + config + " --output " + (dir / "c").string(), tight).exit_code, 2);
+  const auto forced =
+      run_vit("train --config " + config + " --set train.epochs=1 --force --output " + (dir / "d").string(), tight);
+  EXPECT_EQ(forced.exit_code, 0) << forced.err;
 }
 
 TEST(Train, UsageErrorsExitWithTwo) {
