@@ -3,6 +3,7 @@
 #include "app/errors.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -26,6 +27,14 @@ std::optional<double> read_number(const std::string& file) {
   }
 }
 
+double resident_bytes() {
+  std::ifstream in("/proc/self/statm");
+  double total_pages = 0.0;
+  double resident_pages = 0.0;
+  if (!(in >> total_pages >> resident_pages)) return 0.0;
+  return resident_pages * static_cast<double>(::sysconf(_SC_PAGESIZE));
+}
+
 std::optional<double> mem_available() {
   std::ifstream in("/proc/meminfo");
   for (std::string line; std::getline(in, line);) {
@@ -44,8 +53,9 @@ std::string human_bytes(double bytes) {
 }
 
 std::string MemoryEstimate::describe() const {
-  return fmt::format("{} (weights and gradients {}, optimizer state {}, EMA {}, activations {})", human_bytes(total()),
-                     human_bytes(weights), human_bytes(optimizer_state), human_bytes(ema), human_bytes(activations));
+  return fmt::format("{} (process {}, weights and gradients {}, optimizer state {}, EMA {}, activations {})",
+                     human_bytes(total()), human_bytes(process), human_bytes(weights), human_bytes(optimizer_state),
+                     human_bytes(ema), human_bytes(activations));
 }
 
 MemoryEstimate estimate_training_memory(const models::ModelComplexity& complexity, const TrainConfig& train,
@@ -53,6 +63,7 @@ MemoryEstimate estimate_training_memory(const models::ModelComplexity& complexit
   const double parameter_bytes = static_cast<double>(complexity.parameters) * sizeof(float);
   const double optimizer_slots = train.optimizer == OptimizerKind::AdamW ? 2.0 : (train.momentum > 0.0 ? 1.0 : 0.0);
   MemoryEstimate estimate;
+  estimate.process = resident_bytes();
   estimate.weights = parameter_bytes * (train.amp == AmpMode::None ? 2.0 : 2.5);
   estimate.optimizer_state = parameter_bytes * optimizer_slots;
   estimate.ema = train.ema_decay > 0.0 ? parameter_bytes : 0.0;
@@ -77,16 +88,16 @@ std::optional<double> available_memory_bytes() {
 }
 
 void check_training_memory(const MemoryEstimate& estimate, double available, int64_t rank_batch_size) {
-  if (estimate.total() <= available) return;
-  const double room = available - (estimate.total() - estimate.activations);
+  if (estimate.still_needed() <= available) return;
+  const double room = available - (estimate.still_needed() - estimate.activations);
   const auto fitting = estimate.per_image > 0.0 ? static_cast<int64_t>(std::floor(room / estimate.per_image)) : 0;
   const std::string advice =
       fitting >= 1 ? fmt::format("lower train.batch_size (about {} images per rank fit)", fitting)
                    : "the model alone does not fit: choose a smaller model (model.preset, model.dim, model.depth)";
   throw ConfigError(fmt::format(
-      "train.batch_size: {} images per rank need an estimated {}, more than the {} of memory available; {}, or pass "
-      "--force to try anyway",
-      rank_batch_size, estimate.describe(), human_bytes(available), advice));
+      "train.batch_size: {} images per rank need an estimated {} more memory for training, but {} is available "
+      "(peak {}); {}, or pass --force to try anyway",
+      rank_batch_size, human_bytes(estimate.still_needed()), human_bytes(available), estimate.describe(), advice));
 }
 
 }  // namespace vit::app

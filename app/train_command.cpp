@@ -188,8 +188,8 @@ int run_train(const TrainOptions& options) {
   const auto memory = estimate_training_memory(complexity, train, rank_batch_size);
   // On a GPU the estimate is only logged: device memory is not measured here.
   const auto available = device.is_cpu() ? available_memory_bytes() : std::nullopt;
-  spdlog::info("memory: training needs an estimated {}{}", memory.describe(),
-               available ? " of " + human_bytes(*available) + " available" : "");
+  spdlog::info("memory: an estimated peak of {}{}", memory.describe(),
+               available ? "; " + human_bytes(*available) + " available" : "");
   if (available && !options.force) check_training_memory(memory, *available, rank_batch_size);
   if (!config.model.pretrained.empty() && !resume) {
     CheckpointReader(config.model.pretrained).load_model(model, false);
