@@ -2,12 +2,14 @@
 
 #include "data/errors.h"
 #include "data/image_file.h"
+#include "data/regular_file.h"
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
+#include <cstdlib>
 #include <map>
 #include <set>
+#include <sstream>
 
 namespace vit::data {
 namespace {
@@ -66,6 +68,25 @@ std::optional<int64_t> parse_index(const std::string& text) {
   return value;
 }
 
+enum class LabelKind { Index, Name };
+
+// A class index is written as a whole number without sign or leading zeros; a label that reads
+// as a number in any other way ("1.0", "+1", "007", "1e3", one past int64) is ambiguous: silently
+// treating it as a name would renumber every class.
+LabelKind label_kind(const std::string& label, size_t line_number, const std::string& source) {
+  const bool digits = label.find_first_not_of("0123456789") == std::string::npos;
+  if (digits && (label.size() == 1 || label[0] != '0') && parse_index(label)) return LabelKind::Index;
+  char* end = nullptr;
+  const bool numeric_start = std::string("0123456789+-.").find(label.front()) != std::string::npos;
+  if (numeric_start) std::strtod(label.c_str(), &end);
+  if (digits || (numeric_start && end == label.c_str() + label.size())) {
+    throw DataError(source + ":" + std::to_string(line_number) + ": label '" + label +
+                    "' reads as a number but is not a class index (0, 1, 2, ... within 64 bits); write indices as "
+                    "plain whole numbers, or give every class a name");
+  }
+  return LabelKind::Name;
+}
+
 }  // namespace
 
 CsvList parse_csv_list(std::istream& lines, const std::string& source, const std::filesystem::path& base_dir,
@@ -74,19 +95,34 @@ CsvList parse_csv_list(std::istream& lines, const std::string& source, const std
     throw DataError(source + ":" + std::to_string(line_number) + ": " + message);
   };
   std::vector<RawLine> raw;
-  bool all_indices = true;
+  std::optional<LabelKind> kind;  // the first label's; every other must be of the same kind
+  size_t kind_line = 0;
   size_t line_number = 0;
   for (std::string line; std::getline(lines, line);) {
     ++line_number;
+    // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first path.
+    if (line_number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     const auto text = trim(line);
     if (text.empty() || text[0] == '#') continue;
     if (raw.empty() && text == "path,label") continue;
     const auto fields = split_line(text);
     if (!fields) fail(line_number, "expected 'path,label', got '" + text + "'");
-    all_indices = all_indices && parse_index(fields->second).has_value();
+    const auto this_kind = label_kind(fields->second, line_number, source);
+    if (!kind) {
+      kind = this_kind;
+      kind_line = line_number;
+    } else if (this_kind != *kind) {
+      fail(line_number, "label '" + fields->second + "' is a class " +
+                            (this_kind == LabelKind::Index ? "index" : "name") + " but line " +
+                            std::to_string(kind_line) + "'s label is a class " +
+                            (*kind == LabelKind::Index ? "index" : "name") +
+                            "; a list uses one kind (names map to indices through data.class_names, else in sorted "
+                            "order)");
+    }
     raw.push_back({fields->first, fields->second, line_number});
   }
   if (raw.empty()) throw DataError(source + ": the list has no entries");
+  const bool all_indices = kind == LabelKind::Index;
 
   CsvList list;
   std::map<std::string, int64_t> index_of_name;
@@ -102,9 +138,8 @@ CsvList parse_csv_list(std::istream& lines, const std::string& source, const std
   int64_t max_label = -1;
   for (const auto& entry : raw) {
     int64_t label = 0;
-    if (const auto index = parse_index(entry.label); index && all_indices) {
-      label = *index;
-      if (label < 0) fail(entry.line_number, "negative label " + entry.label);
+    if (all_indices) {
+      label = *parse_index(entry.label);
       if (list.class_names.empty() && label >= kMaxNumberedClasses) {
         fail(entry.line_number, "label " + entry.label + " implies more than " + std::to_string(kMaxNumberedClasses) +
                                     " classes; list them in data.class_names");
@@ -131,8 +166,7 @@ CsvList parse_csv_list(std::istream& lines, const std::string& source, const std
 CsvListDataset::CsvListDataset(const std::filesystem::path& list_file, const std::vector<std::string>& class_names,
                                int64_t max_pixels, bool check_files)
     : max_pixels_(max_pixels) {
-  std::ifstream stream(list_file);
-  if (!stream) throw DataError(list_file.string() + ": cannot open CSV list");
+  std::istringstream stream(read_regular_text(list_file, "CSV list", uint64_t{1} << 30));
   list_ = parse_csv_list(stream, list_file.string(), list_file.parent_path(), class_names);
   if (!check_files) return;
   for (const auto& entry : list_.entries) {

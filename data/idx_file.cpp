@@ -1,6 +1,7 @@
 #include "data/idx_file.h"
 
 #include "data/errors.h"
+#include "data/regular_file.h"
 
 #include <zlib.h>
 
@@ -35,7 +36,7 @@ size_t read_some(gzFile_s* stream, const std::filesystem::path& file, uint8_t* i
 }  // namespace
 
 torch::Tensor read_idx_file(const std::filesystem::path& file) {
-  GzFile stream(gzopen(file.c_str(), "rb"));
+  GzFile stream(gzdopen(RegularFile(file, "IDX").release(), "rb"));
   if (!stream) fail(file, "cannot open IDX file");
 
   std::array<uint8_t, 4> magic{};
@@ -51,6 +52,7 @@ torch::Tensor read_idx_file(const std::filesystem::path& file) {
     std::array<uint8_t, 4> bytes{};
     if (read_some(stream.get(), file, bytes.data(), bytes.size()) != bytes.size()) fail(file, "truncated IDX header");
     dim = (int64_t{bytes[0]} << 24) | (int64_t{bytes[1]} << 16) | (int64_t{bytes[2]} << 8) | int64_t{bytes[3]};
+    if (dim == 0 && &dim != &dims.front()) fail(file, "declares an item of size 0 (e.g. 0x0-pixel images)");
     if (dim > 0 && total > (size_t{1} << 40) / static_cast<size_t>(dim))
       fail(file, "declared size is implausibly large");
     total *= static_cast<size_t>(dim);

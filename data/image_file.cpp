@@ -3,11 +3,11 @@
 #include "data/dataset.h"
 #include "data/errors.h"
 #include "data/jpeg_decoder.h"
+#include "data/regular_file.h"
 
 #include <opencv2/imgcodecs.hpp>
 
 #include <cstdint>
-#include <fstream>
 
 namespace vit::data {
 namespace {
@@ -104,16 +104,15 @@ std::optional<ImageSize> tiff_size(const std::vector<uint8_t>& b) {
   return ImageSize{width, height};
 }
 
-std::vector<uint8_t> read_bytes(const std::filesystem::path& file, size_t limit = size_t{1} << 34) {
-  std::ifstream stream(file, std::ios::binary);
-  if (!stream) throw DataError(file.string() + ": cannot open image");
-  std::error_code size_error;
-  const auto file_size = std::filesystem::file_size(file, size_error);
-  std::vector<uint8_t> bytes(size_error ? limit : std::min<size_t>(limit, file_size));
-  stream.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  bytes.resize(static_cast<size_t>(stream.gcount()));
-  if (stream.bad()) throw DataError(file.string() + ": read error");
-  return bytes;
+// Larger than any image a dataset holds; a bound on what one read may allocate.
+constexpr uint64_t kMaxImageFileBytes = uint64_t{1} << 30;
+
+void check_declared_size(const std::filesystem::path& file, const ImageSize& size, int64_t max_pixels) {
+  if (size.width <= 0 || size.height <= 0) throw DataError(file.string() + ": header declares an empty image");
+  if (size.width > max_pixels || size.height > max_pixels || size.width * size.height > max_pixels) {
+    throw DataError(file.string() + ": header declares " + std::to_string(size.width) + "x" +
+                    std::to_string(size.height) + " pixels, more than data.max_pixels = " + std::to_string(max_pixels));
+  }
 }
 
 }  // namespace
@@ -131,22 +130,28 @@ std::optional<ImageSize> read_image_size(const std::vector<uint8_t>& b) {
 }
 
 std::optional<ImageSize> read_image_file_size(const std::filesystem::path& file) {
-  return read_image_size(read_bytes(file, size_t{1} << 20));
+  return read_image_size(RegularFile(file, "image").read_prefix(uint64_t{1} << 20));
 }
 
 cv::Mat read_image(const std::filesystem::path& file, int channels, int64_t max_pixels) {
-  const auto bytes = read_bytes(file);
+  const auto bytes = RegularFile(file, "image").read_all(kMaxImageFileBytes);
   if (bytes.empty()) throw DataError(file.string() + ": empty file");
-  if (const auto size = read_image_size(bytes)) {
-    if (size->width <= 0 || size->height <= 0) throw DataError(file.string() + ": header declares an empty image");
-    if (size->width > max_pixels || size->height > max_pixels || size->width * size->height > max_pixels) {
-      throw DataError(file.string() + ": header declares " + std::to_string(size->width) + "x" +
-                      std::to_string(size->height) +
-                      " pixels, more than data.max_pixels = " + std::to_string(max_pixels));
-    }
-  }
+  // JPEGs: TurboJPEG's own header parser sizes the image (it tolerates bytes that ours does not),
+  // and the decoder refuses one larger than max_pixels before allocating it.
   if (starts_with(bytes, "\xFF\xD8", 2)) {
-    if (auto decoded = decode_jpeg(bytes, channels, file.string())) return *decoded;
+    const auto decoded = decode_jpeg(bytes, channels, max_pixels, file.string());
+    if (decoded.image) return *decoded.image;
+    if (!decoded.size) throw DataError(file.string() + ": not a readable JPEG (" + decoded.header_error + ")");
+    check_declared_size(file, *decoded.size, max_pixels);
+  } else {
+    // What the content is decides, not the file name: only formats whose size is known before
+    // decoding are decoded (a PGM named .png is refused instead of decoded at any size).
+    const auto size = read_image_size(bytes);
+    if (!size) {
+      throw DataError(file.string() +
+                      ": not a readable image (the header is none of JPEG, PNG, BMP, WebP, TIFF, or is damaged)");
+    }
+    check_declared_size(file, *size, max_pixels);
   }
   const int mode = (channels == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR) | cv::IMREAD_IGNORE_ORIENTATION;
   cv::Mat decoded;

@@ -21,29 +21,38 @@ tjhandle thread_decompressor() {
 
 }  // namespace
 
-std::optional<cv::Mat> decode_jpeg(const std::vector<uint8_t>& bytes, int channels, const std::string& source) {
+JpegDecode decode_jpeg(const std::vector<uint8_t>& bytes, int channels, int64_t max_pixels, const std::string& source) {
+  JpegDecode result;
   tjhandle handle = thread_decompressor();
-  if (handle == nullptr) return std::nullopt;
+  if (handle == nullptr) return result;
   int width = 0;
   int height = 0;
   int subsampling = 0;
   int colorspace = 0;
   if (tjDecompressHeader3(handle, bytes.data(), static_cast<unsigned long>(bytes.size()), &width, &height, &subsampling,
-                          &colorspace) != 0 ||
-      colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
-    return std::nullopt;
+                          &colorspace) != 0) {
+    result.header_error = tjGetErrorStr2(handle);
+    return result;
   }
+  result.size = ImageSize{width, height};
+  if (width <= 0 || height <= 0) throw DataError(source + ": JPEG header declares an empty image");
+  if (int64_t{width} * int64_t{height} > max_pixels) {
+    throw DataError(source + ": JPEG header declares " + std::to_string(width) + "x" + std::to_string(height) +
+                    " pixels, more than data.max_pixels = " + std::to_string(max_pixels));
+  }
+  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) return result;
   cv::Mat image(height, width, channels == 1 ? CV_8UC1 : CV_8UC3);
   const int status = tjDecompress2(handle, bytes.data(), static_cast<unsigned long>(bytes.size()), image.data, width,
                                    static_cast<int>(image.step), height, channels == 1 ? TJPF_GRAY : TJPF_RGB, 0);
   if (status != 0) {
-    const std::string message = tjGetErrorStr2(handle);
-    // libjpeg fills a truncated image with grey and only warns; that is a corrupt sample here.
-    if (message.find("Premature end") != std::string::npos)
-      throw DataError(source + ": truncated JPEG (" + message + ")");
-    if (tjGetErrorCode(handle) == TJERR_FATAL) return std::nullopt;
+    // A warning means libjpeg met damage and went on (grey rows, skipped garbage): a bad sample here.
+    if (tjGetErrorCode(handle) == TJERR_WARNING) {
+      throw DataError(source + ": damaged JPEG (" + std::string(tjGetErrorStr2(handle)) + ")");
+    }
+    return result;  // fatal: OpenCV's decoder gets a try
   }
-  return image;
+  result.image = image;
+  return result;
 }
 
 }  // namespace vit::data

@@ -2,6 +2,7 @@
 
 #include "data/errors.h"
 #include "data/idx_file.h"
+#include "data/regular_file.h"
 
 #include <opencv2/imgproc.hpp>
 
@@ -33,9 +34,7 @@ void check_labels(const torch::Tensor& labels, size_t num_classes, const std::st
 }
 
 std::vector<uint8_t> read_binary(const std::filesystem::path& file) {
-  std::ifstream stream(file, std::ios::binary);
-  if (!stream) throw DataError(file.string() + ": cannot open CIFAR batch");
-  return {std::istreambuf_iterator<char>(stream), std::istreambuf_iterator<char>()};
+  return RegularFile(file, "CIFAR batch").read_all(uint64_t{1} << 30);
 }
 
 }  // namespace

@@ -46,10 +46,11 @@ CropBox random_resized_crop_box(int height, int width, const RandomResizedCropOp
   const double in_ratio = static_cast<double>(width) / height;
   int w = width;
   int h = height;
+  // At least a pixel: an extreme ratio range would otherwise leave an empty box to resize.
   if (in_ratio < options.ratio_min) {
-    h = rounded(w / options.ratio_min);
+    h = std::max(1, rounded(w / options.ratio_min));
   } else if (in_ratio > options.ratio_max) {
-    w = rounded(h * options.ratio_max);
+    w = std::max(1, rounded(h * options.ratio_max));
   }
   return {(height - h) / 2, (width - w) / 2, h, w};
 }
