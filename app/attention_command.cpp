@@ -49,11 +49,13 @@ int run_attention(const AttentionOptions& options) {
                                   static_cast<int>(vit.in_chans));
   const int64_t grid = vit.grid_size();
   torch::NoGradGuard no_grad;
-  for (const auto& file : files) {
+  const auto names = unique_names(files);
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto& file = files[i];
     const auto image = prepare_image(file, transform);
     auto maps = trained.model->attention_maps(image.input);  // per block [1, H, 1 + N, 1 + N]
     maps.resize(static_cast<size_t>(layer + 1));
-    const auto rollout_file = fs::path(options.output) / (file.stem().string() + "_rollout.png");
+    const auto rollout_file = fs::path(options.output) / (names[i] + "_rollout.png");
     write_png(rollout_file, heatmap_overlay(models::class_token_rollout(maps, grid)[0], image.shown));
 
     // The class token's attention to each patch, per head, in the chosen block.
@@ -64,9 +66,8 @@ int run_attention(const AttentionOptions& options) {
     }
     const auto columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(panels.size()))));
     const auto heads_file =
-        fs::path(options.output) /
-        (file.stem().string() + (options.head < 0 ? "_heads" : fmt::format("_head{}", options.head)) +
-         fmt::format("_block{}.png", layer));
+        fs::path(options.output) / (names[i] + (options.head < 0 ? "_heads" : fmt::format("_head{}", options.head)) +
+                                    fmt::format("_block{}.png", layer));
     write_png(heads_file, tile_images(panels, columns));
     std::cout << file.string() << ": " << rollout_file.string() << ", " << heads_file.string() << "\n";
   }

@@ -152,6 +152,7 @@ int run_bench(BenchOptions options) {
   const auto config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
   configure_threads(config.train.threads);
   const auto device = select_device(config.train.device);
+  if (options.mode == "train") require_classification_head(config.model, "the training benchmark");
   if (options.batch_size == 0) options.batch_size = options.mode == "inference" ? 64 : config.train.batch_size;
   if (config.train.amp == AmpMode::Fp16 && !device.is_cuda()) {
     throw ConfigError("train.amp: fp16 needs a CUDA device; use bf16 on the CPU");
@@ -193,9 +194,8 @@ int run_bench(BenchOptions options) {
     std::cout << result.dump() << "\n";
   } else {
     std::cout << fmt::format("{} {}, batch {}, amp {}: {:.1f} images/s (median of {})", options.mode,
-                             config.model.preset.empty() ? "custom model" : config.model.preset, options.batch_size,
-                             result["amp"].get<std::string>(), result["images_per_s_median"].get<double>(),
-                             options.repeats);
+                             describe_model(config.model), options.batch_size, result["amp"].get<std::string>(),
+                             result["images_per_s_median"].get<double>(), options.repeats);
     if (result.contains("latency_ms_batch1_median")) {
       std::cout << fmt::format("; batch-1 latency {:.2f} ms", result["latency_ms_batch1_median"].get<double>());
     }

@@ -12,6 +12,7 @@
 #include <torch/serialize/output-archive.h>
 
 #include <map>
+#include <set>
 
 namespace vit::app {
 namespace {
@@ -33,6 +34,20 @@ std::map<std::string, std::vector<int64_t>> tensor_shapes(const torch::nn::Modul
   for (const auto& item : module.named_parameters()) shapes[item.key()] = item.value().sizes().vec();
   for (const auto& item : module.named_buffers()) shapes[item.key()] = item.value().sizes().vec();
   return shapes;
+}
+
+// The dotted names of every tensor in a module archive, through its nested module archives.
+void collect_tensor_names(torch::serialize::InputArchive& archive, const std::string& prefix,
+                          std::set<std::string>& names) {
+  for (const auto& key : archive.keys()) {
+    torch::Tensor tensor;
+    torch::serialize::InputArchive child;
+    if (archive.try_read(key, tensor)) {
+      names.insert(prefix + key);
+    } else if (archive.try_read(key, child)) {
+      collect_tensor_names(child, prefix + key + ".", names);
+    }
+  }
 }
 
 }  // namespace
@@ -131,6 +146,14 @@ void CheckpointReader::load_model(models::VisionTransformer& model, bool ema) {
       fail(fmt::format("{} is [{}] in the checkpoint but [{}] in the model", name, fmt::join(shape, ", "),
                        fmt::join(expected.at(name), ", ")));
     }
+  }
+  // LibTorch's loader also ignores tensors the model has no place for: every one must be used.
+  std::set<std::string> unused;
+  collect_tensor_names(weights, "", unused);
+  for (const auto& [name, shape] : expected) unused.erase(name);
+  if (!unused.empty()) {
+    fail(fmt::format("it holds {} tensors the model has no place for ({}{})", unused.size(), *unused.begin(),
+                     unused.size() > 1 ? ", ..." : ""));
   }
 }
 

@@ -10,6 +10,7 @@
 #include "app/info_command.h"
 #include "app/predict_command.h"
 #include "app/train_command.h"
+#include "app/yaml_section.h"
 #include "data/errors.h"
 
 #include <c10/util/Exception.h>
@@ -17,8 +18,10 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
+#include <new>
 
 namespace vit::app {
 namespace {
@@ -40,6 +43,8 @@ int run_cli(int argc, char** argv) {
   // Past a file-size limit (ulimit -f), writes then fail with EFBIG, which the atomic writers
   // report and clean up after, instead of the signal killing the process mid-save.
   std::signal(SIGXFSZ, SIG_IGN);
+  // Output into a closed pipe (`vit train | head`) fails that write, not the process and its run.
+  std::signal(SIGPIPE, SIG_IGN);
   set_up_logging();
   CLI::App app{"vitcpp: train, evaluate and export Vision Transformers", "vit"};
   app.require_subcommand(1);
@@ -53,6 +58,19 @@ int run_cli(int argc, char** argv) {
   add_data_command(app, exit_code);
   add_bench_command(app, exit_code);
   add_attention_command(app, exit_code);
+  // CLI11 answers an unknown first word with "A subcommand is required"; name it instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> commands;
+    for (const auto* command : app.get_subcommands({})) commands.push_back(command->get_name());
+    if (std::find(commands.begin(), commands.end(), argv[1]) == commands.end()) {
+      const auto closest = closest_name(argv[1], commands);
+      std::string listed;
+      for (const auto& name : commands) listed += (listed.empty() ? "" : ", ") + name;
+      return report(std::string("unknown command '") + argv[1] + "'" +
+                        (closest.empty() ? "" : " (did you mean '" + closest + "'?)") + "; commands: " + listed,
+                    kExitUsageError);
+    }
+  }
   try {
     app.parse(argc, argv);
     return exit_code;
@@ -67,6 +85,10 @@ int run_cli(int argc, char** argv) {
     // LibTorch's what() carries a C++ stack trace that means nothing to a user (shown with -v).
     spdlog::debug("{}", error.what());
     return report(error.what_without_backtrace(), kExitRuntimeError);
+  } catch (const std::bad_alloc&) {
+    return report(std::string("out of memory in `vit ") + (argc > 1 ? argv[1] : "") +
+                      "`: lower train.batch_size (or data.workers, data.prefetch), or free memory",
+                  kExitRuntimeError);
   } catch (const std::exception& error) {
     return report(error.what(), kExitRuntimeError);
   }

@@ -2,8 +2,11 @@
 
 #include "app/config_sections.h"
 #include "app/errors.h"
+#include "data/errors.h"
+#include "data/regular_file.h"
 
-#include <fstream>
+#include <yaml-cpp/depthguard.h>
+
 #include <sstream>
 #include <stdexcept>
 
@@ -15,17 +18,23 @@ YAML::Node parse_text(const std::string& text, const std::string& source) {
     auto root = YAML::Load(text);
     if (!root.IsNull() && !root.IsMap()) throw ConfigError(source + ": expected a mapping at the top level");
     return root.IsNull() ? YAML::Node(YAML::NodeType::Map) : root;
+  } catch (const YAML::DeepRecursion& error) {
+    // (yaml-cpp's own message for this one is "bad file")
+    throw ConfigError(source + ":" + std::to_string(error.mark.line + 1) + ": YAML nested " +
+                      std::to_string(error.depth()) + " levels deep, more than a config can be");
   } catch (const YAML::ParserException& error) {
     throw ConfigError(source + ":" + std::to_string(error.mark.line + 1) + ": not valid YAML: " + error.msg);
   }
 }
 
 YAML::Node parse_file(const std::filesystem::path& file) {
-  std::ifstream stream(file);
-  if (!stream) throw ConfigError(file.string() + ": cannot open config file");
-  std::stringstream text;
-  text << stream.rdbuf();
-  return parse_text(text.str(), file.string());
+  std::string text;
+  try {
+    text = data::read_regular_text(file, "config", uint64_t{16} << 20);
+  } catch (const data::DataError& error) {
+    throw ConfigError(error.what());
+  }
+  return parse_text(text, file.string());
 }
 
 void assign_path(YAML::Node node, const std::vector<std::string>& keys, size_t index, const YAML::Node& value) {
@@ -39,8 +48,8 @@ void assign_path(YAML::Node node, const std::vector<std::string>& keys, size_t i
 }
 
 // "model.dim=128" -> root["model"]["dim"] = 128; the value is parsed as YAML so that numbers,
-// booleans and lists such as [0.9,0.999] keep their types.
-void apply_override(YAML::Node& root, const std::string& assignment) {
+// booleans and lists such as [0.9,0.999] keep their types. Records the key in `overridden`.
+void apply_override(YAML::Node& root, const std::string& assignment, YamlSection::Overrides& overridden) {
   const auto equals = assignment.find('=');
   if (equals == std::string::npos || equals == 0) {
     throw ConfigError("--set " + assignment + ": expected key.path=value");
@@ -58,11 +67,13 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
     throw ConfigError("--set " + assignment + ": value is not valid YAML: " + error.msg);
   }
   assign_path(root, keys, 0, value);
+  overridden[assignment.substr(0, equals)] = assignment;
 }
 
 Config read_config(YAML::Node root, const std::string& source, const std::vector<std::string>& overrides) {
-  for (const auto& assignment : overrides) apply_override(root, assignment);
-  YamlSection top(root, "", source);
+  auto overridden = std::make_shared<YamlSection::Overrides>();
+  for (const auto& assignment : overrides) apply_override(root, assignment, *overridden);
+  YamlSection top(root, "", source, overridden);
   Config config;
   const bool model_given = top.has("model");
   config.model = read_model(top.section("model"));
@@ -76,6 +87,12 @@ Config read_config(YAML::Node root, const std::string& source, const std::vector
 }
 
 }  // namespace
+
+void require_classification_head(const ModelConfig& model, const std::string& what) {
+  if (model.options.num_classes > 0) return;
+  throw ConfigError("model.num_classes: 0 builds a model without a head (pooled features, for export); " + what +
+                    " needs the number of classes");
+}
 
 Config load_config(const std::optional<std::filesystem::path>& file, const std::vector<std::string>& overrides) {
   if (!file) return read_config(YAML::Node(YAML::NodeType::Map), "<defaults>", overrides);

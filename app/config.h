@@ -82,6 +82,18 @@ Config load_config(const std::optional<std::filesystem::path>& file, const std::
 Config load_config_text(const std::string& text, const std::string& source, const std::vector<std::string>& overrides);
 // The complete configuration as YAML; load_config_text(emit_config(c)) gives c back.
 std::string emit_config(const Config& config);
+// Throws ConfigError when the model has no classification head (model.num_classes 0, a feature
+// extractor for export): `what` ("training", "evaluation", ...) needs class logits.
+void require_classification_head(const ModelConfig& model, const std::string& what);
+
+// A key whose value differs between two configs, with both values as config.yaml spells them
+// ("(absent)" for a key only one of them has).
+struct ConfigChange {
+  std::string key;  // dotted, e.g. "train.batch_size"
+  std::string from;
+  std::string to;
+};
+std::vector<ConfigChange> config_changes(const Config& from, const Config& to);
 // configs/fashion_mnist_vit.yaml as built into the binary, then the overrides.
 Config load_default_config(const std::vector<std::string>& overrides);
 // The text of the built-in default configuration.

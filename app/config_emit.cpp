@@ -3,6 +3,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <map>
+
 namespace vit::app {
 namespace {
 
@@ -148,7 +150,47 @@ void emit_train(YAML::Emitter& out, const TrainConfig& t) {
   out << YAML::EndMap;
 }
 
+// Every leaf of a config.yaml document by dotted key; lists as their flow text.
+void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& leaves) {
+  for (const auto& item : node) {
+    const auto key = prefix + item.first.Scalar();
+    if (item.second.IsMap()) {
+      flatten(item.second, key + ".", leaves);
+    } else if (item.second.IsScalar()) {
+      leaves[key] = item.second.Scalar();
+    } else {
+      YAML::Emitter text;
+      text << YAML::Flow << item.second;
+      leaves[key] = text.c_str();
+    }
+  }
+}
+
+std::map<std::string, std::string> leaves_of(const Config& config) {
+  std::map<std::string, std::string> leaves;
+  flatten(YAML::Load(emit_config(config)), "", leaves);
+  return leaves;
+}
+
 }  // namespace
+
+std::vector<ConfigChange> config_changes(const Config& from, const Config& to) {
+  const auto before = leaves_of(from);
+  const auto after = leaves_of(to);
+  std::vector<ConfigChange> changes;
+  for (const auto& [key, value] : before) {
+    const auto found = after.find(key);
+    if (found == after.end()) {
+      changes.push_back({key, value, "(absent)"});
+    } else if (found->second != value) {
+      changes.push_back({key, value, found->second});
+    }
+  }
+  for (const auto& [key, value] : after) {
+    if (before.count(key) == 0) changes.push_back({key, "(absent)", value});
+  }
+  return changes;
+}
 
 std::string emit_config(const Config& config) {
   YAML::Emitter out;

@@ -10,6 +10,7 @@
 #include "app/plot.h"
 #include "app/runtime.h"
 #include "app/trained_model.h"
+#include "data/subset.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -30,18 +31,22 @@ struct EvalOptions {
 };
 
 int run_eval(const EvalOptions& options) {
+  if (!options.json.empty()) refuse_overwriting_input(options.json, resolve_checkpoint(options.checkpoint), "--json");
   const auto [device, threads] = configure_machine(options.common);
   auto trained = load_trained_model(options.checkpoint, options.common, options.ema, device);
   const auto& config = trained.config;
+  require_classification_head(config.model, "evaluation");
   const auto splits = open_checked_datasets(config);
   if (!splits.val) throw ConfigError("the config has no validation data to evaluate (data.val or data.val_fraction)");
-  auto loader = make_loader(config, splits.val, {config.train.batch_size, false, config.train.seed, 0, 1, 0, device});
+  // Scored by the checkpoint's class indices, matched by name: other data may number them otherwise.
+  const auto images = data::align_classes(splits.val, trained.class_names, "the data to evaluate");
+  auto loader = make_loader(config, images, {config.train.batch_size, false, config.train.seed, 0, 1, 0, device});
   const auto num_classes = config.model.options.num_classes;
-  spdlog::info("evaluating {} images on {}, {} threads ({})", splits.val->size(), device.str(), threads.count,
+  spdlog::info("evaluating {} images on {}, {} threads ({})", images->size(), device.str(), threads.count,
                threads.source);
   const auto result = evaluate(trained.model, *loader, num_classes, device, config.train.amp == AmpMode::Bf16);
 
-  const auto& names = splits.val->class_names();
+  const auto& names = trained.class_names;
   const auto accuracy = result.per_class_accuracy();
   const auto name_of_class = [&](int64_t c) {
     return c < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(c)] : std::to_string(c);

@@ -1,8 +1,10 @@
 #include "app/export_command.h"
 
+#include "app/checkpoint.h"
 #include "app/common_options.h"
 #include "app/errors.h"
 #include "app/exporter.h"
+#include "app/file_util.h"
 #include "app/trained_model.h"
 
 #include <spdlog/spdlog.h>
@@ -25,6 +27,7 @@ int run_export(const ExportOptions& options) {
   if (!std::filesystem::is_directory(folder, error)) {
     throw ConfigError("--output " + output.string() + ": folder " + folder.string() + " does not exist");
   }
+  refuse_overwriting_input(output, resolve_checkpoint(options.checkpoint), "--output");
   // Traced on the CPU: the file then loads on any device.
   auto trained = load_trained_model(options.checkpoint, options.common, options.ema, torch::Device(torch::kCPU));
   export_torchscript(trained.model, output, export_metadata(trained));

@@ -1,5 +1,7 @@
 #include "app/file_util.h"
 
+#include "app/errors.h"
+
 #include <c10/util/Exception.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -118,6 +120,15 @@ void write_stream_atomically(const std::filesystem::path& file, const std::funct
 
 void write_text_atomically(const std::filesystem::path& file, const std::string& text) {
   write_stream_atomically(file, [&](const ByteSink& sink) { sink(text.data(), text.size()); });
+}
+
+void refuse_overwriting_input(const std::filesystem::path& output, const std::filesystem::path& input,
+                              const std::string& option) {
+  std::error_code error;
+  if (std::filesystem::equivalent(output, input, error)) {
+    throw ConfigError(option + " " + output.string() + ": is the input " + input.string() +
+                      ", which writing there would destroy; choose another file");
+  }
 }
 
 TemporaryDirectory::TemporaryDirectory(const std::string& prefix) {

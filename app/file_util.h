@@ -24,6 +24,11 @@ void remove_active_temporary();
 // mid-write (those of this process excepted).
 void remove_stale_temporaries(const std::filesystem::path& folder);
 
+// Throws ConfigError when `output` (the value of `option`) names the existing file `input`: a
+// command must not write over what it reads.
+void refuse_overwriting_input(const std::filesystem::path& output, const std::filesystem::path& input,
+                              const std::string& option);
+
 // A fresh, private directory under the system's temporary folder, removed with its contents when
 // the object goes away.
 class TemporaryDirectory {

@@ -4,6 +4,8 @@
 #include "data/image_folder.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 namespace vit::app {
 
@@ -25,6 +27,23 @@ std::vector<fs::path> expand_image_inputs(const std::vector<std::string>& inputs
     }
   }
   return files;
+}
+
+std::vector<std::string> unique_names(const std::vector<std::filesystem::path>& files) {
+  std::map<std::string, int> uses;
+  for (const auto& file : files) ++uses[file.stem().string()];
+  std::vector<std::string> names;
+  std::set<std::string> taken;
+  for (const auto& file : files) {
+    auto name = file.stem().string();
+    if (uses[name] > 1) {
+      name = std::filesystem::absolute(file).lexically_normal().parent_path().filename().string() + "_" + name;
+    }
+    const auto base = name;
+    for (int copy = 2; !taken.insert(name).second; ++copy) name = base + "_" + std::to_string(copy);
+    names.push_back(name);
+  }
+  return names;
 }
 
 PreparedImage prepare_image(const fs::path& file, const data::Transform& transform) {

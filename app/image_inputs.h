@@ -15,6 +15,11 @@ namespace vit::app {
 // inside them.
 std::vector<std::filesystem::path> expand_image_inputs(const std::vector<std::string>& inputs);
 
+// A distinct name per file for what is written about it: its stem; where stems repeat
+// (photos/a/1.png, photos/b/1.png), its folder's name and the stem ("a_1", "b_1"); where even that
+// repeats, a counter after it ("a_1_2").
+std::vector<std::string> unique_names(const std::vector<std::filesystem::path>& files);
+
 // One image as the model sees it, and as a person would: the normalized [1, C, S, S] input and
 // the 8-bit image after the same (deterministic, evaluation) preprocessing.
 struct PreparedImage {

@@ -107,10 +107,13 @@ StepLog::StepLog(const std::filesystem::path& run_dir, int64_t resume_step) {
   std::string line;
   std::getline(in, line);
   while (std::getline(in, line)) {
-    const auto comma = line.find(',');
-    if (comma == std::string::npos || line.back() == ',') break;
+    std::vector<std::string> cells;
+    std::stringstream stream(line);
+    for (std::string cell; std::getline(stream, cell, ',');) cells.push_back(cell);
+    if (cells.size() != 4) break;  // a torn last line
     try {
-      if (std::stoll(line.substr(0, comma)) > resume_step) break;
+      if (std::stoll(cells[0]) > resume_step) break;
+      kept_losses_.emplace_back(std::stoll(cells[1]), std::stod(cells[2]));
     } catch (const std::exception&) {
       break;
     }
@@ -118,6 +121,17 @@ StepLog::StepLog(const std::filesystem::path& run_dir, int64_t resume_step) {
   }
   write_text_atomically(file, kept);
   fd_ = ::open(file.c_str(), O_WRONLY | O_APPEND);
+}
+
+std::pair<double, int64_t> StepLog::losses_of_epoch(int64_t epoch) const {
+  double sum = 0.0;
+  int64_t count = 0;
+  for (const auto& [row_epoch, loss] : kept_losses_) {
+    if (row_epoch != epoch) continue;
+    sum += loss;
+    ++count;
+  }
+  return {sum, count};
 }
 
 StepLog::~StepLog() {

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vit::app {
@@ -44,9 +45,13 @@ class StepLog {
   StepLog(const StepLog&) = delete;
   StepLog& operator=(const StepLog&) = delete;
   void append(int64_t step, int64_t epoch, double loss, double lr);
+  // The sum and count of the losses it kept from before the resume for `epoch` (1-based), so a
+  // resumed epoch's mean covers all of its steps.
+  std::pair<double, int64_t> losses_of_epoch(int64_t epoch) const;
 
  private:
   int fd_ = -1;
+  std::vector<std::pair<int64_t, double>> kept_losses_;  // (epoch, loss)
 };
 
 }  // namespace vit::app

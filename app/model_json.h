@@ -10,4 +10,8 @@ namespace vit::app {
 // config.json of exported models).
 nlohmann::json model_json(const ModelConfig& model);
 
+// The model's name for logs: its preset's, "custom" without one, and "custom (PRESET with dim,
+// depth changed)" when explicit fields override the preset's architecture.
+std::string describe_model(const ModelConfig& model);
+
 }  // namespace vit::app

@@ -7,10 +7,12 @@
 #include "app/plot.h"
 #include "app/trained_model.h"
 #include "data/errors.h"
+#include "data/regular_file.h"
 #include "data/transforms.h"
 #include "models/attention_rollout.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <torch/script.h>
 #include <CLI/CLI.hpp>
@@ -59,6 +61,7 @@ Predictor load_predictor(const PredictOptions& options, torch::Device device) {
     }
     torch::jit::ExtraFilesMap extra{{"config.json", ""}};
     torch::jit::Module module;
+    data::require_regular_file(options.model, "TorchScript");
     try {
       module = torch::jit::load(options.model, device, extra);
     } catch (const std::exception&) {  // c10::Error, or the TorchScript parser's errors
@@ -80,7 +83,19 @@ Predictor load_predictor(const PredictOptions& options, torch::Device device) {
       throw data::DataError(options.model + ": config.json metadata is missing or malformed (" + error.what() +
                             "); export it with vit export");
     }
-    predictor.logits = [module](const torch::Tensor& batch) mutable { return module.forward({batch}).toTensor(); };
+    predictor.logits = [module, file = options.model](const torch::Tensor& batch) mutable {
+      try {
+        return module.forward({batch}).toTensor();
+      } catch (const std::exception& error) {
+        // The interpreter's message (c10::Error or torch::jit::JITException) is a TorchScript
+        // traceback; its last line says what failed.
+        const auto* torch_error = dynamic_cast<const c10::Error*>(&error);
+        std::string message = torch_error != nullptr ? torch_error->what_without_backtrace() : error.what();
+        while (!message.empty() && message.back() == '\n') message.pop_back();
+        throw data::DataError(fmt::format("{}: the module fails on a [{}] input: {}", file,
+                                          fmt::join(batch.sizes(), ", "), message.substr(message.rfind('\n') + 1)));
+      }
+    };
     return predictor;
   }
   auto trained = load_trained_model(options.model, options.common, options.ema, device);

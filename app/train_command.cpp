@@ -15,6 +15,7 @@
 #include "app/loaders.h"
 #include "app/memory_budget.h"
 #include "app/metrics_log.h"
+#include "app/model_json.h"
 #include "app/optimization.h"
 #include "app/progress.h"
 #include "app/run_directory.h"
@@ -38,6 +39,8 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <set>
+#include <tuple>
 
 namespace vit::app {
 namespace {
@@ -68,6 +71,47 @@ void prune_epoch_checkpoints(const fs::path& run_dir, int64_t epoch, int64_t sav
   for (int64_t old = epoch - keep_last * save_every; old > 0 && old < oldest_kept; old -= save_every) {
     std::error_code ignored;
     fs::remove(run_dir / fmt::format("epoch_{:04}.ckpt", old), ignored);
+  }
+}
+
+// What --set may change when a run continues: the schedule (the learning rate at each step), how
+// often it logs, evaluates and saves, where the data lives and how it is loaded, and the machine.
+// Anything else would make the continued run another run (or no longer fit the saved optimizer).
+void check_resume_changes(const Config& recorded, const Config& requested) {
+  static const std::set<std::string> kAllowed = {"train.epochs",
+                                                 "train.max_steps",
+                                                 "train.lr",
+                                                 "train.min_lr",
+                                                 "train.warmup_epochs",
+                                                 "train.warmup_steps",
+                                                 "train.schedule",
+                                                 "train.decay_epochs",
+                                                 "train.decay_rate",
+                                                 "train.eval_every",
+                                                 "train.save_every",
+                                                 "train.keep_last",
+                                                 "train.checkpoint_every_steps",
+                                                 "train.log_every",
+                                                 "train.threads",
+                                                 "train.device",
+                                                 "train.distributed.backend",
+                                                 "train.distributed.bucket_mb",
+                                                 "train.distributed.timeout_s",
+                                                 "data.train.path",
+                                                 "data.val.path",
+                                                 "data.workers",
+                                                 "data.prefetch",
+                                                 "data.on_bad_sample",
+                                                 "model.pretrained",
+                                                 "output"};
+  for (const auto& change : config_changes(recorded, requested)) {
+    if (kAllowed.count(change.key) != 0) continue;
+    throw ConfigError(fmt::format(
+        "--resume: {} was {} in the run being continued (asked: {}); a resumed run may change only its schedule "
+        "(train.epochs, max_steps, lr, min_lr, warmup, schedule, decay), logging, evaluation and checkpoint "
+        "cadence, threads, device, data paths and loader settings. For other settings start a new run from its "
+        "weights with --set model.pretrained=CHECKPOINT",
+        change.key, change.from, change.to));
   }
 }
 
@@ -105,7 +149,8 @@ int run_train(const TrainOptions& options) {
     if (fs::exists(fs::path(options.output) / "last.ckpt")) resume_file = fs::path(options.output) / "last.ckpt";
   } else if (!options.resume.empty()) {
     resume_file = resolve_checkpoint(options.resume);
-    if (!options.output.empty() && !fs::equivalent(resume_file.parent_path(), options.output)) {
+    std::error_code error;
+    if (!options.output.empty() && !fs::equivalent(resume_file.parent_path(), options.output, error)) {
       throw ConfigError(fmt::format("--resume {} continues in {}; drop --output {}", options.resume,
                                     resume_file.parent_path().string(), options.output));
     }
@@ -116,8 +161,13 @@ int run_train(const TrainOptions& options) {
   std::unique_ptr<CheckpointReader> resume;  // (InputArchive's copy constructor keeps it out of std::optional)
   if (!resume_file.empty()) {
     resume = std::make_unique<CheckpointReader>(resume_file);
-    config = load_config_text(resume->config_yaml(), resume_file.string() + " (embedded config)",
-                              common_overrides(options.common));
+    const auto source = resume_file.string() + " (embedded config)";
+    // --resume auto runs the same command line each time: its config file (if any) says what the
+    // run is, and must agree with the checkpoint's up to what a resume may change.
+    config = auto_resume && options.common.config_file
+                 ? load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig)
+                 : load_config_text(resume->config_yaml(), source, common_overrides(options.common));
+    check_resume_changes(load_config_text(resume->config_yaml(), source, {}), config);
     run_dir = resume_file.parent_path();
   } else {
     config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
@@ -128,8 +178,20 @@ int run_train(const TrainOptions& options) {
           options.common.config_file.value_or("the config"), fmt::join(models::preset_names(), ", ")));
     }
     run_dir = options.output.empty() ? fs::path(config.output) / timestamp() : fs::path(options.output);
-    // Only rank 0 writes the run directory; the others would see its first files appear.
-    if (main_rank && !run_files(run_dir).empty()) {
+  }
+  require_classification_head(config.model, "training");
+  const TrainConfig& train = config.train;
+  if (train.batch_size % ranks.world_size != 0) {
+    throw ConfigError(fmt::format("train.batch_size: {} (the global batch) does not split evenly over {} ranks",
+                                  train.batch_size, ranks.world_size));
+  }
+  const int64_t rank_batch_size = train.batch_size / ranks.world_size;
+  // Only rank 0 writes the run directory, holding its lock while it does.
+  std::optional<RunLock> lock;
+  if (main_rank) {
+    fs::create_directories(run_dir);
+    lock.emplace(run_dir);
+    if (!resume && !run_files(run_dir).empty()) {
       if (!options.overwrite && !auto_resume) {
         throw ConfigError(fmt::format(
             "--output {}: already holds a run ({}); continue it with `vit train --resume {}`, or start over with "
@@ -139,15 +201,6 @@ int run_train(const TrainOptions& options) {
       spdlog::info("removing the earlier run's files from {}", run_dir.string());
       remove_run_files(run_dir);
     }
-  }
-  const TrainConfig& train = config.train;
-  if (train.batch_size % ranks.world_size != 0) {
-    throw ConfigError(fmt::format("train.batch_size: {} (the global batch) does not split evenly over {} ranks",
-                                  train.batch_size, ranks.world_size));
-  }
-  const int64_t rank_batch_size = train.batch_size / ranks.world_size;
-  if (main_rank) {
-    fs::create_directories(run_dir);
     remove_stale_temporaries(run_dir);
     write_text_atomically(run_dir / "config.yaml", emit_config(config));
   }
@@ -182,8 +235,7 @@ int run_train(const TrainOptions& options) {
   // Model, optimizer, schedule, EMA, and where a resumed run left off.
   models::VisionTransformer model(config.model.options);
   const auto complexity = models::measure_complexity(model);
-  spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image",
-               config.model.preset.empty() ? "custom" : config.model.preset, complexity.parameters,
+  spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image", describe_model(config.model), complexity.parameters,
                complexity.gflops());
   const auto memory = estimate_training_memory(complexity, train, rank_batch_size);
   // On a GPU the estimate is only logged: device memory is not measured here.
@@ -259,8 +311,10 @@ int run_train(const TrainOptions& options) {
     Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, train.epochs), batches_per_epoch,
                       state.batch_in_epoch, main_rank ? train.log_every : 0);
     const auto epoch_start = std::chrono::steady_clock::now();
+    // A run resumed inside this epoch counts the epoch's earlier steps too.
     double loss_sum = 0.0;
     int64_t losses = 0;
+    if (step_log && state.batch_in_epoch > 0) std::tie(loss_sum, losses) = step_log->losses_of_epoch(state.epoch + 1);
     int64_t images = 0;
     double lr = schedule.at(state.step);
 

@@ -3,19 +3,51 @@
 #include "app/checkpoint.h"
 #include "app/model_json.h"
 
+#include "app/errors.h"
+
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include <set>
+
 namespace vit::app {
+
+namespace {
+
+// The model's architecture comes from the checkpoint; only what acts in training alone (dropout
+// rates) or before it (pretrained weights) may differ in `requested`.
+void refuse_architecture_changes(const Config& recorded, const Config& requested, const std::string& where,
+                                 const std::string& checkpoint) {
+  static const std::set<std::string> kTrainingOnly = {"model.dropout", "model.attn_dropout", "model.drop_path",
+                                                      "model.pretrained"};
+  for (const auto& change : config_changes(recorded, requested)) {
+    if (change.key.rfind("model.", 0) != 0 || kTrainingOnly.count(change.key) != 0) continue;
+    throw ConfigError(
+        fmt::format("{}: {} is {} in {}, the model the weights were trained as; the architecture comes "
+                    "from the checkpoint and cannot be changed here (asked: {})",
+                    where, change.key, change.from, checkpoint, change.to));
+  }
+}
+
+}  // namespace
 
 TrainedModel load_trained_model(const std::filesystem::path& checkpoint, const CommonOptions& common, bool ema,
                                 torch::Device device) {
   CheckpointReader reader(resolve_checkpoint(checkpoint));
+  const auto source = reader.file().string() + " (embedded config)";
+  const auto recorded = load_config_text(reader.config_yaml(), source, {});
   TrainedModel trained;
-  trained.config =
-      load_config_text(reader.config_yaml(), reader.file().string() + " (embedded config)", common_overrides(common));
+  trained.config = load_config_text(reader.config_yaml(), source, common_overrides(common));
+  refuse_architecture_changes(recorded, trained.config, "--set", reader.file().string());
   if (common.config_file) {
-    trained.config.data = load_common_config(common, WithoutConfigFile::kUseFieldDefaults).data;
+    const auto file = load_common_config(common, WithoutConfigFile::kUseFieldDefaults);
+    if (file.model.given) {
+      auto file_model = recorded;
+      file_model.model = file.model;
+      refuse_architecture_changes(recorded, file_model, *common.config_file, reader.file().string());
+    }
+    trained.config.data = file.data;
   }
   trained.class_names = reader.class_names();
   trained.model = models::VisionTransformer(trained.config.model.options);

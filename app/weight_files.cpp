@@ -1,19 +1,15 @@
 #include "app/weight_files.h"
 
+#include "app/torch_pickle.h"
 #include "data/errors.h"
+#include "data/regular_file.h"
 
 #include <c10/util/Exception.h>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <torch/serialize.h>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <memory>
 
 namespace vit::app {
@@ -27,23 +23,13 @@ namespace {
 class MappedFile {
  public:
   explicit MappedFile(const std::filesystem::path& file) {
-    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail(file, std::string("cannot open: ") + std::strerror(errno));
-    struct stat info {};
-    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-      ::close(fd);
-      fail(file, "not a regular file");
-    }
-    size_ = static_cast<size_t>(info.st_size);
+    const data::RegularFile regular(file, "weight");
+    size_ = static_cast<size_t>(regular.size());
     if (size_ > 0) {
-      void* data = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-      if (data == MAP_FAILED) {
-        ::close(fd);
-        fail(file, std::string("cannot map: ") + std::strerror(errno));
-      }
+      void* data = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, regular.descriptor(), 0);
+      if (data == MAP_FAILED) fail(file, std::string("cannot map: ") + std::strerror(errno));
       data_ = static_cast<char*>(data);
     }
-    ::close(fd);
   }
   ~MappedFile() {
     if (data_ != nullptr) ::munmap(data_, size_);
@@ -136,17 +122,6 @@ NamedTensors parse_safetensors(const std::filesystem::path& file, const std::sha
   return tensors;
 }
 
-NamedTensors tensors_of_dict(const std::filesystem::path& file, const c10::IValue& value) {
-  NamedTensors tensors;
-  for (const auto& entry : value.toGenericDict()) {
-    if (!entry.key().isString()) fail(file, "the weight dict has a key that is not a string");
-    const auto name = entry.key().toStringRef();
-    if (!entry.value().isTensor()) fail(file, "entry '" + name + "' is not a tensor");
-    tensors[name] = entry.value().toTensor();
-  }
-  return tensors;
-}
-
 }  // namespace
 
 NamedTensors read_safetensors(const std::filesystem::path& file) {
@@ -154,26 +129,17 @@ NamedTensors read_safetensors(const std::filesystem::path& file) {
 }
 
 NamedTensors read_torch_pickle(const std::filesystem::path& file) {
-  std::ifstream stream(file, std::ios::binary);
-  if (!stream) fail(file, std::string("cannot open: ") + std::strerror(errno));
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
-  c10::IValue value;
+  NamedTensors tensors;
   try {
-    value = torch::pickle_load(bytes);
-  } catch (const c10::Error& error) {
-    fail(file, std::string("not a torch.save file of tensors: ") + error.what_without_backtrace());
-  } catch (const std::exception& error) {
-    fail(file, std::string("not a torch.save file of tensors: ") + error.what());
-  }
-  if (!value.isGenericDict()) fail(file, "expected a dict of tensors (a state_dict), found " + value.tagKind());
-  // DeiT and many training scripts save {"model": state_dict, "optimizer": ..., ...}.
-  for (const auto& entry : value.toGenericDict()) {
-    if (entry.key().isString() && entry.value().isGenericDict() &&
-        (entry.key().toStringRef() == "model" || entry.key().toStringRef() == "state_dict")) {
-      return tensors_of_dict(file, entry.value());
+    for (auto& [name, tensor] : read_torch_save(file.string())) {
+      if (!tensors.emplace(name, std::move(tensor)).second) fail(file, "tensor '" + name + "' appears twice");
     }
+  } catch (const std::invalid_argument& error) {
+    fail(file, std::string("not a torch.save file of a state_dict: ") + error.what());
+  } catch (const c10::Error& error) {
+    fail(file, std::string("not a readable torch.save archive: ") + error.what_without_backtrace());
   }
-  return tensors_of_dict(file, value);
+  return tensors;
 }
 
 NamedTensors read_weight_file(const std::filesystem::path& file) {

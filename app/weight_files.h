@@ -1,8 +1,9 @@
 #pragma once
 
 // Weight files from the Python ecosystem, read into named tensors: safetensors (memory-mapped,
-// no copies) and torch.save pickles of a dict of tensors (optionally inside a {"model": ...} or
-// {"state_dict": ...} wrapper, as DeiT's releases are).
+// no copies) and torch.save archives of a state_dict (a dict or model.state_dict()'s OrderedDict,
+// optionally inside a {"model": ...} or {"state_dict": ...} wrapper as DeiT's releases and
+// training scripts save them, "module." prefixes removed), read by our own pickle reader.
 
 #include <torch/types.h>
 

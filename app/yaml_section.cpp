@@ -46,8 +46,9 @@ std::string closest_name(const std::string& name, const std::vector<std::string>
   return best_distance <= std::max<size_t>(2, name.size() / 2) ? best : "";
 }
 
-YamlSection::YamlSection(YAML::Node node, std::string path, std::string source)
-    : node_(std::move(node)), path_(std::move(path)), source_(std::move(source)) {
+YamlSection::YamlSection(YAML::Node node, std::string path, std::string source,
+                         std::shared_ptr<const Overrides> overrides)
+    : node_(std::move(node)), path_(std::move(path)), source_(std::move(source)), overrides_(std::move(overrides)) {
   if (node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) fail("", "expected a mapping of keys to values");
   if (!node_.IsMap()) return;
   // yaml-cpp keeps the first of two equal keys; a hand-edited file meant the other one.
@@ -55,13 +56,18 @@ YamlSection::YamlSection(YAML::Node node, std::string path, std::string source)
   for (const auto& entry : node_) {
     const auto key = entry.first.Scalar();
     if (const auto [where, inserted] = seen.emplace(key, entry.first.Mark()); !inserted) {
-      throw ConfigError(location(entry.first) + ": duplicate key '" + qualified(key) + "' (first given on line " +
+      throw ConfigError(location(key, entry.first) + ": duplicate key '" + qualified(key) + "' (first given on line " +
                         std::to_string(where->second.line + 1) + ")");
     }
   }
 }
 
-std::string YamlSection::location(const YAML::Node& node) const {
+std::string YamlSection::location(const std::string& key, const YAML::Node& node) const {
+  // The longest overridden prefix of the key: --set train.mixup={...} covers train.mixup.prob.
+  for (auto prefix = qualified(key); !prefix.empty(); prefix = prefix.substr(0, prefix.rfind('.'))) {
+    if (const auto found = overrides_->find(prefix); found != overrides_->end()) return "--set " + found->second;
+    if (prefix.find('.') == std::string::npos) break;
+  }
   const auto mark = node.Mark();
   if (mark.is_null()) return "--set";  // created by a command-line override, not read from a file
   return source_ + ":" + std::to_string(mark.line + 1);
@@ -84,7 +90,7 @@ void YamlSection::fail(const std::string& key, const std::string& message) const
     return node_;
   };
   const auto where = qualified(key);
-  throw ConfigError(location(node_of_key()) + ": " + (where.empty() ? "" : where + ": ") + message);
+  throw ConfigError(location(key, node_of_key()) + ": " + (where.empty() ? "" : where + ": ") + message);
 }
 
 YAML::Node YamlSection::scalar(const std::string& key) {
@@ -205,7 +211,7 @@ std::string YamlSection::choose(const std::string& key, const std::vector<std::s
 YamlSection YamlSection::section(const std::string& key) {
   known_.insert(key);
   const YAML::Node child = node_.IsMap() && node_[key] ? node_[key] : YAML::Node();
-  return YamlSection(child, qualified(key), source_);
+  return YamlSection(child, qualified(key), source_, overrides_);
 }
 
 void YamlSection::finish() const {
@@ -215,7 +221,7 @@ void YamlSection::finish() const {
     const auto key = entry.first.Scalar();
     if (known_.count(key)) continue;
     const auto suggestion = closest_name(key, known);
-    throw ConfigError(location(entry.first) + ": unknown key '" + qualified(key) + "'" +
+    throw ConfigError(location(key, entry.first) + ": unknown key '" + qualified(key) + "'" +
                       (suggestion.empty() ? " (valid keys: " + join(known) + ")"
                                           : " (did you mean '" + qualified(suggestion) + "'?)"));
   }

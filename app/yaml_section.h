@@ -4,6 +4,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -16,7 +18,12 @@ namespace vit::app {
 // ConfigError messages of the form "FILE:LINE: section.key: what is wrong".
 class YamlSection {
  public:
-  YamlSection(YAML::Node node, std::string path, std::string source);
+  // Keys set by --set (dotted) and the assignment that set each, so that an error in one names the
+  // command line instead of a line of the file.
+  using Overrides = std::map<std::string, std::string>;
+
+  YamlSection(YAML::Node node, std::string path, std::string source,
+              std::shared_ptr<const Overrides> overrides = std::make_shared<Overrides>());
 
   // Each reader leaves `value` untouched when the key is absent and returns whether it was present.
   bool read(const std::string& key, bool& value);
@@ -47,12 +54,14 @@ class YamlSection {
   template <typename T>
   void check_range(const std::string& key, T value, T min, T max) const;
   std::string choose(const std::string& key, const std::vector<std::string>& names);
-  std::string location(const YAML::Node& node) const;
+  // "FILE:LINE", or "--set KEY=VALUE" for a key that came from the command line.
+  std::string location(const std::string& key, const YAML::Node& node) const;
   std::string qualified(const std::string& key) const;
 
   YAML::Node node_;
   std::string path_;
   std::string source_;
+  std::shared_ptr<const Overrides> overrides_;
   std::set<std::string> known_;
 };
 

@@ -12,13 +12,13 @@ VIT_BUILD=0 scripts/setup.sh
 
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DVIT_SANITIZE=ON -DVIT_FUZZ=ON -DVIT_BUILD_TESTS=ON >/dev/null
-targets=(${FUZZ_TARGETS:-idx cifar csv config checkpoint image_header safetensors})
+targets=(${FUZZ_TARGETS:-idx cifar csv config checkpoint image_header safetensors pickle})
 cmake --build build-sanitize -j"${VIT_JOBS:-$(nproc)}" --target vit vit_tests "${targets[@]/#/fuzz_}"
 
 # LibTorch and OpenMP keep allocations alive until exit by design: leak checks would only report those.
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-sanitized_tests='IdxFile|IdxDataset|CifarDataset|CsvList|ImageFile|ImageFolder|Config|Bad|Transform|CenterCrop|RandomResizedCrop|RandAugment|ColorOps|BatchedMatmul|FusedAttention'
+sanitized_tests='TorchPickle|IdxFile|IdxDataset|CifarDataset|CsvList|ImageFile|ImageFolder|Config|Bad|Transform|CenterCrop|RandomResizedCrop|RandAugment|ColorOps|BatchedMatmul|FusedAttention'
 (cd build-sanitize && ctest --output-on-failure -j"$(nproc)" -R "$sanitized_tests")
 
 mkdir -p build-sanitize/crashes

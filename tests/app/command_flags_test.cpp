@@ -164,40 +164,38 @@ TEST(CommandFlags, EveryEvalOptionChangesItsOutput) {
 
 TEST(CommandFlags, EveryPredictOptionChangesItsOutput) {
   const std::string base = "--model {run}/last.ckpt --json {image}";
-  check_flags("predict",
-              {
-                  {"--help", base, base + " --help"},
-                  {"--config", base, base + " --config {other_stats}"},  // other preprocessing statistics
-                  {"--set", base, base + " --set data.mean=[0.3]"},
-                  {"--device", base, base + " --device cpu", Observe::NotHere, "", kNoGpu},
-                  {"--threads", base + " -v --threads 1", base + " -v --threads 2", Observe::ThreadLine, "",
-                   "speed only"},
-                  {"--verbose", base, base + " -v", Observe::StderrLines, "", "debug lines on stderr"},
-                  {"--model", base, "--model {run}/epoch_0002.ckpt --json {image}"},
-                  {"inputs", base, "--model {run}/last.ckpt --json {image1}"},
-                  {"--topk", base, base + " --topk 1"},
-                  {"--json", "--model {run}/last.ckpt {image}", base},
-                  {"--ema", base, base + " --ema"},
-                  {"--attention-map", base, base + " --attention-map {out}.png", Observe::FileAtOut, ".png",
-                   "the heatmap file"},
-              });
+  check_flags("predict", {
+                             {"--help", base, base + " --help"},
+                             {"--config", base, base + " --config {other_stats}"},  // other preprocessing statistics
+                             {"--set", base, base + " --set data.mean=[0.3]"},
+                             {"--device", base, base + " --device cpu", Observe::NotHere, "", kNoGpu},
+                             {"--threads", base + " -v --threads 1", base + " -v --threads 2", Observe::ThreadLine, "",
+                              "speed only"},
+                             {"--verbose", base, base + " -v", Observe::StderrLines, "", "debug lines on stderr"},
+                             {"--model", base, "--model {run}/epoch_0002.ckpt --json {image}"},
+                             {"inputs", base, "--model {run}/last.ckpt --json {image1}"},
+                             {"--topk", base, base + " --topk 1"},
+                             {"--json", "--model {run}/last.ckpt {image}", base},
+                             {"--ema", base, base + " --ema"},
+                             {"--attention-map", base, base + " --attention-map {out}.png", Observe::FileAtOut, ".png",
+                              "the heatmap file"},
+                         });
 }
 
 TEST(CommandFlags, EveryExportOptionChangesItsOutput) {
   const std::string base = "--checkpoint {run}/last.ckpt --output {out}.pt";
   const char* const logits = "the exported module's logits";
-  check_flags("export",
-              {
-                  {"--help", base, base + " --help"},
-                  {"--config", base, base + " --config {other_stats}", Observe::ExportedLogits, "", logits},
-                  {"--set", base, base + " --set data.mean=[0.3]", Observe::ExportedLogits, "", logits},
-                  {"--verbose", base, base + " -v", Observe::StderrLines, "", "debug lines on stderr"},
-                  {"--checkpoint", base, "--checkpoint {run}/epoch_0002.ckpt --output {out}.pt",
-                   Observe::ExportedLogits, "", logits},
-                  {"--output", base, "--checkpoint {run}/last.ckpt --output {out}.elsewhere.pt", Observe::FileAtOut,
-                   ".pt", "where the file goes"},
-                  {"--ema", base, base + " --ema", Observe::ExportedLogits, "", logits},
-              });
+  check_flags("export", {
+                            {"--help", base, base + " --help"},
+                            {"--config", base, base + " --config {other_stats}", Observe::ExportedLogits, "", logits},
+                            {"--set", base, base + " --set data.mean=[0.3]", Observe::ExportedLogits, "", logits},
+                            {"--verbose", base, base + " -v", Observe::StderrLines, "", "debug lines on stderr"},
+                            {"--checkpoint", base, "--checkpoint {run}/epoch_0002.ckpt --output {out}.pt",
+                             Observe::ExportedLogits, "", logits},
+                            {"--output", base, "--checkpoint {run}/last.ckpt --output {out}.elsewhere.pt",
+                             Observe::FileAtOut, ".pt", "where the file goes"},
+                            {"--ema", base, base + " --ema", Observe::ExportedLogits, "", logits},
+                        });
 }
 
 }  // namespace

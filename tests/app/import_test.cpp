@@ -59,7 +59,10 @@ TEST_F(Pretrained, ImportedTorchvisionTimmAndDeitWeightsGiveTorchvisionsLogits) 
   const std::vector<std::pair<std::string, std::string>> sources = {{"torchvision", "torchvision.pth"},
                                                                     {"torchvision", "torchvision.safetensors"},
                                                                     {"timm", "timm.pth"},
-                                                                    {"deit", "deit.pth"}};
+                                                                    {"deit", "deit.pth"},
+                                                                    {"torchvision", "state_dict.pth"},
+                                                                    {"torchvision", "training_checkpoint.pth"},
+                                                                    {"timm", "ddp.pth"}};
   for (const auto& [layout, name] : sources) {
     const auto output = file(name + ".ckpt");
     const auto result =

@@ -6,6 +6,8 @@ to timm's layout, and inside DeiT's {"model": ...} wrapper. io.safetensors holds
 batch, torchvision's logits for it, and its positional embedding resampled to a 6x6 grid by
 torch.nn.functional.interpolate (bicubic), which `vit import --image-size 48` must reproduce.
 """
+import argparse
+import collections
 import json
 import re
 import struct
@@ -56,8 +58,23 @@ def main(out):
     torch.save(state, f"{out}/torchvision.pth")
     save_safetensors(state, f"{out}/torchvision.safetensors")
     timm_state = {timm_name(name): tensor for name, tensor in state.items()}
+    # A view with its own strides into a storage laid out otherwise, as slicing and .t() leave them.
+    timm_state["blocks.0.mlp.fc1.weight"] = timm_state["blocks.0.mlp.fc1.weight"].t().contiguous().t()
     torch.save(timm_state, f"{out}/timm.pth")
     torch.save({"model": timm_state, "epoch": 300}, f"{out}/deit.pth")
+    # As users write them: model.state_dict() itself (an OrderedDict with _metadata), a training
+    # script's checkpoint around it (with optimizer state and arguments), and DataParallel's
+    # "module." names inside {"state_dict": ...}, in half precision.
+    torch.save(model.state_dict(), f"{out}/state_dict.pth")
+    saved = {name: tensor.clone() for name, tensor in state.items()}
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.randn(1, 3, 32, 32)).sum().backward()
+    optimizer.step()  # moments to save; the weights go back to the saved ones
+    model.load_state_dict(saved)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": 7,
+                "args": argparse.Namespace(lr=0.1, model="vit")}, f"{out}/training_checkpoint.pth")
+    ddp = collections.OrderedDict(("module." + timm_name(name), tensor) for name, tensor in state.items())
+    torch.save({"state_dict": ddp}, f"{out}/ddp.pth")
     broken = dict(timm_state)
     del broken["blocks.1.norm2.weight"]
     broken["blocks.0.mlp.fc1.weight"] = broken["blocks.0.mlp.fc1.weight"][:, :16]

@@ -216,9 +216,10 @@ TEST(Train, AnOutputHoldingARunIsContinuedOrOverwrittenOnlyWhenAsked) {
   EXPECT_NE(loss_column(run / "steps.csv"), first_steps);
   EXPECT_EQ(read_file(run / "notes.txt"), "mine");  // only the run's own files go
 
-  // --resume auto: continues where there is a checkpoint, starts where there is none.
-  const auto continued =
-      run_vit("train --config " + config + " --set train.epochs=2 --output " + run.string() + " --resume auto");
+  // --resume auto, the same command line each time: continues where there is a checkpoint (and
+  // its config must agree with the checkpoint's), starts where there is none.
+  const auto continued = run_vit("train --config " + config + " --set train.seed=1 --set train.epochs=2 --output " +
+                                 run.string() + " --resume auto");
   ASSERT_EQ(continued.exit_code, 0) << continued.err;
   EXPECT_NE(continued.err.find("resuming"), std::string::npos) << continued.err;
   EXPECT_EQ(loss_column(run / "steps.csv").size(), 2 * first_steps.size());

@@ -94,12 +94,19 @@ TEST(BadImages, SymlinkLoopAndUnreadableFilesNameTheFile) {
   }
 }
 
-TEST(BadCsv, MalformedLinesMissingFilesAndOutOfRangeLabelsNameTheLine) {
+TEST(BadCsv, MalformedLinesMissingFilesAndOutOfRangeOrAmbiguousLabelsNameTheLine) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"left/0.png,0\nleft/1.png\n", "val.csv:2"},
       {"left/0.png,0\nleft/missing.png,1\n", "val.csv:2"},
       {"left/0.png,0\nleft/1.png,1\nright/0.png,7\n", "val.csv:3: label 7 is out of range for 2 classes"},
       {"", "val.csv: the list has no entries"},
+      // One kind of label per list, and nothing that merely looks like an index.
+      {"left/0.png,0\nright/0.png,right\n",
+       "val.csv:2: label 'right' is a class name but line 1's label is a class index"},
+      {"left/0.png,left\nright/0.png,1\n", "val.csv:2: label '1' is a class index but line 1's label is a class name"},
+      {"left/0.png,0\nright/0.png,1.0\n", "val.csv:2: label '1.0' reads as a number"},
+      {"left/0.png,0\nright/0.png,99999999999999999999\n", "val.csv:2: label '99999999999999999999' reads as a number"},
+      {"left/0.png,0\nright/0.png,01\n", "val.csv:2: label '01' reads as a number"},
   };
   for (const auto& [list, message] : cases) {
     TempDir dir;
@@ -228,11 +235,13 @@ TEST_F(BadCheckpoint, WeightsOfAnotherArchitectureDoNotLoad) {
   TempDir dir;
   write_file(dir / "good.ckpt", checkpoint_);
   const auto before = snapshot(dir.path());
-  for (const auto* change : {"--set model.dim=48", "--set model.depth=3", "--set model.num_classes=5"}) {
-    expect_clean_failure(run_vit("eval --checkpoint " + (dir / "good.ckpt").string() + " " + change), 1,
-                         {"good.ckpt", "weights do not fit"});
-    expect_clean_failure(run_vit("train --resume " + (dir / "good.ckpt").string() + " " + change), 1,
-                         {"good.ckpt", "weights do not fit"});
+  // Refused before any weight is read: the architecture is the checkpoint's.
+  for (const auto* assignment : {"model.dim=48", "model.depth=3", "model.num_classes=5"}) {
+    const std::string key = std::string(assignment).substr(0, std::string(assignment).find('='));
+    const auto change = std::string(" --set ") + assignment;
+    expect_clean_failure(run_vit("eval --checkpoint " + (dir / "good.ckpt").string() + change), 2,
+                         {"good.ckpt", key, "cannot be changed"});
+    expect_clean_failure(run_vit("train --resume " + (dir / "good.ckpt").string() + change), 2, {"--resume: " + key});
   }
   expect_unchanged(before);
 }
