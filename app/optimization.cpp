@@ -95,9 +95,19 @@ void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max
   }
   if (norms.empty()) return;
   const auto coefficient = (max_norm / (torch::stack(norms).norm() + 1e-6)).clamp_max(1.0);
+  std::vector<torch::Tensor> gradients;
   for (const auto& parameter : parameters) {
-    if (parameter.grad().defined()) parameter.grad().mul_(coefficient);
+    if (parameter.grad().defined()) gradients.push_back(parameter.grad());
   }
+  if (coefficient.is_cpu()) {
+    // On the CPU reading the coefficient waits for nothing, and most steps need no scaling.
+    const double scale = coefficient.item<double>();
+    if (scale < 1.0) torch::_foreach_mul_(gradients, scale);
+    return;
+  }
+  // On a GPU the step must not wait for the device: every gradient is scaled by the tensor
+  // (by exactly 1 when the norm is within bounds).
+  for (auto& gradient : gradients) gradient.mul_(coefficient);
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, double backbone_lr_scale) {

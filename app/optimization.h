@@ -29,7 +29,7 @@ class LrSchedule {
 };
 
 // Scales the gradients so that their global L2 norm is at most max_norm, as
-// torch.nn.utils.clip_grad_norm_ does, without reading the norm back to the host.
+// torch.nn.utils.clip_grad_norm_ does; on a GPU without reading the norm back to the host.
 void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm);
 
 // `lr` for every group; the backbone's groups get lr x backbone_lr_scale when make_optimizer
