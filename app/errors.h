@@ -18,4 +18,11 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A file the program keeps or ships (checkpoint, weight file, TorchScript module) that is
+// unreadable, damaged or does not fit; the message names the file.
+class FileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace vit::app

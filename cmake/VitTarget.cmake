@@ -7,5 +7,7 @@ endfunction()
 # <torch/torch.h> (~20 s per file on a 2-core machine).
 function(vit_configure_target target)
   vit_enable_warnings(${target})
-  target_precompile_headers(${target} PRIVATE ${PROJECT_SOURCE_DIR}/cmake/torch_pch.h)
+  if(VIT_PCH)
+    target_precompile_headers(${target} PRIVATE ${PROJECT_SOURCE_DIR}/cmake/torch_pch.h)
+  endif()
 endfunction()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The clang AddressSanitizer + UndefinedBehaviorSanitizer build in build-sanitize/: runs the unit
+# The clang AddressSanitizer + UndefinedBehaviorSanitizer build in build-sanitize/, without the
+# precompiled header (so every file must include what it uses): runs the unit
 # tests of the input-parsing code, the bad-input suite and the attention kernels that compute their
 # own memory offsets (BatchedMatmul, FusedAttention) under the sanitizers, then each
 # libFuzzer target for FUZZ_SECONDS (default 30) from its seed corpus in tests/fuzz/corpus/.
@@ -11,9 +12,9 @@ cd "$(dirname "$0")/.."
 VIT_BUILD=0 scripts/setup.sh
 
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-  -DVIT_SANITIZE=ON -DVIT_FUZZ=ON -DVIT_BUILD_TESTS=ON >/dev/null
+  -DVIT_SANITIZE=ON -DVIT_FUZZ=ON -DVIT_BUILD_TESTS=ON -DVIT_PCH=OFF >/dev/null
 targets=(${FUZZ_TARGETS:-idx cifar csv config checkpoint image_header safetensors pickle})
-cmake --build build-sanitize -j"${VIT_JOBS:-$(nproc)}" --target vit vit_tests "${targets[@]/#/fuzz_}"
+cmake --build build-sanitize -j"${VIT_JOBS:-$(nproc)}" --target vit vit_unit_tests vit_e2e_tests "${targets[@]/#/fuzz_}"
 
 # LibTorch and OpenMP keep allocations alive until exit by design: leak checks would only report those.
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1

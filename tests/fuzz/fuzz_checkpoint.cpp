@@ -1,8 +1,9 @@
 // The checkpoint reader: the header and metadata of any file are read or refused with a
-// DataError; the embedded config is then held to the config loader's contract.
-#include "app/checkpoint.h"
-#include "app/config.h"
+// FileError (DataError for a file that cannot be read at all); the embedded config is then held to the config loader's
+// contract.
+#include "app/config/config.h"
 #include "app/errors.h"
+#include "app/io/checkpoint.h"
 #include "data/errors.h"
 #include "fuzz/fuzz_support.h"
 
@@ -11,6 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     vit::app::CheckpointReader reader(file);
     (void)vit::app::load_config_text(reader.config_yaml(), file.string(), {});
+  } catch (const vit::app::FileError&) {
   } catch (const vit::data::DataError&) {
   } catch (const vit::app::ConfigError&) {
   }

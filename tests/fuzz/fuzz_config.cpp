@@ -1,6 +1,6 @@
 // The YAML config loader: any text gives a validated Config or a ConfigError naming the key or
 // line; an emitted config loads back.
-#include "app/config.h"
+#include "app/config/config.h"
 #include "app/errors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -2,7 +2,7 @@
 // std::invalid_argument, never a crash, a read outside the input or a tensor outside its storage.
 // Storages come back as zeros of the size the pickle declares (bounded, as the real loader is
 // bounded by the archive's record); the zip container is LibTorch's reader, not fuzzed here.
-#include "app/torch_pickle.h"
+#include "app/io/torch_pickle.h"
 
 #include <stdexcept>
 

@@ -1,7 +1,8 @@
 // The safetensors reader: any bytes give tensors whose memory lies inside the file, or a
-// DataError naming the file; never a read outside the mapping. (torch.save files go to LibTorch's
+// FileError naming the file; never a read outside the mapping. (torch.save files go to LibTorch's
 // own zip reader, which crashes on crafted archives as torch.load does, so they are not fuzzed.)
-#include "app/weight_files.h"
+#include "app/errors.h"
+#include "app/io/weight_files.h"
 #include "data/errors.h"
 #include "fuzz_support.h"
 
@@ -14,6 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       volatile double sum = tensor.numel() > 0 ? tensor.to(torch::kFloat64).sum().item<double>() : 0.0;
       (void)sum;
     }
+  } catch (const vit::app::FileError&) {
   } catch (const vit::data::DataError&) {
   }
   return 0;

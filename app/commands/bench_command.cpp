@@ -1,0 +1,235 @@
+// Throughput of the pieces a training run is made of, on synthetic batches so that the data
+// pipeline is out of the picture (`vit data bench` measures that). scripts/bench/reference.py
+// runs the same measurements on a plain PyTorch implementation of the same model and step.
+#include "app/commands/bench_command.h"
+
+#include "app/commands/common_options.h"
+#include "app/config/config_names.h"
+#include "app/config/model_json.h"
+#include "app/distributed/distributed.h"
+#include "app/errors.h"
+#include "app/io/exporter.h"
+#include "app/io/file_util.h"
+#include "app/runtime/runtime.h"
+#include "app/train/autocast.h"
+#include "app/train/ema.h"
+#include "app/train/optimization.h"
+#include "app/train/training_step.h"
+#include "models/core/registry.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/script.h>
+#include <torch/version.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <iostream>
+#include <optional>
+
+namespace vit::app {
+namespace {
+
+struct BenchOptions {
+  CommonOptions common;
+  std::string mode = "train";
+  int64_t batch_size = 0;  // 0: train.batch_size (train, eval) or 64 (inference throughput)
+  int64_t warmup = 5;
+  int64_t steps = 20;
+  int64_t repeats = 5;
+  bool json = false;
+};
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 ? values[middle] : 0.5 * (values[middle - 1] + values[middle]);
+}
+
+// Seconds per call of `step` for each repeat, after `warmup` untimed calls; `end_of_repeat`
+// runs inside the timed span after each repeat's calls (e.g. reading back what they computed).
+std::vector<double> seconds_per_step(
+    const BenchOptions& options, torch::Device device, const std::function<void()>& step,
+    const std::function<void()>& end_of_repeat = [] {}) {
+  const auto wait = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
+  for (int64_t i = 0; i < options.warmup; ++i) step();
+  end_of_repeat();
+  wait();
+  std::vector<double> seconds;
+  for (int64_t r = 0; r < options.repeats; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < options.steps; ++i) step();
+    end_of_repeat();
+    wait();
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+                      static_cast<double>(options.steps));
+  }
+  return seconds;
+}
+
+std::vector<double> images_per_second(const std::vector<double>& seconds, int64_t batch_size) {
+  std::vector<double> rates;
+  for (const double s : seconds) rates.push_back(static_cast<double>(batch_size) / s);
+  return rates;
+}
+
+// Optimizer steps exactly as `vit train` takes them (TrainingStep: autocast forward, fp32 loss,
+// loss-scaled backward over train.grad_accum_steps micro-batches, unscaling, clipping, the
+// optimizer step, EMA); the losses are read back once per timed repeat, as training reads them
+// back every train.log_every steps.
+nlohmann::json bench_train(const Config& config, const BenchOptions& options, torch::Device device) {
+  const auto o = models::shape_of(config.model.options);
+  const auto& train = config.train;
+  auto model = models::build_model(config.model.options);
+  model->to(device);
+  model->train();
+  auto optimizer = make_optimizer(model, train);
+  std::optional<ModelEma> ema;
+  if (train.ema_decay > 0.0) ema.emplace(model, models::build_model(config.model.options), train.ema_decay);
+  DataParallel single_process(RankEnvironment{}, train.distributed, device);
+  TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, single_process, train, device);
+  const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
+  const auto labels =
+      torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));
+  std::vector<torch::Tensor> losses;
+  const auto step = [&] {
+    for (int64_t micro_batch = 1; micro_batch <= train.grad_accum_steps; ++micro_batch) {
+      training_step.accumulate(inputs, labels, {}, micro_batch == train.grad_accum_steps);
+    }
+    losses.push_back(training_step.apply(train.lr, false).mean_loss);
+  };
+  const auto read_back = [&] {
+    if (!losses.empty()) (void)torch::stack(losses).cpu();
+    losses.clear();
+  };
+  const auto seconds = seconds_per_step(options, device, step, read_back);
+  const int64_t images_per_step = options.batch_size * train.grad_accum_steps;
+  return {{"images_per_s", images_per_second(seconds, images_per_step)}};
+}
+
+nlohmann::json bench_eval(const Config& config, const BenchOptions& options, torch::Device device) {
+  const auto o = models::shape_of(config.model.options);
+  auto model = models::build_model(config.model.options);
+  model->to(device);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
+  const bool autocast = config.train.amp == AmpMode::Bf16;
+  const auto seconds = seconds_per_step(options, device, [&] {
+    AutocastGuard guard(device, torch::kBFloat16, autocast);
+    (void)model(inputs).argmax(1);
+  });
+  return {{"images_per_s", images_per_second(seconds, options.batch_size)}};
+}
+
+// The exported TorchScript module as a deployment would run it: fp32, inference mode, latency
+// of single images and throughput of batches.
+nlohmann::json bench_inference(const Config& config, const BenchOptions& options, torch::Device device) {
+  const auto o = models::shape_of(config.model.options);
+  auto model = models::build_model(config.model.options);
+  model->to(device);
+  const TemporaryDirectory folder("vit-bench");
+  const auto file = folder.path() / "model.pt";
+  export_torchscript(model, file, model_json(config.model).dump());
+  auto module = torch::jit::load(file.string(), device);
+  module.eval();
+  c10::InferenceMode inference;
+  const auto run = [&](int64_t batch) {
+    const auto input = torch::randn({batch, o.in_chans, o.image_size, o.image_size}, device);
+    return seconds_per_step(options, device, [&] { (void)module.forward({input}); });
+  };
+  std::vector<double> latency_ms;
+  for (const double s : run(1)) latency_ms.push_back(1000.0 * s);
+  return {{"latency_ms_batch1", latency_ms},
+          {"images_per_s", images_per_second(run(options.batch_size), options.batch_size)}};
+}
+
+int run_bench(BenchOptions options) {
+  const auto config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
+  configure_threads(config.train.threads);
+  const auto device = select_device(config.train.device);
+  if (options.mode == "train") require_classification_head(config.model, "the training benchmark");
+  if (options.batch_size == 0) options.batch_size = options.mode == "inference" ? 64 : config.train.batch_size;
+  if (config.train.amp == AmpMode::Fp16 && !device.is_cuda()) {
+    throw ConfigError("train.amp: fp16 needs a CUDA device; use bf16 on the CPU");
+  }
+  torch::manual_seed(config.train.seed);
+
+  nlohmann::json result = options.mode == "train"  ? bench_train(config, options, device)
+                          : options.mode == "eval" ? bench_eval(config, options, device)
+                                                   : bench_inference(config, options, device);
+  for (const char* key : {"images_per_s", "latency_ms_batch1"}) {
+    if (result.contains(key)) result[std::string(key) + "_median"] = median(result[key].get<std::vector<double>>());
+  }
+  const auto blas = loaded_blas();
+  result.update({{"implementation", "vitcpp"},
+                 {"mode", options.mode},
+                 {"model", model_json(config.model)},
+                 {"train",
+                  {{"optimizer", name_of(kOptimizerNames, config.train.optimizer)},
+                   {"lr", config.train.lr},
+                   {"weight_decay", config.train.weight_decay},
+                   {"betas", {config.train.beta1, config.train.beta2}},
+                   {"momentum", config.train.momentum},
+                   {"grad_clip", config.train.grad_clip},
+                   {"label_smoothing", config.train.label_smoothing},
+                   {"grad_accum_steps", config.train.grad_accum_steps},
+                   {"ema_decay", config.train.ema_decay}}},
+                 {"batch_size", options.batch_size},
+                 {"amp", name_of(kAmpNames, config.train.amp)},
+                 {"device", device.str()},
+                 {"threads", at::get_num_threads()},
+                 {"warmup", options.warmup},
+                 {"steps", options.steps},
+                 {"repeats", options.repeats},
+                 {"peak_rss_mb", peak_rss_mb()},
+                 {"libtorch", TORCH_VERSION},
+                 {"blas", blas.name},
+                 {"allocator", loaded_allocator()}});
+  if (options.json) {
+    std::cout << result.dump() << "\n";
+  } else {
+    std::cout << fmt::format("{} {}, batch {}, amp {}: {:.1f} images/s (median of {})", options.mode,
+                             describe_model(config.model), options.batch_size, result["amp"].get<std::string>(),
+                             result["images_per_s_median"].get<double>(), options.repeats);
+    if (result.contains("latency_ms_batch1_median")) {
+      std::cout << fmt::format("; batch-1 latency {:.2f} ms", result["latency_ms_batch1_median"].get<double>());
+    }
+    std::cout << fmt::format("; peak RSS {:.0f} MB\n", result["peak_rss_mb"].get<double>());
+  }
+  return kExitSuccess;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<BenchOptions>();
+  auto* command = app.add_subcommand("bench", "Measure training-step, evaluation or TorchScript inference throughput");
+  add_common_options(*command, options->common);
+  command->add_option("--mode", options->mode, "train, eval or inference")
+      ->check(CLI::IsMember({"train", "eval", "inference"}));
+  command
+      ->add_option("--batch-size", options->batch_size,
+                   "Images per batch (default: train.batch_size; 64 for inference throughput)")
+      ->check(CLI::Range(int64_t{1}, int64_t{65536}));
+  command->add_option("--warmup", options->warmup, "Untimed steps first")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
+  command->add_option("--steps", options->steps, "Timed steps per repeat")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  command->add_option("--repeats", options->repeats, "Timed repeats; the median is reported")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  command->add_flag("--json", options->json, "Print one JSON object");
+  command->footer(
+      "Examples:\n"
+      "  vit bench                                   # training steps of the default Fashion-MNIST model\n"
+      "  vit bench --mode eval --set train.amp=bf16\n"
+      "  vit bench --mode inference --config configs/imagenet_vit_b16.yaml --batch-size 64 --json");
+  command->callback([options, &exit_code] { exit_code = run_bench(*options); });
+}
+
+}  // namespace vit::app

@@ -1,0 +1,197 @@
+#include "app/commands/data_command.h"
+
+#include "app/commands/common_options.h"
+#include "app/errors.h"
+#include "app/train/loaders.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+namespace vit::app {
+namespace {
+
+struct DataOptions {
+  CommonOptions common;
+  std::string split = "train";
+  std::string output;
+  int64_t samples = 32;
+  int64_t workers = 0;
+  int64_t batch_size = 128;
+  int64_t batches = 50;
+  bool json = false;
+};
+
+constexpr int kGridColumns = 8;
+constexpr int kMinTile = 96;
+constexpr int kCaption = 18;
+constexpr size_t kMaxSizeProbes = 2000;
+
+std::shared_ptr<const data::Dataset> split_dataset(const data::DataSplits& splits, const std::string& split) {
+  if (split == "train") return splits.train;
+  if (!splits.val) throw ConfigError("the config has no validation data (set data.val or data.val_fraction)");
+  return splits.val;
+}
+
+void print_class_counts(const data::Dataset& dataset) {
+  const auto& names = dataset.class_names();
+  std::vector<int64_t> counts(names.size(), 0);
+  for (size_t i = 0; i < dataset.size(); ++i) ++counts[static_cast<size_t>(dataset.label(i))];
+  std::cout << fmt::format("{:<24} {:>10} {:>7}\n", "class", "images", "share");
+  for (size_t c = 0; c < names.size(); ++c) {
+    std::cout << fmt::format("{:<24} {:>10} {:>6.1f}%\n", fmt::format("{} {}", c, names[c]), counts[c],
+                             100.0 * static_cast<double>(counts[c]) / static_cast<double>(dataset.size()));
+  }
+}
+
+void print_size_range(const data::Dataset& dataset) {
+  const size_t probes = std::min(dataset.size(), kMaxSizeProbes);
+  int64_t min_w = INT64_MAX, min_h = INT64_MAX, max_w = 0, max_h = 0;
+  size_t unknown = 0;
+  for (size_t p = 0; p < probes; ++p) {
+    const auto size = dataset.stored_size(p * dataset.size() / probes);
+    if (!size) {
+      ++unknown;
+      continue;
+    }
+    min_w = std::min(min_w, size->width);
+    min_h = std::min(min_h, size->height);
+    max_w = std::max(max_w, size->width);
+    max_h = std::max(max_h, size->height);
+  }
+  const auto scope = probes < dataset.size() ? fmt::format("{} evenly spaced images", probes) : "all images";
+  if (unknown == probes) {
+    std::cout << fmt::format("image sizes: unknown from headers ({})\n", scope);
+  } else {
+    std::cout << fmt::format("image sizes: width {}..{}, height {}..{} ({}{})\n", min_w, max_w, min_h, max_h, scope,
+                             unknown ? fmt::format(", {} without a readable header", unknown) : "");
+  }
+}
+
+// Augmented samples (what the model sees, before normalization) with their labels.
+cv::Mat sample_grid(const Config& config, const data::Dataset& dataset, bool training, int64_t samples, uint64_t seed) {
+  const auto transform = make_transform(config, training);
+  const int tile = std::max(kMinTile, transform.size());
+  const int count = static_cast<int>(std::min<int64_t>(samples, static_cast<int64_t>(dataset.size())));
+  const int rows = (count + kGridColumns - 1) / kGridColumns;
+  cv::Mat grid(rows * (tile + kCaption), kGridColumns * tile, CV_8UC3, cv::Scalar(255, 255, 255));
+  data::Random picker(seed, data::kSplitStream, 1, 0);
+  const auto order = data::random_permutation(dataset.size(), picker);
+  for (int i = 0; i < count; ++i) {
+    const size_t index = order[static_cast<size_t>(i)];
+    data::Random random(seed, data::kAugmentStream, 0, index);
+    cv::Mat image = transform.augment(dataset.load(index, transform.channels()), random);
+    cv::Mat bgr;
+    cv::cvtColor(image, bgr, image.channels() == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_RGB2BGR);
+    cv::resize(bgr, bgr, cv::Size(tile, tile), 0, 0, cv::INTER_NEAREST);
+    const int x = (i % kGridColumns) * tile;
+    const int y = (i / kGridColumns) * (tile + kCaption);
+    bgr.copyTo(grid(cv::Rect(x, y, tile, tile)));
+    const auto label = static_cast<size_t>(dataset.label(index));
+    cv::putText(grid, dataset.class_names()[label].substr(0, 14), cv::Point(x + 3, y + tile + 13),
+                cv::FONT_HERSHEY_SIMPLEX, 0.38, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  }
+  return grid;
+}
+
+int run_inspect(const DataOptions& options) {
+  const auto config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
+  const auto splits = open_checked_datasets(config);
+  const auto dataset = split_dataset(splits, options.split);
+  std::cout << fmt::format("split {}: {} images, {} classes\n\n", options.split, dataset->size(),
+                           dataset->class_names().size());
+  print_class_counts(*dataset);
+  std::cout << "\n";
+  print_size_range(*dataset);
+
+  const std::filesystem::path output =
+      options.output.empty() ? std::filesystem::path(config.output) / "inspect" : std::filesystem::path(options.output);
+  std::filesystem::create_directories(output);
+  const auto file = output / (options.split + "_samples.png");
+  const auto grid = sample_grid(config, *dataset, options.split == "train", options.samples, config.train.seed);
+  if (!cv::imwrite(file.string(), grid)) throw std::runtime_error(file.string() + ": cannot write the sample grid");
+  std::cout << fmt::format("augmented samples: {}\n", file.string());
+  return kExitSuccess;
+}
+
+int run_bench(const DataOptions& options) {
+  const auto config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
+  const auto splits = open_checked_datasets(config);
+  LoaderRequest request;
+  request.batch_size = options.batch_size;
+  request.training = options.split == "train";
+  request.seed = config.train.seed;
+  request.workers = options.workers;
+  auto loader = make_loader(config, split_dataset(splits, options.split), request);
+  const int64_t warmup = 2;
+  int64_t images = 0;
+  int64_t batches = 0;
+  int64_t epoch = 0;
+  auto start = std::chrono::steady_clock::now();
+  loader->start_epoch(epoch);
+  while (batches < warmup + options.batches) {
+    auto batch = loader->next();
+    if (!batch) {
+      loader->start_epoch(++epoch);
+      continue;
+    }
+    if (++batches == warmup) {
+      start = std::chrono::steady_clock::now();
+    } else if (batches > warmup) {
+      images += batch->images.size(0);
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double rate = static_cast<double>(images) / seconds;
+  const int64_t workers =
+      options.workers > 0 ? options.workers : (config.data.workers > 0 ? config.data.workers : data::default_workers());
+  if (options.json) {
+    std::cout << nlohmann::json{{"images_per_s", rate},
+                                {"images", images},
+                                {"seconds", seconds},
+                                {"workers", workers},
+                                {"batch_size", options.batch_size}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << fmt::format("loader: {:.0f} images/s ({} images in {:.2f} s, {} workers, batch {})\n", rate, images,
+                             seconds, workers, options.batch_size);
+  }
+  return kExitSuccess;
+}
+
+}  // namespace
+
+void add_data_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<DataOptions>();
+  auto* data = app.add_subcommand("data", "Inspect a dataset or measure the loader");
+  data->require_subcommand(1);
+
+  auto* inspect = data->add_subcommand("inspect", "Class counts, image sizes and a PNG grid of augmented samples");
+  add_common_options(*inspect, options->common);
+  inspect->add_option("--split", options->split, "train or val")->check(CLI::IsMember({"train", "val"}));
+  inspect->add_option("-o,--output", options->output, "Folder for the sample grid (default: <output>/inspect)");
+  inspect->add_option("--samples", options->samples, "Samples in the grid")->check(CLI::Range(1, 1024));
+  inspect->footer("Examples:\n  vit data inspect\n  vit data inspect --config configs/cifar10_vit.yaml --split val");
+  inspect->callback([options, &exit_code] { exit_code = run_inspect(*options); });
+
+  auto* bench = data->add_subcommand("bench", "Measure loader throughput (images/s) over a number of batches");
+  add_common_options(*bench, options->common);
+  bench->add_option("--split", options->split, "train or val")->check(CLI::IsMember({"train", "val"}));
+  bench->add_option("--workers", options->workers, "Loader threads (default: data.workers)")->check(CLI::Range(1, 256));
+  bench->add_option("--batch-size", options->batch_size, "Images per batch")->check(CLI::Range(1, 65536));
+  bench->add_option("--batches", options->batches, "Timed batches after 2 warm-up batches")
+      ->check(CLI::Range(1, 1000000));
+  bench->add_flag("--json", options->json, "Print one JSON object");
+  bench->callback([options, &exit_code] { exit_code = run_bench(*options); });
+}
+
+}  // namespace vit::app

@@ -1,0 +1,193 @@
+#include "app/commands/predict_command.h"
+
+#include "app/commands/common_options.h"
+#include "app/commands/image_inputs.h"
+#include "app/errors.h"
+#include "app/io/trained_model.h"
+#include "app/viz/attention_overlay.h"
+#include "app/viz/plot.h"
+#include "data/errors.h"
+#include "data/regular_file.h"
+#include "data/transforms.h"
+#include "models/inspect/attention_rollout.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+#include <torch/script.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <iostream>
+
+namespace vit::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct PredictOptions {
+  CommonOptions common;
+  std::string model;
+  std::vector<std::string> inputs;
+  int64_t topk = 5;
+  bool json = false;
+  bool ema = false;
+  std::string attention_map;
+};
+
+// What predict needs of a model, from a TorchScript file or a checkpoint alike.
+struct Predictor {
+  data::TransformOptions preprocessing;
+  int64_t image_size = 0;
+  int64_t in_chans = 0;
+  std::vector<std::string> class_names;
+  std::function<torch::Tensor(const torch::Tensor&)> logits;
+  std::optional<TrainedModel> trained;  // set for checkpoints, which can also show attention
+};
+
+bool is_torchscript(const fs::path& file) {
+  const auto extension = file.extension().string();
+  return extension == ".pt" || extension == ".pth" || extension == ".torchscript";
+}
+
+Predictor load_predictor(const PredictOptions& options, torch::Device device) {
+  Predictor predictor;
+  if (is_torchscript(options.model)) {
+    if (options.ema || options.common.config_file || !options.common.overrides.empty()) {
+      throw ConfigError(options.model +
+                        ": --ema, --config and --set apply to checkpoints; an exported model carries its own weights "
+                        "and preprocessing");
+    }
+    torch::jit::ExtraFilesMap extra{{"config.json", ""}};
+    torch::jit::Module module;
+    data::require_regular_file(options.model, "TorchScript");
+    try {
+      module = torch::jit::load(options.model, device, extra);
+    } catch (const std::exception&) {  // c10::Error, or the TorchScript parser's errors
+      throw FileError(options.model + ": not a readable TorchScript file");
+    }
+    module.eval();
+    nlohmann::json metadata;
+    try {
+      metadata = nlohmann::json::parse(extra["config.json"]);
+      predictor.image_size = metadata.at("image_size").get<int64_t>();
+      predictor.in_chans = metadata.at("in_chans").get<int64_t>();
+      predictor.class_names = metadata.at("class_names").get<std::vector<std::string>>();
+      predictor.preprocessing.mean = metadata.at("mean").get<std::vector<double>>();
+      predictor.preprocessing.std = metadata.at("std").get<std::vector<double>>();
+      predictor.preprocessing.resize = metadata.value("resize", int64_t{0});
+      predictor.preprocessing.crop_pct = metadata.value("crop_pct", 0.0);
+      predictor.preprocessing.center_crop = metadata.value("center_crop", false);
+    } catch (const nlohmann::json::exception& error) {
+      throw FileError(options.model + ": config.json metadata is missing or malformed (" + error.what() +
+                      "); export it with vit export");
+    }
+    predictor.logits = [module, file = options.model](const torch::Tensor& batch) mutable {
+      try {
+        return module.forward({batch}).toTensor();
+      } catch (const std::exception& error) {
+        // The interpreter's message (c10::Error or torch::jit::JITException) is a TorchScript
+        // traceback; its last line says what failed.
+        const auto* torch_error = dynamic_cast<const c10::Error*>(&error);
+        std::string message = torch_error != nullptr ? torch_error->what_without_backtrace() : error.what();
+        while (!message.empty() && message.back() == '\n') message.pop_back();
+        throw FileError(fmt::format("{}: the module fails on a [{}] input: {}", file, fmt::join(batch.sizes(), ", "),
+                                    message.substr(message.rfind('\n') + 1)));
+      }
+    };
+    return predictor;
+  }
+  auto trained = load_trained_model(options.model, options.common, options.ema, device);
+  predictor.preprocessing = trained.config.data.val_transforms;
+  const auto shape = trained.model->shape();
+  predictor.image_size = shape.image_size;
+  predictor.in_chans = shape.in_chans;
+  predictor.class_names = trained.class_names;
+  auto model = trained.model;
+  predictor.logits = [model](const torch::Tensor& batch) mutable { return model(batch); };
+  predictor.trained = std::move(trained);
+  return predictor;
+}
+
+// The class-token attention rollout as a heatmap blended over the (preprocessed) image.
+void write_attention_map(models::ImageModel& model, const PreparedImage& image, const fs::path& file) {
+  torch::NoGradGuard no_grad;
+  const auto grid = model->attention_layout().grid;
+  const auto device = model->parameters().front().device();
+  const auto rollout = models::class_token_rollout(model->attention_maps(image.input.to(device)), grid)[0];
+  write_png(file, heatmap_overlay(rollout.cpu(), image.shown));
+}
+
+int run_predict(const PredictOptions& options) {
+  const auto [device, threads] = configure_machine(options.common);
+  spdlog::debug("predicting on {}, {} threads ({})", device.str(), threads.count, threads.source);
+  auto predictor = load_predictor(options, device);
+  if (!options.attention_map.empty() && !predictor.trained) {
+    throw ConfigError("--attention-map needs a checkpoint (the TorchScript module does not expose attention)");
+  }
+  if (!options.attention_map.empty() && predictor.trained->model->attention_layout().grid == 0) {
+    throw ConfigError("--attention-map: model.arch " + predictor.trained->config.model.options.arch() +
+                      " has no class-token attention to show");
+  }
+  const data::Transform transform(predictor.preprocessing, static_cast<int>(predictor.image_size),
+                                  static_cast<int>(predictor.in_chans));
+  const auto files = expand_image_inputs(options.inputs);
+  if (files.empty()) throw ConfigError("no images found in the given inputs");
+  nlohmann::json results = nlohmann::json::array();
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const auto& file = files[i];
+    const auto image = prepare_image(file, transform);
+    const auto logits = predictor.logits(image.input.to(device))[0].to(torch::kCPU, torch::kFloat32);
+    const auto probabilities = logits.softmax(0);
+    const auto k = std::min<int64_t>(options.topk, logits.size(0));
+    const auto [top_p, top_i] = probabilities.topk(k);
+    nlohmann::json top = nlohmann::json::array();
+    std::string line = file.string() + ":";
+    for (int64_t j = 0; j < k; ++j) {
+      const auto index = top_i[j].item<int64_t>();
+      const auto name = index < static_cast<int64_t>(predictor.class_names.size())
+                            ? predictor.class_names[static_cast<size_t>(index)]
+                            : std::to_string(index);
+      top.push_back({{"index", index}, {"class", name}, {"prob", top_p[j].item<double>()}});
+      line += fmt::format("  {}. {} {:.1f}%", j + 1, name, 100.0 * top_p[j].item<double>());
+    }
+    std::vector<double> logit_values(static_cast<size_t>(logits.size(0)));
+    for (int64_t j = 0; j < logits.size(0); ++j) logit_values[static_cast<size_t>(j)] = logits[j].item<double>();
+    results.push_back({{"path", file.string()}, {"topk", top}, {"logits", logit_values}});
+    if (!options.json) std::cout << line << "\n";
+    if (!options.attention_map.empty()) {
+      fs::path target = options.attention_map;
+      if (files.size() > 1) target.replace_filename(target.stem().string() + "_" + std::to_string(i) + ".png");
+      write_attention_map(predictor.trained->model, image, target);
+      if (!options.json) std::cout << "  attention rollout: " << target.string() << "\n";
+    }
+  }
+  if (options.json) std::cout << results.dump(2) << "\n";
+  return kExitSuccess;
+}
+
+}  // namespace
+
+void add_predict_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<PredictOptions>();
+  auto* command = app.add_subcommand("predict", "Classify images with an exported model (.pt) or a checkpoint");
+  add_common_options(*command, options->common, kConfigOptions | kDeviceOption | kThreadsOption);
+  command->add_option("--model", options->model, "MODEL.pt from vit export, or a checkpoint / run directory")
+      ->required();
+  command->add_option("inputs", options->inputs, "Image files or folders")->required();
+  command->add_option("--topk", options->topk, "Classes shown per image")->check(CLI::Range(1, 1000));
+  command->add_flag("--json", options->json, "Print [{path, topk: [{index, class, prob}], logits}]");
+  command->add_flag("--ema", options->ema, "With a checkpoint: use the EMA weights");
+  command->add_option("--attention-map", options->attention_map,
+                      "With a checkpoint: write the attention-rollout heatmap to this PNG");
+  command->footer(
+      "Examples:\n"
+      "  vit predict --model fmnist.pt shoe.png bag.png\n"
+      "  vit predict --model runs/fmnist/best.ckpt --attention-map attention.png shoe.png\n"
+      "  vit predict --model fmnist.pt --topk 3 --json images/");
+  command->callback([options, &exit_code] { exit_code = run_predict(*options); });
+}
+
+}  // namespace vit::app

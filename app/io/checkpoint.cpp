@@ -1,0 +1,199 @@
+#include "app/io/checkpoint.h"
+
+#include "app/errors.h"
+#include "app/io/checksummed_file.h"
+#include "app/io/file_util.h"
+#include "app/train/ema.h"
+#include "app/train/loss_scaler.h"
+
+#include <ATen/Context.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/serialize/output-archive.h>
+
+#include <map>
+#include <set>
+
+namespace vit::app {
+namespace {
+
+const char* const kMagic = "VITCKPT";
+
+c10::IValue string_list(const std::vector<std::string>& values) {
+  c10::List<std::string> list;
+  for (const auto& value : values) list.push_back(value);
+  return list;
+}
+
+torch::Generator generator_for(torch::Device device) {
+  return at::globalContext().defaultGenerator(device.is_cuda() ? device : torch::Device(torch::kCPU));
+}
+
+std::map<std::string, std::vector<int64_t>> tensor_shapes(const torch::nn::Module& module) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& item : module.named_parameters()) shapes[item.key()] = item.value().sizes().vec();
+  for (const auto& item : module.named_buffers()) shapes[item.key()] = item.value().sizes().vec();
+  return shapes;
+}
+
+// The dotted names of every tensor in a module archive, through its nested module archives.
+void collect_tensor_names(torch::serialize::InputArchive& archive, const std::string& prefix,
+                          std::set<std::string>& names) {
+  for (const auto& key : archive.keys()) {
+    torch::Tensor tensor;
+    torch::serialize::InputArchive child;
+    if (archive.try_read(key, tensor)) {
+      names.insert(prefix + key);
+    } else if (archive.try_read(key, child)) {
+      collect_tensor_names(child, prefix + key + ".", names);
+    }
+  }
+}
+
+}  // namespace
+
+void save_checkpoint(const std::filesystem::path& file, const CheckpointContents& contents) {
+  torch::serialize::OutputArchive archive;
+  archive.write("config", c10::IValue(contents.config_yaml));
+  archive.write("class_names", string_list(contents.class_names));
+  archive.write("epoch", c10::IValue(contents.state.epoch));
+  archive.write("batch_in_epoch", c10::IValue(contents.state.batch_in_epoch));
+  archive.write("step", c10::IValue(contents.state.step));
+  archive.write("best_top1", c10::IValue(contents.state.best_top1));
+
+  torch::serialize::OutputArchive model;
+  (*contents.model)->save(model);
+  archive.write("model", model);
+  if (contents.ema != nullptr) {
+    torch::serialize::OutputArchive ema;
+    contents.ema->model()->save(ema);
+    archive.write("ema", ema);
+  }
+  if (contents.optimizer != nullptr) {
+    torch::serialize::OutputArchive optimizer;
+    contents.optimizer->save(optimizer);
+    archive.write("optimizer", optimizer);
+  }
+  if (contents.loss_scaler != nullptr && contents.loss_scaler->enabled()) {
+    archive.write("loss_scaler", contents.loss_scaler->state(), /*is_buffer=*/true);
+  }
+  archive.write("rng_cpu", generator_for(torch::kCPU).get_state(), /*is_buffer=*/true);
+  if (contents.device.is_cuda()) archive.write("rng_cuda", generator_for(contents.device).get_state(), true);
+
+  write_stream_atomically(file, [&](const ByteSink& sink) {
+    write_checksummed(sink, kMagic, kCheckpointFormatVersion, [&](const ByteSink& payload) {
+      archive.save_to([&](const void* data, size_t size) {
+        payload(data, size);
+        return size;
+      });
+    });
+  });
+}
+
+CheckpointReader::CheckpointReader(const std::filesystem::path& file) : file_(file) {
+  const auto fail = [&](const std::string& why) { throw FileError(file.string() + ": " + why); };
+  payload_ = std::make_unique<ChecksummedFile>(file, kMagic, kCheckpointFormatVersion, "vitcpp checkpoint");
+  // LibTorch reports damaged archives with c10::Error, and damaged type descriptions inside them
+  // with the TorchScript parser's own std::exception types.
+  try {
+    archive_.load_from(
+        [this](uint64_t position, void* into, size_t size) { return payload_->read(position, into, size); },
+        [this] { return static_cast<size_t>(payload_->payload_size()); });
+  } catch (const std::exception&) {
+    fail("not a readable vitcpp checkpoint (damaged archive)");
+  }
+  c10::IValue value;
+  try {
+    archive_.read("config", value);
+    config_yaml_ = value.toStringRef();
+    archive_.read("class_names", value);
+    for (const auto& name : value.toListRef()) class_names_.push_back(name.toStringRef());
+    archive_.read("epoch", value);
+    state_.epoch = value.toInt();
+    archive_.read("batch_in_epoch", value);
+    state_.batch_in_epoch = value.toInt();
+    archive_.read("step", value);
+    state_.step = value.toInt();
+    archive_.read("best_top1", value);
+    state_.best_top1 = value.toDouble();
+  } catch (const c10::Error& e) {
+    fail(std::string("checkpoint metadata is incomplete: ") + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    fail(std::string("checkpoint metadata is unreadable: ") + e.what());
+  }
+  torch::serialize::InputArchive ema;
+  has_ema_ = archive_.try_read("ema", ema);
+}
+
+void CheckpointReader::load_model(models::ImageModel& model, bool ema) {
+  if (ema && !has_ema_) throw FileError(file_.string() + ": checkpoint holds no EMA weights");
+  const auto fail = [&](const std::string& why) {
+    throw FileError(file_.string() + ": weights do not fit the model of its config: " + why);
+  };
+  // LibTorch's loader replaces a tensor of another shape without complaint; compare afterwards.
+  const auto expected = tensor_shapes(*model);
+  torch::serialize::InputArchive weights;
+  try {
+    archive_.read(ema ? "ema" : "model", weights);
+    model->load(weights);
+  } catch (const c10::Error& e) {
+    fail(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+  for (const auto& [name, shape] : tensor_shapes(*model)) {
+    if (shape != expected.at(name)) {
+      fail(fmt::format("{} is [{}] in the checkpoint but [{}] in the model", name, fmt::join(shape, ", "),
+                       fmt::join(expected.at(name), ", ")));
+    }
+  }
+  // LibTorch's loader also ignores tensors the model has no place for: every one must be used.
+  std::set<std::string> unused;
+  collect_tensor_names(weights, "", unused);
+  for (const auto& [name, shape] : expected) unused.erase(name);
+  if (!unused.empty()) {
+    fail(fmt::format("it holds {} tensors the model has no place for ({}{})", unused.size(), *unused.begin(),
+                     unused.size() > 1 ? ", ..." : ""));
+  }
+}
+
+void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) {
+  torch::serialize::InputArchive state;
+  try {
+    archive_.read("optimizer", state);
+    optimizer.load(state);
+  } catch (const c10::Error& e) {
+    throw FileError(file_.string() + ": optimizer state does not fit: " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw FileError(file_.string() + ": optimizer state is unreadable: " + e.what());
+  }
+}
+
+void CheckpointReader::load_loss_scaler(LossScaler& scaler) {
+  torch::Tensor state;
+  try {
+    if (archive_.try_read("loss_scaler", state)) scaler.load_state(state);
+  } catch (const c10::Error& e) {
+    throw FileError(file_.string() + ": loss scaler state is unreadable: " + e.what_without_backtrace());
+  }
+}
+
+void CheckpointReader::restore_random_state(torch::Device device) {
+  torch::Tensor state;
+  try {
+    if (archive_.try_read("rng_cpu", state)) generator_for(torch::kCPU).set_state(state);
+    if (device.is_cuda() && archive_.try_read("rng_cuda", state)) generator_for(device).set_state(state);
+  } catch (const c10::Error& e) {
+    throw FileError(file_.string() + ": random generator state is unreadable: " + e.what_without_backtrace());
+  }
+}
+
+std::filesystem::path resolve_checkpoint(const std::filesystem::path& run_dir_or_file) {
+  std::error_code error;
+  if (std::filesystem::is_directory(run_dir_or_file, error)) return run_dir_or_file / "last.ckpt";
+  return run_dir_or_file;
+}
+
+CheckpointReader::~CheckpointReader() = default;
+
+}  // namespace vit::app

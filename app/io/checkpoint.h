@@ -1,0 +1,79 @@
+#pragma once
+
+#include "models/core/image_model.h"
+
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/input-archive.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vit::app {
+
+class ChecksummedFile;
+class LossScaler;
+class ModelEma;
+
+constexpr uint32_t kCheckpointFormatVersion = 1;
+
+// Where training stands; a checkpoint taken mid-epoch resumes at batch_in_epoch.
+struct TrainingState {
+  int64_t epoch = 0;
+  int64_t batch_in_epoch = 0;
+  int64_t step = 0;  // optimizer steps so far
+  double best_top1 = -1.0;
+};
+
+struct CheckpointContents {
+  models::ImageModel* model = nullptr;
+  torch::optim::Optimizer* optimizer = nullptr;  // may be null
+  ModelEma* ema = nullptr;                       // may be null
+  const LossScaler* loss_scaler = nullptr;       // may be null; saved when enabled (fp16)
+  std::string config_yaml;                       // the effective config
+  std::vector<std::string> class_names;
+  TrainingState state;
+  torch::Device device{torch::kCPU};  // whose random generator state is saved with the CPU's
+};
+
+// Writes one file atomically: a temporary beside `file`, flushed to disk, then renamed over it,
+// so a crash or a full disk never leaves a torn checkpoint and the previous one stays intact.
+// Throws std::runtime_error naming the file when it cannot be written.
+void save_checkpoint(const std::filesystem::path& file, const CheckpointContents& contents);
+
+// A checkpoint opened for reading. Throws data::DataError naming the file when it is not a
+// vitcpp checkpoint (truncated, damaged: its CRC-32 is checked before LibTorch reads it), or was
+// written by a newer format version.
+class CheckpointReader {
+ public:
+  explicit CheckpointReader(const std::filesystem::path& file);
+  ~CheckpointReader();
+
+  const std::filesystem::path& file() const { return file_; }
+  const std::string& config_yaml() const { return config_yaml_; }
+  const std::vector<std::string>& class_names() const { return class_names_; }
+  const TrainingState& state() const { return state_; }
+  bool has_ema() const { return has_ema_; }
+
+  // The model weights (or the EMA weights); a data::DataError when they do not fit `model`.
+  void load_model(models::ImageModel& model, bool ema);
+  void load_optimizer(torch::optim::Optimizer& optimizer);
+  // The fp16 loss scale, when the checkpoint holds one (earlier ones and bf16/fp32 runs do not).
+  void load_loss_scaler(LossScaler& scaler);
+  void restore_random_state(torch::Device device);
+
+ private:
+  std::filesystem::path file_;
+  std::unique_ptr<ChecksummedFile> payload_;
+  torch::serialize::InputArchive archive_;
+  std::string config_yaml_;
+  std::vector<std::string> class_names_;
+  TrainingState state_;
+  bool has_ema_ = false;
+};
+
+// A run directory or a checkpoint file -> the checkpoint file (RUN_DIR/last.ckpt).
+std::filesystem::path resolve_checkpoint(const std::filesystem::path& run_dir_or_file);
+
+}  // namespace vit::app

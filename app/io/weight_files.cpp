@@ -1,0 +1,156 @@
+#include "app/io/weight_files.h"
+
+#include "app/errors.h"
+#include "app/io/torch_pickle.h"
+#include "data/errors.h"
+#include "data/regular_file.h"
+
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+#include <sys/mman.h>
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <memory>
+
+namespace vit::app {
+namespace {
+
+[[noreturn]] void fail(const std::filesystem::path& file, const std::string& message) {
+  throw FileError(file.string() + ": " + message);
+}
+
+// A whole file mapped copy-on-write: tensors point into it, and it stays mapped while any does.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::filesystem::path& file) {
+    const data::RegularFile regular(file, "weight");
+    size_ = static_cast<size_t>(regular.size());
+    if (size_ > 0) {
+      void* data = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, regular.descriptor(), 0);
+      if (data == MAP_FAILED) fail(file, std::string("cannot map: ") + std::strerror(errno));
+      data_ = static_cast<char*>(data);
+    }
+  }
+  ~MappedFile() {
+    if (data_ != nullptr) ::munmap(data_, size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+struct SafetensorsType {
+  const char* name;
+  torch::ScalarType type;
+};
+constexpr SafetensorsType kSafetensorsTypes[] = {
+    {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16},
+    {"I64", torch::kInt64},   {"I32", torch::kInt32},   {"I16", torch::kInt16},   {"I8", torch::kInt8},
+    {"U8", torch::kUInt8},    {"BOOL", torch::kBool}};
+
+constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // safetensors' own limit
+
+bool looks_like_safetensors(const MappedFile& mapped) {
+  if (mapped.size() < 10) return false;
+  uint64_t header_size = 0;
+  std::memcpy(&header_size, mapped.data(), sizeof(header_size));
+  return header_size <= kMaxHeaderBytes && header_size + 8 <= mapped.size() && mapped.data()[8] == '{';
+}
+
+NamedTensors parse_safetensors(const std::filesystem::path& file, const std::shared_ptr<MappedFile>& mapped) {
+  if (mapped->size() < 8) fail(file, "too short for a safetensors file (no 8-byte header length)");
+  uint64_t header_size = 0;
+  std::memcpy(&header_size, mapped->data(), sizeof(header_size));
+  if (header_size > kMaxHeaderBytes || header_size > mapped->size() - 8) {
+    fail(file, fmt::format("safetensors header length {} does not fit the {}-byte file", header_size, mapped->size()));
+  }
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(mapped->data() + 8, mapped->data() + 8 + header_size);
+  } catch (const nlohmann::json::exception& error) {
+    fail(file, std::string("safetensors header is not JSON: ") + error.what());
+  }
+  if (!header.is_object()) fail(file, "safetensors header is not a JSON object");
+  char* const data = mapped->data() + 8 + header_size;
+  const uint64_t data_size = mapped->size() - 8 - header_size;
+  NamedTensors tensors;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") continue;
+    const auto where = "safetensors tensor '" + name + "'";
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets") ||
+        !entry["dtype"].is_string() || !entry["shape"].is_array() || !entry["data_offsets"].is_array() ||
+        entry["data_offsets"].size() != 2) {
+      fail(file, where + ": expected {\"dtype\", \"shape\", \"data_offsets\": [begin, end]}");
+    }
+    const auto dtype = entry["dtype"].get<std::string>();
+    const auto* type = std::find_if(std::begin(kSafetensorsTypes), std::end(kSafetensorsTypes),
+                                    [&](const SafetensorsType& known) { return dtype == known.name; });
+    if (type == std::end(kSafetensorsTypes)) fail(file, where + ": unsupported dtype " + dtype);
+    std::vector<int64_t> shape;
+    uint64_t elements = 1;
+    for (const auto& dimension : entry["shape"]) {
+      if (!dimension.is_number_unsigned() || dimension.get<uint64_t>() > (uint64_t{1} << 40)) {
+        fail(file, where + ": shape entries must be non-negative integers");
+      }
+      const auto extent = dimension.get<uint64_t>();
+      // Checked before multiplying, so the count can never wrap around.
+      if (extent != 0 && elements > (uint64_t{1} << 40) / extent) fail(file, where + ": shape too large");
+      shape.push_back(static_cast<int64_t>(extent));
+      elements *= extent;
+    }
+    const auto& offsets = entry["data_offsets"];
+    if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {
+      fail(file, where + ": data_offsets must be non-negative integers");
+    }
+    const auto begin = offsets[0].get<uint64_t>();
+    const auto end = offsets[1].get<uint64_t>();
+    const uint64_t bytes = elements * c10::elementSize(type->type);
+    if (begin > end || end > data_size || end - begin != bytes) {
+      fail(file, fmt::format("{}: data_offsets [{}, {}] do not hold {} bytes of {} {} inside the {}-byte data", where,
+                             begin, end, bytes, dtype, entry["shape"].dump(), data_size));
+    }
+    // The tensor keeps the mapping alive; nothing is copied until the model takes the values.
+    tensors[name] = torch::from_blob(
+        data + begin, shape, [mapped](void*) {}, torch::TensorOptions().dtype(type->type));
+  }
+  return tensors;
+}
+
+}  // namespace
+
+NamedTensors read_safetensors(const std::filesystem::path& file) {
+  return parse_safetensors(file, std::make_shared<MappedFile>(file));
+}
+
+NamedTensors read_torch_pickle(const std::filesystem::path& file) {
+  NamedTensors tensors;
+  try {
+    for (auto& [name, tensor] : read_torch_save(file.string())) {
+      if (!tensors.emplace(name, std::move(tensor)).second) fail(file, "tensor '" + name + "' appears twice");
+    }
+  } catch (const std::invalid_argument& error) {
+    fail(file, std::string("not a torch.save file of a state_dict: ") + error.what());
+  } catch (const c10::Error& error) {
+    fail(file, std::string("not a readable torch.save archive: ") + error.what_without_backtrace());
+  }
+  return tensors;
+}
+
+NamedTensors read_weight_file(const std::filesystem::path& file) {
+  auto mapped = std::make_shared<MappedFile>(file);
+  // A damaged .safetensors file gets the safetensors parser's errors rather than LibTorch's.
+  if (file.extension() == ".safetensors" || looks_like_safetensors(*mapped)) return parse_safetensors(file, mapped);
+  if (mapped->size() < 4 || std::memcmp(mapped->data(), "PK\x03\x04", 4) != 0) {
+    fail(file, "neither a safetensors file nor a torch.save archive (zip)");
+  }
+  return read_torch_pickle(file);
+}
+
+}  // namespace vit::app

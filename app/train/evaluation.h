@@ -1,0 +1,30 @@
+#pragma once
+
+#include "app/distributed/distributed.h"
+#include "data/loader.h"
+#include "models/core/image_model.h"
+
+#include <vector>
+
+namespace vit::app {
+
+struct EvalResult {
+  int64_t samples = 0;
+  double loss = 0.0;        // mean cross-entropy
+  double top1 = 0.0;        // fractions in [0, 1]
+  double top5 = 0.0;        // top-min(5, classes)
+  torch::Tensor confusion;  // int64 [classes, classes]: row = true class, column = prediction
+
+  std::vector<double> per_class_accuracy() const;
+  // The confusion matrix as counts[true][predicted], read back in one transfer.
+  std::vector<std::vector<int64_t>> confusion_counts() const;
+};
+
+// One pass over the loader's current-epoch batches in eval mode, without gradients.
+EvalResult evaluate(models::ImageModel& model, data::DataLoader& loader, int64_t num_classes, torch::Device device,
+                    bool bf16_autocast);
+
+// The result over every rank's shard of the validation set, from each rank's own result.
+EvalResult combine_ranks(const EvalResult& local, DataParallel& parallel);
+
+}  // namespace vit::app

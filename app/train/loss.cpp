@@ -1,0 +1,16 @@
+#include "app/train/loss.h"
+
+namespace vit::app {
+
+torch::Tensor classification_loss(const torch::Tensor& logits, const torch::Tensor& labels,
+                                  const torch::Tensor& soft_targets, double smoothing) {
+  if (!soft_targets.defined()) {
+    return torch::nn::functional::cross_entropy(
+        logits, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(smoothing));
+  }
+  auto targets = soft_targets.to(logits.device());
+  if (smoothing > 0.0) targets = targets * (1.0 - smoothing) + smoothing / static_cast<double>(logits.size(1));
+  return -(targets * torch::log_softmax(logits, 1)).sum(1).mean();
+}
+
+}  // namespace vit::app

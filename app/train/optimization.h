@@ -1,0 +1,39 @@
+#pragma once
+
+#include "app/config/config.h"
+#include "models/core/image_model.h"
+
+#include <torch/optim/optimizer.h>
+
+#include <memory>
+
+namespace vit::app {
+
+// AdamW (decoupled weight decay) or SGD with momentum, with two parameter groups: weights that
+// decay, and biases, norms, pos_embed and cls_token that do not (as timm and DeiT do); two more
+// for the head when train.backbone_lr_scale != 1 (fine-tuning pretrained weights).
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::ImageModel& model, const TrainConfig& train);
+
+// The learning rate at every optimizer step: linear warmup from 0, then cosine to min_lr, step
+// decay or constant. It depends on the step alone, so a resumed run needs only the step number.
+class LrSchedule {
+ public:
+  LrSchedule(const TrainConfig& train, int64_t steps_per_epoch);
+  double at(int64_t step) const;
+
+ private:
+  TrainConfig train_;
+  int64_t steps_per_epoch_;
+  int64_t warmup_steps_;
+  int64_t total_steps_;
+};
+
+// Scales the gradients so that their global L2 norm is at most max_norm, as
+// torch.nn.utils.clip_grad_norm_ does; on a GPU without reading the norm back to the host.
+void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm);
+
+// `lr` for every group; the backbone's groups get lr x backbone_lr_scale when make_optimizer
+// separated the head (train.backbone_lr_scale != 1).
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, double backbone_lr_scale);
+
+}  // namespace vit::app

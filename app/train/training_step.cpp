@@ -1,0 +1,55 @@
+#include "app/train/training_step.h"
+
+#include "app/train/autocast.h"
+#include "app/train/ema.h"
+#include "app/train/loss.h"
+#include "app/train/optimization.h"
+
+namespace vit::app {
+
+TrainingStep::TrainingStep(models::ImageModel& model, torch::optim::Optimizer& optimizer, ModelEma* ema,
+                           DataParallel& parallel, const TrainConfig& train, torch::Device device)
+    : model_(model),
+      optimizer_(optimizer),
+      ema_(ema),
+      parallel_(parallel),
+      train_(train),
+      device_(device),
+      scaler_(train.amp == AmpMode::Fp16, device) {}
+
+void TrainingStep::accumulate(const torch::Tensor& inputs, const torch::Tensor& labels,
+                              const torch::Tensor& soft_targets, bool completes_step) {
+  parallel_.synchronize_next_backward(completes_step);
+  torch::Tensor loss;
+  {
+    AutocastGuard guard(device_, train_.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16,
+                        train_.amp != AmpMode::None);
+    loss = classification_loss(model_(inputs).to(torch::kFloat32), labels, soft_targets, train_.label_smoothing);
+  }
+  scaler_.scale(loss / static_cast<double>(train_.grad_accum_steps)).backward();
+  loss_sum_ = loss_sum_.defined() ? loss_sum_ + loss.detach() : loss.detach();
+}
+
+DataParallel::StepSummary TrainingStep::apply(double lr, bool stop_requested) {
+  parallel_.finish_gradient_sync();
+  const auto summary =
+      parallel_.summarize_step(loss_sum_ / static_cast<double>(train_.grad_accum_steps), stop_requested);
+  loss_sum_ = torch::Tensor();
+  const auto parameters = model_->parameters();
+  // A step whose fp16 gradients overflowed is skipped, with a smaller loss scale.
+  const bool finite_gradients = scaler_.unscale(parameters);
+  if (train_.grad_clip > 0.0) clip_gradient_norm(parameters, train_.grad_clip);
+  set_learning_rate(optimizer_, lr, train_.backbone_lr_scale);
+  if (finite_gradients) optimizer_.step();
+  optimizer_.zero_grad();
+  scaler_.update();
+  if (ema_ != nullptr) ema_->update(model_);
+  return summary;
+}
+
+void TrainingStep::discard() {
+  optimizer_.zero_grad();
+  loss_sum_ = torch::Tensor();
+}
+
+}  // namespace vit::app

@@ -1,0 +1,50 @@
+#pragma once
+
+#include "app/config/config.h"
+#include "app/distributed/distributed.h"
+#include "app/train/loss_scaler.h"
+#include "models/core/image_model.h"
+
+#include <torch/optim/optimizer.h>
+#include <torch/types.h>
+
+namespace vit::app {
+
+class ModelEma;
+
+// One optimizer step, as `vit train` runs it and `vit bench --mode train` measures it. For each
+// micro-batch: the autocast forward, the fp32 loss and the (loss-scaled) backward, gradients
+// adding up. Then: the rank average of the gradients, unscaling, clipping, the optimizer step at
+// the schedule's learning rate, the loss scale's update and the EMA. Nothing here waits for the
+// device, except fp16's one read of the overflow flag that decides whether the step is taken.
+class TrainingStep {
+ public:
+  TrainingStep(models::ImageModel& model, torch::optim::Optimizer& optimizer, ModelEma* ema, DataParallel& parallel,
+               const TrainConfig& train, torch::Device device);
+
+  // Forward and backward of one micro-batch; `soft_targets` are mixup's, or undefined.
+  // `completes_step`: the last micro-batch before apply(), whose backward also averages the
+  // accumulated gradients over the ranks.
+  void accumulate(const torch::Tensor& inputs, const torch::Tensor& labels, const torch::Tensor& soft_targets,
+                  bool completes_step);
+  // The optimizer step over the accumulated gradients. Returns what every rank agrees on: the
+  // mean loss of the step's micro-batches (a 0-dim tensor on the device) and whether any rank
+  // was asked to stop.
+  DataParallel::StepSummary apply(double lr, bool stop_requested);
+  // Drops the gradients and losses of micro-batches that will not reach an optimizer step.
+  void discard();
+
+  LossScaler& scaler() { return scaler_; }
+
+ private:
+  models::ImageModel& model_;
+  torch::optim::Optimizer& optimizer_;
+  ModelEma* ema_;
+  DataParallel& parallel_;
+  const TrainConfig& train_;
+  torch::Device device_;
+  LossScaler scaler_;
+  torch::Tensor loss_sum_;  // over the micro-batches of the current step, on the device
+};
+
+}  // namespace vit::app

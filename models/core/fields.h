@@ -1,0 +1,134 @@
+#pragma once
+
+#include "models/core/model_options.h"
+#include "models/core/name_table.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+namespace vit::models {
+
+// A config value as YAML spells it.
+using FieldValue = std::variant<bool, int64_t, double, std::string, std::vector<double>>;
+
+// One configuration key of a struct, declared once: the config reader, the emitter of a run's
+// config.yaml, `vit info`'s and export metadata's JSON and `vit config`'s reference all walk the
+// same declarations, so a key cannot be read without being emitted, or documented without a help.
+template <typename Struct>
+struct Field {
+  std::string key;  // below its section, nested keys dotted: "mixup.prob"
+  std::string help;
+  double min = 0.0;  // real numbers: the accepted closed range
+  double max = 0.0;
+  int64_t integer_min = 0;  // integers: the accepted closed range
+  int64_t integer_max = 0;
+  std::vector<std::string> choices;  // names: the accepted spellings
+  size_t list_size = 0;              // lists: exactly this many numbers
+  // Acts only while training (dropout rates): evaluating or exporting a checkpoint may set it
+  // differently from the run that trained the weights, and it is no part of the model's description.
+  bool training_only = false;
+  std::function<FieldValue(const Struct&)> get;
+  std::function<void(Struct&, const FieldValue&)> set;
+  // A check beyond type and range: what is wrong with a value, or "".
+  std::function<std::string(const FieldValue&)> check;
+};
+
+// Declares the fields of `Struct` in the order configs list them. Each field is reached through
+// an accessor `T& (Struct&)`; member pointers of Struct need none.
+template <typename Struct>
+class FieldList {
+ public:
+  template <typename Access>
+  FieldList& integer(std::string key, Access access, int64_t min, int64_t max, std::string help) {
+    auto& field = add<int64_t>(std::move(key), std::move(help), access);
+    field.integer_min = min;
+    field.integer_max = max;
+    return *this;
+  }
+  template <typename Access>
+  FieldList& real(std::string key, Access access, double min, double max, std::string help) {
+    auto& field = add<double>(std::move(key), std::move(help), access);
+    field.min = min;
+    field.max = max;
+    return *this;
+  }
+  template <typename Access>
+  FieldList& flag(std::string key, Access access, std::string help) {
+    add<bool>(std::move(key), std::move(help), access);
+    return *this;
+  }
+  template <typename Access>
+  FieldList& text(std::string key, Access access, std::string help) {
+    add<std::string>(std::move(key), std::move(help), access);
+    return *this;
+  }
+  template <typename Enum, typename Access>
+  FieldList& choice(std::string key, Access access, const NameTable<Enum>& names, std::string help) {
+    Field<Struct> field;
+    field.key = std::move(key);
+    field.help = std::move(help);
+    field.choices = names_in(names);
+    field.get = [access, &names](const Struct& s) {
+      return FieldValue(name_of(names, reach(access, const_cast<Struct&>(s))));
+    };
+    field.set = [access, &names](Struct& s, const FieldValue& value) {
+      for (const auto& [name, entry] : names) {
+        if (name == std::get<std::string>(value)) reach(access, s) = entry;
+      }
+    };
+    fields_.push_back(std::move(field));
+    return *this;
+  }
+  // A field stored otherwise than as one member (a pair of members, an unsigned number).
+  FieldList& custom(Field<Struct> field) {
+    fields_.push_back(std::move(field));
+    return *this;
+  }
+  // Modifiers of the field declared last.
+  FieldList& training_only() {
+    fields_.back().training_only = true;
+    return *this;
+  }
+  FieldList& check(std::function<std::string(const FieldValue&)> check) {
+    fields_.back().check = std::move(check);
+    return *this;
+  }
+  std::vector<Field<Struct>> fields() const { return fields_; }
+
+ private:
+  template <typename Access>
+  static decltype(auto) reach(const Access& access, Struct& s) {
+    if constexpr (std::is_member_object_pointer_v<Access>) {
+      return (s.*access);
+    } else {
+      return access(s);
+    }
+  }
+  template <typename T, typename Access>
+  Field<Struct>& add(std::string key, std::string help, Access access) {
+    Field<Struct> field;
+    field.key = std::move(key);
+    field.help = std::move(help);
+    field.get = [access](const Struct& s) { return FieldValue(T(reach(access, const_cast<Struct&>(s)))); };
+    field.set = [access](Struct& s, const FieldValue& value) { reach(access, s) = std::get<T>(value); };
+    fields_.push_back(std::move(field));
+    return fields_.back();
+  }
+
+  std::vector<Field<Struct>> fields_;
+};
+
+// An architecture's fields, over the options it keeps in a ModelOptions.
+using OptionField = Field<ModelOptions>;
+
+// The accessor of a member of the architecture's own options struct inside ModelOptions.
+template <typename Options, typename T>
+auto option(T Options::*member) {
+  return [member](ModelOptions& options) -> T& { return options.as<Options>().*member; };
+}
+
+}  // namespace vit::models

@@ -1,0 +1,115 @@
+#include "models/kernels/fused_attention.h"
+
+#include "models/kernels/blas.h"
+
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <climits>
+
+namespace vit::models {
+namespace {
+
+// Where the heads of a [B, N, 3·D] qkv projection and of a [B, N, D] output sit in memory, and of
+// the per-head [B, H, N, N] score matrices.
+struct HeadLayout {
+  int64_t batch, tokens, heads, head_dim;
+
+  int64_t dim() const { return heads * head_dim; }
+  int64_t pairs() const { return batch * heads; }
+  int64_t batch_of(int64_t pair) const { return pair / heads; }
+  int64_t head_of(int64_t pair) const { return pair % heads; }
+  // part 0, 1, 2 = q, k, v; rows are 3·D apart.
+  int64_t qkv_offset(int64_t pair, int64_t part) const {
+    return batch_of(pair) * tokens * 3 * dim() + part * dim() + head_of(pair) * head_dim;
+  }
+  // rows are D apart.
+  int64_t merged_offset(int64_t pair) const { return batch_of(pair) * tokens * dim() + head_of(pair) * head_dim; }
+  int64_t scores_offset(int64_t pair) const { return pair * tokens * tokens; }
+  int64_t score_multiply_adds() const { return tokens * tokens * head_dim; }
+};
+
+HeadLayout layout_of(const at::Tensor& qkv, int64_t num_heads) {
+  return {qkv.size(0), qkv.size(1), num_heads, qkv.size(2) / (3 * num_heads)};
+}
+
+constexpr int kQ = 0, kK = 1, kV = 2;
+
+struct FusedAttention : public torch::autograd::Function<FusedAttention> {
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& qkv, int64_t num_heads,
+                            double scale) {
+    const auto l = layout_of(qkv, num_heads);
+    const auto n = l.tokens, d = l.head_dim;
+    const float* const x = qkv.data_ptr<float>();
+    auto scores = at::empty({l.batch, l.heads, n, n}, qkv.options());
+    float* const s = scores.data_ptr<float>();
+    blas::for_each_product(l.pairs(), l.score_multiply_adds(), [&](int64_t pair) {
+      blas::gemm(n, n, d, static_cast<float>(scale), x + l.qkv_offset(pair, kQ), 3 * l.dim(), false,
+                 x + l.qkv_offset(pair, kK), 3 * l.dim(), true, s + l.scores_offset(pair), n);
+    });
+    const auto weights = scores.softmax(-1);
+    const float* const p = weights.data_ptr<float>();
+    auto out = at::empty({l.batch, n, l.dim()}, qkv.options());
+    float* const o = out.data_ptr<float>();
+    blas::for_each_product(l.pairs(), l.score_multiply_adds(), [&](int64_t pair) {
+      blas::gemm(n, d, n, 1.0F, p + l.scores_offset(pair), n, false, x + l.qkv_offset(pair, kV), 3 * l.dim(), false,
+                 o + l.merged_offset(pair), l.dim());
+    });
+    context->save_for_backward({qkv, weights});
+    context->saved_data["num_heads"] = num_heads;
+    context->saved_data["scale"] = scale;
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 const torch::autograd::variable_list& output_grads) {
+    const auto saved = context->get_saved_variables();
+    const auto& qkv = saved[0];
+    const auto& weights = saved[1];
+    const auto scale = static_cast<float>(context->saved_data["scale"].toDouble());
+    const auto l = layout_of(qkv, context->saved_data["num_heads"].toInt());
+    const auto n = l.tokens, d = l.head_dim;
+    const auto grad_out = output_grads[0].contiguous();
+    const float* const x = qkv.data_ptr<float>();
+    const float* const p = weights.data_ptr<float>();
+    const float* const g = grad_out.data_ptr<float>();
+
+    // dP = dO V^T and dV = P^T dO, per head.
+    auto grad_weights = at::empty_like(weights);
+    auto grad_qkv = at::empty_like(qkv);
+    float* const gp = grad_weights.data_ptr<float>();
+    float* const gx = grad_qkv.data_ptr<float>();
+    blas::for_each_product(l.pairs(), 2 * l.score_multiply_adds(), [&](int64_t pair) {
+      blas::gemm(n, n, d, 1.0F, g + l.merged_offset(pair), l.dim(), false, x + l.qkv_offset(pair, kV), 3 * l.dim(),
+                 true, gp + l.scores_offset(pair), n);
+      blas::gemm(n, d, n, 1.0F, p + l.scores_offset(pair), n, true, g + l.merged_offset(pair), l.dim(), false,
+                 gx + l.qkv_offset(pair, kV), 3 * l.dim());
+    });
+    // dS = softmax'(dP); dQ = scale · dS K and dK = scale · dS^T Q, per head.
+    const auto grad_scores = at::_softmax_backward_data(grad_weights, weights, -1, weights.scalar_type());
+    const float* const gs = grad_scores.data_ptr<float>();
+    blas::for_each_product(l.pairs(), 2 * l.score_multiply_adds(), [&](int64_t pair) {
+      blas::gemm(n, d, n, scale, gs + l.scores_offset(pair), n, false, x + l.qkv_offset(pair, kK), 3 * l.dim(), false,
+                 gx + l.qkv_offset(pair, kQ), 3 * l.dim());
+      blas::gemm(n, d, n, scale, gs + l.scores_offset(pair), n, true, x + l.qkv_offset(pair, kQ), 3 * l.dim(), false,
+                 gx + l.qkv_offset(pair, kK), 3 * l.dim());
+    });
+    return {grad_qkv, at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+bool fused_attention_applies(const at::Tensor& qkv) {
+  return blas::kernels_apply() && qkv.device().is_cpu() && qkv.layout() == at::kStrided &&
+         qkv.scalar_type() == at::kFloat && qkv.dim() == 3 && qkv.is_contiguous() && qkv.numel() > 0 &&
+         qkv.size(2) <= INT_MAX && qkv.size(1) <= INT_MAX;
+}
+
+at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scale) {
+  TORCH_CHECK(fused_attention_applies(qkv), "fused_attention: qkv must be a contiguous fp32 CPU tensor [B, N, 3D]");
+  TORCH_CHECK(num_heads > 0 && qkv.size(2) % (3 * num_heads) == 0, "fused_attention: ", qkv.size(2),
+              " channels do not split into q, k, v of ", num_heads, " heads");
+  return FusedAttention::apply(qkv, num_heads, scale);
+}
+
+}  // namespace vit::models

@@ -1,0 +1,88 @@
+#include "models/layers/attention.h"
+
+#include "models/kernels/batched_matmul.h"
+#include "models/kernels/fused_attention.h"
+
+#include <torch/version.h>
+
+#include <cmath>
+#include <limits>
+
+namespace vit::models {
+namespace {
+
+// Bool [B|1, 1, N|1, N] marking the (query, key) pairs that must get zero weight, or undefined.
+torch::Tensor blocked_pairs(const AttentionMask& mask, int64_t num_tokens, const torch::Device& device) {
+  torch::Tensor blocked;
+  if (mask.key_padding.defined()) {
+    blocked = mask.key_padding.to(device, torch::kBool).unsqueeze(1).unsqueeze(2);
+  }
+  if (mask.causal) {
+    const auto future = torch::ones({num_tokens, num_tokens}, torch::dtype(torch::kBool).device(device)).triu(1);
+    blocked = blocked.defined() ? blocked.logical_or(future) : future;
+  }
+  return blocked;
+}
+
+}  // namespace
+
+AttentionImpl::AttentionImpl(const AttentionOptions& options)
+    : num_heads_(options.num_heads),
+      head_dim_(options.dim / options.num_heads),
+      scale_(1.0 / std::sqrt(static_cast<double>(options.dim / options.num_heads))) {
+  TORCH_CHECK(options.num_heads > 0 && options.dim % options.num_heads == 0, "Attention: dim ", options.dim,
+              " is not divisible by num_heads ", options.num_heads);
+  qkv_ = register_module(
+      "qkv", torch::nn::Linear(torch::nn::LinearOptions(options.dim, 3 * options.dim).bias(options.qkv_bias)));
+  attn_drop_ = register_module("attn_drop", torch::nn::Dropout(options.attn_drop));
+  proj_ = register_module("proj", torch::nn::Linear(options.dim, options.dim));
+  proj_drop_ = register_module("proj_drop", torch::nn::Dropout(options.proj_drop));
+}
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> AttentionImpl::split_heads(const torch::Tensor& qkv) {
+  // [B, N, 3D] -> [B, N, 3, H, Dh] -> [3, B, H, N, Dh]
+  const auto parts = qkv.unflatten(-1, {3, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4}).unbind(0);
+  return {parts[0], parts[1], parts[2]};
+}
+
+torch::Tensor AttentionImpl::project(const torch::Tensor& merged) { return proj_drop_(proj_(merged)); }
+
+torch::Tensor AttentionImpl::merge_heads(const torch::Tensor& per_head) { return per_head.transpose(1, 2).flatten(2); }
+
+std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend(const torch::Tensor& qkv, const AttentionMask& mask) {
+  const auto [q, k, v] = split_heads(qkv);
+  auto scores = batched_matmul(q * scale_, k.transpose(-2, -1));
+  if (const auto blocked = blocked_pairs(mask, qkv.size(1), qkv.device()); blocked.defined()) {
+    scores = scores.masked_fill(blocked, -std::numeric_limits<double>::infinity());
+  }
+  const auto weights = scores.softmax(-1);
+  return {merge_heads(batched_matmul(attn_drop_(weights), v)), weights};
+}
+
+std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_weights(const torch::Tensor& x,
+                                                                            const AttentionMask& mask) {
+  const auto [merged, weights] = attend(qkv_(x), mask);
+  return {project(merged), weights};
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
+  const auto qkv = qkv_(x);
+#if TORCH_VERSION_MAJOR >= 2
+  const auto [q, k, v] = split_heads(qkv);
+  const double dropout = is_training() ? attn_drop_->options.p() : 0.0;
+  if (mask.key_padding.defined()) {
+    // The fused kernel's boolean mask marks the pairs that take part, the inverse of ours.
+    const auto allowed = blocked_pairs(mask, x.size(1), x.device()).logical_not();
+    return project(merge_heads(at::scaled_dot_product_attention(q, k, v, allowed, dropout, false)));
+  }
+  return project(merge_heads(at::scaled_dot_product_attention(q, k, v, {}, dropout, mask.causal)));
+#else
+  const bool drops_weights = is_training() && attn_drop_->options.p() > 0.0;
+  if (mask.empty() && !drops_weights && fused_attention_applies(qkv)) {
+    return project(fused_attention(qkv, num_heads_, scale_));
+  }
+  return project(attend(qkv, mask).first);
+#endif
+}
+
+}  // namespace vit::models

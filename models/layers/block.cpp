@@ -1,0 +1,48 @@
+#include "models/layers/block.h"
+
+namespace vit::models {
+
+torch::nn::LayerNorm vit_layer_norm(int64_t dim) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6));
+}
+
+namespace {
+
+torch::Tensor scaled(LayerScale& scale, const torch::Tensor& x) { return scale.is_empty() ? x : scale(x); }
+
+}  // namespace
+
+BlockImpl::BlockImpl(const BlockOptions& options) {
+  norm1_ = register_module("norm1", vit_layer_norm(options.dim));
+  attn_ = register_module("attn", Attention(AttentionOptions{options.dim, options.num_heads, options.qkv_bias,
+                                                             options.attn_drop, options.drop}));
+  if (options.layer_scale_init > 0.0) {
+    ls1_ = register_module("ls1", LayerScale(options.dim, options.layer_scale_init));
+  }
+  drop_path1_ = register_module("drop_path1", DropPath(options.drop_path));
+  norm2_ = register_module("norm2", vit_layer_norm(options.dim));
+  const auto hidden = static_cast<int64_t>(static_cast<double>(options.dim) * options.mlp_ratio);
+  mlp_ = register_module("mlp", Mlp(MlpOptions{options.dim, hidden, options.drop}));
+  if (options.layer_scale_init > 0.0) {
+    ls2_ = register_module("ls2", LayerScale(options.dim, options.layer_scale_init));
+  }
+  drop_path2_ = register_module("drop_path2", DropPath(options.drop_path));
+}
+
+torch::Tensor BlockImpl::residual_attention(const torch::Tensor& x, const torch::Tensor& attended) {
+  return x + drop_path1_(scaled(ls1_, attended));
+}
+
+torch::Tensor BlockImpl::residual_mlp(const torch::Tensor& x) { return x + drop_path2_(scaled(ls2_, mlp_(norm2_(x)))); }
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
+  return residual_mlp(residual_attention(x, attn_(norm1_(x), mask)));
+}
+
+std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_with_attention(const torch::Tensor& x,
+                                                                          const AttentionMask& mask) {
+  auto [attended, weights] = attn_->forward_with_weights(norm1_(x), mask);
+  return {residual_mlp(residual_attention(x, attended)), weights};
+}
+
+}  // namespace vit::models

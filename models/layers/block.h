@@ -1,0 +1,52 @@
+#pragma once
+
+#include "models/layers/attention.h"
+#include "models/layers/drop_path.h"
+#include "models/layers/layer_scale.h"
+#include "models/layers/mlp.h"
+
+#include <torch/nn/modules/normalization.h>
+
+namespace vit::models {
+
+// LayerNorm with timm's ViT epsilon (1e-6), for the blocks and the final norm.
+torch::nn::LayerNorm vit_layer_norm(int64_t dim);
+
+struct BlockOptions {
+  int64_t dim;
+  int64_t num_heads;
+  double mlp_ratio = 4.0;
+  bool qkv_bias = true;
+  double drop = 0.0;
+  double attn_drop = 0.0;
+  double drop_path = 0.0;
+  double layer_scale_init = 0.0;  // 0: no LayerScale
+};
+
+// Pre-norm Transformer encoder block:
+//   x = x + drop_path(ls1(attn(norm1(x))))
+//   x = x + drop_path(ls2(mlp(norm2(x))))
+class BlockImpl : public torch::nn::Module {
+ public:
+  explicit BlockImpl(const BlockOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask = {});
+  // Also returns this block's attention weights [B, H, N, N].
+  std::pair<torch::Tensor, torch::Tensor> forward_with_attention(const torch::Tensor& x,
+                                                                 const AttentionMask& mask = {});
+
+ private:
+  torch::Tensor residual_attention(const torch::Tensor& x, const torch::Tensor& attended);
+  torch::Tensor residual_mlp(const torch::Tensor& x);
+
+  torch::nn::LayerNorm norm1_{nullptr};
+  Attention attn_{nullptr};
+  LayerScale ls1_{nullptr};
+  DropPath drop_path1_{nullptr};
+  torch::nn::LayerNorm norm2_{nullptr};
+  Mlp mlp_{nullptr};
+  LayerScale ls2_{nullptr};
+  DropPath drop_path2_{nullptr};
+};
+TORCH_MODULE(Block);
+
+}  // namespace vit::models

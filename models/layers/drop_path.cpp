@@ -1,0 +1,20 @@
+#include "models/layers/drop_path.h"
+
+#include <vector>
+
+namespace vit::models {
+
+DropPathImpl::DropPathImpl(double drop_prob) : drop_prob_(drop_prob) {
+  TORCH_CHECK(drop_prob >= 0.0 && drop_prob < 1.0, "DropPath: drop_prob must be in [0, 1), got ", drop_prob);
+}
+
+torch::Tensor DropPathImpl::forward(const torch::Tensor& x) {
+  if (!is_training() || drop_prob_ == 0.0) return x;
+  const double keep_prob = 1.0 - drop_prob_;
+  std::vector<int64_t> per_sample_shape(x.dim(), 1);
+  per_sample_shape[0] = x.size(0);
+  const auto keep = torch::empty(per_sample_shape, x.options()).bernoulli_(keep_prob);
+  return x * keep.div_(keep_prob);
+}
+
+}  // namespace vit::models

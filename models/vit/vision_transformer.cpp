@@ -1,0 +1,139 @@
+#include "models/vit/vision_transformer.h"
+
+#include "models/layers/init.h"
+#include "models/layers/pos_embed.h"
+
+namespace vit::models {
+namespace {
+
+constexpr double kInitStd = 0.02;
+
+// [1, 1 + num_patches, dim] fixed table, with an all-zero row for the class token where the
+// table is defined over the patch grid only.
+torch::Tensor fixed_pos_embed(const VitOptions& options) {
+  const auto dim = options.embed_dim;
+  if (options.pos_embed == PosEmbedKind::Sinusoid1d) return sinusoid_1d(options.num_tokens(), dim).unsqueeze(0);
+  const auto patches = sincos_2d(options.grid_size(), dim);
+  return torch::cat({torch::zeros({1, dim}), patches}, 0).unsqueeze(0);
+}
+
+}  // namespace
+
+VisionTransformerImpl::VisionTransformerImpl(const VitOptions& options)
+    : options_(options), model_options_(kVitArch, options) {
+  options.validate();
+  const auto dim = options.embed_dim;
+  patch_embed_ = register_module(
+      "patch_embed", PatchEmbed(PatchEmbedOptions{options.image_size, options.patch_size, options.in_chans, dim}));
+  cls_token_ = register_parameter("cls_token", torch::zeros({1, 1, dim}));
+  switch (options.pos_embed) {
+    case PosEmbedKind::Learned:
+      pos_embed_ = register_parameter("pos_embed", torch::zeros({1, options.num_tokens(), dim}));
+      break;
+    case PosEmbedKind::SinCos2d:
+    case PosEmbedKind::Sinusoid1d:
+      pos_embed_ = register_buffer("pos_embed", fixed_pos_embed(options));
+      break;
+    case PosEmbedKind::None:
+      break;
+  }
+  pos_drop_ = register_module("pos_drop", torch::nn::Dropout(options.drop_rate));
+
+  block_list_ = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < options.depth; ++i) {
+    // Stochastic depth rises linearly from 0 in the first block to drop_path_rate in the last.
+    const double drop_path =
+        options.depth > 1 ? options.drop_path_rate * static_cast<double>(i) / static_cast<double>(options.depth - 1)
+                          : options.drop_path_rate;
+    blocks_.emplace_back(BlockOptions{dim, options.num_heads, options.mlp_ratio, options.qkv_bias, options.drop_rate,
+                                      options.attn_drop_rate, drop_path, options.layer_scale_init});
+    block_list_->push_back(blocks_.back());
+  }
+  norm_ = register_module("norm", vit_layer_norm(dim));
+  if (options.num_classes > 0) {
+    head_ = register_module("head", torch::nn::Linear(dim, options.num_classes));
+  }
+  init_weights();
+}
+
+void VisionTransformerImpl::init_weights() {
+  // timm's default ('') scheme: truncated normal for Linear weights and the learned position
+  // table, zero biases, a near-zero class token; convolutions and norms keep PyTorch's defaults.
+  torch::NoGradGuard no_grad;
+  if (options_.pos_embed == PosEmbedKind::Learned) trunc_normal_(pos_embed_, kInitStd);
+  cls_token_.normal_(0.0, 1e-6);
+  for (auto& module : modules(/*include_self=*/false)) {
+    if (auto* linear = module->as<torch::nn::LinearImpl>()) {
+      trunc_normal_(linear->weight, kInitStd);
+      if (linear->bias.defined()) linear->bias.zero_();
+    }
+  }
+}
+
+torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& patch_tokens) {
+  // expand_as rather than expand(size(0), ...): a traced graph then keeps the batch size symbolic.
+  auto tokens = torch::cat({cls_token_.expand_as(patch_tokens.narrow(1, 0, 1)), patch_tokens}, 1);
+  if (pos_embed_.defined()) tokens = tokens + pos_embed_;
+  return pos_drop_(tokens);
+}
+
+torch::Tensor VisionTransformerImpl::forward_tokens(const torch::Tensor& patch_tokens, const AttentionMask& mask) {
+  auto x = embed(patch_tokens);
+  for (auto& block : blocks_) x = block(x, mask);
+  return norm_(x);
+}
+
+torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
+  return forward_tokens(patch_embed_(images));
+}
+
+torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& features) {
+  const auto pooled = options_.pool == PoolKind::Cls ? features.select(1, 0) : features.slice(1, 1).mean(1);
+  return head_.is_empty() ? pooled : head_(pooled);
+}
+
+torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images) {
+  return forward_head(forward_features(images));
+}
+
+std::vector<torch::Tensor> VisionTransformerImpl::attention_maps(const torch::Tensor& images) {
+  std::vector<torch::Tensor> maps;
+  auto x = embed(patch_embed_(images));
+  for (auto& block : blocks_) {
+    auto [next, weights] = block->forward_with_attention(x);
+    maps.push_back(weights);
+    x = next;
+  }
+  return maps;
+}
+
+bool VisionTransformerImpl::decays(const std::string& name, const torch::Tensor& parameter) const {
+  return parameter.dim() > 1 && name != "pos_embed" && name != "cls_token";
+}
+
+int64_t VisionTransformerImpl::macs(const std::string& part) const {
+  const auto& o = options_;
+  if (part == "patch_embed") return o.num_patches() * o.embed_dim * o.in_chans * o.patch_size * o.patch_size;
+  if (part.rfind("blocks.", 0) == 0) {
+    const int64_t n = o.num_tokens();
+    const int64_t projections =
+        n * (3 * o.embed_dim * o.embed_dim + o.embed_dim * o.embed_dim + 2 * o.embed_dim * o.mlp_hidden_dim());
+    return projections + 2 * n * n * o.embed_dim;  // + QK^T and weights x V over all heads
+  }
+  if (part == "head") return o.embed_dim * o.num_classes;
+  return 0;
+}
+
+int64_t VisionTransformerImpl::activation_bytes() const {
+  const auto& o = options_;
+  const int64_t n = o.num_tokens();
+  const int64_t token_states = n * o.embed_dim;
+  const int64_t attention_weights = o.num_heads * n * n;
+  int64_t block = 8 * token_states + 2 * n * o.mlp_hidden_dim() + attention_weights;
+  if (o.drop_rate > 0.0) block += 3 * token_states + n * o.mlp_hidden_dim();
+  if (o.attn_drop_rate > 0.0) block += attention_weights;
+  const int64_t embedding = o.in_chans * o.image_size * o.image_size + 2 * token_states;
+  return static_cast<int64_t>(sizeof(float)) * (embedding + (o.depth + 1) * block);
+}
+
+}  // namespace vit::models

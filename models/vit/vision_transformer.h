@@ -1,0 +1,66 @@
+#pragma once
+
+#include "models/core/image_model.h"
+#include "models/layers/block.h"
+#include "models/layers/patch_embed.h"
+#include "models/vit/vit_options.h"
+
+#include <torch/nn/modules/container/modulelist.h>
+
+#include <vector>
+
+namespace vit::models {
+
+// ViT (Dosovitskiy et al., 2021): patch embedding, a prepended class token, positional
+// embedding, a stack of pre-norm encoder blocks, a final LayerNorm, pooling and a linear head.
+// Parameter names equal timm's state_dict keys (cls_token, pos_embed, patch_embed.proj.*,
+// blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}.*, norm.*, head.*).
+class VisionTransformerImpl : public ImageModelImpl {
+ public:
+  explicit VisionTransformerImpl(const VitOptions& options);
+
+  // [B, C, H, W] -> logits [B, num_classes] (pooled features [B, D] when num_classes == 0).
+  torch::Tensor forward(const torch::Tensor& images) override;
+  // [B, C, H, W] -> final-norm token states [B, 1 + N, D] (class token first).
+  torch::Tensor forward_features(const torch::Tensor& images);
+  // Patch tokens [B, N, D] (as from patch_embed) -> final-norm token states [B, 1 + N, D].
+  torch::Tensor forward_tokens(const torch::Tensor& patch_tokens, const AttentionMask& mask = {});
+  // Token states [B, 1 + N, D] -> pooled features -> head.
+  torch::Tensor forward_head(const torch::Tensor& features);
+  // Every block's attention weights [B, H, 1 + N, 1 + N], in block order.
+  std::vector<torch::Tensor> attention_maps(const torch::Tensor& images) override;
+  AttentionLayout attention_layout() const override {
+    return {options_.depth, options_.num_heads, options_.grid_size()};
+  }
+
+  const VitOptions& options() const { return options_; }
+  const ModelOptions& model_options() const override { return model_options_; }
+  std::string class_name() const override { return "VisionTransformer"; }
+  // Neither the positional embedding nor the class token decays (timm's no_weight_decay).
+  bool decays(const std::string& name, const torch::Tensor& parameter) const override;
+
+  int64_t macs(const std::string& part) const override;
+  int64_t tokens() const override { return options_.num_tokens(); }
+  // What autograd saves in each block (8 [tokens, dim] tensors, the MLP's two hidden
+  // activations, the attention weights of every head and the dropout masks), the patch
+  // embedding's input and output, and one more block's worth for the gradients in flight.
+  int64_t activation_bytes() const override;
+
+ private:
+  torch::Tensor embed(const torch::Tensor& patch_tokens);
+  void init_weights();
+
+  VitOptions options_;
+  ModelOptions model_options_;
+  PatchEmbed patch_embed_{nullptr};
+  torch::Tensor cls_token_;
+  torch::Tensor pos_embed_;  // parameter when learned, buffer when fixed, undefined for none
+  torch::nn::Dropout pos_drop_{nullptr};
+  torch::nn::ModuleList block_list_{nullptr};
+  std::vector<Block> blocks_;
+  torch::nn::LayerNorm norm_{nullptr};
+  torch::nn::Linear head_{nullptr};
+};
+TORCH_MODULE(VisionTransformer);
+
+}  // namespace vit::models

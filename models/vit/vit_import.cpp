@@ -1,0 +1,184 @@
+#include "models/vit/vit_import.h"
+
+#include "models/vit/presets.h"
+#include "models/vit/vision_transformer.h"
+
+#include <torch/nn/functional/upsampling.h>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <regex>
+#include <set>
+
+namespace vit::models {
+namespace {
+
+// torchvision.models.VisionTransformer's names -> timm's. Older torchvision releases called the
+// MLP layers linear_1/linear_2 instead of 0/3.
+const std::vector<std::pair<std::regex, std::string>>& torchvision_renames() {
+  static const std::vector<std::pair<std::regex, std::string>> renames = {
+      {std::regex(R"(^class_token$)"), "cls_token"},
+      {std::regex(R"(^conv_proj\.)"), "patch_embed.proj."},
+      {std::regex(R"(^encoder\.pos_embedding$)"), "pos_embed"},
+      {std::regex(R"(^encoder\.ln\.)"), "norm."},
+      {std::regex(R"(^heads\.head\.)"), "head."},
+      {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.ln_1\.)"), "blocks.$1.norm1."},
+      {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.ln_2\.)"), "blocks.$1.norm2."},
+      {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.self_attention\.in_proj_weight$)"),
+       "blocks.$1.attn.qkv.weight"},
+      {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.self_attention\.in_proj_bias$)"),
+       "blocks.$1.attn.qkv.bias"},
+      {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.self_attention\.out_proj\.)"), "blocks.$1.attn.proj."},
+      {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.mlp\.(0|linear_1)\.)"), "blocks.$1.mlp.fc1."},
+      {std::regex(R"(^encoder\.layers\.encoder_layer_(\d+)\.mlp\.(3|linear_2)\.)"), "blocks.$1.mlp.fc2."},
+  };
+  return renames;
+}
+
+const torch::Tensor& require(const NamedTensors& weights, const std::string& name) {
+  const auto found = weights.find(name);
+  if (found == weights.end()) throw WeightsError("the weights have no '" + name + "' tensor");
+  return found->second;
+}
+
+std::string listed(const std::vector<std::string>& names) {
+  std::string text;
+  for (size_t i = 0; i < names.size() && i < 12; ++i) text += (i > 0 ? ", " : "") + names[i];
+  if (names.size() > 12) text += fmt::format(" and {} more", names.size() - 12);
+  return text;
+}
+
+// The architecture the tensors describe: width, depth, patch size, channels, MLP ratio, qkv bias,
+// classes and the image size of the positional embedding's grid.
+VitOptions options_from_shapes(const NamedTensors& weights, const ImportRequest& options) {
+  VitOptions vit = options.preset.empty() ? VitOptions{} : preset(options.preset);
+  const auto& patch = require(weights, "patch_embed.proj.weight");  // [D, C, P, P]
+  if (patch.dim() != 4 || patch.size(2) != patch.size(3)) {
+    throw WeightsError(fmt::format("patch_embed.proj.weight has shape {}, expected [dim, channels, P, P]",
+                                   fmt::join(patch.sizes(), "x")));
+  }
+  if (!options.preset.empty()) return vit;
+  vit.embed_dim = patch.size(0);
+  vit.in_chans = patch.size(1);
+  vit.patch_size = patch.size(2);
+  vit.depth = 0;
+  while (weights.count(fmt::format("blocks.{}.norm1.weight", vit.depth)) > 0) ++vit.depth;
+  vit.num_heads = options.num_heads.value_or(std::max<int64_t>(1, vit.embed_dim / 64));
+  vit.mlp_ratio =
+      static_cast<double>(require(weights, "blocks.0.mlp.fc1.weight").size(0)) / static_cast<double>(vit.embed_dim);
+  vit.qkv_bias = weights.count("blocks.0.attn.qkv.bias") > 0;
+  vit.num_classes = weights.count("head.weight") > 0 ? weights.at("head.weight").size(0) : 0;
+  if (weights.count("pos_embed") > 0) {
+    const auto grid = static_cast<int64_t>(std::lround(std::sqrt(double(weights.at("pos_embed").size(1) - 1))));
+    vit.image_size = grid * vit.patch_size;
+    vit.pos_embed = PosEmbedKind::Learned;
+  }
+  return vit;
+}
+
+}  // namespace
+
+NamedTensors to_timm_names(NamedTensors weights, WeightLayout layout) {
+  if (layout != WeightLayout::Torchvision) return weights;
+  NamedTensors renamed;
+  for (auto& [name, tensor] : weights) {
+    std::string target = name;
+    for (const auto& [pattern, replacement] : torchvision_renames()) {
+      if (std::regex_search(name, pattern)) {
+        target = std::regex_replace(name, pattern, replacement, std::regex_constants::format_first_only);
+        break;
+      }
+    }
+    renamed[target] = std::move(tensor);
+  }
+  return renamed;
+}
+
+torch::Tensor resample_pos_embed(const torch::Tensor& pos_embed, int64_t new_grid, int64_t extra) {
+  const int64_t old_positions = pos_embed.size(1) - extra;
+  const auto old_grid = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(old_positions))));
+  if (old_grid * old_grid != old_positions) {
+    throw WeightsError(fmt::format("pos_embed has {} patch positions, not a square grid", old_positions));
+  }
+  if (old_grid == new_grid) return pos_embed;
+  const int64_t dim = pos_embed.size(2);
+  const auto grid = pos_embed.narrow(1, extra, old_positions).to(torch::kFloat32).reshape({1, old_grid, old_grid, dim});
+  const auto resized =
+      torch::nn::functional::interpolate(grid.permute({0, 3, 1, 2}), torch::nn::functional::InterpolateFuncOptions()
+                                                                         .size(std::vector<int64_t>{new_grid, new_grid})
+                                                                         .mode(torch::kBicubic)
+                                                                         .align_corners(false));
+  const auto patches = resized.permute({0, 2, 3, 1}).reshape({1, new_grid * new_grid, dim});
+  return torch::cat({pos_embed.narrow(1, 0, extra).to(torch::kFloat32), patches}, 1);
+}
+
+ImportedModel import_vit_weights(NamedTensors weights, const ImportRequest& options) {
+  weights = to_timm_names(std::move(weights), options.layout);
+  ImportedModel imported;
+  auto vit = options_from_shapes(weights, options);
+
+  if (options.image_size && *options.image_size != vit.image_size) {
+    if (*options.image_size % vit.patch_size != 0) {
+      throw std::invalid_argument(fmt::format("--image-size {}: not a multiple of the weights' patch size {}",
+                                              *options.image_size, vit.patch_size));
+    }
+    const int64_t old_size = vit.image_size;
+    vit.image_size = *options.image_size;
+    if (weights.count("pos_embed") > 0) {
+      weights["pos_embed"] = resample_pos_embed(weights.at("pos_embed"), vit.grid_size());
+      imported.notes.push_back(fmt::format("positional embedding resampled bicubically from {0}x{0} to {1}x{1} patches",
+                                           old_size / vit.patch_size, vit.grid_size()));
+    }
+  }
+  std::set<std::string> fresh;  // parameters that keep their new initialisation
+  if (options.num_classes && *options.num_classes != vit.num_classes) {
+    imported.notes.push_back(
+        fmt::format("new head for {} classes (the weights had {})", *options.num_classes, vit.num_classes));
+    vit.num_classes = *options.num_classes;
+    weights.erase("head.weight");
+    weights.erase("head.bias");
+    fresh = {"head.weight", "head.bias"};
+  }
+  try {
+    vit.validate();
+  } catch (const std::invalid_argument& error) {
+    throw std::invalid_argument(std::string("the imported architecture is inconsistent: ") + error.what());
+  }
+
+  imported.options = ModelOptions(kVitArch, vit);
+  imported.model = ImageModel(VisionTransformer(vit).ptr());
+  std::vector<std::string> missing;
+  std::vector<std::string> mismatched;
+  std::set<std::string> used;
+  torch::NoGradGuard no_grad;
+  for (auto& item : imported.model->named_parameters()) {
+    const auto& name = item.key();
+    auto& parameter = item.value();
+    if (fresh.count(name) > 0) continue;
+    const auto found = weights.find(name);
+    if (found == weights.end()) {
+      missing.push_back(name);
+    } else if (found->second.sizes() != parameter.sizes()) {
+      mismatched.push_back(fmt::format("{} ({} in the file, {} in the model)", name,
+                                       fmt::join(found->second.sizes(), "x"), fmt::join(parameter.sizes(), "x")));
+    } else {
+      parameter.copy_(found->second);
+      used.insert(name);
+    }
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& [name, tensor] : weights) {
+    if (used.count(name) == 0 && imported.model->named_parameters().find(name) == nullptr) unexpected.push_back(name);
+  }
+  if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
+    std::string message = "the weights do not fit the model";
+    if (!missing.empty()) message += "; missing: " + listed(missing);
+    if (!mismatched.empty()) message += "; wrong shape: " + listed(mismatched);
+    if (!unexpected.empty()) message += "; unexpected: " + listed(unexpected);
+    throw WeightsError(message);
+  }
+  return imported;
+}
+
+}  // namespace vit::models

@@ -1,0 +1,101 @@
+#include "app/runtime/runtime.h"
+#include "support/test_support.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+namespace vit::testing {
+namespace {
+
+const std::string kTinyModel =
+    "--set model.image_size=16 --set model.patch_size=4 --set model.dim=32 --set model.depth=2 "
+    "--set model.heads=2 --threads 1 --warmup 1 --steps 2 --repeats 3 --json";
+
+TEST(BenchCommand, TrainReportsMedianThroughputOfEachRepeat) {
+  const auto result = run_vit("bench --mode train --batch-size 8 --set train.amp=bf16 " + kTinyModel);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report["mode"], "train");
+  EXPECT_EQ(report["amp"], "bf16");
+  EXPECT_EQ(report["batch_size"], 8);
+  EXPECT_EQ(report["threads"], 1);
+  ASSERT_EQ(report["images_per_s"].size(), 3u);
+  auto rates = report["images_per_s"].get<std::vector<double>>();
+  std::sort(rates.begin(), rates.end());
+  EXPECT_GT(rates[0], 0.0);
+  EXPECT_DOUBLE_EQ(report["images_per_s_median"].get<double>(), rates[1]);
+  EXPECT_EQ(report["model"]["dim"], 32);
+  EXPECT_EQ(report["train"]["optimizer"], "adamw");
+  EXPECT_GT(report["peak_rss_mb"].get<double>(), 10.0);
+}
+
+// The benchmark takes the steps `vit train` takes, so the settings that shape a step apply.
+TEST(BenchCommand, TrainTakesTheTrainingStepWithAccumulationAndEma) {
+  const auto result = run_vit(
+      "bench --mode train --batch-size 4 --set train.grad_accum_steps=2 "
+      "--set train.ema_decay=0.9 --set train.grad_clip=1.0 " +
+      kTinyModel);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report["train"]["grad_accum_steps"], 2);
+  EXPECT_EQ(report["train"]["ema_decay"], 0.9);
+  EXPECT_GT(report["images_per_s_median"].get<double>(), 0.0);
+}
+
+TEST(BenchCommand, InferenceMeasuresTheExportedModelAtBatchOneAndN) {
+  const auto result = run_vit("bench --mode inference --batch-size 4 " + kTinyModel);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report["latency_ms_batch1"].size(), 3u);
+  EXPECT_GT(report["latency_ms_batch1_median"].get<double>(), 0.0);
+  EXPECT_GT(report["images_per_s_median"].get<double>(), 0.0);
+}
+
+TEST(BenchCommand, PythonReferenceBuildsTheSameModel) {
+  TempDir dir;
+  for (const auto* model : {"--set model.pool=cls --set model.pos_embed=sincos", "--set model.qkv_bias=false"}) {
+    const auto result = run_vit(std::string("bench --mode eval --batch-size 2 ") + model + " " + kTinyModel);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    write_file(dir / "spec.json", result.out);
+    const auto info = run_vit("info --json --config " + std::string(VIT_SOURCE_DIR) +
+                              "/configs/fashion_mnist_vit.yaml --set model.image_size=16 --set model.patch_size=4 " +
+                              "--set model.dim=32 --set model.depth=2 --set model.heads=2 " + model);
+    ASSERT_EQ(info.exit_code, 0) << info.err;
+    const auto expected = nlohmann::json::parse(info.out)["parameters"].get<int64_t>();
+    const auto command = "/usr/bin/python3 " + std::string(VIT_SOURCE_DIR) + "/scripts/bench/reference.py --like " +
+                         (dir / "spec.json").string() + " --count-parameters > " + (dir / "count").string();
+    ASSERT_EQ(std::system(command.c_str()), 0);
+    EXPECT_EQ(std::stoll(read_file(dir / "count")), expected) << model;
+  }
+}
+
+TEST(BenchCommand, Fp16IsAConfigError) {
+  const auto result = run_vit("bench --mode eval --set train.amp=fp16 " + kTinyModel);
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("fp16"), std::string::npos) << result.err;
+}
+
+TEST(Blas, ClassifiesDebianAlternatives) {
+  EXPECT_FALSE(app::classify_blas("/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3").slow);
+  EXPECT_EQ(app::classify_blas("/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3").name, "OpenBLAS (openmp)");
+  EXPECT_EQ(app::classify_blas("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3").name, "OpenBLAS (pthread)");
+  EXPECT_TRUE(app::classify_blas("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0").slow);
+  EXPECT_FALSE(app::classify_blas("/opt/intel/mkl/lib/libmkl_rt.so").slow);
+  EXPECT_FALSE(app::loaded_blas().slow) << app::loaded_blas().path;  // scripts/setup.sh installs OpenBLAS
+}
+
+TEST(Blas, StartupWarnsLoudlyOnTheReferenceBlas) {
+  const std::filesystem::path reference = "/usr/lib/x86_64-linux-gnu/blas";
+  if (!std::filesystem::exists(reference / "libblas.so.3")) GTEST_SKIP() << "Netlib's libblas3 is not installed";
+  const auto result =
+      run_vit("bench --mode eval --batch-size 2 " + kTinyModel, "LD_LIBRARY_PATH=" + reference.string());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("SLOW BLAS"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("libopenblas0-openmp"), std::string::npos) << result.err;
+  EXPECT_EQ(run_vit("bench --mode eval --batch-size 2 " + kTinyModel).err.find("SLOW BLAS"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace vit::testing

@@ -1,0 +1,111 @@
+#include "support/run_support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+#include <opencv2/imgcodecs.hpp>
+
+#include <algorithm>
+#include <random>
+#include <sstream>
+
+namespace vit::testing {
+
+namespace fs = std::filesystem;
+
+void write_halves_dataset(const fs::path& root, int per_class, int seed, int channels) {
+  std::mt19937 random(static_cast<unsigned>(seed));
+  std::normal_distribution<double> noise(0.0, 25.0);
+  for (const std::string name : {"left", "right"}) {
+    fs::create_directories(root / name);
+    for (int i = 0; i < per_class; ++i) {
+      cv::Mat image(16, 16, CV_8UC(channels));
+      for (int y = 0; y < 16; ++y) {
+        for (int x = 0; x < 16; ++x) {
+          const bool bright = (x < 8) == (name == "left");
+          for (int c = 0; c < channels; ++c) {
+            image.ptr<uint8_t>(y)[x * channels + c] =
+                cv::saturate_cast<uint8_t>((bright ? 170.0 : 70.0) + noise(random));
+          }
+        }
+      }
+      cv::imwrite((root / name / (std::to_string(i) + ".png")).string(), image);
+    }
+  }
+}
+
+void write_corner_dataset(const fs::path& root, int per_class, int seed) {
+  std::mt19937 random(static_cast<unsigned>(seed));
+  std::uniform_int_distribution<int> noise(0, 255);
+  std::normal_distribution<double> jitter(0.0, 25.0);
+  for (const std::string name : {"bright", "dark"}) {
+    fs::create_directories(root / name);
+    for (int i = 0; i < per_class; ++i) {
+      cv::Mat image(16, 16, CV_8UC1);
+      for (int y = 0; y < 16; ++y) {
+        for (int x = 0; x < 16; ++x) {
+          const bool corner = x < 8 && y < 8;
+          image.at<uint8_t>(y, x) = corner
+                                        ? cv::saturate_cast<uint8_t>((name == "bright" ? 200.0 : 55.0) + jitter(random))
+                                        : static_cast<uint8_t>(noise(random));
+        }
+      }
+      cv::imwrite((root / name / (std::to_string(i) + ".png")).string(), image);
+    }
+  }
+}
+
+std::string tiny_config(const TempDir& dir) {
+  write_halves_dataset(dir / "train", 64, 1);
+  write_halves_dataset(dir / "val", 16, 2);
+  const auto config = dir / "config.yaml";
+  write_file(config,
+             "model: {image_size: 16, patch_size: 4, in_chans: 1, num_classes: 2, dim: 32, depth: 2, heads: 2,\n"
+             "        mlp_ratio: 2.0, drop_path: 0.1, dropout: 0.1}\n"
+             "data:\n"
+             "  train: {source: imagefolder, path: " +
+                 (dir / "train").string() +
+                 "}\n"
+                 "  val: {source: imagefolder, path: " +
+                 (dir / "val").string() +
+                 "}\n"
+                 "  mean: [0.5]\n  std: [0.25]\n"
+                 "  workers: 2\n"
+
+                 "train:\n  epochs: 4\n  batch_size: 16\n  lr: 3.0e-3\n  warmup_steps: 2\n  threads: 2\n"
+                 "  label_smoothing: 0.1\n  ema_decay: 0.9\n");
+  return config.string();
+}
+
+std::vector<std::string> loss_column(const fs::path& steps_csv) {
+  std::vector<std::string> losses;
+  std::istringstream lines(read_file(steps_csv));
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line)) {
+    std::vector<std::string> cells;
+    std::istringstream row(line);
+    for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
+    losses.push_back(cells.at(0) + ":" + cells.at(2));
+  }
+  return losses;
+}
+
+size_t count_lines(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+pid_t spawn_vit(const std::string& arguments, const fs::path& log, const std::string& environment) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const auto command = "exec env " + environment + " " + VIT_BINARY + " " + arguments + " >" + log.string() + " 2>&1";
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_exit_code(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace vit::testing

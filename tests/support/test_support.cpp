@@ -1,0 +1,61 @@
+#include "support/test_support.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <unistd.h>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace vit::testing {
+TempDir::TempDir() {
+  static std::atomic<int> counter{0};
+  path_ = std::filesystem::path(::testing::TempDir()) /
+          ("vit_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+void write_file(const std::filesystem::path& file, const std::string& contents) {
+  std::ofstream stream(file, std::ios::binary);
+  stream << contents;
+}
+
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream stream(file, std::ios::binary);
+  std::stringstream contents;
+  contents << stream.rdbuf();
+  return contents.str();
+}
+
+CommandResult run_vit(const std::string& arguments, const std::string& environment) {
+  TempDir scratch;
+  const auto out = scratch / "stdout";
+  const auto err = scratch / "stderr";
+  const auto command = environment + " " + VIT_BINARY + " " + arguments + " >" + out.string() + " 2>" + err.string();
+  const int status = std::system(command.c_str());
+  const int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return {exit_code, read_file(out), read_file(err)};
+}
+
+models::VitOptions small_vit(int64_t image_size, int64_t patch_size, int64_t in_chans, int64_t num_classes, int64_t dim,
+                             int64_t depth, int64_t heads) {
+  models::VitOptions options;
+  options.image_size = image_size;
+  options.patch_size = patch_size;
+  options.in_chans = in_chans;
+  options.num_classes = num_classes;
+  options.embed_dim = dim;
+  options.depth = depth;
+  options.num_heads = heads;
+  return options;
+}
+
+}  // namespace vit::testing

@@ -1,0 +1,42 @@
+#pragma once
+
+#include "models/vit/vit_options.h"
+
+#include <filesystem>
+#include <string>
+
+namespace vit::testing {
+
+// A fresh directory under the test temp dir, removed when the object goes out of scope.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void write_file(const std::filesystem::path& file, const std::string& contents);
+std::string read_file(const std::filesystem::path& file);
+
+struct CommandResult {
+  int exit_code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs the built `vit` binary with the given arguments (shell-quoted by the caller), with
+// `environment` ("NAME=value ...") added to its environment.
+// A small ViT's options, fields in the paper's order.
+models::VitOptions small_vit(int64_t image_size, int64_t patch_size, int64_t in_chans, int64_t num_classes, int64_t dim,
+                             int64_t depth, int64_t heads);
+
+CommandResult run_vit(const std::string& arguments, const std::string& environment = "");
+
+}  // namespace vit::testing
