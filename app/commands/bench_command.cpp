@@ -17,8 +17,10 @@
 #include "app/train/training_step.h"
 #include "models/core/registry.h"
 
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <torch/cuda.h>
 #include <torch/script.h>
 #include <torch/version.h>
 #include <CLI/CLI.hpp>

@@ -3,6 +3,8 @@
 #include "app/train/autocast.h"
 #include "app/train/device_input.h"
 
+#include <torch/nn/functional/loss.h>
+
 #include <cmath>
 
 namespace vit::app {

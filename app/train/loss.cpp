@@ -1,5 +1,7 @@
 #include "app/train/loss.h"
 
+#include <torch/nn/functional/loss.h>
+
 namespace vit::app {
 
 torch::Tensor classification_loss(const torch::Tensor& logits, const torch::Tensor& labels,

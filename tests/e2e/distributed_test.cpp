@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/optim/adamw.h>
 #include <unistd.h>
 
 #include <array>
