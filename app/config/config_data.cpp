@@ -1,107 +1,202 @@
 #include "app/config/config_names.h"
 #include "app/config/config_sections.h"
+#include "app/config/field_yaml.h"
 
 #include <limits>
 
 namespace vit::app {
 namespace {
 
+using data::DataOptions;
+using data::SourceOptions;
+using data::TransformOptions;
+using models::Field;
+using models::FieldList;
+using models::FieldValue;
+
 constexpr int64_t kMaxImageSide = 1 << 16;
 
-data::SourceOptions read_source(YamlSection section, data::SourceOptions source) {
-  section.read_choice("source", source.kind, kSourceNames);
-  std::string path;
-  if (section.read("path", path)) {
-    source.path = path;
-  } else if (source.kind != data::SourceKind::Idx) {
-    section.fail("path", "is required for this source (the folder root, CSV list file or CIFAR folder)");
-  }
-  section.read_choice<std::string>("split", source.split, {{"train", "train"}, {"test", "test"}});
-  section.finish();
-  return source;
+Field<SourceOptions> path_field() {
+  Field<SourceOptions> field;
+  field.key = "path";
+  field.help = "folder root, CSV list file, or IDX / CIFAR folder (idx: Debian's Fashion-MNIST by default)";
+  field.get = [](const SourceOptions& s) { return FieldValue(s.path.string()); };
+  field.set = [](SourceOptions& s, const FieldValue& value) { s.path = std::get<std::string>(value); };
+  return field;
 }
 
-data::TransformOptions read_transforms(YamlSection section) {
-  data::TransformOptions t;
-  section.read_int("resize", t.resize, 0, kMaxImageSide);
-  section.read_double("crop_pct", t.crop_pct, 0.0, 1.0);
-  section.read("center_crop", t.center_crop);
-  if (section.has("random_resized_crop")) {
-    auto crop = section.section("random_resized_crop");
-    auto& o = t.random_resized_crop;
-    o.enabled = true;
-    crop.read("enabled", o.enabled);
-    crop.read_interval("scale", o.scale_min, o.scale_max, 1e-6, 1.0);
-    crop.read_interval("ratio", o.ratio_min, o.ratio_max, 1e-3, 1e3);
-    crop.finish();
+std::vector<Field<SourceOptions>> source_fields() {
+  return FieldList<SourceOptions>()
+      .choice("source", &SourceOptions::kind, kSourceNames, "imagefolder | csv | idx | cifar")
+      .custom(path_field())
+      .choice("split", &SourceOptions::split, kSplitNames, "idx and cifar: which part, train | test")
+      .fields();
+}
+
+std::vector<Field<TransformOptions>> transform_fields() {
+  using T = TransformOptions;
+  return FieldList<T>()
+      .integer("resize", &T::resize, 0, kMaxImageSide, "shorter side to this many pixels; 0: no resize")
+      .real("crop_pct", &T::crop_pct, 0.0, 1.0, "resize to size / crop_pct, then center crop (timm's eval)")
+      .flag("center_crop", &T::center_crop, "center crop to the model's image_size")
+      .interval(
+          "random_resized_crop.scale", [](T& t) -> double& { return t.random_resized_crop.scale_min; },
+          [](T& t) -> double& { return t.random_resized_crop.scale_max; }, 1e-6, 1.0, "of the image area")
+      .present_when([](const T& t) { return t.random_resized_crop.enabled; })
+      .interval(
+          "random_resized_crop.ratio", [](T& t) -> double& { return t.random_resized_crop.ratio_min; },
+          [](T& t) -> double& { return t.random_resized_crop.ratio_max; }, 1e-3, 1e3, "width / height")
+      .present_when([](const T& t) { return t.random_resized_crop.enabled; })
+      .flag(
+          "random_resized_crop.enabled", [](T& t) -> bool& { return t.random_resized_crop.enabled; },
+          "on when the mapping is given; false turns it off")
+      .present_when([](const T& t) { return t.random_resized_crop.enabled; })
+      .integer("random_crop_padding", &T::random_crop_padding, -1, kMaxImageSide,
+               ">= 0: zero-pad, then a random crop (CIFAR style)")
+      .real("hflip", &T::hflip, 0.0, 1.0, "probability of a horizontal flip")
+      .real(
+          "color_jitter.brightness", [](T& t) -> double& { return t.color_jitter.brightness; }, 0.0, 1e3,
+          "factor drawn from [1 - b, 1 + b]")
+      .real(
+          "color_jitter.contrast", [](T& t) -> double& { return t.color_jitter.contrast; }, 0.0, 1e3,
+          "factor drawn from [1 - c, 1 + c]")
+      .real(
+          "color_jitter.saturation", [](T& t) -> double& { return t.color_jitter.saturation; }, 0.0, 1e3,
+          "factor drawn from [1 - s, 1 + s]")
+      .real(
+          "color_jitter.hue", [](T& t) -> double& { return t.color_jitter.hue; }, 0.0, 0.5, "shift drawn from [-h, h]")
+      .integer(
+          "rand_augment.num_ops", [](T& t) -> int64_t& { return t.rand_augment.num_ops; }, 0, 16,
+          "operations per image; 0 disables RandAugment")
+      .integer(
+          "rand_augment.num_magnitude_bins", [](T& t) -> int64_t& { return t.rand_augment.num_magnitude_bins; }, 2,
+          1000, "magnitude levels")
+      .integer(
+          "rand_augment.magnitude", [](T& t) -> int64_t& { return t.rand_augment.magnitude; }, 0, 999,
+          "strength, below num_magnitude_bins")
+      .real(
+          "random_erasing.p", [](T& t) -> double& { return t.random_erasing.probability; }, 0.0, 1.0,
+          "probability of erasing a rectangle")
+      .interval(
+          "random_erasing.scale", [](T& t) -> double& { return t.random_erasing.scale_min; },
+          [](T& t) -> double& { return t.random_erasing.scale_max; }, 1e-6, 1.0, "of the image area")
+      .interval(
+          "random_erasing.ratio", [](T& t) -> double& { return t.random_erasing.ratio_min; },
+          [](T& t) -> double& { return t.random_erasing.ratio_max; }, 1e-3, 1e3, "width / height")
+      .fields();
+}
+
+// data.mean and data.std: one key each for both splits' normalization.
+Field<DataOptions> statistics_field(const std::string& key, std::vector<double> TransformOptions::*member,
+                                    const std::string& help) {
+  Field<DataOptions> field;
+  field.key = key;
+  field.help = help;
+  field.get = [member](const DataOptions& d) { return FieldValue(d.train_transforms.*member); };
+  field.set = [member](DataOptions& d, const FieldValue& value) {
+    d.train_transforms.*member = std::get<std::vector<double>>(value);
+    d.val_transforms.*member = std::get<std::vector<double>>(value);
+  };
+  field.present = [member](const DataOptions& d) { return !(d.train_transforms.*member).empty(); };
+  return field;
+}
+
+std::vector<Field<DataOptions>> declare_data_fields() {
+  using D = DataOptions;
+  auto fields = models::nested_fields<D>(source_fields(), "train.", [](D& d) -> SourceOptions& { return d.train; });
+  const auto val = models::nested_fields<D>(
+      source_fields(), "val.", [](D& d) -> SourceOptions& { return *d.val; },
+      [](const D& d) { return d.val.has_value(); });
+  fields.insert(fields.end(), val.begin(), val.end());
+  Field<D> split_seed;
+  split_seed.key = "split_seed";
+  split_seed.help = "seeds the val_fraction hold-out";
+  split_seed.integer_max = std::numeric_limits<int64_t>::max();
+  split_seed.get = [](const D& d) { return FieldValue(static_cast<int64_t>(d.split_seed)); };
+  split_seed.set = [](D& d, const FieldValue& value) {
+    d.split_seed = static_cast<uint64_t>(std::get<int64_t>(value));
+  };
+  auto scalars =
+      FieldList<D>()
+          .real("val_fraction", &D::val_fraction, 0.0, 0.99, "instead of val: hold out this fraction of train")
+          .custom(split_seed)
+          .texts("class_names", &D::class_names,
+                 "ImageFolder: its class folders, in this order; CSV: the label names; IDX/CIFAR: names")
+          .present_when([](const D& d) { return !d.class_names.empty(); })
+          .integer("workers", &D::workers, 0, 256, "loader threads; 0: half the cores (1..8)")
+          .integer("prefetch", &D::prefetch_batches, 1, 1024, "batches ready ahead of the trainer")
+          .choice("on_bad_sample", &D::on_bad_sample, kBadSampleNames, "error | skip (each bad file logged once)")
+          .integer("max_pixels", &D::max_pixels, 1, std::numeric_limits<int64_t>::max() / 2,
+                   "refuse images whose header declares more, before decoding")
+          .custom(statistics_field("mean", &TransformOptions::mean, "per channel (or one for all), of [0, 1] pixels"))
+          .custom(statistics_field("std", &TransformOptions::std, "per channel (or one for all), positive"))
+          .check([](const FieldValue& value) -> std::string {
+            for (const double s : std::get<std::vector<double>>(value)) {
+              if (s <= 0.0) return "every value must be positive";
+            }
+            return "";
+          })
+          .fields();
+  fields.insert(fields.end(), scalars.begin(), scalars.end());
+  for (const auto* split : {"train_transforms", "val_transforms"}) {
+    const auto transforms =
+        models::nested_fields<D>(transform_fields(), std::string(split) + ".", [split](D& d) -> TransformOptions& {
+          return std::string(split) == "train_transforms" ? d.train_transforms : d.val_transforms;
+        });
+    fields.insert(fields.end(), transforms.begin(), transforms.end());
   }
-  section.read_int("random_crop_padding", t.random_crop_padding, -1, kMaxImageSide);
-  section.read_double("hflip", t.hflip, 0.0, 1.0);
-  {
-    auto jitter = section.section("color_jitter");
-    auto& o = t.color_jitter;
-    jitter.read_double("brightness", o.brightness, 0.0, 1e3);
-    jitter.read_double("contrast", o.contrast, 0.0, 1e3);
-    jitter.read_double("saturation", o.saturation, 0.0, 1e3);
-    jitter.read_double("hue", o.hue, 0.0, 0.5);
-    jitter.finish();
+  return fields;
+}
+
+// The checks that relate keys to each other, after the section is read.
+void check_data(YamlSection& section, const DataOptions& d) {
+  for (const auto* split : {"train", "val"}) {
+    const SourceOptions* source = std::string(split) == "train" ? &d.train : (d.val ? &*d.val : nullptr);
+    if (source != nullptr && source->kind != data::SourceKind::Idx && !section.section(split).has("path")) {
+      section.section(split).fail("path",
+                                  "is required for this source (the folder root, CSV list file or CIFAR folder)");
+    }
   }
-  {
-    auto augment = section.section("rand_augment");
-    auto& o = t.rand_augment;
-    augment.read_int("num_ops", o.num_ops, 0, 16);
-    augment.read_int("num_magnitude_bins", o.num_magnitude_bins, 2, 1000);
-    augment.read_int("magnitude", o.magnitude, 0, o.num_magnitude_bins - 1);
-    augment.finish();
+  if (d.val && d.val_fraction > 0.0) section.fail("val_fraction", "cannot be combined with a separate data.val source");
+  for (const auto* split : {"train_transforms", "val_transforms"}) {
+    const auto& augment =
+        (std::string(split) == "train_transforms" ? d.train_transforms : d.val_transforms).rand_augment;
+    if (augment.magnitude >= augment.num_magnitude_bins) {
+      section.section(split)
+          .section("rand_augment")
+          .fail("magnitude", "must be in [0, " + std::to_string(augment.num_magnitude_bins - 1) + "], got " +
+                                 std::to_string(augment.magnitude));
+    }
   }
-  {
-    auto erasing = section.section("random_erasing");
-    auto& o = t.random_erasing;
-    erasing.read_double("p", o.probability, 0.0, 1.0);
-    erasing.read_interval("scale", o.scale_min, o.scale_max, 1e-6, 1.0);
-    erasing.read_interval("ratio", o.ratio_min, o.ratio_max, 1e-3, 1e3);
-    erasing.finish();
-  }
-  section.finish();
-  return t;
 }
 
 }  // namespace
 
+const std::vector<models::Field<DataOptions>>& data_fields() {
+  static const auto fields = declare_data_fields();
+  return fields;
+}
+
 data::DataOptions read_data(YamlSection section) {
   data::DataOptions d;
-  d.train = read_source(section.section("train"), d.train);
+  std::vector<Field<DataOptions>> training_source;
+  std::vector<Field<DataOptions>> rest;
+  for (const auto& field : data_fields()) (field.key.rfind("train.", 0) == 0 ? training_source : rest).push_back(field);
+  read_fields(section, training_source, d);
+  // Optional parts that a key's presence switches on: a validation source starts as the
+  // training one's test split; a random_resized_crop mapping enables the crop.
   if (section.has("val")) {
-    data::SourceOptions val_defaults = d.train;
-    val_defaults.split = "test";
-    d.val = read_source(section.section("val"), val_defaults);
-  } else {
-    section.section("val");
+    d.val = d.train;
+    d.val->split = "test";
   }
-  section.read_double("val_fraction", d.val_fraction, 0.0, 0.99);
-  if (d.val && d.val_fraction > 0.0) section.fail("val_fraction", "cannot be combined with a separate data.val source");
-  int64_t split_seed = 0;
-  if (section.read_int("split_seed", split_seed, 0, std::numeric_limits<int64_t>::max())) {
-    d.split_seed = static_cast<uint64_t>(split_seed);
+  for (auto* split : {"train_transforms", "val_transforms"}) {
+    if (section.section(split).has("random_resized_crop")) {
+      (std::string(split) == "train_transforms" ? d.train_transforms : d.val_transforms).random_resized_crop.enabled =
+          true;
+    }
   }
-  section.read("class_names", d.class_names);
-  section.read_int("workers", d.workers, 0, 256);
-  section.read_int("prefetch", d.prefetch_batches, 1, 1024);
-  section.read_choice("on_bad_sample", d.on_bad_sample, kBadSampleNames);
-  section.read_int("max_pixels", d.max_pixels, 1, std::numeric_limits<int64_t>::max() / 2);
-  std::vector<double> mean;
-  std::vector<double> std;
-  section.read("mean", mean);
-  section.read("std", std);
-  for (const double value : std) {
-    if (value <= 0.0) section.fail("std", "every value must be positive");
-  }
-  d.train_transforms = read_transforms(section.section("train_transforms"));
-  d.val_transforms = read_transforms(section.section("val_transforms"));
-  for (auto* transforms : {&d.train_transforms, &d.val_transforms}) {
-    transforms->mean = mean;
-    transforms->std = std;
-  }
+  read_fields(section, rest, d);
+  check_data(section, d);
   section.finish();
   return d;
 }

@@ -16,14 +16,6 @@ void field(YAML::Emitter& out, const char* key, const T& value) {
   out << YAML::Key << key << YAML::Value << value;
 }
 
-void flow_list(YAML::Emitter& out, const char* key, const std::vector<double>& values) {
-  out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
-  for (const double value : values) out << value;
-  out << YAML::EndSeq;
-}
-
-void interval(YAML::Emitter& out, const char* key, double low, double high) { flow_list(out, key, {low, high}); }
-
 void emit_model(YAML::Emitter& out, const ModelConfig& model) {
   out << YAML::Key << "model" << YAML::Value << YAML::BeginMap;
   field(out, "arch", model.options.arch());
@@ -34,64 +26,9 @@ void emit_model(YAML::Emitter& out, const ModelConfig& model) {
   out << YAML::EndMap;
 }
 
-void emit_source(YAML::Emitter& out, const char* key, const data::SourceOptions& source) {
-  out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginMap;
-  field(out, "source", name_of(kSourceNames, source.kind));
-  field(out, "path", source.path.string());
-  field(out, "split", source.split);
-  out << YAML::EndMap;
-}
-
-void emit_transforms(YAML::Emitter& out, const char* key, const data::TransformOptions& t) {
-  out << YAML::Key << key << YAML::Value << YAML::BeginMap;
-  field(out, "resize", t.resize);
-  field(out, "crop_pct", t.crop_pct);
-  field(out, "center_crop", t.center_crop);
-  if (t.random_resized_crop.enabled) {
-    out << YAML::Key << "random_resized_crop" << YAML::Value << YAML::BeginMap;
-    interval(out, "scale", t.random_resized_crop.scale_min, t.random_resized_crop.scale_max);
-    interval(out, "ratio", t.random_resized_crop.ratio_min, t.random_resized_crop.ratio_max);
-    out << YAML::EndMap;
-  }
-  field(out, "random_crop_padding", t.random_crop_padding);
-  field(out, "hflip", t.hflip);
-  out << YAML::Key << "color_jitter" << YAML::Value << YAML::Flow << YAML::BeginMap;
-  field(out, "brightness", t.color_jitter.brightness);
-  field(out, "contrast", t.color_jitter.contrast);
-  field(out, "saturation", t.color_jitter.saturation);
-  field(out, "hue", t.color_jitter.hue);
-  out << YAML::EndMap;
-  out << YAML::Key << "rand_augment" << YAML::Value << YAML::Flow << YAML::BeginMap;
-  field(out, "num_ops", t.rand_augment.num_ops);
-  field(out, "magnitude", t.rand_augment.magnitude);
-  field(out, "num_magnitude_bins", t.rand_augment.num_magnitude_bins);
-  out << YAML::EndMap;
-  out << YAML::Key << "random_erasing" << YAML::Value << YAML::BeginMap;
-  field(out, "p", t.random_erasing.probability);
-  interval(out, "scale", t.random_erasing.scale_min, t.random_erasing.scale_max);
-  interval(out, "ratio", t.random_erasing.ratio_min, t.random_erasing.ratio_max);
-  out << YAML::EndMap;
-  out << YAML::EndMap;
-}
-
 void emit_data(YAML::Emitter& out, const data::DataOptions& d) {
   out << YAML::Key << "data" << YAML::Value << YAML::BeginMap;
-  emit_source(out, "train", d.train);
-  if (d.val) emit_source(out, "val", *d.val);
-  field(out, "val_fraction", d.val_fraction);
-  field(out, "split_seed", d.split_seed);
-  if (!d.class_names.empty()) {
-    out << YAML::Key << "class_names" << YAML::Value << YAML::Flow << d.class_names;
-  }
-  field(out, "workers", d.workers);
-  field(out, "prefetch", d.prefetch_batches);
-  field(out, "on_bad_sample", name_of(kBadSampleNames, d.on_bad_sample));
-  field(out, "max_pixels", d.max_pixels);
-  // Both splits share the normalization statistics.
-  if (!d.train_transforms.mean.empty()) flow_list(out, "mean", d.train_transforms.mean);
-  if (!d.train_transforms.std.empty()) flow_list(out, "std", d.train_transforms.std);
-  emit_transforms(out, "train_transforms", d.train_transforms);
-  emit_transforms(out, "val_transforms", d.val_transforms);
+  emit_fields(out, data_fields(), d);
   out << YAML::EndMap;
 }
 
@@ -127,17 +64,18 @@ std::map<std::string, std::string> leaves_of(const Config& config) {
 
 void emit_value(YAML::Emitter& out, const std::string& key, const models::FieldValue& value) {
   out << YAML::Key << key << YAML::Value;
-  if (const auto* numbers = std::get_if<std::vector<double>>(&value)) {
-    out << YAML::Flow << YAML::BeginSeq;
-    for (const double number : *numbers) out << number;
-    out << YAML::EndSeq;
-  } else {
-    std::visit(
-        [&](const auto& scalar) {
-          if constexpr (!std::is_same_v<std::decay_t<decltype(scalar)>, std::vector<double>>) out << scalar;
-        },
-        value);
-  }
+  std::visit(
+      [&](const auto& item) {
+        using T = std::decay_t<decltype(item)>;
+        if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::string>>) {
+          out << YAML::Flow << YAML::BeginSeq;
+          for (const auto& element : item) out << element;
+          out << YAML::EndSeq;
+        } else {
+          out << item;
+        }
+      },
+      value);
 }
 
 std::vector<std::pair<std::string, std::string>> config_leaves(const Config& config) {

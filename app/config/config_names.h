@@ -18,6 +18,7 @@ inline const NameTable<data::SourceKind> kSourceNames = {{"imagefolder", data::S
                                                          {"csv", data::SourceKind::Csv},
                                                          {"idx", data::SourceKind::Idx},
                                                          {"cifar", data::SourceKind::Cifar}};
+inline const NameTable<std::string> kSplitNames = {{"train", "train"}, {"test", "test"}};
 inline const NameTable<data::BadSamplePolicy> kBadSampleNames = {{"error", data::BadSamplePolicy::Error},
                                                                  {"skip", data::BadSamplePolicy::Skip}};
 inline const NameTable<OptimizerKind> kOptimizerNames = {{"adamw", OptimizerKind::AdamW}, {"sgd", OptimizerKind::Sgd}};

@@ -6,9 +6,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <yaml-cpp/yaml.h>
-
-#include <set>
 
 namespace vit::app {
 namespace {
@@ -21,7 +18,7 @@ std::string value_text(const models::FieldValue& value) {
           return scalar ? "true" : "false";
         } else if constexpr (std::is_same_v<T, std::string>) {
           return scalar;
-        } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+        } else if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::string>>) {
           return fmt::format("[{}]", fmt::join(scalar, ", "));
         } else {
           return fmt::format("{}", scalar);
@@ -30,27 +27,14 @@ std::string value_text(const models::FieldValue& value) {
       value);
 }
 
-// "0.080000000000000002" (config.yaml keeps every digit) as "0.08", in lists too.
-std::string shortest(const std::string& value) {
-  const auto node = YAML::Load(value);
-  const auto number = [](const YAML::Node& scalar) {
-    double parsed = 0.0;
-    return YAML::convert<double>::decode(scalar, parsed) ? fmt::format("{}", parsed) : scalar.Scalar();
-  };
-  if (node.IsSequence()) {
-    std::vector<std::string> items;
-    for (const auto& item : node) items.push_back(number(item));
-    return fmt::format("[{}]", fmt::join(items, ", "));
-  }
-  return node.IsScalar() && value.find_first_of("0123456789") != std::string::npos ? number(node) : value;
-}
-
 template <typename Struct>
 void add_fields(std::vector<ConfigKey>& keys, const std::string& section,
                 const std::vector<models::Field<Struct>>& fields, const Struct& defaults,
                 const std::string& note = "") {
   for (const auto& field : fields) {
-    keys.push_back({section + "." + field.key, value_text(field.get(defaults)), field.help + note});
+    // A key that is only there when given (class names, normalization statistics) has no default.
+    const bool unset = field.present && !field.present(defaults);
+    keys.push_back({section + "." + field.key, unset ? "" : value_text(field.get(defaults)), field.help + note});
   }
 }
 
@@ -69,23 +53,15 @@ void add_model_keys(std::vector<ConfigKey>& keys) {
   keys.push_back({"model.pretrained", "", "a checkpoint (e.g. from `vit import`) whose weights start training"});
 }
 
-// The data section as config.yaml writes it, with the optional parts present.
-void add_data_keys(std::vector<ConfigKey>& keys) {
-  Config config;
-  config.data.val = config.data.train;
-  config.data.val->split = "test";
-  config.data.class_names = {"unset"};
-  for (auto* transforms : {&config.data.train_transforms, &config.data.val_transforms}) {
-    transforms->random_resized_crop.enabled = true;
-    transforms->mean = {0.0};
-    transforms->std = {1.0};
-  }
-  // Keys present only when set are listed without a default.
-  const std::set<std::string> optional = {"data.class_names", "data.mean", "data.std"};
-  for (const auto& [key, value] : config_leaves(config)) {
-    if (key.rfind("data.", 0) != 0) continue;
-    keys.push_back({key, optional.count(key) > 0 ? "" : shortest(value), ""});
-  }
+// The data section's defaults with its optional parts (a validation source, random resized
+// crops) switched on, so that their keys show.
+data::DataOptions data_defaults() {
+  data::DataOptions d;
+  d.val = d.train;
+  d.val->split = "test";
+  d.train_transforms.random_resized_crop.enabled = true;
+  d.val_transforms.random_resized_crop.enabled = true;
+  return d;
 }
 
 }  // namespace
@@ -93,7 +69,7 @@ void add_data_keys(std::vector<ConfigKey>& keys) {
 std::vector<ConfigKey> config_reference() {
   std::vector<ConfigKey> keys;
   add_model_keys(keys);
-  add_data_keys(keys);
+  add_fields(keys, "data", data_fields(), data_defaults());
   add_fields(keys, "train", train_fields(), TrainConfig{});
   keys.push_back({"output", Config{}.output, "where a run without --output gets its timestamped folder"});
   return keys;

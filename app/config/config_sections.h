@@ -12,6 +12,8 @@ namespace vit::app {
 
 ModelConfig read_model(YamlSection section);
 data::DataOptions read_data(YamlSection section);
+// The data section's keys, declared once for the reader, the emitter and `vit config`.
+const std::vector<models::Field<data::DataOptions>>& data_fields();
 TrainConfig read_train(YamlSection section);
 // The train section's keys, declared once for the reader, the emitter and `vit config`.
 const std::vector<models::Field<TrainConfig>>& train_fields();

@@ -10,6 +10,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vit::app {
@@ -28,8 +29,11 @@ bool read_field_value(YamlSection& section, const std::string& key, const models
     given = section.read_double(key, *number, field.min, field.max);
   } else if (auto* text = std::get_if<std::string>(&value)) {
     given = field.choices.empty() ? section.read(key, *text) : section.read_choice(key, *text, field.choices);
+  } else if (auto* numbers = std::get_if<std::vector<double>>(&value)) {
+    given = field.interval ? section.read_interval(key, (*numbers)[0], (*numbers)[1], field.min, field.max)
+                           : section.read(key, *numbers);
   } else {
-    given = section.read(key, std::get<std::vector<double>>(value));
+    given = section.read(key, std::get<std::vector<std::string>>(value));
   }
   if (given && field.check) {
     if (const auto problem = field.check(value); !problem.empty()) section.fail(key, problem);
@@ -37,42 +41,71 @@ bool read_field_value(YamlSection& section, const std::string& key, const models
   return given;
 }
 
-// Every field of `fields` that `section` gives, into `target`; nested keys ("mixup.prob") from
-// the nested mappings, which then reject keys nobody declared.
+// Every field of `fields` that `section` gives, into `target`; nested keys
+// ("train_transforms.color_jitter.hue") from the nested mappings, which then reject keys nobody
+// declared.
 template <typename Struct>
 void read_fields(YamlSection& section, const std::vector<models::Field<Struct>>& fields, Struct& target) {
-  std::map<std::string, YamlSection> nested;
+  std::map<std::string, YamlSection> nested;  // by dotted path below `section`
   for (const auto& field : fields) {
     auto* holder = &section;
+    std::string path;
     auto key = field.key;
-    if (const auto dot = key.find('.'); dot != std::string::npos) {
-      const auto prefix = key.substr(0, dot);
-      holder = &nested.try_emplace(prefix, section.section(prefix)).first->second;
+    for (auto dot = key.find('.'); dot != std::string::npos; dot = key.find('.')) {
+      const auto name = key.substr(0, dot);
+      path += (path.empty() ? "" : ".") + name;
+      auto found = nested.find(path);
+      if (found == nested.end()) found = nested.emplace(path, holder->section(name)).first;
+      holder = &found->second;
       key = key.substr(dot + 1);
     }
+    // An optional part that is absent (no validation source) has nothing to read, or to read into.
+    if (field.present && !field.present(target) && !holder->has(key)) continue;
     auto value = field.get(target);
     if (read_field_value(*holder, key, field, value)) field.set(target, value);
   }
-  for (const auto& [prefix, inner] : nested) inner.finish();
+  for (const auto& [path, inner] : nested) inner.finish();
 }
 
 void emit_value(YAML::Emitter& out, const std::string& key, const models::FieldValue& value);
 
-// The fields as YAML keys in declaration order; the fields of a nested mapping as a flow map.
+// The fields (keys relative to the current mapping) in declaration order. A nested mapping of
+// plain keys is written as a flow map ({a: 1, b: 2}), one holding mappings as a block.
+template <typename Struct>
+void emit_fields(YAML::Emitter& out, const std::vector<std::pair<std::string, const models::Field<Struct>*>>& fields,
+                 const Struct& source) {
+  for (size_t i = 0; i < fields.size();) {
+    const auto& [key, field] = fields[i];
+    const auto dot = key.find('.');
+    if (dot == std::string::npos) {
+      if (!field->present || field->present(source)) emit_value(out, key, field->get(source));
+      ++i;
+      continue;
+    }
+    const auto name = key.substr(0, dot);
+    std::vector<std::pair<std::string, const models::Field<Struct>*>> group;
+    bool any_present = false;
+    bool has_mappings = false;
+    for (; i < fields.size() && fields[i].first.compare(0, dot + 1, name + ".") == 0; ++i) {
+      auto rest = fields[i].first.substr(dot + 1);
+      has_mappings = has_mappings || rest.find('.') != std::string::npos;
+      any_present = any_present || !fields[i].second->present || fields[i].second->present(source);
+      group.emplace_back(std::move(rest), fields[i].second);
+    }
+    if (!any_present) continue;
+    out << YAML::Key << name << YAML::Value;
+    if (!has_mappings) out << YAML::Flow;
+    out << YAML::BeginMap;
+    emit_fields(out, group, source);
+    out << YAML::EndMap;
+  }
+}
+
 template <typename Struct>
 void emit_fields(YAML::Emitter& out, const std::vector<models::Field<Struct>>& fields, const Struct& source) {
-  std::string open_prefix;
-  for (const auto& field : fields) {
-    const auto dot = field.key.find('.');
-    const auto prefix = dot == std::string::npos ? std::string() : field.key.substr(0, dot);
-    if (prefix != open_prefix) {
-      if (!open_prefix.empty()) out << YAML::EndMap;
-      if (!prefix.empty()) out << YAML::Key << prefix << YAML::Value << YAML::Flow << YAML::BeginMap;
-      open_prefix = prefix;
-    }
-    emit_value(out, prefix.empty() ? field.key : field.key.substr(dot + 1), field.get(source));
-  }
-  if (!open_prefix.empty()) out << YAML::EndMap;
+  std::vector<std::pair<std::string, const models::Field<Struct>*>> keyed;
+  for (const auto& field : fields) keyed.emplace_back(field.key, &field);
+  emit_fields(out, keyed, source);
 }
 
 }  // namespace vit::app

@@ -13,7 +13,7 @@
 namespace vit::models {
 
 // A config value as YAML spells it.
-using FieldValue = std::variant<bool, int64_t, double, std::string, std::vector<double>>;
+using FieldValue = std::variant<bool, int64_t, double, std::string, std::vector<double>, std::vector<std::string>>;
 
 // One configuration key of a struct, declared once: the config reader, the emitter of a run's
 // config.yaml, `vit info`'s and export metadata's JSON and `vit config`'s reference all walk the
@@ -27,7 +27,7 @@ struct Field {
   int64_t integer_min = 0;  // integers: the accepted closed range
   int64_t integer_max = 0;
   std::vector<std::string> choices;  // names: the accepted spellings
-  size_t list_size = 0;              // lists: exactly this many numbers
+  bool interval = false;             // a [low, high] pair of numbers in [min, max]
   // Acts only while training (dropout rates): evaluating or exporting a checkpoint may set it
   // differently from the run that trained the weights, and it is no part of the model's description.
   bool training_only = false;
@@ -35,7 +35,39 @@ struct Field {
   std::function<void(Struct&, const FieldValue&)> set;
   // A check beyond type and range: what is wrong with a value, or "".
   std::function<std::string(const FieldValue&)> check;
+  // Whether the key is in the configuration at all (an optional part that is absent is neither
+  // read nor written); empty: always.
+  std::function<bool(const Struct&)> present;
 };
+
+// `inner`'s fields as fields of `Outer`, under `prefix` ("train_transforms."), reached through
+// `access` (Outer& -> Inner&) while `present` holds.
+template <typename Outer, typename Inner, typename Access>
+std::vector<Field<Outer>> nested_fields(const std::vector<Field<Inner>>& inner, const std::string& prefix,
+                                        Access access, std::function<bool(const Outer&)> present = {}) {
+  std::vector<Field<Outer>> outer;
+  for (const auto& field : inner) {
+    Field<Outer> lifted;
+    lifted.key = prefix + field.key;
+    lifted.help = field.help;
+    lifted.min = field.min;
+    lifted.max = field.max;
+    lifted.integer_min = field.integer_min;
+    lifted.integer_max = field.integer_max;
+    lifted.choices = field.choices;
+    lifted.interval = field.interval;
+    lifted.training_only = field.training_only;
+    lifted.check = field.check;
+    lifted.get = [get = field.get, access](const Outer& o) { return get(access(const_cast<Outer&>(o))); };
+    lifted.set = [set = field.set, access](Outer& o, const FieldValue& value) { set(access(o), value); };
+    lifted.present = [inner_present = field.present, access, present](const Outer& o) {
+      if (present && !present(o)) return false;
+      return !inner_present || inner_present(access(const_cast<Outer&>(o)));
+    };
+    outer.push_back(std::move(lifted));
+  }
+  return outer;
+}
 
 // Declares the fields of `Struct` in the order configs list them. Each field is reached through
 // an accessor `T& (Struct&)`; member pointers of Struct need none.
@@ -64,6 +96,37 @@ class FieldList {
   template <typename Access>
   FieldList& text(std::string key, Access access, std::string help) {
     add<std::string>(std::move(key), std::move(help), access);
+    return *this;
+  }
+  template <typename Access>
+  FieldList& texts(std::string key, Access access, std::string help) {
+    add<std::vector<std::string>>(std::move(key), std::move(help), access);
+    return *this;
+  }
+  template <typename Access>
+  FieldList& numbers(std::string key, Access access, std::string help) {
+    add<std::vector<double>>(std::move(key), std::move(help), access);
+    return *this;
+  }
+  // Two members read and written as one [low, high] key.
+  template <typename AccessLow, typename AccessHigh>
+  FieldList& interval(std::string key, AccessLow low, AccessHigh high, double min, double max, std::string help) {
+    Field<Struct> field;
+    field.key = std::move(key);
+    field.help = std::move(help);
+    field.min = min;
+    field.max = max;
+    field.interval = true;
+    field.get = [low, high](const Struct& s) {
+      auto& mutable_s = const_cast<Struct&>(s);
+      return FieldValue(std::vector<double>{reach(low, mutable_s), reach(high, mutable_s)});
+    };
+    field.set = [low, high](Struct& s, const FieldValue& value) {
+      const auto& pair = std::get<std::vector<double>>(value);
+      reach(low, s) = pair[0];
+      reach(high, s) = pair[1];
+    };
+    fields_.push_back(std::move(field));
     return *this;
   }
   template <typename Enum, typename Access>
@@ -95,6 +158,10 @@ class FieldList {
   }
   FieldList& check(std::function<std::string(const FieldValue&)> check) {
     fields_.back().check = std::move(check);
+    return *this;
+  }
+  FieldList& present_when(std::function<bool(const Struct&)> present) {
+    fields_.back().present = std::move(present);
     return *this;
   }
   std::vector<Field<Struct>> fields() const { return fields_; }

@@ -313,6 +313,7 @@ std::vector<Knob> transform_knobs(const std::string& split) {
       knob("center_crop", "true", {"resize=20"}),
       knob("random_resized_crop.scale", "[0.5, 1.0]", {"random_resized_crop={}"}),
       knob("random_resized_crop.ratio", "[0.5, 2.0]", {"random_resized_crop={}"}),
+      knob("random_resized_crop.enabled", "true"),  // on with the default scale and ratio
       knob("random_crop_padding", "2"),
       knob("hflip", "0.5"),
       knob("color_jitter.brightness", "0.4"),
