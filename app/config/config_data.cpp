@@ -15,6 +15,13 @@ using models::FieldList;
 using models::FieldValue;
 
 constexpr int64_t kMaxImageSide = 1 << 16;
+constexpr const char* kTransformSplits[] = {"train_transforms", "val_transforms"};
+
+// The pipeline a data.<split> key configures (DataOptions or const DataOptions).
+template <typename Data>
+auto& transforms_of(Data& d, const std::string& split) {
+  return split == "train_transforms" ? d.train_transforms : d.val_transforms;
+}
 
 Field<SourceOptions> path_field() {
   Field<SourceOptions> field;
@@ -35,6 +42,7 @@ std::vector<Field<SourceOptions>> source_fields() {
 
 std::vector<Field<TransformOptions>> transform_fields() {
   using T = TransformOptions;
+  const auto crop_on = [](const T& t) { return t.random_resized_crop.enabled; };
   return FieldList<T>()
       .integer("resize", &T::resize, 0, kMaxImageSide, "shorter side to this many pixels; 0: no resize")
       .real("crop_pct", &T::crop_pct, 0.0, 1.0, "resize to size / crop_pct, then center crop (timm's eval)")
@@ -42,15 +50,15 @@ std::vector<Field<TransformOptions>> transform_fields() {
       .interval(
           "random_resized_crop.scale", [](T& t) -> double& { return t.random_resized_crop.scale_min; },
           [](T& t) -> double& { return t.random_resized_crop.scale_max; }, 1e-6, 1.0, "of the image area")
-      .present_when([](const T& t) { return t.random_resized_crop.enabled; })
+      .present_when(crop_on)
       .interval(
           "random_resized_crop.ratio", [](T& t) -> double& { return t.random_resized_crop.ratio_min; },
           [](T& t) -> double& { return t.random_resized_crop.ratio_max; }, 1e-3, 1e3, "width / height")
-      .present_when([](const T& t) { return t.random_resized_crop.enabled; })
+      .present_when(crop_on)
       .flag(
           "random_resized_crop.enabled", [](T& t) -> bool& { return t.random_resized_crop.enabled; },
           "on when the mapping is given; false turns it off")
-      .present_when([](const T& t) { return t.random_resized_crop.enabled; })
+      .present_when(crop_on)
       .integer("random_crop_padding", &T::random_crop_padding, -1, kMaxImageSide,
                ">= 0: zero-pad, then a random crop (CIFAR style)")
       .real("hflip", &T::hflip, 0.0, 1.0, "probability of a horizontal flip")
@@ -138,11 +146,10 @@ std::vector<Field<DataOptions>> declare_data_fields() {
           })
           .fields();
   fields.insert(fields.end(), scalars.begin(), scalars.end());
-  for (const auto* split : {"train_transforms", "val_transforms"}) {
+  for (const auto* split : kTransformSplits) {
     const auto transforms =
-        models::nested_fields<D>(transform_fields(), std::string(split) + ".", [split](D& d) -> TransformOptions& {
-          return std::string(split) == "train_transforms" ? d.train_transforms : d.val_transforms;
-        });
+        models::nested_fields<D>(transform_fields(), std::string(split) + ".",
+                                 [split](D& d) -> TransformOptions& { return transforms_of(d, split); });
     fields.insert(fields.end(), transforms.begin(), transforms.end());
   }
   return fields;
@@ -158,9 +165,8 @@ void check_data(YamlSection& section, const DataOptions& d) {
     }
   }
   if (d.val && d.val_fraction > 0.0) section.fail("val_fraction", "cannot be combined with a separate data.val source");
-  for (const auto* split : {"train_transforms", "val_transforms"}) {
-    const auto& augment =
-        (std::string(split) == "train_transforms" ? d.train_transforms : d.val_transforms).rand_augment;
+  for (const auto* split : kTransformSplits) {
+    const auto& augment = transforms_of(d, split).rand_augment;
     if (augment.magnitude >= augment.num_magnitude_bins) {
       section.section(split)
           .section("rand_augment")
@@ -178,10 +184,17 @@ const std::vector<models::Field<DataOptions>>& data_fields() {
 }
 
 data::DataOptions read_data(YamlSection section) {
+  // The training source is read first: a validation source starts as a copy of it.
+  using Fields = std::vector<Field<DataOptions>>;
+  static const auto parts = [] {
+    std::pair<Fields, Fields> split;
+    for (const auto& field : data_fields()) {
+      (field.key.rfind("train.", 0) == 0 ? split.first : split.second).push_back(field);
+    }
+    return split;
+  }();
+  const auto& [training_source, rest] = parts;
   data::DataOptions d;
-  std::vector<Field<DataOptions>> training_source;
-  std::vector<Field<DataOptions>> rest;
-  for (const auto& field : data_fields()) (field.key.rfind("train.", 0) == 0 ? training_source : rest).push_back(field);
   read_fields(section, training_source, d);
   // Optional parts that a key's presence switches on: a validation source starts as the
   // training one's test split; a random_resized_crop mapping enables the crop.
@@ -189,11 +202,8 @@ data::DataOptions read_data(YamlSection section) {
     d.val = d.train;
     d.val->split = "test";
   }
-  for (auto* split : {"train_transforms", "val_transforms"}) {
-    if (section.section(split).has("random_resized_crop")) {
-      (std::string(split) == "train_transforms" ? d.train_transforms : d.val_transforms).random_resized_crop.enabled =
-          true;
-    }
+  for (const auto* split : kTransformSplits) {
+    if (section.section(split).has("random_resized_crop")) transforms_of(d, split).random_resized_crop.enabled = true;
   }
   read_fields(section, rest, d);
   check_data(section, d);

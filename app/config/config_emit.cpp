@@ -4,6 +4,8 @@
 #include "app/config/field_yaml.h"
 #include "models/core/registry.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
 #include <map>
@@ -73,6 +75,23 @@ void emit_value(YAML::Emitter& out, const std::string& key, const models::FieldV
           out << YAML::EndSeq;
         } else {
           out << item;
+        }
+      },
+      value);
+}
+
+std::string field_text(const models::FieldValue& value) {
+  return std::visit(
+      [](const auto& scalar) -> std::string {
+        using T = std::decay_t<decltype(scalar)>;
+        if constexpr (std::is_same_v<T, bool>) {
+          return scalar ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          return scalar;
+        } else if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::string>>) {
+          return fmt::format("[{}]", fmt::join(scalar, ", "));
+        } else {
+          return fmt::format("{}", scalar);
         }
       },
       value);

@@ -2,6 +2,7 @@
 
 #include "app/config/config.h"
 #include "app/config/config_sections.h"
+#include "app/config/field_yaml.h"
 #include "models/core/registry.h"
 
 #include <fmt/format.h>
@@ -10,23 +11,6 @@
 namespace vit::app {
 namespace {
 
-std::string value_text(const models::FieldValue& value) {
-  return std::visit(
-      [](const auto& scalar) -> std::string {
-        using T = std::decay_t<decltype(scalar)>;
-        if constexpr (std::is_same_v<T, bool>) {
-          return scalar ? "true" : "false";
-        } else if constexpr (std::is_same_v<T, std::string>) {
-          return scalar;
-        } else if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<std::string>>) {
-          return fmt::format("[{}]", fmt::join(scalar, ", "));
-        } else {
-          return fmt::format("{}", scalar);
-        }
-      },
-      value);
-}
-
 template <typename Struct>
 void add_fields(std::vector<ConfigKey>& keys, const std::string& section,
                 const std::vector<models::Field<Struct>>& fields, const Struct& defaults,
@@ -34,7 +18,7 @@ void add_fields(std::vector<ConfigKey>& keys, const std::string& section,
   for (const auto& field : fields) {
     // A key that is only there when given (class names, normalization statistics) has no default.
     const bool unset = field.present && !field.present(defaults);
-    keys.push_back({section + "." + field.key, unset ? "" : value_text(field.get(defaults)), field.help + note});
+    keys.push_back({section + "." + field.key, unset ? "" : field_text(field.get(defaults)), field.help + note});
   }
 }
 

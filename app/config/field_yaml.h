@@ -68,6 +68,8 @@ void read_fields(YamlSection& section, const std::vector<models::Field<Struct>>&
 }
 
 void emit_value(YAML::Emitter& out, const std::string& key, const models::FieldValue& value);
+// A value as one line of text: "true", "0.08", "learned", "[0.9, 0.999]".
+std::string field_text(const models::FieldValue& value);
 
 // The fields (keys relative to the current mapping) in declaration order. A nested mapping of
 // plain keys is written as a flow map ({a: 1, b: 2}), one holding mappings as a block.

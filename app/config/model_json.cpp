@@ -1,5 +1,6 @@
 #include "app/config/model_json.h"
 
+#include "app/config/field_yaml.h"
 #include "models/core/registry.h"
 
 #include <fmt/format.h>
@@ -20,8 +21,7 @@ std::string describe_fields(const ModelConfig& model) {
   std::vector<std::string> fields;
   for (const auto& field : models::architecture(model.options.arch()).fields()) {
     if (field.training_only) continue;
-    std::visit([&](const auto& value) { fields.push_back(fmt::format("{} {}", field.key, value)); },
-               field.get(model.options));
+    fields.push_back(field.key + " " + field_text(field.get(model.options)));
   }
   return fmt::format("{}", fmt::join(fields, ", "));
 }

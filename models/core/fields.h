@@ -15,11 +15,8 @@ namespace vit::models {
 // A config value as YAML spells it.
 using FieldValue = std::variant<bool, int64_t, double, std::string, std::vector<double>, std::vector<std::string>>;
 
-// One configuration key of a struct, declared once: the config reader, the emitter of a run's
-// config.yaml, `vit info`'s and export metadata's JSON and `vit config`'s reference all walk the
-// same declarations, so a key cannot be read without being emitted, or documented without a help.
-template <typename Struct>
-struct Field {
+// What a configuration key is, whichever struct holds it: its name, help, accepted values and check.
+struct FieldSpec {
   std::string key;  // below its section, nested keys dotted: "mixup.prob"
   std::string help;
   double min = 0.0;  // real numbers: the accepted closed range
@@ -31,10 +28,17 @@ struct Field {
   // Acts only while training (dropout rates): evaluating or exporting a checkpoint may set it
   // differently from the run that trained the weights, and it is no part of the model's description.
   bool training_only = false;
-  std::function<FieldValue(const Struct&)> get;
-  std::function<void(Struct&, const FieldValue&)> set;
   // A check beyond type and range: what is wrong with a value, or "".
   std::function<std::string(const FieldValue&)> check;
+};
+
+// One configuration key of a struct, declared once: the config reader, the emitter of a run's
+// config.yaml, `vit info`'s and export metadata's JSON and `vit config`'s reference all walk the
+// same declarations, so a key cannot be read without being emitted, or documented without a help.
+template <typename Struct>
+struct Field : FieldSpec {
+  std::function<FieldValue(const Struct&)> get;
+  std::function<void(Struct&, const FieldValue&)> set;
   // Whether the key is in the configuration at all (an optional part that is absent is neither
   // read nor written); empty: always.
   std::function<bool(const Struct&)> present;
@@ -48,22 +52,16 @@ std::vector<Field<Outer>> nested_fields(const std::vector<Field<Inner>>& inner, 
   std::vector<Field<Outer>> outer;
   for (const auto& field : inner) {
     Field<Outer> lifted;
+    static_cast<FieldSpec&>(lifted) = field;
     lifted.key = prefix + field.key;
-    lifted.help = field.help;
-    lifted.min = field.min;
-    lifted.max = field.max;
-    lifted.integer_min = field.integer_min;
-    lifted.integer_max = field.integer_max;
-    lifted.choices = field.choices;
-    lifted.interval = field.interval;
-    lifted.training_only = field.training_only;
-    lifted.check = field.check;
     lifted.get = [get = field.get, access](const Outer& o) { return get(access(const_cast<Outer&>(o))); };
     lifted.set = [set = field.set, access](Outer& o, const FieldValue& value) { set(access(o), value); };
-    lifted.present = [inner_present = field.present, access, present](const Outer& o) {
-      if (present && !present(o)) return false;
-      return !inner_present || inner_present(access(const_cast<Outer&>(o)));
-    };
+    if (present || field.present) {
+      lifted.present = [inner_present = field.present, access, present](const Outer& o) {
+        if (present && !present(o)) return false;
+        return !inner_present || inner_present(access(const_cast<Outer&>(o)));
+      };
+    }
     outer.push_back(std::move(lifted));
   }
   return outer;
