@@ -129,6 +129,20 @@ TEST(ToyArchitecture, TrainsEvaluatesExportsAndDescribesItselfThroughTheRegistry
                             (dir / "maps").string()})
                 .first,
             2);
+
+  // `vit import --arch` hands the weights to that architecture's importer; this one has none.
+  const std::string header = R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  std::string weights(8, '\0');
+  weights[0] = static_cast<char>(header.size());
+  weights += header + std::string(4, '\0');
+  write_file(dir / "w.safetensors", weights);
+  const auto import = [&](const std::string& arch) {
+    return run_in_process({"import", "--from", "timm", (dir / "w.safetensors").string(), "--arch", arch, "--output",
+                           (dir / "imported.ckpt").string()})
+        .first;
+  };
+  EXPECT_EQ(import("linear_probe"), 2);  // "model.arch linear_probe cannot import weights yet"
+  EXPECT_EQ(import("vit"), 1);           // the ViT importer: no patch_embed.proj.weight among the tensors
 }
 
 }  // namespace
