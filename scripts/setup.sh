@@ -8,22 +8,30 @@
 #   VIT_JOBS        parallel compile jobs (default: nproc)
 #   VIT_BUILD       1 (default) or 0: only install the packages
 #   VIT_TARGET      what to build (default: all; scripts/demo.sh builds only vit)
+#   VIT_PACKAGES    all (default) or build: only what compiling vit needs (the Dockerfile's build stage)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config zlib1g-dev libturbojpeg0-dev
-  libtorch-dev libopencv-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libgtest-dev nlohmann-json3-dev
+  libtorch-dev libopencv-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev
   libgloo-dev
   # Debian's LibTorch calls the system BLAS; the reference BLAS is ~12x slower than OpenBLAS.
   libopenblas0-openmp
   # linked into vit: keeps LibTorch's freed activations instead of page-faulting them in each step
   libtcmalloc-minimal4
-  dataset-fashion-mnist
-  python3-torch python3-torchvision python3-yaml
-  # scripts/sanitize.sh: ASan/UBSan and libFuzzer
-  clang libclang-rt-14-dev
 )
+if [[ "${VIT_PACKAGES:-all}" != build ]]; then
+  packages+=(
+    libgtest-dev
+    dataset-fashion-mnist
+    # Python peers of the tests: TorchScript and torch.load, torchvision's models, TensorBoard's
+    # protobuf messages (protoc), ONNX's checker; also scripts/export_onnx.py
+    python3-torch python3-torchvision python3-yaml python3-numpy protobuf-compiler python3-protobuf python3-onnx
+    # scripts/sanitize.sh: ASan/UBSan and libFuzzer
+    clang libclang-rt-14-dev
+  )
+fi
 
 missing=()
 for package in "${packages[@]}"; do

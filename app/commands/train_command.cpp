@@ -21,6 +21,7 @@
 #include "app/train/metrics_log.h"
 #include "app/train/optimization.h"
 #include "app/train/progress.h"
+#include "app/train/tensorboard_log.h"
 #include "app/train/training_step.h"
 #include "data/errors.h"
 #include "models/core/registry.h"
@@ -103,6 +104,7 @@ void check_resume_changes(const Config& recorded, const Config& requested) {
                                                  "train.keep_last",
                                                  "train.checkpoint_every_steps",
                                                  "train.log_every",
+                                                 "train.tensorboard",
                                                  "train.threads",
                                                  "train.device",
                                                  "train.distributed.backend",
@@ -284,9 +286,11 @@ int run_train(const TrainOptions& options) {
   const LrSchedule schedule(train, steps_per_epoch);
   std::optional<MetricsLog> metrics;
   std::optional<StepLog> step_log;
+  std::optional<TensorBoardLog> tensorboard;
   if (main_rank) {
     metrics.emplace(run_dir, state.epoch);
     step_log.emplace(run_dir, state.step);
+    if (train.tensorboard) tensorboard.emplace(run_dir, resume ? &state : nullptr);
   }
   TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, parallel, train, device);
   if (resume) resume->load_loss_scaler(training_step.scaler());
@@ -339,13 +343,18 @@ int run_train(const TrainOptions& options) {
     // Step losses stay on the device until read back in one transfer every log_every steps,
     // before a save and at the end of the epoch, so a step never waits for the device. A
     // non-finite one stops training there, before any checkpoint could hold its weights.
+    struct PendingStep {
+      int64_t step;
+      double lr;
+      double images_per_s;  // of the epoch so far
+    };
     std::vector<torch::Tensor> pending_losses;
-    std::vector<std::pair<int64_t, double>> pending_steps;  // (step, lr)
+    std::vector<PendingStep> pending_steps;
     const auto read_back_losses = [&] {
       if (pending_losses.empty()) return;
       const auto values = torch::stack(pending_losses).to(torch::kCPU, torch::kFloat64);
       for (size_t i = 0; i < pending_steps.size(); ++i) {
-        const auto [step, step_lr] = pending_steps[i];
+        const auto [step, step_lr, images_per_s] = pending_steps[i];
         const double value = values[static_cast<int64_t>(i)].item<double>();
         if (!std::isfinite(value)) {
           throw std::runtime_error(
@@ -356,6 +365,7 @@ int run_train(const TrainOptions& options) {
         loss_sum += value;
         ++losses;
         if (step_log) step_log->append(step, state.epoch + 1, value, step_lr);
+        if (tensorboard && step % train.log_every == 0) tensorboard->log_step(step, value, step_lr, images_per_s);
       }
       pending_losses.clear();
       pending_steps.clear();
@@ -375,12 +385,13 @@ int run_train(const TrainOptions& options) {
       const auto summary = training_step.apply(lr, signals.received() != 0);
       ++state.step;
       ++steps_this_run;
-      pending_losses.push_back(summary.mean_loss);
-      pending_steps.emplace_back(state.step, lr);
-      if (state.step % train.log_every == 0) read_back_losses();
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+      const double images_per_s = static_cast<double>(images) / seconds;
+      pending_losses.push_back(summary.mean_loss);
+      pending_steps.push_back({state.step, lr, images_per_s});
+      if (state.step % train.log_every == 0) read_back_losses();
       progress.update(state.batch_in_epoch, losses > 0 ? loss_sum / static_cast<double>(losses) : 0.0, lr,
-                      static_cast<double>(images) / seconds);
+                      images_per_s);
 
       if (train.checkpoint_every_steps > 0 && state.step % train.checkpoint_every_steps == 0) {
         read_back_losses();
@@ -414,10 +425,12 @@ int run_train(const TrainOptions& options) {
     row.images_per_s = static_cast<double>(images) / row.seconds;
     const bool last_epoch = !finished_epoch || state.epoch + 1 == train.epochs;
     TrainingState saved = next;
+    std::optional<EvalResult> validation;
     if (val_loader && ((state.epoch + 1) % train.eval_every == 0 || last_epoch)) {
-      const auto result = combine_ranks(evaluate(model, *val_loader, models::shape_of(config.model.options).num_classes,
-                                                 device, train.amp == AmpMode::Bf16),
-                                        parallel);
+      validation = combine_ranks(evaluate(model, *val_loader, models::shape_of(config.model.options).num_classes,
+                                          device, train.amp == AmpMode::Bf16),
+                                 parallel);
+      const auto& result = *validation;
       row.val_loss = result.loss;
       row.val_top1 = result.top1;
       row.val_top5 = result.top5;
@@ -443,6 +456,7 @@ int run_train(const TrainOptions& options) {
                    row.seconds);
     }
     if (metrics) metrics->append(row);
+    if (tensorboard) tensorboard->log_epoch(row, validation ? &*validation : nullptr, class_names);
     save(run_dir / "last.ckpt", saved);
     if (finished_epoch && train.keep_last > 0 && (state.epoch + 1) % train.save_every == 0) {
       save(run_dir / fmt::format("epoch_{:04}.ckpt", state.epoch + 1), saved);

@@ -62,6 +62,7 @@ struct TrainConfig {
   int64_t keep_last = 3;               // epoch checkpoints kept
   int64_t checkpoint_every_steps = 0;  // also refresh last.ckpt every N optimizer steps; 0 disables
   int64_t log_every = 50;              // steps between plain progress lines (non-terminal output)
+  bool tensorboard = true;             // event files in the run directory
   uint64_t seed = 0;
   int64_t threads = 0;          // LibTorch intra-op threads; 0: one per core
   std::string device = "auto";  // auto | cpu | cuda | cuda:N

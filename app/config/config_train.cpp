@@ -100,6 +100,8 @@ const std::vector<models::Field<TrainConfig>>& train_fields() {
           .integer("checkpoint_every_steps", &TrainConfig::checkpoint_every_steps, 0, kMaxCount,
                    "also refresh last.ckpt every N steps; 0 disables")
           .integer("log_every", &TrainConfig::log_every, 1, kMaxCount, "steps between progress lines")
+          .flag("tensorboard", &TrainConfig::tensorboard,
+                "TensorBoard event files in the run directory (scalars every log_every steps)")
           .custom(seed_field())
           .integer("threads", &TrainConfig::threads, 0, 1024,
                    "intra-op threads; 0: OMP_NUM_THREADS, else cores / local ranks")

@@ -1,6 +1,7 @@
 #include "app/io/run_directory.h"
 
 #include "app/errors.h"
+#include "app/io/event_file.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -20,7 +21,8 @@ bool written_by_training(const std::string& name) {
   static const std::array<const char*, 8> kFixed = {"config.yaml", "last.ckpt", "best.ckpt",    "metrics.csv",
                                                     "steps.csv",   "loss.png",  "accuracy.png", "lr.png"};
   static const std::regex kEpochCheckpoint(R"(epoch_\d{4,}\.ckpt)");
-  return std::find(kFixed.begin(), kFixed.end(), name) != kFixed.end() || std::regex_match(name, kEpochCheckpoint);
+  return std::find(kFixed.begin(), kFixed.end(), name) != kFixed.end() || std::regex_match(name, kEpochCheckpoint) ||
+         is_event_file(name);
 }
 
 }  // namespace

@@ -87,16 +87,16 @@ void MetricsLog::append(const EpochMetrics& row) {
 void MetricsLog::write_plots() const {
   const cv::Scalar blue(200, 90, 30), orange(20, 130, 240), green(60, 160, 60);
   write_png(run_dir_ / "loss.png",
-            line_chart("loss", "epoch",
+            line_chart("loss", {"epoch", true, false},
                        {series(rows_, "train", blue, [](const auto& r) { return std::optional(r.train_loss); }),
                         series(rows_, "val", orange, [](const auto& r) { return r.val_loss; })}));
   write_png(run_dir_ / "accuracy.png",
-            line_chart("validation accuracy", "epoch",
+            line_chart("validation accuracy", {"epoch", true, true},
                        {series(rows_, "top-1", blue, [](const auto& r) { return r.val_top1; }),
                         series(rows_, "top-5", orange, [](const auto& r) { return r.val_top5; }),
                         series(rows_, "EMA top-1", green, [](const auto& r) { return r.ema_val_top1; })}));
   write_png(run_dir_ / "lr.png",
-            line_chart("learning rate (end of epoch)", "epoch",
+            line_chart("learning rate (end of epoch)", {"epoch", true, false},
                        {series(rows_, "lr", blue, [](const auto& r) { return std::optional(r.lr); })}));
 }
 

@@ -118,9 +118,13 @@ std::vector<std::string> metrics_validation_columns(const fs::path& run_dir) {
   return cells;
 }
 
+// Event files are named by the time and process that wrote them: only whether one exists counts.
 std::set<std::string> file_names(const fs::path& run_dir) {
   std::set<std::string> names;
-  for (const auto& entry : fs::directory_iterator(run_dir)) names.insert(entry.path().filename().string());
+  for (const auto& entry : fs::directory_iterator(run_dir)) {
+    const auto name = entry.path().filename().string();
+    names.insert(name.find("tfevents") != std::string::npos ? "events.out.tfevents.*" : name);
+  }
   return names;
 }
 
@@ -365,6 +369,7 @@ const std::vector<Knob>& train_knobs() {
        "rewrites last.ckpt inside an epoch, which a finished run overwrites; the kill -9 loop of "
        "Faults.KillNineAtRandomMomentsNeverLosesTheRun resumes from those saves"},
       {"train.log_every", {"train.log_every=1"}, Observe::LogLines, {}, "how often a progress line is logged"},
+      {"train.tensorboard", {"train.tensorboard=false"}, Observe::Files, {}, "whether event files are written"},
       steps("train.seed", "1"),
       {"train.threads", {"train.threads=2"}, Observe::ThreadLine, {}, "intra-op threads: speed"},
       {"train.device",
