@@ -137,7 +137,7 @@ nlohmann::json bench_inference(const Config& config, const BenchOptions& options
   model->to(device);
   const TemporaryDirectory folder("vit-bench");
   const auto file = folder.path() / "model.pt";
-  export_torchscript(model, file, model_json(config.model).dump());
+  export_model(model, ExportFormat::TorchScript, file, model_json(config.model).dump());
   auto module = torch::jit::load(file.string(), device);
   module.eval();
   c10::InferenceMode inference;

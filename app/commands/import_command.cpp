@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 namespace vit::app {
 namespace {
@@ -26,9 +27,11 @@ struct ImportCommandOptions {
   int64_t num_classes = -1;
 };
 
-// The architecture --arch names, or the one the --model preset belongs to.
-const models::Architecture& chosen_architecture(const ImportCommandOptions& command) {
+// The architecture --arch names, the one the --model preset belongs to, or the one the file declares.
+const models::Architecture& chosen_architecture(const ImportCommandOptions& command,
+                                                const models::ImportRequest& request) {
   if (command.preset.empty()) {
+    if (command.arch.empty() && request.declared) return models::architecture(request.declared->arch());
     return models::architecture(command.arch.empty() ? models::architecture_names().front() : command.arch);
   }
   const auto& owner = *models::architecture_of_preset(command.preset);  // CLI checked the name
@@ -37,6 +40,16 @@ const models::Architecture& chosen_architecture(const ImportCommandOptions& comm
         fmt::format("--model {} is a {} preset, not --arch {}", command.preset, owner.name(), command.arch));
   }
   return owner;
+}
+
+std::vector<std::string> class_names_of(const TextMetadata& metadata, const std::string& file) {
+  const auto found = metadata.find("class_names");
+  if (found == metadata.end()) return {};
+  try {
+    return nlohmann::json::parse(found->second).get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception& error) {
+    throw FileError(file + ": __metadata__ class_names is not a JSON list of names: " + error.what());
+  }
 }
 
 int run_import(const ImportCommandOptions& command) {
@@ -49,11 +62,19 @@ int run_import(const ImportCommandOptions& command) {
   if (command.image_size > 0) request.image_size = command.image_size;
   if (command.num_classes >= 0) request.num_classes = command.num_classes;
 
-  const auto& architecture = chosen_architecture(command);
-  auto weights = read_weight_file(command.weights);  // its errors name the file already
+  auto file = read_weight_file(command.weights);  // its errors name the file already
+  // vitcpp's own safetensors exports say what model they hold and its classes.
+  std::vector<std::string> exported_class_names;
+  const auto exported_config = file.metadata.find("config_yaml");
+  if (exported_config != file.metadata.end() && command.preset.empty() && command.heads == 0) {
+    const auto exported = load_config_text(exported_config->second, command.weights + " (__metadata__)", {});
+    request.declared = exported.model.options;
+    exported_class_names = class_names_of(file.metadata, command.weights);
+  }
+  const auto& architecture = chosen_architecture(command, request);
   models::ImportedModel imported;
   try {
-    imported = architecture.import_weights(std::move(weights), request);
+    imported = architecture.import_weights(std::move(file.tensors), request);
   } catch (const std::invalid_argument& error) {
     throw ConfigError(command.weights + ": " + error.what());
   } catch (const models::WeightsError& error) {
@@ -64,8 +85,11 @@ int run_import(const ImportCommandOptions& command) {
   Config config;
   config.model.options = imported.options;
   const auto shape = models::shape_of(imported.options);
-  std::vector<std::string> class_names;
-  for (int64_t c = 0; c < shape.num_classes; ++c) class_names.push_back(std::to_string(c));
+  std::vector<std::string> class_names = exported_class_names;
+  if (static_cast<int64_t>(class_names.size()) != shape.num_classes) {
+    class_names.clear();
+    for (int64_t c = 0; c < shape.num_classes; ++c) class_names.push_back(std::to_string(c));
+  }
   CheckpointContents contents;
   contents.model = &imported.model;
   contents.config_yaml = emit_config(config);
@@ -103,7 +127,8 @@ void add_import_command(CLI::App& app, int& exit_code) {
   command->footer(
       "torchvision's names (class_token, conv_proj, encoder.layers.encoder_layer_N...) and DeiT's\n"
       "{\"model\": ...} wrapper are mapped to timm's; every shape is checked and missing or unexpected\n"
-      "tensors are named.\n\n"
+      "tensors are named. A safetensors file from `vit export --format safetensors` brings its model\n"
+      "and class names along (unless --model or --heads is given).\n\n"
       "Examples:\n"
       "  vit import --from timm vit_base_patch16_224.safetensors --output vitb.ckpt --model vit_base_patch16_224\n"
       "  vit import --from torchvision vit_b_16.pth --output vitb.ckpt --image-size 384 --num-classes 10\n"

@@ -1,11 +1,16 @@
 #include "app/io/exporter.h"
 
+#include "app/errors.h"
 #include "app/io/file_util.h"
+#include "app/io/weight_files.h"
+#include "app/runtime/process.h"
 
 #include <fmt/format.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/script.h>
+#include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <sstream>
 
 namespace vit::app {
@@ -42,8 +47,6 @@ torch::jit::Module trace(models::ImageModel& model, const torch::Tensor& example
   return root;
 }
 
-}  // namespace
-
 void export_torchscript(models::ImageModel& model, const std::filesystem::path& file,
                         const std::string& metadata_json) {
   const auto o = model->shape();
@@ -66,6 +69,76 @@ void export_torchscript(models::ImageModel& model, const std::filesystem::path& 
       throw std::runtime_error(fmt::format("{}: the exported module differs from the model by {:.3g} at batch size {}",
                                            file.string(), difference, batch));
     }
+  }
+}
+
+models::NamedTensors state_dict(models::ImageModel& model) {
+  models::NamedTensors tensors;
+  for (const auto& parameter : model->named_parameters()) tensors[parameter.key()] = parameter.value();
+  for (const auto& buffer : model->named_buffers()) tensors[buffer.key()] = buffer.value();
+  return tensors;
+}
+
+// safetensors metadata holds strings only: numbers and lists become their JSON text.
+TextMetadata safetensors_metadata(const std::string& metadata_json) {
+  TextMetadata metadata;
+  const auto description = nlohmann::json::parse(metadata_json);  // outlives the loop over its items
+  for (const auto& [key, value] : description.items()) {
+    metadata[key] = value.is_string() ? value.get<std::string>() : value.dump();
+  }
+  metadata["format"] = "pt";
+  return metadata;
+}
+
+// The installed copy (<prefix>/share/vitcpp/scripts) or, in a build tree, the source's.
+std::filesystem::path onnx_script() {
+  const auto installed = executable_dir() / "../share/vitcpp/scripts/export_onnx.py";
+  std::error_code error;
+  if (std::filesystem::exists(installed, error)) return installed.lexically_normal();
+  return std::filesystem::path(VIT_SOURCE_SCRIPTS) / "export_onnx.py";
+}
+
+// Debian's interpreter has python3-torch; another python3 first in PATH (a virtualenv, pyenv)
+// often has not. VIT_PYTHON chooses one.
+std::string python() {
+  if (const char* chosen = std::getenv("VIT_PYTHON"); chosen != nullptr && *chosen != '\0') return chosen;
+  std::error_code error;
+  return std::filesystem::exists("/usr/bin/python3", error) ? "/usr/bin/python3" : "python3";
+}
+
+void export_onnx(models::ImageModel& model, const std::filesystem::path& file, const std::string& metadata_json) {
+  const TemporaryDirectory scratch("vit_onnx_");
+  const auto torchscript = scratch.path() / "model.pt";
+  export_torchscript(model, torchscript, metadata_json);
+  const auto script = onnx_script();
+  const auto interpreter = python();
+  const int exit_code = run_program({interpreter, script.string(), torchscript.string(), file.string()});
+  if (exit_code == 127) {
+    throw FileError(
+        fmt::format("--format onnx runs {} {}, which could not be started; install python3-torch and "
+                    "python3-onnx, or set VIT_PYTHON",
+                    interpreter, script.string()));
+  }
+  if (exit_code != 0) {
+    throw FileError(
+        fmt::format("--format onnx: {} failed (exit code {}); see its message above", script.string(), exit_code));
+  }
+}
+
+}  // namespace
+
+void export_model(models::ImageModel& model, ExportFormat format, const std::filesystem::path& file,
+                  const std::string& metadata_json) {
+  model->eval();
+  switch (format) {
+    case ExportFormat::TorchScript:
+      return export_torchscript(model, file, metadata_json);
+    case ExportFormat::Safetensors:
+      return write_safetensors(file, state_dict(model), safetensors_metadata(metadata_json));
+    case ExportFormat::Pth:
+      return write_torch_state_dict(file, state_dict(model));
+    case ExportFormat::Onnx:
+      return export_onnx(model, file, metadata_json);
   }
 }
 

@@ -178,6 +178,9 @@ class Unpickler {
         !arguments->items.empty() && arguments->items[0]->kind == Kind::Tensor) {
       return arguments->items[0];
     }
+    // LibTorch's pickle_save (torch::pickle_save, vit export --format pth) tags typed containers
+    // with their TorchScript type, e.g. (dict, "Dict[str, Tensor]"): the value is the first argument.
+    if (name == "torch.jit._pickle.restore_type_tag" && !arguments->items.empty()) return arguments->items[0];
     auto object = make_text(Kind::Object, name);
     object->items = arguments->items;
     return object;

@@ -44,7 +44,8 @@ class Pickle {
 using StorageLoader = std::function<torch::Tensor(const std::string& key, torch::ScalarType dtype, int64_t numel)>;
 
 // Reads a pickle without running any code: the few callables torch.save's state dicts need are
-// interpreted (collections.OrderedDict, torch._utils._rebuild_tensor[_v2], _rebuild_parameter),
+// interpreted (collections.OrderedDict, torch._utils._rebuild_tensor[_v2], _rebuild_parameter,
+// torch.jit._pickle.restore_type_tag),
 // any other class or callable becomes an opaque Object. Throws std::invalid_argument saying what
 // is wrong (unknown opcode, truncated, a tensor outside its storage, ...).
 Pickle unpickle(const uint8_t* data, size_t size, const StorageLoader& load_storage);

@@ -1,6 +1,7 @@
 #include "app/io/weight_files.h"
 
 #include "app/errors.h"
+#include "app/io/file_util.h"
 #include "app/io/torch_pickle.h"
 #include "data/errors.h"
 #include "data/regular_file.h"
@@ -8,6 +9,7 @@
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 #include <nlohmann/json.hpp>
 
 #include <cstring>
@@ -57,27 +59,38 @@ constexpr SafetensorsType kSafetensorsTypes[] = {
 
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // safetensors' own limit
 
-bool looks_like_safetensors(const MappedFile& mapped) {
-  if (mapped.size() < 10) return false;
+uint64_t header_bytes(const MappedFile& mapped) {
   uint64_t header_size = 0;
   std::memcpy(&header_size, mapped.data(), sizeof(header_size));
+  return header_size;
+}
+
+bool looks_like_safetensors(const MappedFile& mapped) {
+  if (mapped.size() < 10) return false;
+  const uint64_t header_size = header_bytes(mapped);
   return header_size <= kMaxHeaderBytes && header_size + 8 <= mapped.size() && mapped.data()[8] == '{';
 }
 
-NamedTensors parse_safetensors(const std::filesystem::path& file, const std::shared_ptr<MappedFile>& mapped) {
-  if (mapped->size() < 8) fail(file, "too short for a safetensors file (no 8-byte header length)");
+nlohmann::json safetensors_header(const std::filesystem::path& file, const MappedFile& mapped) {
+  if (mapped.size() < 8) fail(file, "too short for a safetensors file (no 8-byte header length)");
   uint64_t header_size = 0;
-  std::memcpy(&header_size, mapped->data(), sizeof(header_size));
-  if (header_size > kMaxHeaderBytes || header_size > mapped->size() - 8) {
-    fail(file, fmt::format("safetensors header length {} does not fit the {}-byte file", header_size, mapped->size()));
+  std::memcpy(&header_size, mapped.data(), sizeof(header_size));
+  if (header_size > kMaxHeaderBytes || header_size > mapped.size() - 8) {
+    fail(file, fmt::format("safetensors header length {} does not fit the {}-byte file", header_size, mapped.size()));
   }
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(mapped->data() + 8, mapped->data() + 8 + header_size);
+    header = nlohmann::json::parse(mapped.data() + 8, mapped.data() + 8 + header_size);
   } catch (const nlohmann::json::exception& error) {
     fail(file, std::string("safetensors header is not JSON: ") + error.what());
   }
   if (!header.is_object()) fail(file, "safetensors header is not a JSON object");
+  return header;
+}
+
+NamedTensors parse_safetensors(const std::filesystem::path& file, const std::shared_ptr<MappedFile>& mapped) {
+  const auto header = safetensors_header(file, *mapped);
+  const uint64_t header_size = header_bytes(*mapped);
   char* const data = mapped->data() + 8 + header_size;
   const uint64_t data_size = mapped->size() - 8 - header_size;
   NamedTensors tensors;
@@ -123,10 +136,26 @@ NamedTensors parse_safetensors(const std::filesystem::path& file, const std::sha
   return tensors;
 }
 
+TextMetadata metadata_of(const std::filesystem::path& file, const nlohmann::json& header) {
+  TextMetadata metadata;
+  if (!header.contains("__metadata__")) return metadata;
+  const auto& entries = header["__metadata__"];
+  if (!entries.is_object()) fail(file, "safetensors __metadata__ is not a JSON object");
+  for (const auto& [key, value] : entries.items()) {
+    if (!value.is_string()) fail(file, "safetensors __metadata__ value '" + key + "' is not a string");
+    metadata[key] = value.get<std::string>();
+  }
+  return metadata;
+}
+
 }  // namespace
 
 NamedTensors read_safetensors(const std::filesystem::path& file) {
   return parse_safetensors(file, std::make_shared<MappedFile>(file));
+}
+
+TextMetadata read_safetensors_metadata(const std::filesystem::path& file) {
+  return metadata_of(file, safetensors_header(file, MappedFile(file)));
 }
 
 NamedTensors read_torch_pickle(const std::filesystem::path& file) {
@@ -143,14 +172,49 @@ NamedTensors read_torch_pickle(const std::filesystem::path& file) {
   return tensors;
 }
 
-NamedTensors read_weight_file(const std::filesystem::path& file) {
+WeightFile read_weight_file(const std::filesystem::path& file) {
   auto mapped = std::make_shared<MappedFile>(file);
   // A damaged .safetensors file gets the safetensors parser's errors rather than LibTorch's.
-  if (file.extension() == ".safetensors" || looks_like_safetensors(*mapped)) return parse_safetensors(file, mapped);
+  if (file.extension() == ".safetensors" || looks_like_safetensors(*mapped)) {
+    return {parse_safetensors(file, mapped), metadata_of(file, safetensors_header(file, *mapped))};
+  }
   if (mapped->size() < 4 || std::memcmp(mapped->data(), "PK\x03\x04", 4) != 0) {
     fail(file, "neither a safetensors file nor a torch.save archive (zip)");
   }
-  return read_torch_pickle(file);
+  return {read_torch_pickle(file), {}};
+}
+
+void write_safetensors(const std::filesystem::path& file, const NamedTensors& tensors, const TextMetadata& metadata) {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<torch::Tensor> contents;
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    const auto* type = std::find_if(std::begin(kSafetensorsTypes), std::end(kSafetensorsTypes),
+                                    [&](const SafetensorsType& known) { return known.type == tensor.scalar_type(); });
+    if (type == std::end(kSafetensorsTypes)) {
+      throw std::invalid_argument(file.string() + ": tensor '" + name + "' has a type safetensors cannot hold");
+    }
+    contents.push_back(tensor.detach().to(torch::kCPU).contiguous());
+    const uint64_t bytes = contents.back().nbytes();
+    header[name] = {{"dtype", type->name}, {"shape", tensor.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  auto text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  write_stream_atomically(file, [&](const ByteSink& sink) {
+    const uint64_t header_size = text.size();
+    sink(&header_size, sizeof(header_size));
+    sink(text.data(), text.size());
+    for (const auto& tensor : contents) sink(tensor.data_ptr(), tensor.nbytes());
+  });
+}
+
+void write_torch_state_dict(const std::filesystem::path& file, const NamedTensors& tensors) {
+  c10::Dict<std::string, torch::Tensor> state_dict;
+  for (const auto& [name, tensor] : tensors) state_dict.insert(name, tensor.detach().to(torch::kCPU).contiguous());
+  const auto archive = torch::jit::pickle_save(c10::IValue(state_dict));
+  write_stream_atomically(file, [&](const ByteSink& sink) { sink(archive.data(), archive.size()); });
 }
 
 }  // namespace vit::app

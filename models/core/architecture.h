@@ -19,10 +19,11 @@ inline const NameTable<WeightLayout> kWeightLayoutNames = {
 // What `vit import` asks for besides the weights.
 struct ImportRequest {
   WeightLayout layout = WeightLayout::Timm;
-  std::string preset;                  // empty: the architecture comes from the tensors' shapes
-  std::optional<int64_t> num_heads;    // without a preset (the shapes do not tell)
-  std::optional<int64_t> image_size;   // adapt the weights to this input size
-  std::optional<int64_t> num_classes;  // a fresh head with this many outputs (0: no head)
+  std::string preset;                    // empty: the architecture comes from the tensors' shapes
+  std::optional<ModelOptions> declared;  // what the file says it is (vitcpp's own exports)
+  std::optional<int64_t> num_heads;      // without a preset (the shapes do not tell)
+  std::optional<int64_t> image_size;     // adapt the weights to this input size
+  std::optional<int64_t> num_classes;    // a fresh head with this many outputs (0: no head)
 };
 
 struct ImportedModel {

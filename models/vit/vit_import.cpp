@@ -49,9 +49,16 @@ std::string listed(const std::vector<std::string>& names) {
   return text;
 }
 
-// The architecture the tensors describe: width, depth, patch size, channels, MLP ratio, qkv bias,
-// classes and the image size of the positional embedding's grid.
+// The architecture the file declares, the preset, or what the tensors describe: width, depth,
+// patch size, channels, MLP ratio, qkv bias, classes and the image size of the positional
+// embedding's grid. The shapes are checked against it when the weights are copied.
 VitOptions options_from_shapes(const NamedTensors& weights, const ImportRequest& options) {
+  if (options.declared) {
+    if (options.declared->arch() != kVitArch) {
+      throw std::invalid_argument("the file holds a " + options.declared->arch() + " model, not a " + kVitArch);
+    }
+    return options.declared->as<VitOptions>();
+  }
   VitOptions vit = options.preset.empty() ? VitOptions{} : preset(options.preset);
   const auto& patch = require(weights, "patch_embed.proj.weight");  // [D, C, P, P]
   if (patch.dim() != 4 || patch.size(2) != patch.size(3)) {
@@ -68,6 +75,9 @@ VitOptions options_from_shapes(const NamedTensors& weights, const ImportRequest&
   vit.mlp_ratio =
       static_cast<double>(require(weights, "blocks.0.mlp.fc1.weight").size(0)) / static_cast<double>(vit.embed_dim);
   vit.qkv_bias = weights.count("blocks.0.attn.qkv.bias") > 0;
+  // LayerScale (timm's init_values: CaiT, DeiT III): the initial value only matters before the
+  // weights replace it; 1e-5 is timm's usual one.
+  if (weights.count("blocks.0.ls1.gamma") > 0) vit.layer_scale_init = 1e-5;
   vit.num_classes = weights.count("head.weight") > 0 ? weights.at("head.weight").size(0) : 0;
   if (weights.count("pos_embed") > 0) {
     const auto grid = static_cast<int64_t>(std::lround(std::sqrt(double(weights.at("pos_embed").size(1) - 1))));
@@ -169,7 +179,11 @@ ImportedModel import_vit_weights(NamedTensors weights, const ImportRequest& opti
   }
   std::vector<std::string> unexpected;
   for (const auto& [name, tensor] : weights) {
-    if (used.count(name) == 0 && imported.model->named_parameters().find(name) == nullptr) unexpected.push_back(name);
+    // A fixed table (sin-cos positions) is a buffer that state dicts carry and the model rebuilds.
+    const bool buffer = imported.model->named_buffers().find(name) != nullptr;
+    if (used.count(name) == 0 && !buffer && imported.model->named_parameters().find(name) == nullptr) {
+      unexpected.push_back(name);
+    }
   }
   if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
     std::string message = "the weights do not fit the model";

@@ -17,7 +17,8 @@ shape (IDX data, mean/std, horizontal flips, AdamW with per-step linear warm-up 
 label smoothing, clipping, bf16 autocast or fp32 from VIT_BENCH.json) the way a PyTorch user would
 write it: the dataset as tensors in memory, flips and normalization on whole batches, validation
 on the test split after every epoch, one metrics.csv row per epoch as `vit train` writes.
-Dropout, drop-path and layer scale are not modelled: the benchmark configs leave them off."""
+Dropout and drop-path are not modelled: the benchmark configs leave them off. The model is also
+the timm-named peer that tests/e2e/exports/check_exports.py loads vitcpp's state_dict exports into."""
 import argparse
 import csv
 import gzip
@@ -73,17 +74,28 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+class LayerScale(nn.Module):
+    def __init__(self, dim, init_value):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), init_value))
+
+    def forward(self, x):
+        return x * self.gamma
+
+
 class Block(nn.Module):
-    def __init__(self, dim, heads, mlp_ratio, qkv_bias):
+    def __init__(self, dim, heads, mlp_ratio, qkv_bias, layer_scale=0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, heads, qkv_bias)
+        self.ls1 = LayerScale(dim, layer_scale) if layer_scale > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.ls2 = LayerScale(dim, layer_scale) if layer_scale > 0 else nn.Identity()
 
     def forward(self, x):
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        return x + self.ls2(self.mlp(self.norm2(x)))
 
 
 def sincos_2d(grid, dim):
@@ -123,7 +135,8 @@ class VisionTransformer(nn.Module):
             self.register_buffer("pos_embed", torch.cat([torch.zeros(1, dim), patches]).unsqueeze(0))
         else:
             self.pos_embed = None
-        self.blocks = nn.Sequential(*[Block(dim, m["heads"], m["mlp_ratio"], m["qkv_bias"]) for _ in range(m["depth"])])
+        self.blocks = nn.Sequential(*[Block(dim, m["heads"], m["mlp_ratio"], m["qkv_bias"], m.get("layer_scale", 0.0))
+                                      for _ in range(m["depth"])])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, m["num_classes"])
         for module in self.modules():

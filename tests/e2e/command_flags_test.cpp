@@ -195,6 +195,8 @@ TEST(CommandFlags, EveryExportOptionChangesItsOutput) {
                             {"--output", base, "--checkpoint {run}/last.ckpt --output {out}.elsewhere.pt",
                              Observe::FileAtOut, ".pt", "where the file goes"},
                             {"--ema", base, base + " --ema", Observe::ExportedLogits, "", logits},
+                            {"--format", base, base + " --format safetensors", Observe::FileAtOut, ".pt",
+                             "the format of the file (ExportFormats tests read each one back)"},
                         });
 }
 
