@@ -8,10 +8,12 @@
 #include "app/commands/export_command.h"
 #include "app/commands/import_command.h"
 #include "app/commands/info_command.h"
+#include "app/commands/manual_command.h"
 #include "app/commands/predict_command.h"
 #include "app/commands/train_command.h"
 #include "app/config/yaml_section.h"
 #include "app/errors.h"
+#include "app/runtime/version.h"
 #include "data/errors.h"
 
 #include <c10/util/Exception.h>
@@ -51,6 +53,9 @@ int run_cli(int argc, char** argv) {
   set_up_logging();
   CLI::App app{"vitcpp: train, evaluate and export Vision Transformers", "vit"};
   app.require_subcommand(1);
+  app.set_version_flag(
+      "--version", [] { return version_text(); },
+      "Print the versions of vitcpp and LibTorch, whether CUDA is available, and the BLAS in use");
   int exit_code = kExitSuccess;
   add_train_command(app, exit_code);
   add_eval_command(app, exit_code);
@@ -62,6 +67,7 @@ int run_cli(int argc, char** argv) {
   add_data_command(app, exit_code);
   add_bench_command(app, exit_code);
   add_attention_command(app, exit_code);
+  add_manual_commands(app, exit_code);
   // CLI11 answers an unknown first word with "A subcommand is required"; name it instead.
   if (argc > 1 && argv[1][0] != '-') {
     std::vector<std::string> commands;
