@@ -67,7 +67,8 @@ void describe(const CLI::App& command, const std::string& path, std::vector<Comm
     children.push_back(child);
   }
   out.push_back(info);
-  for (const auto* child : children) describe(*child, path.empty() ? child->get_name() : path + " " + child->get_name(), out);
+  for (const auto* child : children)
+    describe(*child, path.empty() ? child->get_name() : path + " " + child->get_name(), out);
 }
 
 std::vector<CommandInfo> describe_all(const CLI::App& root) {
@@ -113,7 +114,8 @@ std::string bash_completion(const CLI::App& root) {
       << "  case \"$path\" in\n";
   for (const auto& command : commands) {
     std::vector<std::string> candidates = command.subcommands;
-    for (const auto& option : command.options) candidates.insert(candidates.end(), option.flags.begin(), option.flags.end());
+    for (const auto& option : command.options)
+      candidates.insert(candidates.end(), option.flags.begin(), option.flags.end());
     out << "    \"" << command.path << "\")\n";
     std::vector<std::string> value_cases;
     for (const auto& option : command.options) {
@@ -134,7 +136,8 @@ std::string bash_completion(const CLI::App& root) {
     if (command.positionals.empty()) {
       out << "      " << complete_words << " ;;\n";
     } else {  // file arguments, options after a dash
-      out << "      if [[ \"$cur\" == -* ]]; then " << complete_words << "; else COMPREPLY=($(compgen -f -- \"$cur\")); fi ;;\n";
+      out << "      if [[ \"$cur\" == -* ]]; then " << complete_words
+          << "; else COMPREPLY=($(compgen -f -- \"$cur\")); fi ;;\n";
     }
   }
   out << "  esac\n"
@@ -178,7 +181,9 @@ std::string man_page(const CLI::App& root) {
     for (const auto& option : command.options) {
       out << ".TP\n.B " << roff(fmt::format("{}", fmt::join(option.flags, ", ")));
       if (!option.value.empty()) {
-        out << " \\fI" << roff(option.choices.empty() ? option.value : "{" + fmt::format("{}", fmt::join(option.choices, ",")) + "}")
+        out << " \\fI"
+            << roff(option.choices.empty() ? option.value
+                                           : "{" + fmt::format("{}", fmt::join(option.choices, ",")) + "}")
             << "\\fR";
       }
       out << "\n" << roff(option.help) << (option.check.empty() ? "" : " (" + roff(option.check) + ")") << "\n";

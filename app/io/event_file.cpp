@@ -184,9 +184,8 @@ uint32_t masked_crc32c(const void* data, size_t size) {
 EventFileWriter::EventFileWriter(const std::filesystem::path& dir) {
   // Two writers of one process in one second (a test resuming at once) still get two files.
   static std::atomic<int> opened{0};
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   file_ = dir / fmt::format("events.out.tfevents.{}.{}.{}.{}", seconds, host_name(), ::getpid(), opened++);
   fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
   if (fd_ < 0) {

@@ -10,7 +10,9 @@ namespace vit::app {
 namespace {
 
 // Tags written once per logged step; every other tag belongs to an epoch.
-bool is_step_tag(const std::string& tag) { return tag == "train/loss" || tag == "train/lr" || tag == "train/images_per_s"; }
+bool is_step_tag(const std::string& tag) {
+  return tag == "train/loss" || tag == "train/lr" || tag == "train/images_per_s";
+}
 
 const std::filesystem::path& after_trimming(const std::filesystem::path& run_dir, const TrainingState* resumed_at) {
   if (resumed_at != nullptr) {

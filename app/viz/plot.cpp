@@ -107,7 +107,15 @@ cv::Mat line_chart(const std::string& title, const ChartAxes& axes, const std::v
   }
   cv::rectangle(image, {kLeft, kTop}, {kLeft + plot_w, kTop + plot_h}, kInk, 1);
   text(image, axes.x_label, {kLeft + plot_w / 2 - 20, kHeight - 10});
-  int legend_y = kTop + 18;
+  // The legend sits in the title's band, right-aligned, where no line can run through it.
+  int legend_x = kWidth - kRight;
+  for (auto s = drawn.rbegin(); s != drawn.rend(); ++s) {
+    int baseline = 0;
+    const int label_width = cv::getTextSize(s->name, cv::FONT_HERSHEY_SIMPLEX, 0.42, 1, &baseline).width;
+    legend_x -= label_width + 38;
+    cv::line(image, {legend_x, 21}, {legend_x + 25, 21}, s->color, 2);
+    text(image, s->name, {legend_x + 30, 25}, 0.42);
+  }
   for (const auto& s : drawn) {
     std::vector<cv::Point> points;
     for (size_t i = 0; i < s.x.size(); ++i) points.push_back(to_pixel(s.x[i], s.y[i]));
@@ -119,9 +127,6 @@ cv::Mat line_chart(const std::string& title, const ChartAxes& axes, const std::v
     } else {
       cv::polylines(image, points, false, s.color, 2, cv::LINE_AA);
     }
-    cv::line(image, {kLeft + plot_w - 150, legend_y - 4}, {kLeft + plot_w - 125, legend_y - 4}, s.color, 2);
-    text(image, s.name, {kLeft + plot_w - 118, legend_y}, 0.42);
-    legend_y += 18;
   }
   return image;
 }

@@ -168,6 +168,12 @@ TEST(DistributedTrain, NprocTwoTrainsLikeOneProcessWithTheSameGlobalBatch) {
   // Validation metrics are reduced over both ranks' shards: the same numbers as one process.
   EXPECT_EQ(read_file(dir / "single" / "metrics.csv").substr(0, 60),
             read_file(dir / "multi" / "metrics.csv").substr(0, 60));
+  // Only rank 0 writes TensorBoard events: one file for the job.
+  int event_files = 0;
+  for (const auto& entry : fs::directory_iterator(dir / "multi")) {
+    event_files += entry.path().filename().string().find("tfevents") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_EQ(event_files, 1);
 
   // Resuming the 2-rank run in one process (same global batch) continues from its step.
   const auto resumed = run_vit("train --resume " + (dir / "multi").string() + " --set train.max_steps=24 --threads 1");

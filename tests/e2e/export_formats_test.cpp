@@ -29,9 +29,9 @@ class ExportFormats : public ::testing::Test {
   static fs::path path(const std::string& name) { return *dir_ / name; }
   static fs::path checkpoint() { return path("run") / "last.ckpt"; }
   static CommandResult export_as(const std::string& format, const std::string& file, const std::string& env = "") {
-    return run_vit("export --checkpoint " + checkpoint().string() + " --format " + format + " --output " +
-                       path(file).string(),
-                   env);
+    return run_vit(
+        "export --checkpoint " + checkpoint().string() + " --format " + format + " --output " + path(file).string(),
+        env);
   }
   // The weights of a checkpoint, by name.
   static std::map<std::string, torch::Tensor> weights_of(const fs::path& file) {
@@ -87,8 +87,8 @@ TEST_F(ExportFormats, ImportReadsSafetensorsAndPthExportsBackToIdenticalWeights)
                                         path("from_safetensors.ckpt").string());
   ASSERT_EQ(from_safetensors.exit_code, 0) << from_safetensors.err;
   expect_same_weights(path("from_safetensors.ckpt"));
-  const auto imported = app::load_trained_model(path("from_safetensors.ckpt"), app::CommonOptions{}, false,
-                                                torch::Device(torch::kCPU));
+  const auto imported =
+      app::load_trained_model(path("from_safetensors.ckpt"), app::CommonOptions{}, false, torch::Device(torch::kCPU));
   EXPECT_EQ(imported.class_names, (std::vector<std::string>{"left", "right"}));
 
   // A state_dict tells only its shapes: the heads are given (pooling, which has no weights, is
@@ -96,7 +96,8 @@ TEST_F(ExportFormats, ImportReadsSafetensorsAndPthExportsBackToIdenticalWeights)
   const auto from_pth = run_vit("import --from timm " + path("again.pth").string() + " --heads 2 --output " +
                                 path("from_pth.ckpt").string());
   ASSERT_EQ(from_pth.exit_code, 0) << from_pth.err;
-  auto pth_model = app::load_trained_model(path("from_pth.ckpt"), app::CommonOptions{}, false, torch::Device(torch::kCPU));
+  auto pth_model =
+      app::load_trained_model(path("from_pth.ckpt"), app::CommonOptions{}, false, torch::Device(torch::kCPU));
   const auto original = weights_of(checkpoint());
   for (const auto& parameter : pth_model.model->named_parameters()) {
     ASSERT_EQ(original.count(parameter.key()), 1u) << parameter.key();
@@ -108,11 +109,12 @@ TEST_F(ExportFormats, OnnxIsConvertedAndCheckedByTheScript) {
   const auto exported = export_as("onnx", "model.onnx");
   ASSERT_EQ(exported.exit_code, 0) << exported.err << exported.out;
   EXPECT_NE(exported.out.find("onnx.checker passed"), std::string::npos) << exported.out;
-  const auto check = "/usr/bin/python3 -c \"import onnx, json, sys; m = onnx.load(sys.argv[1]); "
-                     "onnx.checker.check_model(m); p = {e.key: e.value for e in m.metadata_props}; "
-                     "assert json.loads(p['class_names']) == ['left', 'right'], p; "
-                     "assert m.graph.input[0].name == 'images' and m.graph.output[0].name == 'logits'\" " +
-                     path("model.onnx").string();
+  const auto check =
+      "/usr/bin/python3 -c \"import onnx, json, sys; m = onnx.load(sys.argv[1]); "
+      "onnx.checker.check_model(m); p = {e.key: e.value for e in m.metadata_props}; "
+      "assert json.loads(p['class_names']) == ['left', 'right'], p; "
+      "assert m.graph.input[0].name == 'images' and m.graph.output[0].name == 'logits'\" " +
+      path("model.onnx").string();
   EXPECT_EQ(std::system(check.c_str()), 0) << check;
 
   // Without an interpreter that can run the script: a clear error, and no file.

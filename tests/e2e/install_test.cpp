@@ -27,8 +27,9 @@ TEST(Install, TheInstalledVitTrainsWithItsDefaultConfigFromAnyFolder) {
   const auto install = "cmake --install " + std::string(VIT_BUILD_DIR) + " --prefix " + prefix.string() + " > " +
                        (dir / "install.log").string();
   ASSERT_EQ(std::system(install.c_str()), 0) << read_file(dir / "install.log");
-  for (const auto* file : {"bin/vit", "share/vitcpp/configs/fashion_mnist_vit.yaml", "share/vitcpp/scripts/export_onnx.py",
-                           "share/man/man1/vit.1", "share/bash-completion/completions/vit"}) {
+  for (const auto* file :
+       {"bin/vit", "share/vitcpp/configs/fashion_mnist_vit.yaml", "share/vitcpp/scripts/export_onnx.py",
+        "share/man/man1/vit.1", "share/bash-completion/completions/vit"}) {
     EXPECT_TRUE(fs::exists(prefix / file)) << file;
   }
   // Run from a folder outside the source and build trees: nothing may depend on them.
@@ -67,8 +68,8 @@ TEST(Completion, BashCompletesCommandsOptionsChoicesAndConfigKeys) {
   ASSERT_EQ(generated.exit_code, 0) << generated.err;
   write_file(script, generated.out);
   const auto complete = [&](const std::string& words, int cword) {
-    return bash_output("source " + script.string() + "\nCOMP_WORDS=(" + words + ")\nCOMP_CWORD=" +
-                           std::to_string(cword) + "\n_vit\necho \"${COMPREPLY[*]}\"\n",
+    return bash_output("source " + script.string() + "\nCOMP_WORDS=(" + words +
+                           ")\nCOMP_CWORD=" + std::to_string(cword) + "\n_vit\necho \"${COMPREPLY[*]}\"\n",
                        dir);
   };
   EXPECT_EQ(complete("vit tr", 1), "train\n");
