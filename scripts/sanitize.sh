@@ -13,7 +13,7 @@ VIT_BUILD=0 scripts/setup.sh
 
 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DVIT_SANITIZE=ON -DVIT_FUZZ=ON -DVIT_BUILD_TESTS=ON -DVIT_PCH=OFF >/dev/null
-targets=(${FUZZ_TARGETS:-idx cifar csv config checkpoint image_header safetensors pickle})
+targets=(${FUZZ_TARGETS:-idx cifar csv config checkpoint image_header safetensors pickle event_file})
 cmake --build build-sanitize -j"${VIT_JOBS:-$(nproc)}" --target vit vit_unit_tests vit_e2e_tests "${targets[@]/#/fuzz_}"
 
 # LibTorch and OpenMP keep allocations alive until exit by design: leak checks would only report those.

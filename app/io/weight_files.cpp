@@ -190,8 +190,9 @@ void write_safetensors(const std::filesystem::path& file, const NamedTensors& te
   std::vector<torch::Tensor> contents;
   uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
+    const auto scalar_type = tensor.scalar_type();  // (a lambda may not capture a structured binding before C++20)
     const auto* type = std::find_if(std::begin(kSafetensorsTypes), std::end(kSafetensorsTypes),
-                                    [&](const SafetensorsType& known) { return known.type == tensor.scalar_type(); });
+                                    [&](const SafetensorsType& known) { return known.type == scalar_type; });
     if (type == std::end(kSafetensorsTypes)) {
       throw std::invalid_argument(file.string() + ": tensor '" + name + "' has a type safetensors cannot hold");
     }

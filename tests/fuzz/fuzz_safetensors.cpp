@@ -1,5 +1,5 @@
-// The safetensors reader: any bytes give tensors whose memory lies inside the file, or a
-// FileError naming the file; never a read outside the mapping. (torch.save files go to LibTorch's
+// The safetensors reader: any bytes give tensors whose memory lies inside the file (and string
+// metadata), or a FileError naming the file; never a read outside the mapping. (torch.save files go to LibTorch's
 // own zip reader, which crashes on crafted archives as torch.load does, so they are not fuzzed.)
 #include "app/errors.h"
 #include "app/io/weight_files.h"
@@ -17,6 +17,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   } catch (const vit::app::FileError&) {
   } catch (const vit::data::DataError&) {
+  }
+  try {
+    (void)vit::app::read_safetensors_metadata(file);
+  } catch (const vit::app::FileError&) {
   }
   return 0;
 }

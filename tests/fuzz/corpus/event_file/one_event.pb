@@ -1,0 +1,3 @@
+	³ºqâÄÚA*
+
+train/epoch_lossmU4?
