@@ -34,6 +34,7 @@ cat <<SUMMARY
 Run directory:   $run
   checkpoints    $run/last.ckpt, $run/best.ckpt, $run/epoch_*.ckpt
   metrics        $run/metrics.csv, $run/steps.csv, plots $run/{loss,accuracy,lr}.png
+  TensorBoard    $run/events.out.tfevents.*  (tensorboard --logdir $(dirname "$run"))
   evaluation     $run/eval.json, confusion matrix $run/eval/confusion.{csv,png}
   TorchScript    $run/model.pt  (python3 -c "import torch; torch.jit.load('$run/model.pt')")
   attention      $run/attention.png

@@ -216,7 +216,8 @@ void add_manual_commands(CLI::App& app, int& exit_code) {
       "Examples:\n"
       "  source <(vit completion bash)                       # this shell\n"
       "  vit completion bash > ~/.local/share/bash-completion/completions/vit");
-  completion->callback([&app, &exit_code] {
+  // The callback owns the option's storage, as the app owns the callback.
+  completion->callback([&app, &exit_code, shell] {
     std::cout << bash_completion(app);
     exit_code = kExitSuccess;
   });
