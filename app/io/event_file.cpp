@@ -235,7 +235,7 @@ std::vector<std::string> read_event_records(const std::filesystem::path& file) {
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<std::string> records;
   size_t at = 0;
-  while (bytes.size() - at >= 12) {
+  while (bytes.size() - at >= 16) {  // a record is at least its framing: length, CRC, (payload,) CRC
     uint64_t length = 0;
     uint32_t length_crc = 0;
     std::memcpy(&length, bytes.data() + at, 8);
