@@ -77,7 +77,11 @@ std::vector<CommandInfo> describe_all(const CLI::App& root) {
   return commands;
 }
 
-std::string words(const std::vector<std::string>& list) { return fmt::format("{}", fmt::join(list, " ")); }
+std::string joined(const std::vector<std::string>& list, const char* separator) {
+  return fmt::format("{}", fmt::join(list, separator));
+}
+
+std::string words(const std::vector<std::string>& list) { return joined(list, " "); }
 
 // Bash: the command path typed so far picks the candidates: subcommands and options, the values
 // of an option with choices, config keys after --set (completed up to "="), file names otherwise.
@@ -98,7 +102,7 @@ std::string bash_completion(const CLI::App& root) {
     if (!command.path.empty()) paths.push_back(command.path);
   }
   for (auto& path : paths) path = "\"" + path + "\"";
-  out << "      " << fmt::format("{}", fmt::join(paths, "|")) << ") path=\"${path:+$path }$word\" ;;\n"
+  out << "      " << joined(paths, "|") << ") path=\"${path:+$path }$word\" ;;\n"
       << "    esac\n"
       << "  done\n"
       << "  case \"$prev\" in\n"
@@ -120,7 +124,7 @@ std::string bash_completion(const CLI::App& root) {
     std::vector<std::string> value_cases;
     for (const auto& option : command.options) {
       if (option.value.empty()) continue;
-      const auto pattern = fmt::format("{}", fmt::join(option.flags, "|"));
+      const auto pattern = joined(option.flags, "|");
       if (!option.choices.empty()) {
         out << "      case \"$prev\" in " << pattern << ") COMPREPLY=($(compgen -W \"" << words(option.choices)
             << "\" -- \"$cur\")); return ;; esac\n";
@@ -129,7 +133,7 @@ std::string bash_completion(const CLI::App& root) {
       }
     }
     if (!value_cases.empty()) {
-      out << "      case \"$prev\" in " << fmt::format("{}", fmt::join(value_cases, "|"))
+      out << "      case \"$prev\" in " << joined(value_cases, "|")
           << ") COMPREPLY=($(compgen -f -- \"$cur\")); return ;; esac\n";
     }
     const auto complete_words = "COMPREPLY=($(compgen -W \"" + words(candidates) + "\" -- \"$cur\"))";
@@ -179,11 +183,9 @@ std::string man_page(const CLI::App& root) {
         << "\"\n"
         << roff(command.description) << "\n";
     for (const auto& option : command.options) {
-      out << ".TP\n.B " << roff(fmt::format("{}", fmt::join(option.flags, ", ")));
+      out << ".TP\n.B " << roff(joined(option.flags, ", "));
       if (!option.value.empty()) {
-        out << " \\fI"
-            << roff(option.choices.empty() ? option.value
-                                           : "{" + fmt::format("{}", fmt::join(option.choices, ",")) + "}")
+        out << " \\fI" << roff(option.choices.empty() ? option.value : "{" + joined(option.choices, ",") + "}")
             << "\\fR";
       }
       out << "\n" << roff(option.help) << (option.check.empty() ? "" : " (" + roff(option.check) + ")") << "\n";

@@ -1,6 +1,7 @@
 #include "app/io/checksummed_file.h"
 
 #include "app/errors.h"
+#include "app/io/byte_order.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,16 +16,6 @@ namespace vit::app {
 namespace {
 
 constexpr size_t kMagicBytes = 8;
-
-void put_le(uint8_t* at, uint64_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) at[i] = static_cast<uint8_t>(value >> (8 * i));
-}
-
-uint64_t get_le(const uint8_t* at, int bytes) {
-  uint64_t value = 0;
-  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | at[i];
-  return value;
-}
 
 std::array<char, kMagicBytes> padded(const std::string& magic) {
   std::array<char, kMagicBytes> bytes{};

@@ -1,5 +1,6 @@
 #include "app/io/event_file.h"
 
+#include "app/io/byte_order.h"
 #include "app/io/file_util.h"
 
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
+#include <type_traits>
 
 namespace vit::app {
 namespace {
@@ -56,11 +58,13 @@ void put_varint(std::string& out, uint64_t value) {
   out.push_back(static_cast<char>(value));
 }
 
+// A fixed-width field (an integer, or a float's or double's bits) in little-endian order.
 template <typename T>
 void put_little_endian(std::string& out, T value) {
-  char bytes[sizeof(T)];
-  std::memcpy(bytes, &value, sizeof(T));  // x86 and ARM Linux are little-endian, as the format
-  out.append(bytes, sizeof(T));
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "protobuf's fixed fields are 32 or 64 bits");
+  std::conditional_t<sizeof(T) == 8, uint64_t, uint32_t> bits = 0;
+  std::memcpy(&bits, &value, sizeof(T));
+  append_le(out, bits, sizeof(T));
 }
 
 void put_key(std::string& out, uint32_t field, WireType type) { put_varint(out, (uint64_t{field} << 3) | type); }
@@ -236,15 +240,11 @@ std::vector<std::string> read_event_records(const std::filesystem::path& file) {
   std::vector<std::string> records;
   size_t at = 0;
   while (bytes.size() - at >= 16) {  // a record is at least its framing: length, CRC, (payload,) CRC
-    uint64_t length = 0;
-    uint32_t length_crc = 0;
-    std::memcpy(&length, bytes.data() + at, 8);
-    std::memcpy(&length_crc, bytes.data() + at + 8, 4);
-    if (length_crc != masked_crc32c(bytes.data() + at, 8) || length > bytes.size() - at - 16) break;
+    const auto* framing = reinterpret_cast<const uint8_t*>(bytes.data() + at);
+    const uint64_t length = get_le(framing, 8);
+    if (get_le(framing + 8, 4) != masked_crc32c(framing, 8) || length > bytes.size() - at - 16) break;
     const char* payload = bytes.data() + at + 12;
-    uint32_t payload_crc = 0;
-    std::memcpy(&payload_crc, payload + length, 4);
-    if (payload_crc != masked_crc32c(payload, length)) break;
+    if (get_le(framing + 12 + length, 4) != masked_crc32c(payload, length)) break;
     records.emplace_back(payload, length);
     at += 16 + length;
   }

@@ -1,6 +1,7 @@
 #include "app/io/weight_files.h"
 
 #include "app/errors.h"
+#include "app/io/byte_order.h"
 #include "app/io/file_util.h"
 #include "app/io/torch_pickle.h"
 #include "data/errors.h"
@@ -59,11 +60,8 @@ constexpr SafetensorsType kSafetensorsTypes[] = {
 
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // safetensors' own limit
 
-uint64_t header_bytes(const MappedFile& mapped) {
-  uint64_t header_size = 0;
-  std::memcpy(&header_size, mapped.data(), sizeof(header_size));
-  return header_size;
-}
+// The length of the JSON header, in the file's first 8 bytes (the caller checks there are 8).
+uint64_t header_bytes(const MappedFile& mapped) { return get_le(reinterpret_cast<const uint8_t*>(mapped.data()), 8); }
 
 bool looks_like_safetensors(const MappedFile& mapped) {
   if (mapped.size() < 10) return false;
@@ -73,8 +71,7 @@ bool looks_like_safetensors(const MappedFile& mapped) {
 
 nlohmann::json safetensors_header(const std::filesystem::path& file, const MappedFile& mapped) {
   if (mapped.size() < 8) fail(file, "too short for a safetensors file (no 8-byte header length)");
-  uint64_t header_size = 0;
-  std::memcpy(&header_size, mapped.data(), sizeof(header_size));
+  const uint64_t header_size = header_bytes(mapped);
   if (header_size > kMaxHeaderBytes || header_size > mapped.size() - 8) {
     fail(file, fmt::format("safetensors header length {} does not fit the {}-byte file", header_size, mapped.size()));
   }
@@ -204,8 +201,9 @@ void write_safetensors(const std::filesystem::path& file, const NamedTensors& te
   auto text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
   write_stream_atomically(file, [&](const ByteSink& sink) {
-    const uint64_t header_size = text.size();
-    sink(&header_size, sizeof(header_size));
+    uint8_t header_size[8];
+    put_le(header_size, text.size(), 8);
+    sink(header_size, sizeof(header_size));
     sink(text.data(), text.size());
     for (const auto& tensor : contents) sink(tensor.data_ptr(), tensor.nbytes());
   });

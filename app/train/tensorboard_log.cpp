@@ -9,10 +9,12 @@
 namespace vit::app {
 namespace {
 
-// Tags written once per logged step; every other tag belongs to an epoch.
-bool is_step_tag(const std::string& tag) {
-  return tag == "train/loss" || tag == "train/lr" || tag == "train/images_per_s";
-}
+// The tags written once per logged step; every other tag belongs to an epoch.
+constexpr const char* kLossTag = "train/loss";
+constexpr const char* kLrTag = "train/lr";
+constexpr const char* kImagesPerSecondTag = "train/images_per_s";
+
+bool is_step_tag(const std::string& tag) { return tag == kLossTag || tag == kLrTag || tag == kImagesPerSecondTag; }
 
 const std::filesystem::path& after_trimming(const std::filesystem::path& run_dir, const TrainingState* resumed_at) {
   if (resumed_at != nullptr) {
@@ -35,9 +37,9 @@ TensorBoardLog::TensorBoardLog(const std::filesystem::path& run_dir, const Train
     : writer_(after_trimming(run_dir, resumed_at)) {}
 
 void TensorBoardLog::log_step(int64_t step, double loss, double lr, double images_per_s) {
-  writer_.add_scalar("train/loss", step, loss);
-  writer_.add_scalar("train/lr", step, lr);
-  writer_.add_scalar("train/images_per_s", step, images_per_s);
+  writer_.add_scalar(kLossTag, step, loss);
+  writer_.add_scalar(kLrTag, step, lr);
+  writer_.add_scalar(kImagesPerSecondTag, step, images_per_s);
 }
 
 void TensorBoardLog::log_epoch(const EpochMetrics& row, const EvalResult* validation,
