@@ -9,6 +9,7 @@
 #include "models/inspect/attention_rollout.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
@@ -58,23 +59,32 @@ int run_attention(const AttentionOptions& options) {
   for (size_t i = 0; i < files.size(); ++i) {
     const auto& file = files[i];
     const auto image = prepare_image(file, transform);
-    auto maps = trained.model->attention_maps(image.input);  // per block [1, H, 1 + N, 1 + N]
+    auto maps = trained.model->attention_maps(image.input);  // per block [1, H, P + N, P + N]
     maps.resize(static_cast<size_t>(layer + 1));
-    const auto rollout_file = fs::path(options.output) / (names[i] + "_rollout.png");
-    write_png(rollout_file, heatmap_overlay(models::class_token_rollout(maps, grid)[0], image.shown));
+    std::vector<std::string> written;
+    // The class token's maps, then (DeiT) the distillation token's under "_dist" names.
+    for (int64_t token = 0; token < attention.prefix_tokens; ++token) {
+      const auto stem = names[i] + (token == 0 ? "" : "_dist");
+      const auto rollout_file = fs::path(options.output) / (stem + "_rollout.png");
+      const auto rollout = models::token_rollout(maps, grid, token, attention.prefix_tokens)[0];
+      write_png(rollout_file, heatmap_overlay(rollout, image.shown));
 
-    // The class token's attention to each patch, per head, in the chosen block.
-    const auto class_to_patches = maps.back()[0].select(1, 0).narrow(1, 1, grid * grid).reshape({-1, grid, grid});
-    std::vector<cv::Mat> panels;
-    for (int64_t h = 0; h < attention.heads; ++h) {
-      if (options.head < 0 || options.head == h) panels.push_back(heatmap_overlay(class_to_patches[h], image.shown));
+      // The token's attention to each patch, per head, in the chosen block.
+      const auto to_patches =
+          maps.back()[0].select(1, token).narrow(1, attention.prefix_tokens, grid * grid).reshape({-1, grid, grid});
+      std::vector<cv::Mat> panels;
+      for (int64_t h = 0; h < attention.heads; ++h) {
+        if (options.head < 0 || options.head == h) panels.push_back(heatmap_overlay(to_patches[h], image.shown));
+      }
+      const auto columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(panels.size()))));
+      const auto heads_file =
+          fs::path(options.output) / (stem + (options.head < 0 ? "_heads" : fmt::format("_head{}", options.head)) +
+                                      fmt::format("_block{}.png", layer));
+      write_png(heads_file, tile_images(panels, columns));
+      written.push_back(rollout_file.string());
+      written.push_back(heads_file.string());
     }
-    const auto columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(panels.size()))));
-    const auto heads_file =
-        fs::path(options.output) / (names[i] + (options.head < 0 ? "_heads" : fmt::format("_head{}", options.head)) +
-                                    fmt::format("_block{}.png", layer));
-    write_png(heads_file, tile_images(panels, columns));
-    std::cout << file.string() << ": " << rollout_file.string() << ", " << heads_file.string() << "\n";
+    std::cout << file.string() << ": " << fmt::format("{}", fmt::join(written, ", ")) << "\n";
   }
   return kExitSuccess;
 }
@@ -97,7 +107,8 @@ void add_attention_command(CLI::App& app, int& exit_code) {
   command->footer(
       "Per image: NAME_rollout.png, the attention rollout (Abnar & Zuidema) of the class token over the\n"
       "patches through blocks 0..layer, and NAME_heads_blockL.png, the class token's attention to each\n"
-      "patch per head in block L, each blended over the preprocessed image.\n\n"
+      "patch per head in block L, each blended over the preprocessed image. A distilled model (DeiT)\n"
+      "also gets NAME_dist_rollout.png and NAME_dist_heads_blockL.png for its distillation token.\n\n"
       "Examples:\n"
       "  vit attention --checkpoint runs/fmnist/best.ckpt shoe.png --output attention/\n"
       "  vit attention --checkpoint runs/fmnist --layer 2 --head 0 images/ --output attention/");

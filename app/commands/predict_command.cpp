@@ -113,9 +113,10 @@ Predictor load_predictor(const PredictOptions& options, torch::Device device) {
 // The class-token attention rollout as a heatmap blended over the (preprocessed) image.
 void write_attention_map(models::ImageModel& model, const PreparedImage& image, const fs::path& file) {
   torch::NoGradGuard no_grad;
-  const auto grid = model->attention_layout().grid;
+  const auto layout = model->attention_layout();
   const auto device = model->parameters().front().device();
-  const auto rollout = models::class_token_rollout(model->attention_maps(image.input.to(device)), grid)[0];
+  const auto rollout =
+      models::token_rollout(model->attention_maps(image.input.to(device)), layout.grid, 0, layout.prefix_tokens)[0];
   write_png(file, heatmap_overlay(rollout.cpu(), image.shown));
 }
 

@@ -4,6 +4,11 @@
 
 namespace vit::models {
 
+ImageModelImpl::TrainingOutputs ImageModelImpl::forward_train(const torch::Tensor& images) {
+  auto logits = forward(images);
+  return {logits, logits};
+}
+
 bool ImageModelImpl::decays(const std::string& /*name*/, const torch::Tensor& parameter) const {
   return parameter.dim() > 1;
 }

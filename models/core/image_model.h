@@ -20,6 +20,14 @@ class ImageModelImpl : public torch::nn::Module {
   // [B, C, H, W] -> logits [B, num_classes] (pooled features [B, D] when there is no head).
   virtual torch::Tensor forward(const torch::Tensor& images) = 0;
 
+  // What a training step supervises: the logits the labels do and those a teacher's predictions
+  // do (DeiT's distillation head). One pass; models with a single head give the same logits twice.
+  struct TrainingOutputs {
+    torch::Tensor logits;
+    torch::Tensor distillation_logits;
+  };
+  virtual TrainingOutputs forward_train(const torch::Tensor& images);
+
   virtual const ModelOptions& model_options() const = 0;
   ModelShape shape() const { return shape_of(model_options()); }
   // The TorchScript class name of an exported model ("VisionTransformer").
@@ -30,15 +38,17 @@ class ImageModelImpl : public torch::nn::Module {
   // The classifier's parameters, which `train.backbone_lr_scale` leaves at the full rate.
   virtual bool in_head(const std::string& name) const;
 
-  // What attention_maps gives: `blocks` maps of `heads` heads whose class-token rows cover a
-  // grid x grid patch grid; all 0 when the architecture has no class-token attention to show.
+  // What attention_maps gives: `blocks` maps of `heads` heads whose rows of the `prefix_tokens`
+  // special tokens (class, then distillation) cover a grid x grid patch grid placed after them;
+  // all 0 when the architecture has no class-token attention to show.
   struct AttentionLayout {
     int64_t blocks = 0;
     int64_t heads = 0;
     int64_t grid = 0;
+    int64_t prefix_tokens = 1;
   };
   virtual AttentionLayout attention_layout() const { return {}; }
-  // Every block's attention weights [B, heads, tokens, tokens], class token first, in block order.
+  // Every block's attention weights [B, heads, tokens, tokens], special tokens first, in block order.
   virtual std::vector<torch::Tensor> attention_maps(const torch::Tensor& images);
 
   // The cost model: multiply-accumulates per image of one part ("patch_embed", "blocks.3",

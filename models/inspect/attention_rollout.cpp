@@ -14,8 +14,9 @@ torch::Tensor attention_rollout(const std::vector<torch::Tensor>& maps) {
   return rollout;
 }
 
-torch::Tensor class_token_rollout(const std::vector<torch::Tensor>& maps, int64_t grid_size) {
-  const auto patches = attention_rollout(maps).select(1, 0).slice(1, 1);
+torch::Tensor token_rollout(const std::vector<torch::Tensor>& maps, int64_t grid_size, int64_t token,
+                            int64_t prefix_tokens) {
+  const auto patches = attention_rollout(maps).select(1, token).slice(1, prefix_tokens);
   return (patches / patches.sum(-1, /*keepdim=*/true)).view({-1, grid_size, grid_size});
 }
 

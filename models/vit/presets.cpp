@@ -15,6 +15,12 @@ VitOptions imagenet(int64_t patch_size, int64_t embed_dim, int64_t depth, int64_
   return options;
 }
 
+// DeiT's distilled variant of a ViT: the same encoder with a distillation token and head.
+VitOptions distilled(VitOptions options) {
+  options.distilled = true;
+  return options;
+}
+
 VitOptions small_image(int64_t image_size, int64_t in_chans, int64_t embed_dim, int64_t depth, int64_t num_heads,
                        double mlp_ratio) {
   VitOptions options;
@@ -36,6 +42,13 @@ const std::map<std::string, VitOptions>& registry() {
       {"vit_base_patch16_224", imagenet(16, 768, 12, 12)},
       {"vit_large_patch16_224", imagenet(16, 1024, 24, 16)},
       {"vit_base_patch32_224", imagenet(32, 768, 12, 12)},
+      // DeiT (Touvron et al., 2021): plain DeiTs are these ViTs; the distilled ones add the token.
+      {"deit_tiny_patch16_224", imagenet(16, 192, 12, 3)},
+      {"deit_small_patch16_224", imagenet(16, 384, 12, 6)},
+      {"deit_base_patch16_224", imagenet(16, 768, 12, 12)},
+      {"deit_tiny_distilled_patch16_224", distilled(imagenet(16, 192, 12, 3))},
+      {"deit_small_distilled_patch16_224", distilled(imagenet(16, 384, 12, 6))},
+      {"deit_base_distilled_patch16_224", distilled(imagenet(16, 768, 12, 12))},
       // ViT-Ti widths for 28x28 / 32x32 inputs.
       {"vit_tiny_patch4_28", small_image(28, 1, 192, 12, 3, 4.0)},
       {"vit_tiny_patch4_32", small_image(32, 3, 192, 12, 3, 4.0)},

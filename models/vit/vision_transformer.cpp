@@ -8,13 +8,13 @@ namespace {
 
 constexpr double kInitStd = 0.02;
 
-// [1, 1 + num_patches, dim] fixed table, with an all-zero row for the class token where the
+// [1, prefix + num_patches, dim] fixed table, with all-zero rows for the special tokens where the
 // table is defined over the patch grid only.
 torch::Tensor fixed_pos_embed(const VitOptions& options) {
   const auto dim = options.embed_dim;
   if (options.pos_embed == PosEmbedKind::Sinusoid1d) return sinusoid_1d(options.num_tokens(), dim).unsqueeze(0);
   const auto patches = sincos_2d(options.grid_size(), dim);
-  return torch::cat({torch::zeros({1, dim}), patches}, 0).unsqueeze(0);
+  return torch::cat({torch::zeros({options.num_prefix_tokens(), dim}), patches}, 0).unsqueeze(0);
 }
 
 }  // namespace
@@ -26,6 +26,7 @@ VisionTransformerImpl::VisionTransformerImpl(const VitOptions& options)
   patch_embed_ = register_module(
       "patch_embed", PatchEmbed(PatchEmbedOptions{options.image_size, options.patch_size, options.in_chans, dim}));
   cls_token_ = register_parameter("cls_token", torch::zeros({1, 1, dim}));
+  if (options.distilled) dist_token_ = register_parameter("dist_token", torch::zeros({1, 1, dim}));
   switch (options.pos_embed) {
     case PosEmbedKind::Learned:
       pos_embed_ = register_parameter("pos_embed", torch::zeros({1, options.num_tokens(), dim}));
@@ -52,6 +53,7 @@ VisionTransformerImpl::VisionTransformerImpl(const VitOptions& options)
   norm_ = register_module("norm", vit_layer_norm(dim));
   if (options.num_classes > 0) {
     head_ = register_module("head", torch::nn::Linear(dim, options.num_classes));
+    if (options.distilled) head_dist_ = register_module("head_dist", torch::nn::Linear(dim, options.num_classes));
   }
   init_weights();
 }
@@ -62,6 +64,7 @@ void VisionTransformerImpl::init_weights() {
   torch::NoGradGuard no_grad;
   if (options_.pos_embed == PosEmbedKind::Learned) trunc_normal_(pos_embed_, kInitStd);
   cls_token_.normal_(0.0, 1e-6);
+  if (dist_token_.defined()) trunc_normal_(dist_token_, kInitStd);  // as timm's VisionTransformerDistilled
   for (auto& module : modules(/*include_self=*/false)) {
     if (auto* linear = module->as<torch::nn::LinearImpl>()) {
       trunc_normal_(linear->weight, kInitStd);
@@ -72,7 +75,10 @@ void VisionTransformerImpl::init_weights() {
 
 torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& patch_tokens) {
   // expand_as rather than expand(size(0), ...): a traced graph then keeps the batch size symbolic.
-  auto tokens = torch::cat({cls_token_.expand_as(patch_tokens.narrow(1, 0, 1)), patch_tokens}, 1);
+  const auto one_token = patch_tokens.narrow(1, 0, 1);
+  auto tokens = dist_token_.defined()
+                    ? torch::cat({cls_token_.expand_as(one_token), dist_token_.expand_as(one_token), patch_tokens}, 1)
+                    : torch::cat({cls_token_.expand_as(one_token), patch_tokens}, 1);
   if (pos_embed_.defined()) tokens = tokens + pos_embed_;
   return pos_drop_(tokens);
 }
@@ -88,12 +94,22 @@ torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& image
 }
 
 torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& features) {
+  if (options_.distilled) {
+    if (head_.is_empty()) return (features.select(1, 0) + features.select(1, 1)) / 2.0;
+    return (head_(features.select(1, 0)) + head_dist_(features.select(1, 1))) / 2.0;
+  }
   const auto pooled = options_.pool == PoolKind::Cls ? features.select(1, 0) : features.slice(1, 1).mean(1);
   return head_.is_empty() ? pooled : head_(pooled);
 }
 
 torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images) {
   return forward_head(forward_features(images));
+}
+
+ImageModelImpl::TrainingOutputs VisionTransformerImpl::forward_train(const torch::Tensor& images) {
+  if (!options_.distilled || head_.is_empty()) return ImageModelImpl::forward_train(images);
+  const auto features = forward_features(images);
+  return {head_(features.select(1, 0)), head_dist_(features.select(1, 1))};
 }
 
 std::vector<torch::Tensor> VisionTransformerImpl::attention_maps(const torch::Tensor& images) {
@@ -108,7 +124,11 @@ std::vector<torch::Tensor> VisionTransformerImpl::attention_maps(const torch::Te
 }
 
 bool VisionTransformerImpl::decays(const std::string& name, const torch::Tensor& parameter) const {
-  return parameter.dim() > 1 && name != "pos_embed" && name != "cls_token";
+  return parameter.dim() > 1 && name != "pos_embed" && name != "cls_token" && name != "dist_token";
+}
+
+bool VisionTransformerImpl::in_head(const std::string& name) const {
+  return ImageModelImpl::in_head(name) || name.rfind("head_dist.", 0) == 0;
 }
 
 int64_t VisionTransformerImpl::macs(const std::string& part) const {
@@ -120,7 +140,7 @@ int64_t VisionTransformerImpl::macs(const std::string& part) const {
         n * (3 * o.embed_dim * o.embed_dim + o.embed_dim * o.embed_dim + 2 * o.embed_dim * o.mlp_hidden_dim());
     return projections + 2 * n * n * o.embed_dim;  // + QK^T and weights x V over all heads
   }
-  if (part == "head") return o.embed_dim * o.num_classes;
+  if (part == "head" || part == "head_dist") return o.embed_dim * o.num_classes;
   return 0;
 }
 

@@ -14,30 +14,36 @@ namespace vit::models {
 // ViT (Dosovitskiy et al., 2021): patch embedding, a prepended class token, positional
 // embedding, a stack of pre-norm encoder blocks, a final LayerNorm, pooling and a linear head.
 // Parameter names equal timm's state_dict keys (cls_token, pos_embed, patch_embed.proj.*,
-// blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}.*, norm.*, head.*).
+// blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}.*, norm.*, head.*). Distilled (DeiT):
+// a dist_token after the class token and head_dist on it; inference averages the two heads.
 class VisionTransformerImpl : public ImageModelImpl {
  public:
   explicit VisionTransformerImpl(const VitOptions& options);
 
   // [B, C, H, W] -> logits [B, num_classes] (pooled features [B, D] when num_classes == 0).
   torch::Tensor forward(const torch::Tensor& images) override;
-  // [B, C, H, W] -> final-norm token states [B, 1 + N, D] (class token first).
+  // Distilled: the class head's and the distillation head's logits, apart.
+  TrainingOutputs forward_train(const torch::Tensor& images) override;
+  // [B, C, H, W] -> final-norm token states [B, P + N, D] (the P special tokens first).
   torch::Tensor forward_features(const torch::Tensor& images);
-  // Patch tokens [B, N, D] (as from patch_embed) -> final-norm token states [B, 1 + N, D].
+  // Patch tokens [B, N, D] (as from patch_embed) -> final-norm token states [B, P + N, D].
   torch::Tensor forward_tokens(const torch::Tensor& patch_tokens, const AttentionMask& mask = {});
-  // Token states [B, 1 + N, D] -> pooled features -> head.
+  // Token states [B, P + N, D] -> pooled features -> head (distilled: the mean of both heads).
   torch::Tensor forward_head(const torch::Tensor& features);
-  // Every block's attention weights [B, H, 1 + N, 1 + N], in block order.
+  // Every block's attention weights [B, H, P + N, P + N], in block order.
   std::vector<torch::Tensor> attention_maps(const torch::Tensor& images) override;
   AttentionLayout attention_layout() const override {
-    return {options_.depth, options_.num_heads, options_.grid_size()};
+    return {options_.depth, options_.num_heads, options_.grid_size(), options_.num_prefix_tokens()};
   }
 
   const VitOptions& options() const { return options_; }
   const ModelOptions& model_options() const override { return model_options_; }
-  std::string class_name() const override { return "VisionTransformer"; }
-  // Neither the positional embedding nor the class token decays (timm's no_weight_decay).
+  std::string class_name() const override {
+    return options_.distilled ? "VisionTransformerDistilled" : "VisionTransformer";
+  }
+  // Neither the positional embedding nor the special tokens decay (timm's no_weight_decay).
   bool decays(const std::string& name, const torch::Tensor& parameter) const override;
+  bool in_head(const std::string& name) const override;
 
   int64_t macs(const std::string& part) const override;
   int64_t tokens() const override { return options_.num_tokens(); }
@@ -54,12 +60,14 @@ class VisionTransformerImpl : public ImageModelImpl {
   ModelOptions model_options_;
   PatchEmbed patch_embed_{nullptr};
   torch::Tensor cls_token_;
-  torch::Tensor pos_embed_;  // parameter when learned, buffer when fixed, undefined for none
+  torch::Tensor dist_token_;  // distilled only
+  torch::Tensor pos_embed_;   // parameter when learned, buffer when fixed, undefined for none
   torch::nn::Dropout pos_drop_{nullptr};
   torch::nn::ModuleList block_list_{nullptr};
   std::vector<Block> blocks_;
   torch::nn::LayerNorm norm_{nullptr};
   torch::nn::Linear head_{nullptr};
+  torch::nn::Linear head_dist_{nullptr};  // distilled with a head only
 };
 TORCH_MODULE(VisionTransformer);
 

@@ -34,6 +34,8 @@ std::vector<OptionField> vit_fields() {
             "stochastic depth, rising linearly over the blocks")
       .training_only()
       .real("layer_scale", option(&VitOptions::layer_scale_init), 0.0, 1e3, "LayerScale initial value; 0 disables it")
+      .flag("distilled", option(&VitOptions::distilled),
+            "DeiT: a distillation token and head_dist; inference averages both heads")
       .fields();
 }
 

@@ -49,6 +49,19 @@ std::string listed(const std::vector<std::string>& names) {
   return text;
 }
 
+// The side of the patch grid of a [1, extra + grid^2, D] positional embedding.
+int64_t pos_embed_grid(const torch::Tensor& pos_embed, int64_t extra) {
+  const int64_t positions = pos_embed.dim() == 3 ? pos_embed.size(1) - extra : -1;
+  const auto grid = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(std::max<int64_t>(positions, 0)))));
+  if (positions <= 0 || grid * grid != positions) {
+    throw WeightsError(fmt::format(
+        "pos_embed has shape {}: after {} special token{} (class{}) its {} positions are "
+        "not a square patch grid",
+        fmt::join(pos_embed.sizes(), "x"), extra, extra > 1 ? "s" : "", extra > 1 ? ", distillation" : "", positions));
+  }
+  return grid;
+}
+
 // The architecture the file declares, the preset, or what the tensors describe: width, depth,
 // patch size, channels, MLP ratio, qkv bias, classes and the image size of the positional
 // embedding's grid. The shapes are checked against it when the weights are copied.
@@ -78,13 +91,24 @@ VitOptions options_from_shapes(const NamedTensors& weights, const ImportRequest&
   // LayerScale (timm's init_values: CaiT, DeiT III): the initial value only matters before the
   // weights replace it; 1e-5 is timm's usual one.
   if (weights.count("blocks.0.ls1.gamma") > 0) vit.layer_scale_init = 1e-5;
+  vit.distilled = weights.count("dist_token") > 0;
   vit.num_classes = weights.count("head.weight") > 0 ? weights.at("head.weight").size(0) : 0;
   if (weights.count("pos_embed") > 0) {
-    const auto grid = static_cast<int64_t>(std::lround(std::sqrt(double(weights.at("pos_embed").size(1) - 1))));
-    vit.image_size = grid * vit.patch_size;
+    vit.image_size = pos_embed_grid(weights.at("pos_embed"), vit.num_prefix_tokens()) * vit.patch_size;
     vit.pos_embed = PosEmbedKind::Learned;
   }
   return vit;
+}
+
+// DeiT's distillation token must be in both the weights and the model, or in neither.
+void check_distillation_token(const NamedTensors& weights, const VitOptions& vit, const ImportRequest& request) {
+  const bool in_weights = weights.count("dist_token") > 0;
+  if (in_weights == vit.distilled) return;
+  const std::string model = request.preset.empty() ? "the model the file declares" : "preset " + request.preset;
+  throw WeightsError(in_weights ? fmt::format("the weights are a distilled DeiT (they hold dist_token) but {} has no "
+                                              "distillation token; choose a *_distilled preset",
+                                              model)
+                                : fmt::format("{} is distilled but the weights hold no dist_token", model));
 }
 
 }  // namespace
@@ -106,11 +130,8 @@ NamedTensors to_timm_names(NamedTensors weights, WeightLayout layout) {
 }
 
 torch::Tensor resample_pos_embed(const torch::Tensor& pos_embed, int64_t new_grid, int64_t extra) {
-  const int64_t old_positions = pos_embed.size(1) - extra;
-  const auto old_grid = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(old_positions))));
-  if (old_grid * old_grid != old_positions) {
-    throw WeightsError(fmt::format("pos_embed has {} patch positions, not a square grid", old_positions));
-  }
+  const int64_t old_grid = pos_embed_grid(pos_embed, extra);
+  const int64_t old_positions = old_grid * old_grid;
   if (old_grid == new_grid) return pos_embed;
   const int64_t dim = pos_embed.size(2);
   const auto grid = pos_embed.narrow(1, extra, old_positions).to(torch::kFloat32).reshape({1, old_grid, old_grid, dim});
@@ -127,6 +148,7 @@ ImportedModel import_vit_weights(NamedTensors weights, const ImportRequest& opti
   weights = to_timm_names(std::move(weights), options.layout);
   ImportedModel imported;
   auto vit = options_from_shapes(weights, options);
+  check_distillation_token(weights, vit, options);
 
   if (options.image_size && *options.image_size != vit.image_size) {
     if (*options.image_size % vit.patch_size != 0) {
@@ -136,7 +158,7 @@ ImportedModel import_vit_weights(NamedTensors weights, const ImportRequest& opti
     const int64_t old_size = vit.image_size;
     vit.image_size = *options.image_size;
     if (weights.count("pos_embed") > 0) {
-      weights["pos_embed"] = resample_pos_embed(weights.at("pos_embed"), vit.grid_size());
+      weights["pos_embed"] = resample_pos_embed(weights.at("pos_embed"), vit.grid_size(), vit.num_prefix_tokens());
       imported.notes.push_back(fmt::format("positional embedding resampled bicubically from {0}x{0} to {1}x{1} patches",
                                            old_size / vit.patch_size, vit.grid_size()));
     }
@@ -146,9 +168,8 @@ ImportedModel import_vit_weights(NamedTensors weights, const ImportRequest& opti
     imported.notes.push_back(
         fmt::format("new head for {} classes (the weights had {})", *options.num_classes, vit.num_classes));
     vit.num_classes = *options.num_classes;
-    weights.erase("head.weight");
-    weights.erase("head.bias");
-    fresh = {"head.weight", "head.bias"};
+    fresh = {"head.weight", "head.bias", "head_dist.weight", "head_dist.bias"};
+    for (const auto& name : fresh) weights.erase(name);
   }
   try {
     vit.validate();

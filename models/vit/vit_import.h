@@ -16,7 +16,7 @@ ImportedModel import_vit_weights(NamedTensors weights, const ImportRequest& requ
 NamedTensors to_timm_names(NamedTensors weights, WeightLayout layout);
 
 // A [1, extra + old_grid^2, D] positional embedding resampled bicubically to new_grid^2 patch
-// positions, the first `extra` (class-token) positions kept as they are.
+// positions, the first `extra` positions (class and distillation tokens) kept as they are.
 torch::Tensor resample_pos_embed(const torch::Tensor& pos_embed, int64_t new_grid, int64_t extra = 1);
 
 }  // namespace vit::models

@@ -41,6 +41,8 @@ void VitOptions::validate() const {
   require_probability(attn_drop_rate, "attn_drop_rate");
   require_probability(drop_path_rate, "drop_path_rate");
   require(layer_scale_init >= 0.0, "layer_scale_init must be >= 0");
+  require(!distilled || pool == PoolKind::Cls,
+          "distilled: the model pools its class and distillation tokens, so pool must be cls");
 }
 
 }  // namespace vit::models

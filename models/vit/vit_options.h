@@ -44,10 +44,14 @@ struct VitOptions {
   double attn_drop_rate = 0.0;    // on the attention weights
   double drop_path_rate = 0.0;    // stochastic depth, rising linearly to this value over the blocks
   double layer_scale_init = 0.0;  // LayerScale's initial gamma (CaiT); 0 disables LayerScale
+  // DeiT's distillation token beside the class token, with a head of its own (timm's
+  // VisionTransformerDistilled); a teacher's predictions supervise it.
+  bool distilled = false;
 
   int64_t grid_size() const { return image_size / patch_size; }
   int64_t num_patches() const { return grid_size() * grid_size(); }
-  int64_t num_tokens() const { return num_patches() + 1; }  // patches + class token
+  int64_t num_prefix_tokens() const { return distilled ? 2 : 1; }  // class (+ distillation) token
+  int64_t num_tokens() const { return num_patches() + num_prefix_tokens(); }
   int64_t head_dim() const { return embed_dim / num_heads; }
   int64_t mlp_hidden_dim() const { return static_cast<int64_t>(static_cast<double>(embed_dim) * mlp_ratio); }
 

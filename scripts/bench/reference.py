@@ -125,20 +125,26 @@ class VisionTransformer(nn.Module):
         super().__init__()
         dim, grid = m["dim"], m["image_size"] // m["patch_size"]
         self.pool = m["pool"]
+        self.distilled = m.get("distilled", False)  # DeiT: a distillation token and head_dist
+        prefix = 2 if self.distilled else 1
         self.patch_embed = PatchEmbed(m["patch_size"], m["in_chans"], dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        if self.distilled:
+            self.dist_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         kind = m["pos_embed"]
         if kind == "learned":
-            self.pos_embed = nn.Parameter(torch.randn(1, grid * grid + 1, dim) * 0.02)
+            self.pos_embed = nn.Parameter(torch.randn(1, grid * grid + prefix, dim) * 0.02)
         elif kind in ("sincos", "sinusoid"):
             patches = sincos_2d(grid, dim) if kind == "sincos" else sinusoid_1d(grid * grid, dim)
-            self.register_buffer("pos_embed", torch.cat([torch.zeros(1, dim), patches]).unsqueeze(0))
+            self.register_buffer("pos_embed", torch.cat([torch.zeros(prefix, dim), patches]).unsqueeze(0))
         else:
             self.pos_embed = None
         self.blocks = nn.Sequential(*[Block(dim, m["heads"], m["mlp_ratio"], m["qkv_bias"], m.get("layer_scale", 0.0))
                                       for _ in range(m["depth"])])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, m["num_classes"])
+        if self.distilled:
+            self.head_dist = nn.Linear(dim, m["num_classes"])
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
@@ -147,17 +153,20 @@ class VisionTransformer(nn.Module):
 
     def forward(self, images):
         x = self.patch_embed(images)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        tokens = [self.cls_token, self.dist_token] if self.distilled else [self.cls_token]
+        x = torch.cat([token.expand(x.shape[0], -1, -1) for token in tokens] + [x], dim=1)
         if self.pos_embed is not None:
             x = x + self.pos_embed
         x = self.norm(self.blocks(x))
+        if self.distilled:  # inference: the mean of the class and distillation heads (timm)
+            return (self.head(x[:, 0]) + self.head_dist(x[:, 1])) / 2
         return self.head(x[:, 0] if self.pool == "cls" else x[:, 1:].mean(dim=1))
 
 
 def make_optimizer(model, t):
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
-        (decay if parameter.ndim > 1 and name not in ("pos_embed", "cls_token") else no_decay).append(parameter)
+        (decay if parameter.ndim > 1 and name not in ("pos_embed", "cls_token", "dist_token") else no_decay).append(parameter)
     groups = [{"params": decay, "weight_decay": t["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
     if t["optimizer"] == "adamw":
         return torch.optim.AdamW(groups, lr=t["lr"], betas=tuple(t["betas"]))

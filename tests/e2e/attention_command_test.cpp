@@ -30,7 +30,7 @@ TEST(AttentionCommand, RolloutRowsAreDistributions) {
   EXPECT_EQ(rollout.sizes(), (std::vector<int64_t>{2, 17, 17}));
   EXPECT_LE((rollout.sum(-1) - 1.0).abs().max().item<double>(), 1e-5);
   EXPECT_GE(rollout.min().item<double>(), 0.0);
-  const auto class_map = models::class_token_rollout(maps, 4);
+  const auto class_map = models::token_rollout(maps, 4, 0, 1);
   EXPECT_EQ(class_map.sizes(), (std::vector<int64_t>{2, 4, 4}));
   EXPECT_LE((class_map.sum({1, 2}) - 1.0).abs().max().item<double>(), 1e-5);
 }
@@ -64,7 +64,7 @@ TEST(AttentionCommand, ATrainedModelAttendsToTheRegionThatCarriesTheLabel) {
   torch::NoGradGuard no_grad;
   for (const auto& file : images) {
     const auto maps = model->attention_maps(app::prepare_image(file, transform).input);
-    rollout += models::class_token_rollout(maps, 4)[0];
+    rollout += models::token_rollout(maps, 4, 0, 1)[0];
     last_block += maps.back()[0].mean(0)[0].narrow(0, 1, 16).reshape({4, 4});
   }
   // Mean per patch in the top-left 2x2 patches (the label's quadrant) and in the other 12.

@@ -115,6 +115,61 @@ TEST_F(Pretrained, ImageSizeResamplesThePositionalEmbeddingBicubicallyLikeTorch)
   EXPECT_EQ(model(torch::randn({2, 3, 48, 48})).sizes(), (std::vector<int64_t>{2, 7}));
 }
 
+TEST_F(Pretrained, DistilledDeitWeightsGiveTheReferenceLogitsNativeAndResampled) {
+  const auto native = file("deit_distilled.ckpt");
+  const auto imported =
+      run_vit("import --from deit " + file("deit_distilled.pth").string() + " --heads 2 --output " + native.string());
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_NE(imported.err.find("distilled true"), std::string::npos) << imported.err;
+  auto model = load(native);
+  torch::NoGradGuard no_grad;
+  EXPECT_LE((model(io("distilled_images")) - io("distilled_logits")).abs().max().item<double>(), 1e-4);
+
+  // 32 -> 48 px: the grid resampled, the class and distillation tokens' rows kept.
+  const auto resampled = file("deit_distilled48.ckpt");
+  const auto result = run_vit("import --from timm " + file("deit_distilled.pth").string() +
+                              " --heads 2 --image-size 48 --output " + resampled.string());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("resampled bicubically from 4x4 to 6x6 patches"), std::string::npos) << result.err;
+  auto model48 = load(resampled);
+  const auto params = model48->named_parameters();
+  EXPECT_LE((params["pos_embed"] - io("distilled_pos48")).abs().max().item<double>(), 1e-5);
+  EXPECT_LE((model48(io("distilled_images48")) - io("distilled_logits48")).abs().max().item<double>(), 1e-4);
+
+  // A new head replaces both heads.
+  const auto headed = run_vit("import --from deit " + file("deit_distilled.pth").string() +
+                              " --heads 2 --num-classes 3 --output " + file("deit3.ckpt").string());
+  ASSERT_EQ(headed.exit_code, 0) << headed.err;
+  EXPECT_EQ(load(file("deit3.ckpt"))->named_parameters()["head_dist.weight"].sizes(), (std::vector<int64_t>{3, 32}));
+}
+
+TEST_F(Pretrained, DistillationTokensThatDoNotFitAreRefusedClearly) {
+  // A distilled file against a plain preset, and a plain file against a distilled one.
+  const auto plain = run_vit("import --from deit " + file("deit_distilled.pth").string() +
+                             " --model deit_tiny_patch16_224 --output " + file("x.ckpt").string());
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_NE(plain.err.find("hold dist_token) but preset deit_tiny_patch16_224 has no distillation token; choose a "
+                           "*_distilled preset"),
+            std::string::npos)
+      << plain.err;
+  const auto distilled = run_vit("import --from timm " + file("timm.pth").string() +
+                                 " --model deit_tiny_distilled_patch16_224 --output " + file("x.ckpt").string());
+  EXPECT_EQ(distilled.exit_code, 1);
+  EXPECT_NE(distilled.err.find("preset deit_tiny_distilled_patch16_224 is distilled but the weights hold no "
+                               "dist_token"),
+            std::string::npos)
+      << distilled.err;
+  // A distillation token whose positional embedding lacks its row.
+  const auto short_pos = run_vit("import --from timm " + file("deit_distilled_short_pos.pth").string() +
+                                 " --heads 2 --output " + file("x.ckpt").string());
+  EXPECT_EQ(short_pos.exit_code, 1);
+  EXPECT_NE(short_pos.err.find("pos_embed has shape 1x17x32: after 2 special tokens (class, distillation) its 15 "
+                               "positions are not a square patch grid"),
+            std::string::npos)
+      << short_pos.err;
+  EXPECT_FALSE(fs::exists(file("x.ckpt")));
+}
+
 TEST_F(Pretrained, MissingUnexpectedAndMisshapenTensorsAreNamed) {
   const auto result = run_vit("import --from timm " + file("broken.pth").string() + " --heads 2 --output " +
                               file("broken.ckpt").string());
@@ -123,7 +178,7 @@ TEST_F(Pretrained, MissingUnexpectedAndMisshapenTensorsAreNamed) {
   EXPECT_NE(result.err.find("wrong shape: blocks.0.mlp.fc1.weight (64x16 in the file, 64x32 in the model)"),
             std::string::npos)
       << result.err;
-  EXPECT_NE(result.err.find("unexpected: dist_token"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("unexpected: pre_logits.fc.weight"), std::string::npos) << result.err;
   EXPECT_FALSE(fs::exists(file("broken.ckpt")));
   // The preset check: these weights are not a ViT-Ti.
   const auto preset = run_vit("import --from timm " + file("timm.pth").string() +

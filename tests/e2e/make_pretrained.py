@@ -5,7 +5,12 @@ A small torchvision.models.VisionTransformer with random weights is saved as a p
 to timm's layout, and inside DeiT's {"model": ...} wrapper. io.safetensors holds the input
 batch, torchvision's logits for it, and its positional embedding resampled to a 6x6 grid by
 torch.nn.functional.interpolate (bicubic), which `vit import --image-size 48` must reproduce.
+
+A distilled DeiT in timm's layout (dist_token, head_dist) comes from the plain PyTorch ViT of
+scripts/bench/reference.py with random weights, with its logits at 32 px and, after its positional
+embedding is resampled to 6x6 with both special tokens kept, at 48 px (distilled_* in io.safetensors).
 """
+import os
 import argparse
 import collections
 import json
@@ -16,6 +21,9 @@ import sys
 import torch
 import torch.nn.functional as F
 from torchvision.models import VisionTransformer
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "bench"))
+from reference import VisionTransformer as ReferenceViT  # noqa: E402
 
 
 def save_safetensors(tensors, path):
@@ -78,17 +86,44 @@ def main(out):
     broken = dict(timm_state)
     del broken["blocks.1.norm2.weight"]
     broken["blocks.0.mlp.fc1.weight"] = broken["blocks.0.mlp.fc1.weight"][:, :16]
-    broken["dist_token"] = torch.zeros(1, 1, 32)
+    broken["pre_logits.fc.weight"] = torch.zeros(32, 32)
     torch.save(broken, f"{out}/broken.pth")
 
     images = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         logits = model(images)
-    pos = state["encoder.pos_embedding"]
-    grid = pos[:, 1:].reshape(1, 4, 4, 32).permute(0, 3, 1, 2)
-    resized = F.interpolate(grid, size=(6, 6), mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
-    pos48 = torch.cat([pos[:, :1], resized.reshape(1, 36, 32)], dim=1)
-    save_safetensors({"images": images, "logits": logits, "pos48": pos48}, f"{out}/io.safetensors")
+    pos48 = resample(state["encoder.pos_embedding"], 1, 6)
+    io = {"images": images, "logits": logits, "pos48": pos48}
+    io.update(write_distilled(out))
+    save_safetensors(io, f"{out}/io.safetensors")
+
+
+def resample(pos, prefix, grid):
+    """timm's resample_abs_pos_embed: the special tokens' rows kept, the patch grid bicubic."""
+    old = int(round((pos.shape[1] - prefix) ** 0.5))
+    patches = pos[:, prefix:].reshape(1, old, old, -1).permute(0, 3, 1, 2)
+    resized = F.interpolate(patches, size=(grid, grid), mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
+    return torch.cat([pos[:, :prefix], resized.reshape(1, grid * grid, -1)], dim=1)
+
+
+def write_distilled(out):
+    torch.manual_seed(1)
+    options = dict(image_size=32, patch_size=8, in_chans=3, num_classes=5, dim=32, depth=2, heads=2, mlp_ratio=2.0,
+                   qkv_bias=True, pos_embed="learned", pool="cls", distilled=True)
+    model = ReferenceViT(options).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 0.2)
+    state = dict(model.state_dict())
+    torch.save({"model": state, "epoch": 300}, f"{out}/deit_distilled.pth")
+    torch.save(dict(state, pos_embed=state["pos_embed"][:, 1:]), f"{out}/deit_distilled_short_pos.pth")
+    images = torch.randn(3, 3, 32, 32)
+    images48 = torch.randn(2, 3, 48, 48)
+    resized = ReferenceViT(dict(options, image_size=48)).eval()
+    resized.load_state_dict(dict(state, pos_embed=resample(state["pos_embed"], 2, 6)))
+    with torch.no_grad():
+        return {"distilled_images": images, "distilled_logits": model(images), "distilled_images48": images48,
+                "distilled_logits48": resized(images48), "distilled_pos48": resized.pos_embed.detach()}
 
 
 if __name__ == "__main__":

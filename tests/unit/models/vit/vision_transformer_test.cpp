@@ -176,13 +176,78 @@ TEST_P(PresetParameters, EqualThePublishedCounts) {
   EXPECT_EQ(measure_complexity(*model).parameters, GetParam().parameters);
 }
 
-INSTANTIATE_TEST_SUITE_P(Published, PresetParameters,
-                         ::testing::Values(PresetCount{"vit_tiny_patch16_224", 5717416},
-                                           PresetCount{"vit_small_patch16_224", 22050664},
-                                           PresetCount{"vit_base_patch16_224", 86567656},
-                                           PresetCount{"vit_large_patch16_224", 304326632},
-                                           PresetCount{"vit_base_patch32_224", 88224232}),
-                         [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(
+    Published, PresetParameters,
+    ::testing::Values(PresetCount{"vit_tiny_patch16_224", 5717416}, PresetCount{"vit_small_patch16_224", 22050664},
+                      PresetCount{"vit_base_patch16_224", 86567656}, PresetCount{"vit_large_patch16_224", 304326632},
+                      PresetCount{"vit_base_patch32_224", 88224232}, PresetCount{"deit_tiny_patch16_224", 5717416},
+                      PresetCount{"deit_tiny_distilled_patch16_224", 5910800},
+                      PresetCount{"deit_small_distilled_patch16_224", 22436432},
+                      PresetCount{"deit_base_distilled_patch16_224", 87338192}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+VitOptions distilled_options() {
+  auto options = small_options();
+  options.distilled = true;
+  return options;
+}
+
+TEST(DistilledVisionTransformer, HasTimmsDistillationTokenAndHead) {
+  VisionTransformer model(distilled_options());
+  const auto parameters = model->named_parameters();
+  ASSERT_NE(parameters.find("dist_token"), nullptr);
+  EXPECT_EQ(parameters["dist_token"].sizes(), (std::vector<int64_t>{1, 1, 32}));
+  EXPECT_EQ(parameters["pos_embed"].sizes(), (std::vector<int64_t>{1, 18, 32}));  // 16 patches + 2 tokens
+  EXPECT_EQ(parameters["head_dist.weight"].sizes(), (std::vector<int64_t>{5, 32}));
+  EXPECT_EQ(parameters["head_dist.bias"].sizes(), (std::vector<int64_t>{5}));
+  EXPECT_EQ(model->class_name(), "VisionTransformerDistilled");
+  EXPECT_FALSE(model->decays("dist_token", parameters["dist_token"]));
+  EXPECT_TRUE(model->in_head("head_dist.weight"));
+  EXPECT_FALSE(model->in_head("blocks.0.attn.qkv.weight"));
+  // timm initialises the distillation token with std 0.02, the class token near zero.
+  EXPECT_GT(parameters["dist_token"].abs().max().item<double>(), 1e-3);
+}
+
+TEST(DistilledVisionTransformer, InferenceAveragesTheTwoHeadsThatTrainingReturnsApart) {
+  torch::manual_seed(1);
+  VisionTransformer model(distilled_options());
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto images = torch::randn({3, 3, 16, 16});
+  const auto features = model->forward_features(images);
+  EXPECT_EQ(features.sizes(), (std::vector<int64_t>{3, 18, 32}));
+  const auto parameters = model->named_parameters();
+  const auto class_logits =
+      torch::nn::functional::linear(features.select(1, 0), parameters["head.weight"], parameters["head.bias"]);
+  const auto distillation_logits = torch::nn::functional::linear(features.select(1, 1), parameters["head_dist.weight"],
+                                                                 parameters["head_dist.bias"]);
+  const auto outputs = model->forward_train(images);
+  EXPECT_LE(max_abs_diff(outputs.logits, class_logits), 1e-6);
+  EXPECT_LE(max_abs_diff(outputs.distillation_logits, distillation_logits), 1e-6);
+  EXPECT_GT(max_abs_diff(outputs.logits, outputs.distillation_logits), 1e-3);  // two heads, not one
+  EXPECT_LE(max_abs_diff(model(images), (class_logits + distillation_logits) / 2.0), 1e-6);
+  const auto maps = model->attention_maps(images);
+  EXPECT_EQ(maps[0].sizes(), (std::vector<int64_t>{3, 4, 18, 18}));
+  EXPECT_EQ(model->attention_layout().prefix_tokens, 2);
+  // Without a distillation token both training outputs are the single head's logits.
+  VisionTransformer plain(small_options());
+  plain->eval();
+  const auto single = plain->forward_train(images);
+  EXPECT_TRUE(torch::equal(single.logits, single.distillation_logits));
+  EXPECT_TRUE(torch::equal(single.logits, plain(images)));
+}
+
+TEST(DistilledVisionTransformer, EveryParameterLearnsFromTheAverageAndNeedsClassPooling) {
+  VisionTransformer model(distilled_options());
+  model(torch::randn({2, 3, 16, 16})).sum().backward();
+  for (const auto& item : model->named_parameters()) {
+    ASSERT_TRUE(item.value().grad().defined()) << item.key();
+    EXPECT_GT(item.value().grad().abs().sum().item<double>(), 0.0) << item.key();
+  }
+  auto mean_pool = distilled_options();
+  mean_pool.pool = PoolKind::Mean;
+  EXPECT_THROW(VisionTransformer{mean_pool}, std::invalid_argument);
+}
 
 TEST(Presets, SmallImagePresetsRunOnTheirInputs) {
   for (const auto* name : {"vit_tiny_patch4_28", "vit_micro_patch4_28"}) {
