@@ -94,7 +94,7 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
   std::optional<ModelEma> ema;
   if (train.ema_decay > 0.0) ema.emplace(model, models::build_model(config.model.options), train.ema_decay);
   DataParallel single_process(RankEnvironment{}, train.distributed, device);
-  TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, single_process, train, device);
+  TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, single_process, train, device, nullptr);
   const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
   const auto labels =
       torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));

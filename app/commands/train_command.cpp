@@ -21,6 +21,7 @@
 #include "app/train/metrics_log.h"
 #include "app/train/optimization.h"
 #include "app/train/progress.h"
+#include "app/train/teacher.h"
 #include "app/train/tensorboard_log.h"
 #include "app/train/training_step.h"
 #include "data/errors.h"
@@ -273,6 +274,22 @@ int run_train(const TrainOptions& options) {
   auto optimizer = make_optimizer(model, train);
   std::optional<ModelEma> ema;
   if (train.ema_decay > 0.0) ema.emplace(model, models::build_model(config.model.options), train.ema_decay);
+  // The teacher answers a probe batch before training starts, so that a teacher that does not fit
+  // fails here, and a resumed run must have the teacher it began with.
+  std::optional<Teacher> teacher;
+  if (train.distillation.enabled()) {
+    teacher.emplace(config, device);
+    spdlog::info("distillation ({}, alpha {}, tau {}) from the teacher {}",
+                 name_of(kDistillationNames, train.distillation.kind), train.distillation.alpha, train.distillation.tau,
+                 teacher->description());
+    if (resume && resume->teacher_fingerprint() != teacher->fingerprint()) {
+      throw ConfigError(fmt::format(
+          "--resume: the teacher {} is not the file the run began with ({} then, {} now); resume with that teacher",
+          train.distillation.teacher,
+          resume->teacher_fingerprint().empty() ? "none recorded" : resume->teacher_fingerprint(),
+          teacher->fingerprint()));
+    }
+  }
   TrainingState state;
   if (resume) {
     resume->load_model(model, false);
@@ -292,7 +309,8 @@ int run_train(const TrainOptions& options) {
     step_log.emplace(run_dir, state.step);
     if (train.tensorboard) tensorboard.emplace(run_dir, resume ? &state : nullptr);
   }
-  TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, parallel, train, device);
+  TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, parallel, train, device,
+                             teacher ? &*teacher : nullptr);
   if (resume) resume->load_loss_scaler(training_step.scaler());
 
   spdlog::info("data: {} training images, {} validation images, {} classes; {} steps per epoch", splits.train->size(),
@@ -315,6 +333,7 @@ int run_train(const TrainOptions& options) {
     contents.class_names = class_names;
     contents.state = at;
     contents.device = device;
+    if (teacher) contents.teacher_fingerprint = teacher->fingerprint();
     save_checkpoint(file, contents);
   };
 

@@ -25,6 +25,18 @@ enum class OptimizerKind { AdamW, Sgd };
 enum class ScheduleKind { Cosine, Step, Constant };
 enum class AmpMode { None, Bf16, Fp16 };
 enum class DistBackend { Auto, Gloo, Nccl };
+enum class DistillationKind { None, Soft, Hard };
+
+// `train.distillation` (DeiT): a teacher's predictions supervise the student's distillation head
+// (its class head when it has no distillation token).
+struct DistillationConfig {
+  std::string teacher;  // a TorchScript module (normalized images -> logits) or a vitcpp checkpoint
+  DistillationKind kind = DistillationKind::None;
+  double alpha = 0.5;  // the teacher's share of the loss; the labels keep 1 - alpha
+  double tau = 1.0;    // soft: temperature of both distributions
+
+  bool enabled() const { return kind != DistillationKind::None; }
+};
 
 // `train.distributed`: how ranks started by torchrun, SLURM or `vit train --nproc` talk.
 struct DistributedConfig {
@@ -53,6 +65,7 @@ struct TrainConfig {
   double decay_rate = 0.1;
   double label_smoothing = 0.0;
   data::MixupOptions mixup;
+  DistillationConfig distillation;
   double grad_clip = 0.0;  // max global gradient norm; 0 disables
   int64_t grad_accum_steps = 1;
   AmpMode amp = AmpMode::None;

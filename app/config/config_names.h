@@ -26,6 +26,8 @@ inline const NameTable<ScheduleKind> kScheduleNames = {
     {"cosine", ScheduleKind::Cosine}, {"step", ScheduleKind::Step}, {"constant", ScheduleKind::Constant}};
 inline const NameTable<DistBackend> kDistBackendNames = {
     {"auto", DistBackend::Auto}, {"gloo", DistBackend::Gloo}, {"nccl", DistBackend::Nccl}};
+inline const NameTable<DistillationKind> kDistillationNames = {
+    {"none", DistillationKind::None}, {"soft", DistillationKind::Soft}, {"hard", DistillationKind::Hard}};
 inline const NameTable<AmpMode> kAmpNames = {{"none", AmpMode::None}, {"bf16", AmpMode::Bf16}, {"fp16", AmpMode::Fp16}};
 
 }  // namespace vit::app

@@ -90,6 +90,18 @@ const std::vector<models::Field<TrainConfig>>& train_fields() {
           .real(
               "mixup.switch_prob", [](TrainConfig& t) -> double& { return t.mixup.switch_probability; }, 0.0, 1.0,
               "with both on: chance of CutMix instead of Mixup")
+          .text(
+              "distillation.teacher", [](TrainConfig& t) -> std::string& { return t.distillation.teacher; },
+              "TorchScript module (normalized images -> logits) or vitcpp checkpoint")
+          .choice(
+              "distillation.type", [](TrainConfig& t) -> DistillationKind& { return t.distillation.kind; },
+              kDistillationNames, "none | soft (KL at tau, x tau^2) | hard (cross-entropy with the teacher's argmax)")
+          .real(
+              "distillation.alpha", [](TrainConfig& t) -> double& { return t.distillation.alpha; }, 0.0, 1.0,
+              "the teacher's share of the loss (the labels': 1 - alpha)")
+          .real(
+              "distillation.tau", [](TrainConfig& t) -> double& { return t.distillation.tau; }, 1e-3, 1e3,
+              "soft distillation's temperature")
           .real("grad_clip", &TrainConfig::grad_clip, 0.0, 1e9, "max global gradient norm; 0 disables clipping")
           .integer("grad_accum_steps", &TrainConfig::grad_accum_steps, 1, 65536, "micro-batches per optimizer step")
           .choice("amp", &TrainConfig::amp, kAmpNames, "none | bf16 | fp16 (autocast; fp16 with loss scaling)")
@@ -124,6 +136,14 @@ TrainConfig read_train(YamlSection section) {
   TrainConfig t;
   read_fields(section, train_fields(), t);
   if (t.min_lr > t.lr) section.fail("min_lr", "must not exceed train.lr");
+  if (t.distillation.enabled() && t.distillation.teacher.empty()) {
+    section.section("distillation")
+        .fail("teacher",
+              "distillation.type " + name_of(kDistillationNames, t.distillation.kind) + " needs a teacher file");
+  }
+  if (!t.distillation.enabled() && !t.distillation.teacher.empty()) {
+    section.section("distillation").fail("type", "is none, so the teacher would not be used; choose soft or hard");
+  }
   section.finish();
   return t;
 }

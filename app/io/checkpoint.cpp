@@ -60,6 +60,7 @@ void save_checkpoint(const std::filesystem::path& file, const CheckpointContents
   archive.write("batch_in_epoch", c10::IValue(contents.state.batch_in_epoch));
   archive.write("step", c10::IValue(contents.state.step));
   archive.write("best_top1", c10::IValue(contents.state.best_top1));
+  if (!contents.teacher_fingerprint.empty()) archive.write("teacher", c10::IValue(contents.teacher_fingerprint));
 
   torch::serialize::OutputArchive model;
   (*contents.model)->save(model);
@@ -116,6 +117,7 @@ CheckpointReader::CheckpointReader(const std::filesystem::path& file) : file_(fi
     state_.step = value.toInt();
     archive_.read("best_top1", value);
     state_.best_top1 = value.toDouble();
+    if (archive_.try_read("teacher", value)) teacher_fingerprint_ = value.toStringRef();
   } catch (const c10::Error& e) {
     fail(std::string("checkpoint metadata is incomplete: ") + e.what_without_backtrace());
   } catch (const std::exception& e) {

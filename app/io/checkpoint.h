@@ -35,6 +35,7 @@ struct CheckpointContents {
   std::vector<std::string> class_names;
   TrainingState state;
   torch::Device device{torch::kCPU};  // whose random generator state is saved with the CPU's
+  std::string teacher_fingerprint;    // train.distillation's teacher file; empty without one
 };
 
 // Writes one file atomically: a temporary beside `file`, flushed to disk, then renamed over it,
@@ -55,6 +56,8 @@ class CheckpointReader {
   const std::vector<std::string>& class_names() const { return class_names_; }
   const TrainingState& state() const { return state_; }
   bool has_ema() const { return has_ema_; }
+  // The distillation teacher's file_fingerprint; empty for runs without one (and earlier releases).
+  const std::string& teacher_fingerprint() const { return teacher_fingerprint_; }
 
   // The model weights (or the EMA weights); a data::DataError when they do not fit `model`.
   void load_model(models::ImageModel& model, bool ema);
@@ -71,6 +74,7 @@ class CheckpointReader {
   std::vector<std::string> class_names_;
   TrainingState state_;
   bool has_ema_ = false;
+  std::string teacher_fingerprint_;
 };
 
 // A run directory or a checkpoint file -> the checkpoint file (RUN_DIR/last.ckpt).

@@ -4,12 +4,14 @@
 #include "app/io/byte_order.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <array>
 #include <cstring>
+#include <fstream>
 #include <vector>
 
 namespace vit::app {
@@ -88,6 +90,20 @@ ChecksummedFile::ChecksummedFile(const std::filesystem::path& file, const std::s
     position += got;
   }
   if (crc != expected_crc) refuse("not a readable " + what + " (checksum mismatch: the file is damaged)");
+}
+
+std::string file_fingerprint(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error(file.string() + ": cannot be read");
+  uLong crc = crc32(0L, Z_NULL, 0);
+  uint64_t size = 0;
+  std::vector<char> chunk(size_t{1} << 20);
+  while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) || in.gcount() > 0) {
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(chunk.data()), static_cast<uInt>(in.gcount()));
+    size += static_cast<uint64_t>(in.gcount());
+  }
+  if (in.bad()) throw std::runtime_error(file.string() + ": read failed");
+  return fmt::format("crc32 {:08x}, {} bytes", crc, size);
 }
 
 ChecksummedFile::~ChecksummedFile() {

@@ -40,4 +40,8 @@ class ChecksummedFile {
   uint64_t payload_size_ = 0;
 };
 
+// "crc32 1a2b3c4d, 12345 bytes" of any file, to recognise it again later. Throws
+// std::runtime_error naming the file when it cannot be read.
+std::string file_fingerprint(const std::filesystem::path& file);
+
 }  // namespace vit::app

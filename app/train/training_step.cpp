@@ -4,14 +4,17 @@
 #include "app/train/ema.h"
 #include "app/train/loss.h"
 #include "app/train/optimization.h"
+#include "app/train/teacher.h"
 
 namespace vit::app {
 
 TrainingStep::TrainingStep(models::ImageModel& model, torch::optim::Optimizer& optimizer, ModelEma* ema,
-                           DataParallel& parallel, const TrainConfig& train, torch::Device device)
+                           DataParallel& parallel, const TrainConfig& train, torch::Device device,
+                           const Teacher* teacher)
     : model_(model),
       optimizer_(optimizer),
       ema_(ema),
+      teacher_(teacher),
       parallel_(parallel),
       train_(train),
       device_(device),
@@ -24,7 +27,17 @@ void TrainingStep::accumulate(const torch::Tensor& inputs, const torch::Tensor& 
   {
     AutocastGuard guard(device_, train_.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16,
                         train_.amp != AmpMode::None);
-    loss = classification_loss(model_(inputs).to(torch::kFloat32), labels, soft_targets, train_.label_smoothing);
+    if (teacher_ == nullptr) {
+      loss = classification_loss(model_(inputs).to(torch::kFloat32), labels, soft_targets, train_.label_smoothing);
+    } else {
+      const auto outputs = model_->forward_train(inputs);
+      const auto& distillation = train_.distillation;
+      loss = (1.0 - distillation.alpha) *
+                 classification_loss(outputs.logits.to(torch::kFloat32), labels, soft_targets, train_.label_smoothing) +
+             distillation.alpha * distillation_loss(outputs.distillation_logits.to(torch::kFloat32),
+                                                    teacher_->logits(inputs).to(torch::kFloat32), distillation.kind,
+                                                    distillation.tau);
+    }
   }
   scaler_.scale(loss / static_cast<double>(train_.grad_accum_steps)).backward();
   loss_sum_ = loss_sum_.defined() ? loss_sum_ + loss.detach() : loss.detach();

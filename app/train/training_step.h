@@ -11,16 +11,20 @@
 namespace vit::app {
 
 class ModelEma;
+class Teacher;
 
 // One optimizer step, as `vit train` runs it and `vit bench --mode train` measures it. For each
 // micro-batch: the autocast forward, the fp32 loss and the (loss-scaled) backward, gradients
 // adding up. Then: the rank average of the gradients, unscaling, clipping, the optimizer step at
 // the schedule's learning rate, the loss scale's update and the EMA. Nothing here waits for the
 // device, except fp16's one read of the overflow flag that decides whether the step is taken.
+// With a teacher (train.distillation), the loss is (1 - alpha) x the label loss of the class head
+// + alpha x the teacher term of the distillation head, the teacher seeing the same (mixed) batch.
 class TrainingStep {
  public:
+  // `teacher`: null without distillation.
   TrainingStep(models::ImageModel& model, torch::optim::Optimizer& optimizer, ModelEma* ema, DataParallel& parallel,
-               const TrainConfig& train, torch::Device device);
+               const TrainConfig& train, torch::Device device, const Teacher* teacher);
 
   // Forward and backward of one micro-batch; `soft_targets` are mixup's, or undefined.
   // `completes_step`: the last micro-batch before apply(), whose backward also averages the
@@ -40,6 +44,7 @@ class TrainingStep {
   models::ImageModel& model_;
   torch::optim::Optimizer& optimizer_;
   ModelEma* ema_;
+  const Teacher* teacher_;
   DataParallel& parallel_;
   const TrainConfig& train_;
   torch::Device device_;

@@ -139,6 +139,16 @@ std::vector<torch::Tensor> checkpoint_parameters(const fs::path& run) {
   return parameters;
 }
 
+// Two runs' steps.csv: `steps` rows each, every loss within 1e-5 of the other run's.
+void expect_close_losses(const fs::path& run, const fs::path& other, size_t steps) {
+  const auto losses = loss_column(run / "steps.csv");
+  const auto other_losses = loss_column(other / "steps.csv");
+  ASSERT_EQ(losses.size(), steps);
+  ASSERT_EQ(other_losses.size(), steps);
+  const auto value = [](const std::string& cell) { return std::stod(cell.substr(cell.find(':') + 1)); };
+  for (size_t i = 0; i < steps; ++i) EXPECT_NEAR(value(losses[i]), value(other_losses[i]), 1e-5) << i;
+}
+
 std::string deterministic_run(const TempDir& dir) {
   return "train --config " + tiny_config(dir) +
          " --set model.dropout=0 --set model.drop_path=0 --set train.batch_size=32 --set train.grad_accum_steps=2"
@@ -157,14 +167,7 @@ TEST(DistributedTrain, NprocTwoTrainsLikeOneProcessWithTheSameGlobalBatch) {
   EXPECT_EQ(multi.err.find("rank 1"), std::string::npos) << multi.err;  // rank 1 logs no info lines
 
   EXPECT_LE(max_difference(checkpoint_parameters(dir / "single"), checkpoint_parameters(dir / "multi")), 1e-5);
-  const auto single_losses = loss_column(dir / "single" / "steps.csv");
-  const auto multi_losses = loss_column(dir / "multi" / "steps.csv");
-  ASSERT_EQ(single_losses.size(), 20u);
-  ASSERT_EQ(multi_losses.size(), 20u);
-  for (size_t i = 0; i < single_losses.size(); ++i) {
-    const auto value = [](const std::string& cell) { return std::stod(cell.substr(cell.find(':') + 1)); };
-    EXPECT_NEAR(value(single_losses[i]), value(multi_losses[i]), 1e-5) << i;
-  }
+  expect_close_losses(dir / "single", dir / "multi", 20);
   // Validation metrics are reduced over both ranks' shards: the same numbers as one process.
   EXPECT_EQ(read_file(dir / "single" / "metrics.csv").substr(0, 60),
             read_file(dir / "multi" / "metrics.csv").substr(0, 60));
@@ -179,6 +182,23 @@ TEST(DistributedTrain, NprocTwoTrainsLikeOneProcessWithTheSameGlobalBatch) {
   const auto resumed = run_vit("train --resume " + (dir / "multi").string() + " --set train.max_steps=24 --threads 1");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_EQ(loss_column(dir / "multi" / "steps.csv").size(), 24u);
+}
+
+// Each rank's teacher answers for its shard; the job still trains like one process.
+TEST(DistributedTrain, DistillationTrainsLikeOneProcess) {
+  TempDir dir;
+  const auto teacher =
+      run_vit(deterministic_run(dir) + " --set train.max_steps=6 --output " + (dir / "teacher").string());
+  ASSERT_EQ(teacher.exit_code, 0) << teacher.err;
+  const auto command = deterministic_run(dir) + " --set train.max_steps=6 --set model.distilled=true" +
+                       " --set train.distillation.type=soft --set train.distillation.tau=2" +
+                       " --set train.distillation.teacher=" + (dir / "teacher").string();
+  const auto single = run_vit(command + " --output " + (dir / "single").string());
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const auto multi = run_vit(command + " --nproc 2 --output " + (dir / "multi").string());
+  ASSERT_EQ(multi.exit_code, 0) << multi.err;
+  expect_close_losses(dir / "single", dir / "multi", 6);
+  EXPECT_LE(max_difference(checkpoint_parameters(dir / "single"), checkpoint_parameters(dir / "multi")), 1e-5);
 }
 
 // Each rank's loader mixes its share of the batch (timm's per-rank batch mode).

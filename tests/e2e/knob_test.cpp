@@ -261,6 +261,7 @@ const std::vector<Knob>& model_knobs() {
       steps("model.attn_dropout", "0.1"),
       steps("model.drop_path", "0.1"),
       steps("model.layer_scale", "0.1"),
+      steps("model.distilled", "true"),
       steps("model.pretrained", "{base}/last.ckpt"),
   };
   return knobs;
@@ -355,6 +356,18 @@ const std::vector<Knob>& train_knobs() {
       steps("train.mixup.cutmix_alpha", "1.0"),
       steps("train.mixup.prob", "0.5", {"train.mixup.mixup_alpha=0.8"}),
       steps("train.mixup.switch_prob", "0.9", {"train.mixup.mixup_alpha=0.8", "train.mixup.cutmix_alpha=1.0"}),
+      // The baseline run's checkpoint teaches: a vitcpp checkpoint is a teacher too.
+      {"train.distillation.teacher",
+       {"train.distillation.teacher={base}/last.ckpt", "train.distillation.type=hard"},
+       Observe::Steps,
+       {},
+       ""},
+      steps("train.distillation.type", "soft",
+            {"train.distillation.teacher={base}/last.ckpt", "train.distillation.type=hard"}),
+      steps("train.distillation.alpha", "0.9",
+            {"train.distillation.teacher={base}/last.ckpt", "train.distillation.type=hard"}),
+      steps("train.distillation.tau", "4.0",
+            {"train.distillation.teacher={base}/last.ckpt", "train.distillation.type=soft"}),
       steps("train.grad_clip", "0.05"),
       steps("train.grad_accum_steps", "2"),
       steps("train.amp", "bf16"),
