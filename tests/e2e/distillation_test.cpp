@@ -95,6 +95,17 @@ TEST_F(Distillation, AlphaZeroLeavesEveryLossAsWithoutATeacher) {
   EXPECT_EQ(loss_column(path("alpha0") / "steps.csv"), loss_column(path("no_teacher") / "steps.csv"));
 }
 
+TEST_F(Distillation, TheTeacherRunsInEvalMode) {
+  // A teacher saved in training mode with dropout after its logits: in eval mode the dropout is
+  // the identity, so every loss equals the one with the plain constant teacher.
+  const std::string settings = " --set train.distillation.type=soft --set train.distillation.tau=2";
+  const auto plain = train("constant_soft", teacher("constant.pt") + settings);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const auto with_dropout = train("dropout_soft", teacher("dropout.pt") + settings);
+  ASSERT_EQ(with_dropout.exit_code, 0) << with_dropout.err;
+  EXPECT_EQ(loss_column(path("dropout_soft") / "steps.csv"), loss_column(path("constant_soft") / "steps.csv"));
+}
+
 TEST_F(Distillation, SoftDistillationMatchesTheTeachersDistribution) {
   // KL to softmax([2, 0] / tau) at tau 2 is smallest where the student's logits differ by 2 too.
   const auto run = train("soft", teacher("constant.pt") +

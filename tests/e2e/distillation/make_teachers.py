@@ -2,6 +2,7 @@
 (torch.jit.script), for the 16x16 grey, 2-class images of its runs:
 
 constant.pt       the logits [2, 0] for every image, whatever it shows
+dropout.pt        the same followed by Dropout(0.5), saved in training mode (eval mode must undo it)
 cnn.pt            a small convolutional network with random weights
 cnn_retrained.pt  the same network with other weights (another teacher, same shape)
 three_classes.pt  a network with 3 outputs
@@ -30,13 +31,14 @@ def cnn(in_chans, classes):
                          nn.Linear(16, classes))
 
 
-def save(module, path):
-    torch.jit.script(module.eval()).save(path)
+def save(module, path, training=False):
+    torch.jit.script(module.train(training)).save(path)
 
 
 def main(out):
     torch.manual_seed(0)
     save(Constant(), f"{out}/constant.pt")
+    save(nn.Sequential(Constant(), nn.Dropout(0.5)), f"{out}/dropout.pt", training=True)
     save(cnn(1, 2), f"{out}/cnn.pt")
     save(cnn(1, 2), f"{out}/cnn_retrained.pt")
     save(cnn(1, 3), f"{out}/three_classes.pt")
