@@ -17,6 +17,13 @@ torch::Tensor fixed_pos_embed(const VitOptions& options) {
   return torch::cat({torch::zeros({options.num_prefix_tokens(), dim}), patches}, 0).unsqueeze(0);
 }
 
+// A distilled model's two heads on their tokens' final states [B, P + N, D]: the class head on the
+// class token, head_dist on the distillation token.
+ImageModelImpl::TrainingOutputs distilled_heads(torch::nn::Linear& head, torch::nn::Linear& head_dist,
+                                                const torch::Tensor& features) {
+  return {head(features.select(1, 0)), head_dist(features.select(1, 1))};
+}
+
 }  // namespace
 
 VisionTransformerImpl::VisionTransformerImpl(const VitOptions& options)
@@ -96,7 +103,8 @@ torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& image
 torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& features) {
   if (options_.distilled) {
     if (head_.is_empty()) return (features.select(1, 0) + features.select(1, 1)) / 2.0;
-    return (head_(features.select(1, 0)) + head_dist_(features.select(1, 1))) / 2.0;
+    const auto heads = distilled_heads(head_, head_dist_, features);
+    return (heads.logits + heads.distillation_logits) / 2.0;
   }
   const auto pooled = options_.pool == PoolKind::Cls ? features.select(1, 0) : features.slice(1, 1).mean(1);
   return head_.is_empty() ? pooled : head_(pooled);
@@ -108,8 +116,7 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images) {
 
 ImageModelImpl::TrainingOutputs VisionTransformerImpl::forward_train(const torch::Tensor& images) {
   if (!options_.distilled || head_.is_empty()) return ImageModelImpl::forward_train(images);
-  const auto features = forward_features(images);
-  return {head_(features.select(1, 0)), head_dist_(features.select(1, 1))};
+  return distilled_heads(head_, head_dist_, forward_features(images));
 }
 
 std::vector<torch::Tensor> VisionTransformerImpl::attention_maps(const torch::Tensor& images) {
