@@ -60,6 +60,28 @@ std::optional<std::pair<std::string, std::string>> split_line(const std::string&
   return std::make_pair(path, label);
 }
 
+// A line of an unlabeled list: a path alone, double-quoted where it holds commas; else nullopt.
+std::optional<std::string> path_alone(const std::string& line) {
+  if (line.empty()) return std::nullopt;
+  if (line[0] != '"') {
+    if (line.find(',') != std::string::npos) return std::nullopt;
+    return line;
+  }
+  std::string path;
+  for (size_t at = 1; at < line.size(); ++at) {
+    if (line[at] != '"') {
+      path.push_back(line[at]);
+    } else if (at + 1 < line.size() && line[at + 1] == '"') {
+      path.push_back('"');
+      ++at;
+    } else {
+      if (at + 1 != line.size() || path.empty()) return std::nullopt;
+      return path;
+    }
+  }
+  return std::nullopt;  // unterminated quote
+}
+
 std::optional<int64_t> parse_index(const std::string& text) {
   int64_t value = 0;
   const auto* end = text.data() + text.size();
@@ -95,6 +117,7 @@ CsvList parse_csv_list(std::istream& lines, const std::string& source, const std
     throw DataError(source + ":" + std::to_string(line_number) + ": " + message);
   };
   std::vector<RawLine> raw;
+  bool unlabeled = false;         // the first entry is a path alone: every entry must be
   std::optional<LabelKind> kind;  // the first label's; every other must be of the same kind
   size_t kind_line = 0;
   size_t line_number = 0;
@@ -105,6 +128,17 @@ CsvList parse_csv_list(std::istream& lines, const std::string& source, const std
     const auto text = trim(line);
     if (text.empty() || text[0] == '#') continue;
     if (raw.empty() && text == "path,label") continue;
+    if (raw.empty() && text == "path") {
+      unlabeled = true;
+      continue;
+    }
+    const auto alone = path_alone(text);
+    if (raw.empty() && alone) unlabeled = true;
+    if (unlabeled) {
+      if (!alone) fail(line_number, "expected a path alone (the list's first entry has no label), got '" + text + "'");
+      raw.push_back({*alone, "", line_number});
+      continue;
+    }
     const auto fields = split_line(text);
     if (!fields) fail(line_number, "expected 'path,label', got '" + text + "'");
     const auto this_kind = label_kind(fields->second, line_number, source);
@@ -122,9 +156,17 @@ CsvList parse_csv_list(std::istream& lines, const std::string& source, const std
     raw.push_back({fields->first, fields->second, line_number});
   }
   if (raw.empty()) throw DataError(source + ": the list has no entries");
+  CsvList list;
+  const auto resolved = [&](const std::string& path) {
+    const std::filesystem::path file = path;
+    return file.is_absolute() ? file : base_dir / file;
+  };
+  if (unlabeled) {
+    for (const auto& entry : raw) list.entries.push_back({resolved(entry.path), kNoLabel, entry.line_number});
+    return list;
+  }
   const bool all_indices = kind == LabelKind::Index;
 
-  CsvList list;
   std::map<std::string, int64_t> index_of_name;
   if (!class_names.empty()) {
     list.class_names = class_names;
@@ -154,8 +196,7 @@ CsvList parse_csv_list(std::istream& lines, const std::string& source, const std
       label = found->second;
     }
     max_label = std::max(max_label, label);
-    std::filesystem::path path = entry.path;
-    list.entries.push_back({path.is_absolute() ? path : base_dir / path, label, entry.line_number});
+    list.entries.push_back({resolved(entry.path), label, entry.line_number});
   }
   if (list.class_names.empty()) {
     for (int64_t i = 0; i <= max_label; ++i) list.class_names.push_back(std::to_string(i));

@@ -21,7 +21,8 @@ struct CsvList {
 // Parses "path,label" lines. A label is a class index, or a class name: names then map to
 // indices in sorted order unless `class_names` (from the config) fixes them. An optional header
 // line "path,label" is skipped, as are blank lines and lines starting with '#'. Paths may be
-// double-quoted (for commas). Throws DataError naming `source` and the line number.
+// double-quoted (for commas). A list of paths alone (header "path") is of unlabeled images: its
+// labels are kNoLabel and it has no class names. Throws DataError naming `source` and the line.
 CsvList parse_csv_list(std::istream& lines, const std::string& source, const std::filesystem::path& base_dir,
                        const std::vector<std::string>& class_names);
 

@@ -14,7 +14,7 @@ struct ImageSize {
   int64_t height;
 };
 
-// A labelled image source. Implementations must allow concurrent load() calls from the
+// An image source, labelled or not. Implementations must allow concurrent load() calls from the
 // loader's worker threads.
 class Dataset {
  public:
@@ -29,8 +29,13 @@ class Dataset {
   virtual std::string describe(size_t index) const = 0;
   // The stored image's size, from the file header where there is one; nullopt if unknown.
   virtual std::optional<ImageSize> stored_size(size_t index) const = 0;
+  // Empty for images without labels (a flat image folder, a list of paths), whose label() is
+  // kNoLabel: only pretraining (masked image modelling) learns from them.
   virtual const std::vector<std::string>& class_names() const = 0;
+  bool labelled() const { return !class_names().empty(); }
 };
+
+inline constexpr int64_t kNoLabel = -1;
 
 // Converts an 8-bit image as OpenCV decodes it (grey, BGR or BGRA) into `channels` channels
 // in RGB order.

@@ -30,7 +30,21 @@ ImageFolderDataset::ImageFolderDataset(const std::filesystem::path& root, int64_
   }
   if (error) throw DataError(root.string() + ": cannot list: " + error.message());
   std::sort(class_dirs.begin(), class_dirs.end());
-  if (class_dirs.empty()) throw DataError(root.string() + ": no class folders (expected root/<class>/<image>)");
+  if (class_dirs.empty()) {
+    std::vector<fs::path> files;
+    for (fs::directory_iterator it(root, error), end; !error && it != end; it.increment(error)) {
+      std::error_code status_error;
+      const bool candidate = it->is_symlink(status_error) || it->is_regular_file(status_error);
+      if (candidate && has_image_extension(it->path())) files.push_back(it->path());
+    }
+    if (files.empty()) {
+      throw DataError(root.string() +
+                      ": neither class folders (root/<class>/<image>) nor images (unlabeled, for pretraining)");
+    }
+    std::sort(files.begin(), files.end());
+    for (auto& file : files) samples_.push_back({std::move(file), kNoLabel});
+    return;
+  }
   if (!class_names.empty()) {
     std::vector<std::string> found;
     for (const auto& dir : class_dirs) found.push_back(dir.filename().string());

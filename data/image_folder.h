@@ -8,11 +8,12 @@ namespace vit::data {
 
 // root/<class>/<image>.{jpg,jpeg,png,bmp,tif,tiff,webp}: classes sorted by folder name get
 // indices 0, 1, ... (torchvision's ImageFolder convention), or, when `class_names` is given
-// (data.class_names), those folders in that order; files sorted by path within a class.
+// (data.class_names), those folders in that order; files sorted by path within a class. A root
+// without class folders but with images in it is a folder of unlabeled images (for pretraining).
 class ImageFolderDataset : public Dataset {
  public:
-  // Throws DataError for a missing root, no class folders, a class folder without images, or
-  // `class_names` that do not name the root's class folders exactly.
+  // Throws DataError for a missing root, neither class folders nor images, a class folder without
+  // images, or `class_names` that do not name the root's class folders exactly.
   ImageFolderDataset(const std::filesystem::path& root, int64_t max_pixels,
                      const std::vector<std::string>& class_names = {});
 

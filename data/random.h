@@ -82,6 +82,7 @@ enum RandomStream : uint64_t {
   kAugmentStream = 2,
   kMixStream = 3,
   kSplitStream = 4,
+  kMaskStream = 5,
 };
 
 }  // namespace vit::data

@@ -24,8 +24,13 @@ std::shared_ptr<const Dataset> open_source(const SourceOptions& source, const Da
 
 DataSplits open_datasets(const DataOptions& options) {
   auto train = open_source(options.train, options);
-  // The validation split is scored with the training split's class indices, matched by name.
-  if (options.val) return {train, align_classes(open_source(*options.val, options), train->class_names(), "data.val")};
+  // The validation split is scored with the training split's class indices, matched by name
+  // (when both have labels: pretraining reads none).
+  if (options.val) {
+    auto val = open_source(*options.val, options);
+    if (!train->labelled() || !val->labelled()) return {train, val};
+    return {train, align_classes(val, train->class_names(), "data.val")};
+  }
   if (options.val_fraction > 0.0) {
     auto [train_part, val_part] = split_dataset(train, options.val_fraction, options.split_seed);
     return {train_part, val_part};

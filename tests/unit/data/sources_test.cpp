@@ -61,7 +61,10 @@ TEST(ImageFolder, DecodesToRgbOrGrey) {
 TEST(ImageFolder, BadRootsAndClassFoldersAreErrors) {
   TempDir dir;
   EXPECT_NE(data_error([&] { ImageFolderDataset(dir / "missing", 100); }).find("does not exist"), std::string::npos);
-  EXPECT_NE(data_error([&] { ImageFolderDataset(dir.path(), 100); }).find("no class folders"), std::string::npos);
+  EXPECT_NE(data_error([&] {
+              ImageFolderDataset(dir.path(), 100);
+            }).find("neither class folders (root/<class>/<image>) nor images"),
+            std::string::npos);
   vit::testing::write_image_folder(dir.path(), {"full"}, 1);
   std::filesystem::create_directories(dir / "empty");
   write_file(dir / "empty" / "notes.txt", "not an image");
