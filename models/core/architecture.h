@@ -54,6 +54,7 @@ class Architecture {
   // Throws std::invalid_argument naming the first inconsistent field.
   virtual void validate(const ModelOptions& options) const = 0;
   virtual ModelShape shape(const ModelOptions& options) const = 0;
+  virtual Objective objective() const { return Objective::Classification; }
   virtual ImageModel build(const ModelOptions& options) const = 0;
   // `weights` in the layout's names; throws WeightsError when they do not fit and
   // std::invalid_argument for a request that contradicts them.

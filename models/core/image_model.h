@@ -37,6 +37,11 @@ class ImageModelImpl : public torch::nn::Module {
   virtual bool decays(const std::string& name, const torch::Tensor& parameter) const;
   // The classifier's parameters, which `train.backbone_lr_scale` leaves at the full rate.
   virtual bool in_head(const std::string& name) const;
+  // Layer-wise learning-rate decay (`train.layer_decay`, BEiT/MAE): the layer a parameter belongs
+  // to, from 0 (the embeddings) to layer_count() (the final norm and the head, at the full rate).
+  // Models without layers put every parameter at layer_count() 0.
+  virtual int64_t layer_count() const { return 0; }
+  virtual int64_t layer_of(const std::string& /*name*/) const { return layer_count(); }
 
   // What attention_maps gives: `blocks` maps of `heads` heads whose rows of the `prefix_tokens`
   // special tokens (class, then distillation) cover a grid x grid patch grid placed after them;

@@ -42,10 +42,15 @@ struct ModelShape {
   int64_t num_classes = 0;  // 0: no head, the model gives pooled features
 };
 
+// What training optimises: the class labels, or the images themselves (masked image modelling:
+// MAE), which needs no labels.
+enum class Objective { Classification, MaskedImageModeling };
+
 // The registry's default architecture with its defaults (a ViT-B/16 for "vit").
 ModelOptions default_model_options();
 // Throws std::invalid_argument naming the first inconsistent field.
 void validate(const ModelOptions& options);
 ModelShape shape_of(const ModelOptions& options);
+Objective objective_of(const ModelOptions& options);
 
 }  // namespace vit::models

@@ -1,5 +1,6 @@
 #include "models/core/registry.h"
 
+#include "models/mae/mae_architecture.h"
 #include "models/vit/vit_architecture.h"
 
 #include <fmt/format.h>
@@ -12,6 +13,7 @@ std::vector<std::unique_ptr<Architecture>>& registered() {
   static std::vector<std::unique_ptr<Architecture>> architectures = [] {
     std::vector<std::unique_ptr<Architecture>> known;
     known.push_back(make_vit_architecture());
+    known.push_back(make_mae_architecture());
     return known;
   }();
   return architectures;
@@ -68,6 +70,10 @@ ModelOptions default_model_options() { return registered().front()->defaults(); 
 void validate(const ModelOptions& options) { architecture(options.arch()).validate(options); }
 
 ModelShape shape_of(const ModelOptions& options) { return architecture(options.arch()).shape(options); }
+
+Objective objective_of(const ModelOptions& options) { return architecture(options.arch()).objective(); }
+
+MaskedImageModel* masked_image_model(ImageModel& model) { return dynamic_cast<MaskedImageModel*>(model.get()); }
 
 ImageModel build_model(const ModelOptions& options) { return architecture(options.arch()).build(options); }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "models/core/architecture.h"
+#include "models/core/masked_image_model.h"
 
 #include <memory>
 #include <string>
@@ -19,5 +20,7 @@ const Architecture* architecture_of_preset(const std::string& preset);
 std::vector<std::string> all_preset_names();
 
 ImageModel build_model(const ModelOptions& options);
+// The model's masked-image-modelling side (MAE), or nullptr for a model without one.
+MaskedImageModel* masked_image_model(ImageModel& model);
 
 }  // namespace vit::models

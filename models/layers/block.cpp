@@ -8,6 +8,29 @@ torch::nn::LayerNorm vit_layer_norm(int64_t dim) {
 
 namespace {
 
+int64_t hidden_dim(const BlockOptions& options) {
+  return static_cast<int64_t>(static_cast<double>(options.dim) * options.mlp_ratio);
+}
+
+}  // namespace
+
+int64_t block_macs(const BlockOptions& options, int64_t tokens) {
+  const int64_t dim = options.dim;
+  const int64_t projections = tokens * (4 * dim * dim + 2 * dim * hidden_dim(options));
+  return projections + 2 * tokens * tokens * dim;
+}
+
+int64_t block_activation_floats(const BlockOptions& options, int64_t tokens) {
+  const int64_t token_states = tokens * options.dim;
+  const int64_t attention_weights = options.num_heads * tokens * tokens;
+  int64_t floats = 8 * token_states + 2 * tokens * hidden_dim(options) + attention_weights;
+  if (options.drop > 0.0) floats += 3 * token_states + tokens * hidden_dim(options);
+  if (options.attn_drop > 0.0) floats += attention_weights;
+  return floats;
+}
+
+namespace {
+
 torch::Tensor scaled(LayerScale& scale, const torch::Tensor& x) { return scale.is_empty() ? x : scale(x); }
 
 }  // namespace
@@ -21,8 +44,7 @@ BlockImpl::BlockImpl(const BlockOptions& options) {
   }
   drop_path1_ = register_module("drop_path1", DropPath(options.drop_path));
   norm2_ = register_module("norm2", vit_layer_norm(options.dim));
-  const auto hidden = static_cast<int64_t>(static_cast<double>(options.dim) * options.mlp_ratio);
-  mlp_ = register_module("mlp", Mlp(MlpOptions{options.dim, hidden, options.drop}));
+  mlp_ = register_module("mlp", Mlp(MlpOptions{options.dim, hidden_dim(options), options.drop}));
   if (options.layer_scale_init > 0.0) {
     ls2_ = register_module("ls2", LayerScale(options.dim, options.layer_scale_init));
   }

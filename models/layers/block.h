@@ -23,6 +23,12 @@ struct BlockOptions {
   double layer_scale_init = 0.0;  // 0: no LayerScale
 };
 
+// The cost model of one block over `tokens` tokens: multiply-accumulates (projections, MLP, QK^T
+// and weights x V over all heads), and the floats autograd keeps for its backward (8 [tokens, dim]
+// tensors, the MLP's two hidden activations, the attention weights and the dropout masks).
+int64_t block_macs(const BlockOptions& options, int64_t tokens);
+int64_t block_activation_floats(const BlockOptions& options, int64_t tokens);
+
 // Pre-norm Transformer encoder block:
 //   x = x + drop_path(ls1(attn(norm1(x))))
 //   x = x + drop_path(ls2(mlp(norm2(x))))

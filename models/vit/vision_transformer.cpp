@@ -53,11 +53,14 @@ VisionTransformerImpl::VisionTransformerImpl(const VitOptions& options)
     const double drop_path =
         options.depth > 1 ? options.drop_path_rate * static_cast<double>(i) / static_cast<double>(options.depth - 1)
                           : options.drop_path_rate;
-    blocks_.emplace_back(BlockOptions{dim, options.num_heads, options.mlp_ratio, options.qkv_bias, options.drop_rate,
-                                      options.attn_drop_rate, drop_path, options.layer_scale_init});
+    blocks_.emplace_back(block_options(drop_path));
     block_list_->push_back(blocks_.back());
   }
-  norm_ = register_module("norm", vit_layer_norm(dim));
+  if (options.pool == PoolKind::Avg) {
+    fc_norm_ = register_module("fc_norm", vit_layer_norm(dim));
+  } else {
+    norm_ = register_module("norm", vit_layer_norm(dim));
+  }
   if (options.num_classes > 0) {
     head_ = register_module("head", torch::nn::Linear(dim, options.num_classes));
     if (options.distilled) head_dist_ = register_module("head_dist", torch::nn::Linear(dim, options.num_classes));
@@ -93,7 +96,11 @@ torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& patch_tokens) {
 torch::Tensor VisionTransformerImpl::forward_tokens(const torch::Tensor& patch_tokens, const AttentionMask& mask) {
   auto x = embed(patch_tokens);
   for (auto& block : blocks_) x = block(x, mask);
-  return norm_(x);
+  return final_norm(x);
+}
+
+torch::Tensor VisionTransformerImpl::final_norm(const torch::Tensor& tokens) {
+  return norm_.is_empty() ? tokens : norm_(tokens);
 }
 
 torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {
@@ -106,7 +113,18 @@ torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& features)
     const auto heads = distilled_heads(head_, head_dist_, features);
     return (heads.logits + heads.distillation_logits) / 2.0;
   }
-  const auto pooled = options_.pool == PoolKind::Cls ? features.select(1, 0) : features.slice(1, 1).mean(1);
+  torch::Tensor pooled;
+  switch (options_.pool) {
+    case PoolKind::Cls:
+      pooled = features.select(1, 0);
+      break;
+    case PoolKind::Mean:
+      pooled = features.slice(1, 1).mean(1);
+      break;
+    case PoolKind::Avg:
+      pooled = fc_norm_(features.slice(1, 1).mean(1));
+      break;
+  }
   return head_.is_empty() ? pooled : head_(pooled);
 }
 
@@ -138,15 +156,23 @@ bool VisionTransformerImpl::in_head(const std::string& name) const {
   return ImageModelImpl::in_head(name) || name.rfind("head_dist.", 0) == 0;
 }
 
+int64_t VisionTransformerImpl::layer_of(const std::string& name) const {
+  const auto starts = [&](const char* prefix) { return name.rfind(prefix, 0) == 0; };
+  if (starts("blocks.")) return std::stoll(name.substr(std::string("blocks.").size())) + 1;
+  if (starts("cls_token") || starts("dist_token") || starts("pos_embed") || starts("patch_embed.")) return 0;
+  return layer_count();
+}
+
+BlockOptions VisionTransformerImpl::block_options(double drop_path) const {
+  const auto& o = options_;
+  return {o.embed_dim, o.num_heads,      o.mlp_ratio, o.qkv_bias,
+          o.drop_rate, o.attn_drop_rate, drop_path,   o.layer_scale_init};
+}
+
 int64_t VisionTransformerImpl::macs(const std::string& part) const {
   const auto& o = options_;
   if (part == "patch_embed") return o.num_patches() * o.embed_dim * o.in_chans * o.patch_size * o.patch_size;
-  if (part.rfind("blocks.", 0) == 0) {
-    const int64_t n = o.num_tokens();
-    const int64_t projections =
-        n * (3 * o.embed_dim * o.embed_dim + o.embed_dim * o.embed_dim + 2 * o.embed_dim * o.mlp_hidden_dim());
-    return projections + 2 * n * n * o.embed_dim;  // + QK^T and weights x V over all heads
-  }
+  if (part.rfind("blocks.", 0) == 0) return block_macs(block_options(0.0), o.num_tokens());
   if (part == "head" || part == "head_dist") return o.embed_dim * o.num_classes;
   return 0;
 }
@@ -154,13 +180,9 @@ int64_t VisionTransformerImpl::macs(const std::string& part) const {
 int64_t VisionTransformerImpl::activation_bytes() const {
   const auto& o = options_;
   const int64_t n = o.num_tokens();
-  const int64_t token_states = n * o.embed_dim;
-  const int64_t attention_weights = o.num_heads * n * n;
-  int64_t block = 8 * token_states + 2 * n * o.mlp_hidden_dim() + attention_weights;
-  if (o.drop_rate > 0.0) block += 3 * token_states + n * o.mlp_hidden_dim();
-  if (o.attn_drop_rate > 0.0) block += attention_weights;
-  const int64_t embedding = o.in_chans * o.image_size * o.image_size + 2 * token_states;
-  return static_cast<int64_t>(sizeof(float)) * (embedding + (o.depth + 1) * block);
+  const int64_t embedding = o.in_chans * o.image_size * o.image_size + 2 * n * o.embed_dim;
+  return static_cast<int64_t>(sizeof(float)) *
+         (embedding + (o.depth + 1) * block_activation_floats(block_options(0.0), n));
 }
 
 }  // namespace vit::models

@@ -16,6 +16,7 @@ namespace vit::models {
 // Parameter names equal timm's state_dict keys (cls_token, pos_embed, patch_embed.proj.*,
 // blocks.N.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,mlp.fc2}.*, norm.*, head.*). Distilled (DeiT):
 // a dist_token after the class token and head_dist on it; inference averages the two heads.
+// pool avg (timm's global_pool='avg'): no final norm; fc_norm after averaging the patch tokens.
 class VisionTransformerImpl : public ImageModelImpl {
  public:
   explicit VisionTransformerImpl(const VitOptions& options);
@@ -44,6 +45,9 @@ class VisionTransformerImpl : public ImageModelImpl {
   // Neither the positional embedding nor the special tokens decay (timm's no_weight_decay).
   bool decays(const std::string& name, const torch::Tensor& parameter) const override;
   bool in_head(const std::string& name) const override;
+  // The embeddings at 0, block i at i + 1, the norms and heads at depth + 1 (BEiT's layer ids).
+  int64_t layer_count() const override { return options_.depth + 1; }
+  int64_t layer_of(const std::string& name) const override;
 
   int64_t macs(const std::string& part) const override;
   int64_t tokens() const override { return options_.num_tokens(); }
@@ -51,6 +55,17 @@ class VisionTransformerImpl : public ImageModelImpl {
   // activations, the attention weights of every head and the dropout masks), the patch
   // embedding's input and output, and one more block's worth for the gradients in flight.
   int64_t activation_bytes() const override;
+
+ protected:
+  // The pieces an encoder built on this one (MAE's) runs in its own order.
+  PatchEmbed& patch_embed() { return patch_embed_; }
+  const torch::Tensor& cls_token() const { return cls_token_; }
+  const torch::Tensor& pos_embed() const { return pos_embed_; }
+  std::vector<Block>& blocks() { return blocks_; }
+  // The final norm; the identity with pool avg (fc_norm normalizes after pooling instead).
+  torch::Tensor final_norm(const torch::Tensor& tokens);
+  // An encoder block of these options with this stochastic depth.
+  BlockOptions block_options(double drop_path) const;
 
  private:
   torch::Tensor embed(const torch::Tensor& patch_tokens);
@@ -65,7 +80,8 @@ class VisionTransformerImpl : public ImageModelImpl {
   torch::nn::Dropout pos_drop_{nullptr};
   torch::nn::ModuleList block_list_{nullptr};
   std::vector<Block> blocks_;
-  torch::nn::LayerNorm norm_{nullptr};
+  torch::nn::LayerNorm norm_{nullptr};     // not with pool avg
+  torch::nn::LayerNorm fc_norm_{nullptr};  // pool avg only
   torch::nn::Linear head_{nullptr};
   torch::nn::Linear head_dist_{nullptr};  // distilled with a head only
 };

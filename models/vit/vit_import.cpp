@@ -93,6 +93,8 @@ VitOptions options_from_shapes(const NamedTensors& weights, const ImportRequest&
   if (weights.count("blocks.0.ls1.gamma") > 0) vit.layer_scale_init = 1e-5;
   vit.distilled = weights.count("dist_token") > 0;
   vit.num_classes = weights.count("head.weight") > 0 ? weights.at("head.weight").size(0) : 0;
+  // timm's global_pool='avg' (MAE's fine-tuned models) normalizes after pooling, in fc_norm.
+  if (weights.count("fc_norm.weight") > 0) vit.pool = PoolKind::Avg;
   if (weights.count("pos_embed") > 0) {
     vit.image_size = pos_embed_grid(weights.at("pos_embed"), vit.num_prefix_tokens()) * vit.patch_size;
     vit.pos_embed = PosEmbedKind::Learned;
@@ -162,6 +164,16 @@ ImportedModel import_vit_weights(NamedTensors weights, const ImportRequest& opti
       imported.notes.push_back(fmt::format("positional embedding resampled bicubically from {0}x{0} to {1}x{1} patches",
                                            old_size / vit.patch_size, vit.grid_size()));
     }
+  }
+  // MAE's pretraining files (the official ones, and timm's *.mae) may keep the decoder: the
+  // encoder is what a classifier starts from.
+  std::vector<std::string> decoder;
+  for (const auto& [name, tensor] : weights) {
+    if (name.rfind("decoder_", 0) == 0 || name == "mask_token") decoder.push_back(name);
+  }
+  for (const auto& name : decoder) weights.erase(name);
+  if (!decoder.empty()) {
+    imported.notes.push_back(fmt::format("MAE decoder dropped ({} tensors): the encoder is imported", decoder.size()));
   }
   std::set<std::string> fresh;  // parameters that keep their new initialisation
   if (options.num_classes && *options.num_classes != vit.num_classes) {

@@ -18,14 +18,16 @@ enum class PosEmbedKind {
 
 enum class PoolKind {
   Cls,   // the class token's final state
-  Mean,  // mean of the patch tokens (class token excluded), as timm's global_pool='avg'
+  Mean,  // mean of the final-norm patch tokens (class token excluded)
+  Avg,   // timm's global_pool='avg' (MAE's fine-tuning): mean of the patch tokens, then fc_norm
 };
 
 inline const NameTable<PosEmbedKind> kPosEmbedNames = {{"learned", PosEmbedKind::Learned},
                                                        {"sincos", PosEmbedKind::SinCos2d},
                                                        {"sinusoid", PosEmbedKind::Sinusoid1d},
                                                        {"none", PosEmbedKind::None}};
-inline const NameTable<PoolKind> kPoolNames = {{"cls", PoolKind::Cls}, {"mean", PoolKind::Mean}};
+inline const NameTable<PoolKind> kPoolNames = {
+    {"cls", PoolKind::Cls}, {"mean", PoolKind::Mean}, {"avg", PoolKind::Avg}};
 
 // The hyper-parameters of a Vision Transformer, named as in timm's VisionTransformer.
 struct VitOptions {
