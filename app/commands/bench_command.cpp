@@ -95,13 +95,18 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
   if (train.ema_decay > 0.0) ema.emplace(model, models::build_model(config.model.options), train.ema_decay);
   DataParallel single_process(RankEnvironment{}, train.distributed, device);
   TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, single_process, train, device, nullptr);
-  const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
-  const auto labels =
-      torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));
+  TrainingStep::MicroBatch batch;
+  batch.inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
+  if (auto* masked = models::masked_image_model(model)) {
+    batch.mask_noise = torch::rand({options.batch_size, masked->mask_noise_size()}, device);
+  } else {
+    batch.labels =
+        torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));
+  }
   std::vector<torch::Tensor> losses;
   const auto step = [&] {
     for (int64_t micro_batch = 1; micro_batch <= train.grad_accum_steps; ++micro_batch) {
-      training_step.accumulate(inputs, labels, {}, micro_batch == train.grad_accum_steps);
+      training_step.accumulate(batch, micro_batch == train.grad_accum_steps);
     }
     losses.push_back(training_step.apply(train.lr, false).mean_loss);
   };
@@ -155,7 +160,7 @@ int run_bench(BenchOptions options) {
   const auto config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
   configure_threads(config.train.threads);
   const auto device = select_device(config.train.device);
-  if (options.mode == "train") require_classification_head(config.model, "the training benchmark");
+  if (options.mode == "train") require_trainable(config.model, "the training benchmark");
   if (options.batch_size == 0) options.batch_size = options.mode == "inference" ? 64 : config.train.batch_size;
   if (config.train.amp == AmpMode::Fp16 && !device.is_cuda()) {
     throw ConfigError("train.amp: fp16 needs a CUDA device; use bf16 on the CPU");
@@ -171,7 +176,7 @@ int run_bench(BenchOptions options) {
   const auto blas = loaded_blas();
   result.update({{"implementation", "vitcpp"},
                  {"mode", options.mode},
-                 {"model", model_json(config.model)},
+                 {"model", model_json(config.model, /*training_fields=*/true)},
                  {"train",
                   {{"optimizer", name_of(kOptimizerNames, config.train.optimizer)},
                    {"lr", config.train.lr},

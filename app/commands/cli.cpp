@@ -8,6 +8,7 @@
 #include "app/commands/export_command.h"
 #include "app/commands/import_command.h"
 #include "app/commands/info_command.h"
+#include "app/commands/mae_show_command.h"
 #include "app/commands/manual_command.h"
 #include "app/commands/predict_command.h"
 #include "app/commands/train_command.h"
@@ -67,6 +68,7 @@ int run_cli(int argc, char** argv) {
   add_data_command(app, exit_code);
   add_bench_command(app, exit_code);
   add_attention_command(app, exit_code);
+  add_mae_show_command(app, exit_code);
   add_manual_commands(app, exit_code);
   // CLI11 answers an unknown first word with "A subcommand is required"; name it instead.
   if (argc > 1 && argv[1][0] != '-') {

@@ -24,7 +24,11 @@
 #include "app/train/teacher.h"
 #include "app/train/tensorboard_log.h"
 #include "app/train/training_step.h"
+#include "app/viz/plot.h"
+#include "app/viz/reconstruction_grid.h"
 #include "data/errors.h"
+#include "data/mask_noise.h"
+#include "data/subset.h"
 #include "models/core/registry.h"
 #include "models/inspect/complexity.h"
 
@@ -40,6 +44,7 @@
 #include <ctime>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -77,6 +82,20 @@ fs::path new_run_directory(const fs::path& parent) {
     auto candidate = parent / (attempt == 1 ? name : name + "-" + std::to_string(attempt));
     if (fs::create_directory(candidate)) return candidate;
   }
+}
+
+// reconstruction.png: original | masked | reconstruction of the preview images, each hiding the
+// patches its noise from (seed, epoch 0, index) picks, the same after every epoch.
+void write_reconstruction(const fs::path& file, models::ImageModel& model, const torch::Tensor& images,
+                          const std::vector<size_t>& indices, uint64_t seed, const data::Transform& transform) {
+  auto* masked = models::masked_image_model(model);
+  const auto index = torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kInt64);
+  const auto noise = data::mask_noise(index, seed, 0, masked->mask_noise_size()).to(images.device());
+  const bool was_training = model->is_training();
+  model->eval();
+  const auto made = masked->reconstruct(images, noise);
+  if (was_training) model->train();
+  write_png(file, reconstruction_grid(images, made, transform.mean(), transform.std()));
 }
 
 void prune_epoch_checkpoints(const fs::path& run_dir, int64_t epoch, int64_t save_every, int64_t keep_last) {
@@ -141,6 +160,43 @@ void quiet_logging_for(int64_t rank) {
   spdlog::default_logger()->set_pattern(fmt::format("[%H:%M:%S] rank {} %^%l%$ %v", rank));
 }
 
+// model.pretrained: the weights of a checkpoint of the same architecture, or the tensors that a
+// model of another one shares with this model by name (an MAE's encoder for a ViT classifier).
+void load_pretrained(models::ImageModel& model, const Config& config) {
+  const auto& file = config.model.pretrained;
+  CheckpointReader reader(file);
+  const auto pretrained = load_config_text(reader.config_yaml(), file + " (embedded config)", {});
+  const auto& arch = pretrained.model.options.arch();
+  if (arch == config.model.options.arch()) {
+    reader.load_model(model, false);
+    spdlog::info("starting from the weights of {} (model.pretrained)", file);
+    return;
+  }
+  const auto shared = reader.load_shared_weights(model);
+  spdlog::info(
+      "starting from the {} tensors that {} (a {} model) shares with this {} (model.pretrained); {} keep "
+      "their initialisation ({}); {} of its tensors are not used{}",
+      shared.copied.size(), file, arch, config.model.options.arch(), shared.kept.size(), fmt::join(shared.kept, ", "),
+      shared.unused.size(), shared.unused.empty() ? "" : " (" + shared.unused.front() + ", ...)");
+}
+
+// The first images of the validation set (else of the training set) through the evaluation
+// transform, on the device: what reconstruction.png shows after every epoch.
+torch::Tensor preview_images(const Config& config, const data::DataSplits& splits, torch::Device device,
+                             std::vector<size_t>& indices) {
+  constexpr size_t kPreviewImages = 8;
+  const auto& source = splits.val ? splits.val : splits.train;
+  indices.resize(std::min(kPreviewImages, source->size()));
+  std::iota(indices.begin(), indices.end(), size_t{0});
+  LoaderRequest request;
+  request.batch_size = static_cast<int64_t>(indices.size());
+  request.workers = 1;
+  auto loader = make_loader(config, std::make_shared<data::SubsetDataset>(source, indices), request);
+  loader->start_epoch(0);
+  const auto batch = loader->next();
+  return DeviceInput(loader->transform().mean(), loader->transform().std(), device)(batch->images);
+}
+
 int run_train(const TrainOptions& options) {
   const auto ranks = read_rank_environment();
   if (options.nproc > 1 && std::getenv("WORLD_SIZE") == nullptr) return launch_local_ranks(options.nproc);
@@ -192,7 +248,7 @@ int run_train(const TrainOptions& options) {
     }
     run_dir = options.output.empty() ? fs::path(config.output) / timestamp() : fs::path(options.output);
   }
-  require_classification_head(config.model, "training");
+  require_trainable(config.model, "training");
   const TrainConfig& train = config.train;
   if (train.batch_size % ranks.world_size != 0) {
     throw ConfigError(fmt::format("train.batch_size: {} (the global batch) does not split evenly over {} ranks",
@@ -233,6 +289,11 @@ int run_train(const TrainOptions& options) {
 
   // Data: the loaders run ahead of the model on their own threads.
   const auto splits = open_checked_datasets(config);
+  std::vector<size_t> preview_indices;
+  torch::Tensor preview;
+  if (models::objective_of(config.model.options) == models::Objective::MaskedImageModeling && main_rank) {
+    preview = preview_images(config, splits, device, preview_indices);
+  }
   const auto class_names = splits.train->class_names();
   LoaderRequest request;
   request.batch_size = rank_batch_size;
@@ -264,10 +325,8 @@ int run_train(const TrainOptions& options) {
   spdlog::info("memory: an estimated peak of {}{}", memory.describe(),
                available ? "; " + human_bytes(*available) + " available" : "");
   if (available && !options.force) check_training_memory(memory, *available, rank_batch_size);
-  if (!config.model.pretrained.empty() && !resume) {
-    CheckpointReader(config.model.pretrained).load_model(model, false);
-    spdlog::info("starting from the weights of {} (model.pretrained)", config.model.pretrained);
-  }
+  if (!config.model.pretrained.empty() && !resume) load_pretrained(model, config);
+  auto* masked_model = models::masked_image_model(model);
   model->to(device);
   parallel.broadcast_from_main(*model);
   parallel.attach_gradient_buckets(model->parameters());
@@ -394,7 +453,12 @@ int run_train(const TrainOptions& options) {
       const bool completes_step = (batch->step + 1) % train.grad_accum_steps == 0;
       auto inputs = to_input(batch->images);
       if (state.step + 1 == nan_step) inputs = inputs * std::numeric_limits<double>::quiet_NaN();
-      training_step.accumulate(inputs, batch->labels.to(device, /*non_blocking=*/true), batch->targets, completes_step);
+      TrainingStep::MicroBatch micro_batch{inputs, batch->labels.to(device, /*non_blocking=*/true), batch->targets, {}};
+      if (masked_model != nullptr) {
+        micro_batch.mask_noise =
+            data::mask_noise(batch->indices, train.seed, state.epoch, masked_model->mask_noise_size()).to(device);
+      }
+      training_step.accumulate(micro_batch, completes_step);
       images += batch->images.size(0) * ranks.world_size;
       state.batch_in_epoch = batch->step + 1;
       if (!completes_step) continue;
@@ -445,7 +509,15 @@ int run_train(const TrainOptions& options) {
     const bool last_epoch = !finished_epoch || state.epoch + 1 == train.epochs;
     TrainingState saved = next;
     std::optional<EvalResult> validation;
-    if (val_loader && ((state.epoch + 1) % train.eval_every == 0 || last_epoch)) {
+    const bool evaluates = (state.epoch + 1) % train.eval_every == 0 || last_epoch;
+    if (val_loader && evaluates && masked_model != nullptr) {
+      row.val_loss =
+          combine_ranks(evaluate_reconstruction(model, *val_loader, train.seed, device, train.amp == AmpMode::Bf16),
+                        parallel)
+              .loss;
+      spdlog::info("epoch {}: train loss {:.4f}, val reconstruction loss {:.4f} ({:.0f} img/s, {:.1f} s)", row.epoch,
+                   row.train_loss, *row.val_loss, row.images_per_s, row.seconds);
+    } else if (val_loader && evaluates) {
       validation = combine_ranks(evaluate(model, *val_loader, models::shape_of(config.model.options).num_classes,
                                           device, train.amp == AmpMode::Bf16),
                                  parallel);
@@ -474,6 +546,10 @@ int run_train(const TrainOptions& options) {
       spdlog::info("epoch {}: train loss {:.4f} ({:.0f} img/s, {:.1f} s)", row.epoch, row.train_loss, row.images_per_s,
                    row.seconds);
     }
+    if (masked_model != nullptr && main_rank && evaluates) {
+      write_reconstruction(run_dir / "reconstruction.png", model, preview, preview_indices, train.seed,
+                           train_loader->transform());
+    }
     if (metrics) metrics->append(row);
     if (tensorboard) tensorboard->log_epoch(row, validation ? &*validation : nullptr, class_names);
     save(run_dir / "last.ckpt", saved);
@@ -495,8 +571,11 @@ int run_train(const TrainOptions& options) {
                  (run_dir / "last.ckpt").string(), run_dir.string());
     return stop == Stop::Signal ? 128 + signal : kExitSuccess;
   }
-  spdlog::info("done: {} steps; best val top-1 {:.2f}%; peak memory {:.0f} MiB; run directory {}", state.step,
-               100.0 * std::max(0.0, state.best_top1), peak_rss_mb(), run_dir.string());
+  const auto result = masked_model != nullptr
+                          ? std::string("pretrained")
+                          : fmt::format("best val top-1 {:.2f}%", 100.0 * std::max(0.0, state.best_top1));
+  spdlog::info("done: {} steps; {}; peak memory {:.0f} MiB; run directory {}", state.step, result, peak_rss_mb(),
+               run_dir.string());
   return kExitSuccess;
 }
 

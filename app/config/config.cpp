@@ -89,9 +89,19 @@ Config read_config(YAML::Node root, const std::string& source, const std::vector
 }  // namespace
 
 void require_classification_head(const ModelConfig& model, const std::string& what) {
+  if (models::objective_of(model.options) == models::Objective::MaskedImageModeling) {
+    throw ConfigError("model.arch " + model.options.arch() + " pretrains an encoder and has no classes; " + what +
+                      " needs a classifier: fine-tune one from its checkpoint with model.pretrained (`vit mae-show` "
+                      "shows its reconstructions)");
+  }
   if (models::shape_of(model.options).num_classes > 0) return;
   throw ConfigError("model.num_classes: 0 builds a model without a head (pooled features, for export); " + what +
                     " needs the number of classes");
+}
+
+void require_trainable(const ModelConfig& model, const std::string& what) {
+  if (models::objective_of(model.options) == models::Objective::MaskedImageModeling) return;
+  require_classification_head(model, what);
 }
 
 Config load_config(const std::optional<std::filesystem::path>& file, const std::vector<std::string>& overrides) {

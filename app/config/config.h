@@ -53,6 +53,7 @@ struct TrainConfig {
   OptimizerKind optimizer = OptimizerKind::AdamW;
   double lr = 1e-3;
   double backbone_lr_scale = 1.0;  // lr of every parameter but the head's, relative to lr (fine-tuning)
+  double layer_decay = 1.0;        // < 1: layer-wise lr decay, lr x layer_decay^(layers above) (BEiT, MAE)
   double min_lr = 1e-5;
   double weight_decay = 0.05;
   double beta1 = 0.9;
@@ -100,6 +101,9 @@ std::string emit_config(const Config& config);
 // Throws ConfigError when the model has no classification head (model.num_classes 0, a feature
 // extractor for export): `what` ("training", "evaluation", ...) needs class logits.
 void require_classification_head(const ModelConfig& model, const std::string& what);
+// Throws ConfigError when the model can be neither trained on labels (a head) nor pretrained on
+// images alone (masked image modelling).
+void require_trainable(const ModelConfig& model, const std::string& what);
 
 // A key whose value differs between two configs, with both values as config.yaml spells them
 // ("(absent)" for a key only one of them has).

@@ -68,6 +68,9 @@ const std::vector<models::Field<TrainConfig>>& train_fields() {
           .real("lr", &TrainConfig::lr, 1e-12, 100.0, "peak learning rate")
           .real("backbone_lr_scale", &TrainConfig::backbone_lr_scale, 0.0, 100.0,
                 "lr of every parameter but the head's, relative to lr (fine-tuning)")
+          .real("layer_decay", &TrainConfig::layer_decay, 1e-3, 1.0,
+                "< 1: layer-wise lr decay (BEiT/MAE fine-tuning): head at lr, block i at lr x decay^(depth - i), "
+                "embeddings lowest")
           .real("min_lr", &TrainConfig::min_lr, 0.0, 100.0, "where cosine and step schedules end")
           .real("weight_decay", &TrainConfig::weight_decay, 0.0, 10.0, "decoupled; not on biases, norms, tokens")
           .custom(betas_field())

@@ -8,10 +8,10 @@
 
 namespace vit::app {
 
-nlohmann::json model_json(const ModelConfig& model) {
+nlohmann::json model_json(const ModelConfig& model, bool training_fields) {
   nlohmann::json json = {{"arch", model.options.arch()}, {"preset", model.preset}};
   for (const auto& field : models::architecture(model.options.arch()).fields()) {
-    if (field.training_only) continue;  // the same model whatever these were while training
+    if (field.training_only && !training_fields) continue;  // the same model whatever these were while training
     std::visit([&](const auto& value) { json[field.key] = value; }, field.get(model.options));
   }
   return json;

@@ -7,8 +7,9 @@
 namespace vit::app {
 
 // The model section as a JSON object with the config's key names (for `vit info --json` and the
-// config.json of exported models).
-nlohmann::json model_json(const ModelConfig& model);
+// config.json of exported models); with `training_fields` also the keys that act only while
+// training (dropout rates, MAE's mask ratio), which `vit bench --json` hands its Python reference.
+nlohmann::json model_json(const ModelConfig& model, bool training_fields = false);
 
 // The model's name for logs: its preset's, "custom" without one, and "custom (PRESET with dim,
 // depth changed)" when explicit fields override the preset's architecture.

@@ -36,16 +36,16 @@ std::map<std::string, std::vector<int64_t>> tensor_shapes(const torch::nn::Modul
   return shapes;
 }
 
-// The dotted names of every tensor in a module archive, through its nested module archives.
-void collect_tensor_names(torch::serialize::InputArchive& archive, const std::string& prefix,
-                          std::set<std::string>& names) {
+// Every tensor of a module archive by dotted name, through its nested module archives.
+void collect_tensors(torch::serialize::InputArchive& archive, const std::string& prefix,
+                     std::map<std::string, torch::Tensor>& tensors) {
   for (const auto& key : archive.keys()) {
     torch::Tensor tensor;
     torch::serialize::InputArchive child;
     if (archive.try_read(key, tensor)) {
-      names.insert(prefix + key);
+      tensors[prefix + key] = tensor;
     } else if (archive.try_read(key, child)) {
-      collect_tensor_names(child, prefix + key + ".", names);
+      collect_tensors(child, prefix + key + ".", tensors);
     }
   }
 }
@@ -150,13 +150,47 @@ void CheckpointReader::load_model(models::ImageModel& model, bool ema) {
     }
   }
   // LibTorch's loader also ignores tensors the model has no place for: every one must be used.
+  std::map<std::string, torch::Tensor> stored;
+  collect_tensors(weights, "", stored);
   std::set<std::string> unused;
-  collect_tensor_names(weights, "", unused);
+  for (const auto& [name, tensor] : stored) unused.insert(name);
   for (const auto& [name, shape] : expected) unused.erase(name);
   if (!unused.empty()) {
     fail(fmt::format("it holds {} tensors the model has no place for ({}{})", unused.size(), *unused.begin(),
                      unused.size() > 1 ? ", ..." : ""));
   }
+}
+
+CheckpointReader::SharedWeights CheckpointReader::load_shared_weights(models::ImageModel& model) {
+  std::map<std::string, torch::Tensor> stored;
+  try {
+    torch::serialize::InputArchive weights;
+    archive_.read("model", weights);
+    collect_tensors(weights, "", stored);
+  } catch (const c10::Error& e) {
+    throw FileError(file_.string() + ": model weights are unreadable: " + e.what_without_backtrace());
+  }
+  SharedWeights shared;
+  torch::NoGradGuard no_grad;
+  const auto copy = [&](const std::string& name, torch::Tensor& tensor) {
+    const auto found = stored.find(name);
+    if (found == stored.end()) {
+      shared.kept.push_back(name);
+      return;
+    }
+    if (found->second.sizes() != tensor.sizes()) {
+      throw FileError(fmt::format("{}: {} is [{}] there but [{}] in the model being trained", file_.string(), name,
+                                  fmt::join(found->second.sizes(), ", "), fmt::join(tensor.sizes(), ", ")));
+    }
+    tensor.copy_(found->second);
+    shared.copied.push_back(name);
+    stored.erase(found);
+  };
+  for (auto& item : model->named_parameters()) copy(item.key(), item.value());
+  for (auto& item : model->named_buffers()) copy(item.key(), item.value());
+  for (const auto& [name, tensor] : stored) shared.unused.push_back(name);
+  if (shared.copied.empty()) throw FileError(file_.string() + ": no tensor of its model fits the model being trained");
+  return shared;
 }
 
 void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) {

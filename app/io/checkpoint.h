@@ -61,6 +61,15 @@ class CheckpointReader {
 
   // The model weights (or the EMA weights); a data::DataError when they do not fit `model`.
   void load_model(models::ImageModel& model, bool ema);
+  // The weights of a model of another architecture that shares tensors with `model` by name (an
+  // MAE's encoder for a ViT classifier): each of the model's tensors found there is copied. A
+  // data::DataError when one has another shape there, or when none is found.
+  struct SharedWeights {
+    std::vector<std::string> copied;
+    std::vector<std::string> kept;    // the model's own, not in the checkpoint (a new head)
+    std::vector<std::string> unused;  // the checkpoint's, not in the model (a decoder)
+  };
+  SharedWeights load_shared_weights(models::ImageModel& model);
   void load_optimizer(torch::optim::Optimizer& optimizer);
   // The fp16 loss scale, when the checkpoint holds one (earlier ones and bf16/fp32 runs do not).
   void load_loss_scaler(LossScaler& scaler);

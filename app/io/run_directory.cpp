@@ -18,8 +18,9 @@ namespace vit::app {
 namespace {
 
 bool written_by_training(const std::string& name) {
-  static const std::array<const char*, 8> kFixed = {"config.yaml", "last.ckpt", "best.ckpt",    "metrics.csv",
-                                                    "steps.csv",   "loss.png",  "accuracy.png", "lr.png"};
+  static const std::array<const char*, 9> kFixed = {"config.yaml",  "last.ckpt", "best.ckpt",
+                                                    "metrics.csv",  "steps.csv", "loss.png",
+                                                    "accuracy.png", "lr.png",    "reconstruction.png"};
   static const std::regex kEpochCheckpoint(R"(epoch_\d{4,}\.ckpt)");
   return std::find(kFixed.begin(), kFixed.end(), name) != kFixed.end() || std::regex_match(name, kEpochCheckpoint) ||
          is_event_file(name);

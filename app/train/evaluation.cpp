@@ -2,6 +2,8 @@
 
 #include "app/train/autocast.h"
 #include "app/train/device_input.h"
+#include "data/mask_noise.h"
+#include "models/core/registry.h"
 
 #include <torch/nn/functional/loss.h>
 
@@ -71,13 +73,36 @@ EvalResult evaluate(models::ImageModel& model, data::DataLoader& loader, int64_t
   return result;
 }
 
+EvalResult evaluate_reconstruction(models::ImageModel& model, data::DataLoader& loader, uint64_t seed,
+                                   torch::Device device, bool bf16_autocast) {
+  auto* masked = models::masked_image_model(model);
+  const bool was_training = model->is_training();
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto loss_sum = torch::zeros({}, torch::TensorOptions(device).dtype(torch::kFloat64));
+  EvalResult result;
+  const DeviceInput to_input(loader.transform().mean(), loader.transform().std(), device);
+  loader.start_epoch(0);
+  while (auto batch = loader.next()) {
+    const auto noise = data::mask_noise(batch->indices, seed, 0, masked->mask_noise_size()).to(device);
+    AutocastGuard autocast(device, torch::kBFloat16, bf16_autocast);
+    // Every image hides as many patches: the batch's mean is the mean of its images' losses.
+    const auto size = batch->images.size(0);
+    loss_sum += masked->reconstruction_loss(to_input(batch->images), noise).to(torch::kFloat64) * size;
+    result.samples += size;
+  }
+  if (was_training) model->train();
+  result.loss = loss_sum.item<double>() / static_cast<double>(std::max<int64_t>(1, result.samples));
+  return result;
+}
+
 EvalResult combine_ranks(const EvalResult& local, DataParallel& parallel) {
   if (parallel.world_size() == 1) return local;
   const auto n = static_cast<double>(local.samples);
   auto sums = torch::tensor({local.loss * n, local.top1 * n, local.top5 * n, n}, torch::kFloat64);
   parallel.all_reduce_sum(sums);
-  auto confusion = local.confusion.clone();
-  parallel.all_reduce_sum(confusion);
+  auto confusion = local.confusion.defined() ? local.confusion.clone() : torch::Tensor();
+  if (confusion.defined()) parallel.all_reduce_sum(confusion);
   EvalResult total;
   total.samples = static_cast<int64_t>(std::llround(sums[3].item<double>()));
   const double count = std::max(1.0, sums[3].item<double>());

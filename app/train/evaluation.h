@@ -10,10 +10,10 @@ namespace vit::app {
 
 struct EvalResult {
   int64_t samples = 0;
-  double loss = 0.0;        // mean cross-entropy
+  double loss = 0.0;        // mean cross-entropy (masked image modelling: reconstruction loss)
   double top1 = 0.0;        // fractions in [0, 1]
   double top5 = 0.0;        // top-min(5, classes)
-  torch::Tensor confusion;  // int64 [classes, classes]: row = true class, column = prediction
+  torch::Tensor confusion;  // int64 [classes, classes]: row = true class, column = prediction; classifiers only
 
   std::vector<double> per_class_accuracy() const;
   // The confusion matrix as counts[true][predicted], read back in one transfer.
@@ -23,6 +23,12 @@ struct EvalResult {
 // One pass over the loader's current-epoch batches in eval mode, without gradients.
 EvalResult evaluate(models::ImageModel& model, data::DataLoader& loader, int64_t num_classes, torch::Device device,
                     bool bf16_autocast);
+
+// The mean reconstruction loss of a masked-image-modelling model over the loader's batches, in
+// eval mode without gradients; every evaluation hides the same patches of an image (its noise
+// drawn from (seed, epoch 0, index)), so that the losses of epochs compare. Only samples and loss are set.
+EvalResult evaluate_reconstruction(models::ImageModel& model, data::DataLoader& loader, uint64_t seed,
+                                   torch::Device device, bool bf16_autocast);
 
 // The result over every rank's shard of the validation set, from each rank's own result.
 EvalResult combine_ranks(const EvalResult& local, DataParallel& parallel);

@@ -4,6 +4,8 @@
 #include "app/train/device_input.h"
 #include "data/sources.h"
 
+#include <fmt/format.h>
+
 namespace vit::app {
 
 data::Transform make_transform(const Config& config, bool training) {
@@ -35,6 +37,16 @@ std::unique_ptr<data::DataLoader> make_loader(const Config& config, std::shared_
 
 data::DataSplits open_checked_datasets(const Config& config) {
   auto splits = data::open_datasets(config.data);
+  if (models::objective_of(config.model.options) == models::Objective::Classification) {
+    for (const auto* split : {&splits.train, &splits.val}) {
+      if (*split && !(*split)->labelled()) {
+        throw ConfigError(
+            fmt::format("data.{}: {} holds images without labels; only pretraining (model.arch mae) "
+                        "learns from unlabeled images",
+                        split == &splits.train ? "train" : "val", (*split)->describe(0)));
+      }
+    }
+  }
   const auto classes = static_cast<int64_t>(splits.train->class_names().size());
   const auto num_classes = models::shape_of(config.model.options).num_classes;
   if (num_classes > 0 && classes > num_classes) {

@@ -24,8 +24,8 @@ struct LoaderRequest {
 data::Transform make_transform(const Config& config, bool training);
 std::unique_ptr<data::DataLoader> make_loader(const Config& config, std::shared_ptr<const data::Dataset> dataset,
                                               const LoaderRequest& request);
-// The datasets of config.data, checked against the model (class count); throws ConfigError
-// when the model cannot be trained on them.
+// The datasets of config.data, checked against the model (class count; labels unless it is
+// pretrained on images alone); throws ConfigError when the model cannot be trained on them.
 data::DataSplits open_checked_datasets(const Config& config);
 
 }  // namespace vit::app

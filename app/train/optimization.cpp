@@ -1,40 +1,68 @@
 #include "app/train/optimization.h"
 
+#include "app/errors.h"
+
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
 #include <cmath>
+#include <map>
 
 namespace vit::app {
 namespace {
 
-// With a backbone lr scale the head's parameters get groups of their own after the backbone's
-// two, and set_learning_rate scales the first two.
-constexpr size_t kBackboneGroups = 2;
+// Parameters in groups of one learning-rate scale and weight-decay choice: per scale, in the order
+// of the scales' first parameters, the decayed group then the other (a run without scales has the
+// two groups of earlier releases, whose saved optimizer states keep loading).
+struct ParameterGroups {
+  std::vector<double> scales;                       // per group
+  std::vector<bool> decayed;                        // per group
+  std::vector<std::vector<torch::Tensor>> members;  // per group
+};
 
-bool separate_head(const TrainConfig& train) { return train.backbone_lr_scale != 1.0; }
+ParameterGroups group_parameters(models::ImageModel& model, const TrainConfig& train) {
+  const int64_t layers = model->layer_count();
+  if (train.layer_decay != 1.0 && layers == 0) {
+    throw ConfigError("train.layer_decay: model.arch " + model->model_options().arch() +
+                      " has no layers to decay the learning rate over");
+  }
+  ParameterGroups groups;
+  std::map<std::pair<bool, int64_t>, size_t> first_group;  // (in head, layer) -> its decayed group
+  for (const auto& item : model->named_parameters()) {
+    if (!item.value().requires_grad()) continue;
+    const bool head = train.backbone_lr_scale != 1.0 && model->in_head(item.key());
+    const int64_t layer = train.layer_decay != 1.0 ? model->layer_of(item.key()) : layers;
+    const auto key = std::make_pair(head, layer);
+    auto found = first_group.find(key);
+    if (found == first_group.end()) {
+      const double scale =
+          (head ? 1.0 : train.backbone_lr_scale) * std::pow(train.layer_decay, static_cast<double>(layers - layer));
+      found = first_group.emplace(key, groups.scales.size()).first;
+      for (const bool decayed : {true, false}) {
+        groups.scales.push_back(scale);
+        groups.decayed.push_back(decayed);
+        groups.members.emplace_back();
+      }
+    }
+    const bool decayed = model->decays(item.key(), item.value());
+    groups.members[found->second + (decayed ? 0 : 1)].push_back(item.value());
+  }
+  return groups;
+}
 
 }  // namespace
 
+std::vector<double> group_lr_scales(models::ImageModel& model, const TrainConfig& train) {
+  return group_parameters(model, train).scales;
+}
+
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::ImageModel& model, const TrainConfig& train) {
-  std::vector<torch::Tensor> decay;
-  std::vector<torch::Tensor> no_decay;
-  std::vector<torch::Tensor> head_decay;
-  std::vector<torch::Tensor> head_no_decay;
-  for (const auto& item : model->named_parameters()) {
-    if (!item.value().requires_grad()) continue;
-    const bool head = separate_head(train) && model->in_head(item.key());
-    const bool decayed = model->decays(item.key(), item.value());
-    (head ? (decayed ? head_decay : head_no_decay) : (decayed ? decay : no_decay)).push_back(item.value());
-  }
-  // The groups in the order set_learning_rate expects, each with the optimizer's options.
+  const auto parameters = group_parameters(model, train);
+  // The groups in group_lr_scales' order, each with the optimizer's options.
   const auto grouped = [&](const auto& options) {
     std::vector<torch::optim::OptimizerParamGroup> groups;
-    groups.emplace_back(decay, options(train.weight_decay));
-    groups.emplace_back(no_decay, options(0.0));
-    if (separate_head(train)) {
-      groups.emplace_back(head_decay, options(train.weight_decay));
-      groups.emplace_back(head_no_decay, options(0.0));
+    for (size_t i = 0; i < parameters.members.size(); ++i) {
+      groups.emplace_back(parameters.members[i], options(parameters.decayed[i] ? train.weight_decay : 0.0));
     }
     return groups;
   };
@@ -102,12 +130,9 @@ void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max
   for (auto& gradient : gradients) gradient.mul_(coefficient);
 }
 
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, double backbone_lr_scale) {
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, const std::vector<double>& group_scales) {
   auto& groups = optimizer.param_groups();
-  const bool scaled = groups.size() > kBackboneGroups;
-  for (size_t i = 0; i < groups.size(); ++i) {
-    groups[i].options().set_lr(scaled && i < kBackboneGroups ? lr * backbone_lr_scale : lr);
-  }
+  for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(lr * group_scales.at(i));
 }
 
 }  // namespace vit::app

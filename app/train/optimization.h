@@ -6,13 +6,18 @@
 #include <torch/optim/optimizer.h>
 
 #include <memory>
+#include <vector>
 
 namespace vit::app {
 
 // AdamW (decoupled weight decay) or SGD with momentum, with two parameter groups: weights that
-// decay, and biases, norms, pos_embed and cls_token that do not (as timm and DeiT do); two more
-// for the head when train.backbone_lr_scale != 1 (fine-tuning pretrained weights).
+// decay, and biases, norms, pos_embed and cls_token that do not (as timm and DeiT do). Fine-tuning
+// splits them further by learning-rate scale: the head apart when train.backbone_lr_scale != 1,
+// one pair per layer with train.layer_decay < 1 (group_lr_scales lists the groups' scales).
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::ImageModel& model, const TrainConfig& train);
+// The learning-rate scale of each of make_optimizer's groups, in its order: backbone_lr_scale
+// outside the head, times layer_decay^(layer_count - layer).
+std::vector<double> group_lr_scales(models::ImageModel& model, const TrainConfig& train);
 
 // The learning rate at every optimizer step: linear warmup from 0, then cosine to min_lr, step
 // decay or constant. It depends on the step alone, so a resumed run needs only the step number.
@@ -32,8 +37,7 @@ class LrSchedule {
 // torch.nn.utils.clip_grad_norm_ does; on a GPU without reading the norm back to the host.
 void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm);
 
-// `lr` for every group; the backbone's groups get lr x backbone_lr_scale when make_optimizer
-// separated the head (train.backbone_lr_scale != 1).
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, double backbone_lr_scale);
+// lr x each group's scale (group_lr_scales) for every group.
+void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, const std::vector<double>& group_scales);
 
 }  // namespace vit::app

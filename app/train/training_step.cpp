@@ -5,6 +5,7 @@
 #include "app/train/loss.h"
 #include "app/train/optimization.h"
 #include "app/train/teacher.h"
+#include "models/core/registry.h"
 
 namespace vit::app {
 
@@ -15,19 +16,23 @@ TrainingStep::TrainingStep(models::ImageModel& model, torch::optim::Optimizer& o
       optimizer_(optimizer),
       ema_(ema),
       teacher_(teacher),
+      masked_model_(models::masked_image_model(model)),
+      group_lr_scales_(group_lr_scales(model, train)),
       parallel_(parallel),
       train_(train),
       device_(device),
       scaler_(train.amp == AmpMode::Fp16, device) {}
 
-void TrainingStep::accumulate(const torch::Tensor& inputs, const torch::Tensor& labels,
-                              const torch::Tensor& soft_targets, bool completes_step) {
+void TrainingStep::accumulate(const MicroBatch& batch, bool completes_step) {
+  const auto& [inputs, labels, soft_targets, mask_noise] = batch;
   parallel_.synchronize_next_backward(completes_step);
   torch::Tensor loss;
   {
     AutocastGuard guard(device_, train_.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16,
                         train_.amp != AmpMode::None);
-    if (teacher_ == nullptr) {
+    if (masked_model_ != nullptr) {
+      loss = masked_model_->reconstruction_loss(inputs, mask_noise);
+    } else if (teacher_ == nullptr) {
       loss = classification_loss(model_(inputs).to(torch::kFloat32), labels, soft_targets, train_.label_smoothing);
     } else {
       const auto outputs = model_->forward_train(inputs);
@@ -52,7 +57,7 @@ DataParallel::StepSummary TrainingStep::apply(double lr, bool stop_requested) {
   // A step whose fp16 gradients overflowed is skipped, with a smaller loss scale.
   const bool finite_gradients = scaler_.unscale(parameters);
   if (train_.grad_clip > 0.0) clip_gradient_norm(parameters, train_.grad_clip);
-  set_learning_rate(optimizer_, lr, train_.backbone_lr_scale);
+  set_learning_rate(optimizer_, lr, group_lr_scales_);
   if (finite_gradients) optimizer_.step();
   optimizer_.zero_grad();
   scaler_.update();

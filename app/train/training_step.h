@@ -4,9 +4,12 @@
 #include "app/distributed/distributed.h"
 #include "app/train/loss_scaler.h"
 #include "models/core/image_model.h"
+#include "models/core/masked_image_model.h"
 
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
+
+#include <vector>
 
 namespace vit::app {
 
@@ -20,17 +23,23 @@ class Teacher;
 // device, except fp16's one read of the overflow flag that decides whether the step is taken.
 // With a teacher (train.distillation), the loss is (1 - alpha) x the label loss of the class head
 // + alpha x the teacher term of the distillation head, the teacher seeing the same (mixed) batch.
+// A masked-image-modelling model (MAE) learns from the images alone: its reconstruction loss.
 class TrainingStep {
  public:
   // `teacher`: null without distillation.
   TrainingStep(models::ImageModel& model, torch::optim::Optimizer& optimizer, ModelEma* ema, DataParallel& parallel,
                const TrainConfig& train, torch::Device device, const Teacher* teacher);
 
-  // Forward and backward of one micro-batch; `soft_targets` are mixup's, or undefined.
-  // `completes_step`: the last micro-batch before apply(), whose backward also averages the
-  // accumulated gradients over the ranks.
-  void accumulate(const torch::Tensor& inputs, const torch::Tensor& labels, const torch::Tensor& soft_targets,
-                  bool completes_step);
+  // What one micro-batch brings, on the device.
+  struct MicroBatch {
+    torch::Tensor inputs;        // normalized images
+    torch::Tensor labels;        // classification
+    torch::Tensor soft_targets;  // mixup's, or undefined
+    torch::Tensor mask_noise;    // masked image modelling: the noise that picks each image's hidden patches
+  };
+  // Forward and backward of one micro-batch. `completes_step`: the last micro-batch before
+  // apply(), whose backward also averages the accumulated gradients over the ranks.
+  void accumulate(const MicroBatch& batch, bool completes_step);
   // The optimizer step over the accumulated gradients. Returns what every rank agrees on: the
   // mean loss of the step's micro-batches (a 0-dim tensor on the device) and whether any rank
   // was asked to stop.
@@ -45,6 +54,8 @@ class TrainingStep {
   torch::optim::Optimizer& optimizer_;
   ModelEma* ema_;
   const Teacher* teacher_;
+  models::MaskedImageModel* masked_model_;  // null for a classifier
+  std::vector<double> group_lr_scales_;
   DataParallel& parallel_;
   const TrainConfig& train_;
   torch::Device device_;

@@ -166,7 +166,8 @@ class VisionTransformer(nn.Module):
 def make_optimizer(model, t):
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
-        (decay if parameter.ndim > 1 and name not in ("pos_embed", "cls_token", "dist_token") else no_decay).append(parameter)
+        skipped = ("pos_embed", "cls_token", "dist_token", "mask_token")
+        (decay if parameter.ndim > 1 and name not in skipped else no_decay).append(parameter)
     groups = [{"params": decay, "weight_decay": t["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
     if t["optimizer"] == "adamw":
         return torch.optim.AdamW(groups, lr=t["lr"], betas=tuple(t["betas"]))
@@ -197,12 +198,12 @@ def images(spec, device, batch):
     return torch.randn(batch, m["in_chans"], m["image_size"], m["image_size"], device=device)
 
 
-def train_step(spec, model, optimizer, inputs, labels):
-    """One optimizer step as `vit train` takes it; returns the loss, read back."""
+def optimizer_step(spec, model, optimizer, forward_loss):
+    """One optimizer step as `vit train` takes it: forward_loss() under autocast, backward, clipping,
+    the update; returns the loss, read back."""
     t = spec["train"]
-    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=spec["amp"] == "bf16"):
-        logits = model(inputs)
-    loss = F.cross_entropy(logits.float(), labels, label_smoothing=t["label_smoothing"])
+    with torch.autocast(torch.device(spec["device"]).type, dtype=torch.bfloat16, enabled=spec["amp"] == "bf16"):
+        loss = forward_loss()
     loss.backward()
     if t["grad_clip"] > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
@@ -211,17 +212,37 @@ def train_step(spec, model, optimizer, inputs, labels):
     return loss.item()
 
 
+def train_step(spec, model, optimizer, inputs, labels):
+    """A classifier's step: fp32 cross-entropy with label smoothing on the autocast logits."""
+    smoothing = spec["train"]["label_smoothing"]
+    return optimizer_step(spec, model, optimizer,
+                          lambda: F.cross_entropy(model(inputs).float(), labels, label_smoothing=smoothing))
+
+
+def mae_step(spec, model, optimizer, inputs):
+    """An MAE pretraining step, the masks drawn by torch.rand as the official code draws them."""
+    return optimizer_step(spec, model, optimizer, lambda: model(inputs)[0])
+
+
 def bench_train(spec, device):
     t, batch = spec["train"], spec["batch_size"]
     if t.get("grad_accum_steps", 1) != 1 or t.get("ema_decay", 0.0) > 0 or spec["amp"] == "fp16":
         raise SystemExit("reference.py: gradient accumulation, EMA and fp16 are not modelled; bench without them")
-    model = VisionTransformer(spec["model"]).to(device).train()
-    optimizer = make_optimizer(model, t)
     inputs = images(spec, device, batch)
-    labels = torch.randint(spec["model"]["num_classes"], (batch,), device=device)
+    if spec["model"]["arch"] == "mae":  # the pretraining step of a masked autoencoder (mae_reference.py)
+        from mae_reference import MaskedAutoencoder
+        model = MaskedAutoencoder(spec["model"]).to(device).train()
+        optimizer = make_optimizer(model, t)
 
-    def step():
-        train_step(spec, model, optimizer, inputs, labels)
+        def step():
+            mae_step(spec, model, optimizer, inputs)
+    else:
+        model = VisionTransformer(spec["model"]).to(device).train()
+        optimizer = make_optimizer(model, t)
+        labels = torch.randint(spec["model"]["num_classes"], (batch,), device=device)
+
+        def step():
+            train_step(spec, model, optimizer, inputs, labels)
 
     return {"images_per_s": [batch / s for s in seconds_per_step(spec, device, step)]}
 
@@ -364,6 +385,10 @@ def main():
     args = parser.parse_args()
     spec = json.load(open(args.like))
     if args.count_parameters:
+        if spec["model"]["arch"] == "mae":
+            from mae_reference import MaskedAutoencoder
+            print(sum(p.numel() for p in MaskedAutoencoder(spec["model"]).parameters()))
+            return
         print(sum(p.numel() for p in VisionTransformer(spec["model"]).parameters()))
         return
     torch.set_num_threads(spec["threads"])

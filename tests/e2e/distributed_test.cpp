@@ -201,6 +201,35 @@ TEST(DistributedTrain, DistillationTrainsLikeOneProcess) {
   EXPECT_LE(max_difference(checkpoint_parameters(dir / "single"), checkpoint_parameters(dir / "multi")), 1e-5);
 }
 
+// MAE: each image's mask comes from its dataset index, so the ranks' shares hide what one process
+// hides. SGD: the attention's key biases get gradients that are 0 but for rounding, which AdamW
+// would scale up to full steps of either sign, so that the two runs' weights would differ by
+// rounding amplified rather than by what this test looks for.
+TEST(DistributedTrain, MaePretrainingTrainsLikeOneProcess) {
+  TempDir dir;
+  tiny_config(dir);  // the halves images, read here without their labels
+  write_file(dir / "mae.yaml",
+             "model: {arch: mae, image_size: 16, patch_size: 4, in_chans: 1, dim: 32, depth: 2, heads: 2,\n"
+             "        decoder_dim: 16, decoder_depth: 1, decoder_heads: 2, norm_pix_loss: true}\n"
+             "data:\n"
+             "  train: {source: imagefolder, path: " +
+                 (dir / "train").string() +
+                 "}\n"
+                 "  val: {source: imagefolder, path: " +
+                 (dir / "val").string() +
+                 "}\n"
+                 "  mean: [0.5]\n  std: [0.25]\n"
+                 "train: {batch_size: 32, grad_accum_steps: 2, max_steps: 6, epochs: 20, lr: 3.0e-3, amp: none,\n"
+                 "        optimizer: sgd}\n");
+  const auto command = "train --config " + (dir / "mae.yaml").string() + " --threads 1";
+  const auto single = run_vit(command + " --output " + (dir / "single").string());
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const auto multi = run_vit(command + " --nproc 2 --output " + (dir / "multi").string());
+  ASSERT_EQ(multi.exit_code, 0) << multi.err;
+  expect_close_losses(dir / "single", dir / "multi", 6);
+  EXPECT_LE(max_difference(checkpoint_parameters(dir / "single"), checkpoint_parameters(dir / "multi")), 1e-5);
+}
+
 // Each rank's loader mixes its share of the batch (timm's per-rank batch mode).
 TEST(DistributedTrain, MixupReachesEveryRank) {
   TempDir dir;

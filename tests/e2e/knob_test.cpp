@@ -342,6 +342,7 @@ const std::vector<Knob>& train_knobs() {
       steps("train.optimizer", "sgd"),
       steps("train.lr", "1.0e-3"),
       steps("train.backbone_lr_scale", "0.1"),
+      steps("train.layer_decay", "0.5"),
       steps("train.min_lr", "1.0e-3"),
       steps("train.weight_decay", "0.5"),
       steps("train.betas", "[0.8, 0.99]"),

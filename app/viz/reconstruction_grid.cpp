@@ -1,0 +1,48 @@
+#include "app/viz/reconstruction_grid.h"
+
+#include "app/viz/attention_overlay.h"
+
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+
+namespace vit::app {
+namespace {
+
+constexpr int kMinSide = 96;
+
+// Normalized [C, H, W] -> an enlarged 8-bit BGR image.
+cv::Mat to_picture(const torch::Tensor& image, const torch::Tensor& mean, const torch::Tensor& std) {
+  const auto pixels = (image.to(torch::kCPU, torch::kFloat32) * std + mean)
+                          .clamp(0.0, 1.0)
+                          .mul(255.0)
+                          .round()
+                          .to(torch::kUInt8)
+                          .permute({1, 2, 0})
+                          .contiguous();
+  const int channels = static_cast<int>(pixels.size(2));
+  cv::Mat picture(static_cast<int>(pixels.size(0)), static_cast<int>(pixels.size(1)), CV_8UC(channels),
+                  pixels.data_ptr<uint8_t>());
+  cv::Mat bgr;
+  cv::cvtColor(picture, bgr, channels == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_RGB2BGR);
+  const int scale = std::max(1, (kMinSide + bgr.cols - 1) / bgr.cols);
+  cv::resize(bgr, bgr, bgr.size() * scale, 0, 0, cv::INTER_NEAREST);
+  return bgr;
+}
+
+}  // namespace
+
+cv::Mat reconstruction_grid(const torch::Tensor& originals, const models::MaskedImageModel::Reconstruction& made,
+                            const std::vector<double>& mean, const std::vector<double>& std) {
+  const auto channel_mean = torch::tensor(mean, torch::kFloat32).view({-1, 1, 1});
+  const auto channel_std = torch::tensor(std, torch::kFloat32).view({-1, 1, 1});
+  std::vector<cv::Mat> cells;
+  for (int64_t i = 0; i < originals.size(0); ++i) {
+    for (const auto& image : {originals[i], made.masked[i], made.reconstructed[i]}) {
+      cells.push_back(to_picture(image, channel_mean, channel_std));
+    }
+  }
+  return tile_images(cells, 3);
+}
+
+}  // namespace vit::app
