@@ -24,6 +24,16 @@ def read_metrics(run_dir):
             "train_minutes": sum(float(row["seconds"]) for row in rows) / 60.0}
 
 
+def seed_gains(runs, treated, control):
+    """Final top-1 points of the `treated` run over the `control` run of the same seed, per seed."""
+    gains = []
+    for seed in sorted({run["seed"] for run in runs}):
+        by_mode = {run["mode"]: run for run in runs if run["seed"] == seed}
+        if treated in by_mode and control in by_mode:
+            gains.append(100 * (by_mode[treated]["final_top1"] - by_mode[control]["final_top1"]))
+    return gains
+
+
 def cpu_name():
     try:
         with open("/proc/cpuinfo") as file:
@@ -66,11 +76,7 @@ def main():
         total = run["train_minutes"] + (teacher_minutes if run["mode"] == "distilled" else 0.0)
         out.append(f"| {run['mode']} | {run['seed']} | {run['epochs']} | {100 * run['final_top1']:.2f} | "
                    f"{100 * run['best_top1']:.2f} | {run['train_minutes']:.1f} | {total:.1f} |")
-    gains = []
-    for seed in sorted({run["seed"] for run in runs}):
-        by_mode = {run["mode"]: run for run in runs if run["seed"] == seed}
-        if "distilled" in by_mode and "plain" in by_mode:
-            gains.append(100 * (by_mode["distilled"]["final_top1"] - by_mode["plain"]["final_top1"]))
+    gains = seed_gains(runs, "distilled", "plain")
     distilled = [run for run in runs if run["mode"] == "distilled"]
     out += ["", "| target | measured | needed | met |", "|---|---|---|---|"]
     if distilled:
