@@ -207,18 +207,10 @@ TEST(DistributedTrain, DistillationTrainsLikeOneProcess) {
 // rounding amplified rather than by what this test looks for.
 TEST(DistributedTrain, MaePretrainingTrainsLikeOneProcess) {
   TempDir dir;
-  tiny_config(dir);  // the halves images, read here without their labels
   write_file(dir / "mae.yaml",
              "model: {arch: mae, image_size: 16, patch_size: 4, in_chans: 1, dim: 32, depth: 2, heads: 2,\n"
-             "        decoder_dim: 16, decoder_depth: 1, decoder_heads: 2, norm_pix_loss: true}\n"
-             "data:\n"
-             "  train: {source: imagefolder, path: " +
-                 (dir / "train").string() +
-                 "}\n"
-                 "  val: {source: imagefolder, path: " +
-                 (dir / "val").string() +
-                 "}\n"
-                 "  mean: [0.5]\n  std: [0.25]\n"
+             "        decoder_dim: 16, decoder_depth: 1, decoder_heads: 2, norm_pix_loss: true}\n" +
+                 halves_data(dir) +  // read without its labels
                  "train: {batch_size: 32, grad_accum_steps: 2, max_steps: 6, epochs: 20, lr: 3.0e-3, amp: none,\n"
                  "        optimizer: sgd}\n");
   const auto command = "train --config " + (dir / "mae.yaml").string() + " --threads 1";

@@ -54,23 +54,26 @@ void write_corner_dataset(const fs::path& root, int per_class, int seed) {
   }
 }
 
-std::string tiny_config(const TempDir& dir) {
+std::string halves_data(const TempDir& dir) {
   write_halves_dataset(dir / "train", 64, 1);
   write_halves_dataset(dir / "val", 16, 2);
+  return "data:\n"
+         "  train: {source: imagefolder, path: " +
+         (dir / "train").string() +
+         "}\n"
+         "  val: {source: imagefolder, path: " +
+         (dir / "val").string() +
+         "}\n"
+         "  mean: [0.5]\n  std: [0.25]\n"
+         "  workers: 2\n";
+}
+
+std::string tiny_config(const TempDir& dir) {
   const auto config = dir / "config.yaml";
   write_file(config,
              "model: {image_size: 16, patch_size: 4, in_chans: 1, num_classes: 2, dim: 32, depth: 2, heads: 2,\n"
-             "        mlp_ratio: 2.0, drop_path: 0.1, dropout: 0.1}\n"
-             "data:\n"
-             "  train: {source: imagefolder, path: " +
-                 (dir / "train").string() +
-                 "}\n"
-                 "  val: {source: imagefolder, path: " +
-                 (dir / "val").string() +
-                 "}\n"
-                 "  mean: [0.5]\n  std: [0.25]\n"
-                 "  workers: 2\n"
-
+             "        mlp_ratio: 2.0, drop_path: 0.1, dropout: 0.1}\n" +
+                 halves_data(dir) +
                  "train:\n  epochs: 4\n  batch_size: 16\n  lr: 3.0e-3\n  warmup_steps: 2\n  threads: 2\n"
                  "  label_smoothing: 0.1\n  ema_decay: 0.9\n");
   return config.string();

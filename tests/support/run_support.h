@@ -17,6 +17,9 @@ void write_halves_dataset(const std::filesystem::path& root, int per_class, int 
 // 16x16 grey images of noise where only the top-left 8x8 quadrant tells the classes apart: it is
 // bright in class "bright" and dark in class "dark".
 void write_corner_dataset(const std::filesystem::path& root, int per_class, int seed);
+// Writes a halves dataset (train: 64 per class, val: 16) into `dir`; returns the config's data
+// section that reads it.
+std::string halves_data(const TempDir& dir);
 // Writes a halves dataset (train: 64 per class, val: 16) and the config of a tiny ViT for it
 // into `dir`; returns the config's path.
 std::string tiny_config(const TempDir& dir);
