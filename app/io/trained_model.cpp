@@ -5,6 +5,7 @@
 #include "models/core/registry.h"
 
 #include "app/errors.h"
+#include "data/transforms.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -65,18 +66,15 @@ TrainedModel load_trained_model(const std::filesystem::path& checkpoint, const C
 std::string export_metadata(const TrainedModel& trained) {
   const auto o = models::shape_of(trained.config.model.options);
   const auto& t = trained.config.data.val_transforms;
-  const auto per_channel = [&](const std::vector<double>& values, double fallback) {
-    std::vector<double> expanded(static_cast<size_t>(o.in_chans), values.empty() ? fallback : values[0]);
-    if (values.size() == expanded.size()) expanded = values;
-    return expanded;
-  };
+  // The evaluation transform's per-channel mean and std, as the model was fed.
+  const data::Transform transform(t, static_cast<int>(o.image_size), static_cast<int>(o.in_chans));
   const nlohmann::json metadata = {
       {"format", "vitcpp-torchscript"},
       {"version", 1},
       {"image_size", o.image_size},
       {"in_chans", o.in_chans},
-      {"mean", per_channel(t.mean, 0.0)},
-      {"std", per_channel(t.std, 1.0)},
+      {"mean", transform.mean()},
+      {"std", transform.std()},
       {"resize", t.resize},
       {"crop_pct", t.crop_pct},
       {"center_crop", t.center_crop},
