@@ -6,14 +6,12 @@
 #include "app/io/trained_model.h"
 #include "app/viz/plot.h"
 #include "app/viz/reconstruction_grid.h"
-#include "data/mask_noise.h"
 #include "models/core/registry.h"
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include <iostream>
-#include <numeric>
 
 namespace vit::app {
 namespace {
@@ -30,8 +28,7 @@ struct MaeShowOptions {
 int run_mae_show(const MaeShowOptions& options) {
   configure_machine(options.common);
   auto trained = load_trained_model(options.checkpoint, options.common, options.ema, torch::kCPU);
-  auto* masked = models::masked_image_model(trained.model);
-  if (masked == nullptr) {
+  if (models::masked_image_model(trained.model) == nullptr) {
     throw ConfigError(fmt::format("{}: model.arch {} is not a masked autoencoder; mae-show needs model.arch mae",
                                   options.checkpoint, trained.config.model.options.arch()));
   }
@@ -43,11 +40,8 @@ int run_mae_show(const MaeShowOptions& options) {
   std::vector<torch::Tensor> inputs;
   for (const auto& file : files) inputs.push_back(prepare_image(file, transform).input);
   const auto images = torch::cat(inputs, 0);
-  // Image i of the list hides the patches that noise from (seed, epoch 0, i) picks.
-  const auto indices = torch::arange(images.size(0), torch::kInt64);
-  const auto noise = data::mask_noise(indices, options.seed, 0, masked->mask_noise_size());
-  const auto made = masked->reconstruct(images, noise);
-  write_png(options.output, reconstruction_grid(images, made, transform.mean(), transform.std()));
+  write_png(options.output,
+            reconstruction_picture(trained.model, images, options.seed, transform.mean(), transform.std()));
   std::cout << fmt::format("{}: {} images (original | masked | reconstruction per row)\n", options.output,
                            files.size());
   return kExitSuccess;

@@ -84,20 +84,6 @@ fs::path new_run_directory(const fs::path& parent) {
   }
 }
 
-// reconstruction.png: original | masked | reconstruction of the preview images, each hiding the
-// patches its noise from (seed, epoch 0, index) picks, the same after every epoch.
-void write_reconstruction(const fs::path& file, models::ImageModel& model, const torch::Tensor& images,
-                          const std::vector<size_t>& indices, uint64_t seed, const data::Transform& transform) {
-  auto* masked = models::masked_image_model(model);
-  const auto index = torch::tensor(std::vector<int64_t>(indices.begin(), indices.end()), torch::kInt64);
-  const auto noise = data::mask_noise(index, seed, 0, masked->mask_noise_size()).to(images.device());
-  const bool was_training = model->is_training();
-  model->eval();
-  const auto made = masked->reconstruct(images, noise);
-  if (was_training) model->train();
-  write_png(file, reconstruction_grid(images, made, transform.mean(), transform.std()));
-}
-
 void prune_epoch_checkpoints(const fs::path& run_dir, int64_t epoch, int64_t save_every, int64_t keep_last) {
   const int64_t oldest_kept = epoch - (keep_last - 1) * save_every;
   for (int64_t old = epoch - keep_last * save_every; old > 0 && old < oldest_kept; old -= save_every) {
@@ -181,12 +167,12 @@ void load_pretrained(models::ImageModel& model, const Config& config) {
 }
 
 // The first images of the validation set (else of the training set) through the evaluation
-// transform, on the device: what reconstruction.png shows after every epoch.
-torch::Tensor preview_images(const Config& config, const data::DataSplits& splits, torch::Device device,
-                             std::vector<size_t>& indices) {
+// transform, on the device: what reconstruction.png shows after every epoch, each hiding the
+// patches it hides in evaluation (its dataset index is its place in the batch).
+torch::Tensor preview_images(const Config& config, const data::DataSplits& splits, torch::Device device) {
   constexpr size_t kPreviewImages = 8;
   const auto& source = splits.val ? splits.val : splits.train;
-  indices.resize(std::min(kPreviewImages, source->size()));
+  std::vector<size_t> indices(std::min(kPreviewImages, source->size()));
   std::iota(indices.begin(), indices.end(), size_t{0});
   LoaderRequest request;
   request.batch_size = static_cast<int64_t>(indices.size());
@@ -289,10 +275,9 @@ int run_train(const TrainOptions& options) {
 
   // Data: the loaders run ahead of the model on their own threads.
   const auto splits = open_checked_datasets(config);
-  std::vector<size_t> preview_indices;
   torch::Tensor preview;
   if (models::objective_of(config.model.options) == models::Objective::MaskedImageModeling && main_rank) {
-    preview = preview_images(config, splits, device, preview_indices);
+    preview = preview_images(config, splits, device);
   }
   const auto class_names = splits.train->class_names();
   LoaderRequest request;
@@ -547,8 +532,9 @@ int run_train(const TrainOptions& options) {
                    row.seconds);
     }
     if (masked_model != nullptr && main_rank && evaluates) {
-      write_reconstruction(run_dir / "reconstruction.png", model, preview, preview_indices, train.seed,
-                           train_loader->transform());
+      const auto& transform = train_loader->transform();
+      write_png(run_dir / "reconstruction.png",
+                reconstruction_picture(model, preview, train.seed, transform.mean(), transform.std()));
     }
     if (metrics) metrics->append(row);
     if (tensorboard) tensorboard->log_epoch(row, validation ? &*validation : nullptr, class_names);

@@ -1,6 +1,8 @@
 #include "app/viz/reconstruction_grid.h"
 
 #include "app/viz/attention_overlay.h"
+#include "data/mask_noise.h"
+#include "models/core/registry.h"
 
 #include <opencv2/imgproc.hpp>
 
@@ -30,8 +32,6 @@ cv::Mat to_picture(const torch::Tensor& image, const torch::Tensor& mean, const 
   return bgr;
 }
 
-}  // namespace
-
 cv::Mat reconstruction_grid(const torch::Tensor& originals, const models::MaskedImageModel::Reconstruction& made,
                             const std::vector<double>& mean, const std::vector<double>& std) {
   const auto channel_mean = torch::tensor(mean, torch::kFloat32).view({-1, 1, 1});
@@ -43,6 +43,20 @@ cv::Mat reconstruction_grid(const torch::Tensor& originals, const models::Masked
     }
   }
   return tile_images(cells, 3);
+}
+
+}  // namespace
+
+cv::Mat reconstruction_picture(models::ImageModel& model, const torch::Tensor& images, uint64_t mask_seed,
+                               const std::vector<double>& mean, const std::vector<double>& std) {
+  auto* masked = models::masked_image_model(model);
+  const auto indices = torch::arange(images.size(0), torch::kInt64);
+  const auto noise = data::mask_noise(indices, mask_seed, 0, masked->mask_noise_size()).to(images.device());
+  const bool was_training = model->is_training();
+  model->eval();
+  const auto made = masked->reconstruct(images, noise);
+  if (was_training) model->train();
+  return reconstruction_grid(images, made, mean, std);
 }
 
 }  // namespace vit::app
