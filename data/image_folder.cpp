@@ -17,6 +17,27 @@ bool has_image_extension(const std::filesystem::path& file) {
   return std::find(kExtensions.begin(), kExtensions.end(), extension) != kExtensions.end();
 }
 
+namespace {
+
+// The image files in `dir` (`Iterator`: directory_iterator, or recursive_directory_iterator for
+// the folders below it too), sorted. File symlinks count, a dangling or looping one reported when
+// it is loaded; symlinked directories are not descended into, so a directory loop cannot trap the walk.
+template <typename Iterator>
+std::vector<std::filesystem::path> image_files(const std::filesystem::path& dir) {
+  std::error_code error;
+  std::vector<std::filesystem::path> files;
+  for (Iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    std::error_code status_error;
+    const bool candidate = it->is_symlink(status_error) || it->is_regular_file(status_error);
+    if (candidate && has_image_extension(it->path())) files.push_back(it->path());
+  }
+  if (error) throw DataError(dir.string() + ": cannot list: " + error.message());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
 ImageFolderDataset::ImageFolderDataset(const std::filesystem::path& root, int64_t max_pixels,
                                        const std::vector<std::string>& class_names)
     : max_pixels_(max_pixels) {
@@ -31,17 +52,11 @@ ImageFolderDataset::ImageFolderDataset(const std::filesystem::path& root, int64_
   if (error) throw DataError(root.string() + ": cannot list: " + error.message());
   std::sort(class_dirs.begin(), class_dirs.end());
   if (class_dirs.empty()) {
-    std::vector<fs::path> files;
-    for (fs::directory_iterator it(root, error), end; !error && it != end; it.increment(error)) {
-      std::error_code status_error;
-      const bool candidate = it->is_symlink(status_error) || it->is_regular_file(status_error);
-      if (candidate && has_image_extension(it->path())) files.push_back(it->path());
-    }
+    auto files = image_files<fs::directory_iterator>(root);
     if (files.empty()) {
       throw DataError(root.string() +
                       ": neither class folders (root/<class>/<image>) nor images (unlabeled, for pretraining)");
     }
-    std::sort(files.begin(), files.end());
     for (auto& file : files) samples_.push_back({std::move(file), kNoLabel});
     return;
   }
@@ -62,17 +77,8 @@ ImageFolderDataset::ImageFolderDataset(const std::filesystem::path& root, int64_
   for (const auto& class_dir : class_dirs) {
     const auto label = static_cast<int64_t>(class_names_.size());
     class_names_.push_back(class_dir.filename().string());
-    std::vector<fs::path> files;
-    // Does not descend into symlinked directories, so a directory loop cannot trap the walk; a
-    // dangling or looping file symlink is kept and reported when it is loaded.
-    for (fs::recursive_directory_iterator it(class_dir, error), end; !error && it != end; it.increment(error)) {
-      std::error_code status_error;
-      const bool candidate = it->is_symlink(status_error) || it->is_regular_file(status_error);
-      if (candidate && has_image_extension(it->path())) files.push_back(it->path());
-    }
-    if (error) throw DataError(class_dir.string() + ": cannot list: " + error.message());
+    auto files = image_files<fs::recursive_directory_iterator>(class_dir);
     if (files.empty()) throw DataError(class_dir.string() + ": class folder contains no images");
-    std::sort(files.begin(), files.end());
     for (auto& file : files) samples_.push_back({std::move(file), label});
   }
 }
