@@ -30,8 +30,8 @@ std::vector<OptionField> mae_fields() {
   return fields;
 }
 
-// The official models (mae_vit_{base,large,huge}_patch{16,16,14}: a 512-wide, 8-block decoder)
-// and one for 28x28 greyscale images, the encoder of the vit_fashion preset's size.
+// The official base and large models (mae_vit_{base,large}_patch16: a 512-wide, 8-block decoder)
+// and one for 28x28 greyscale images with the default config's encoder size and 4-pixel patches.
 MaeOptions official(const std::string& encoder_preset, int64_t patch_size) {
   MaeOptions options;
   const auto vit = preset(encoder_preset);
