@@ -272,6 +272,16 @@ TEST_F(MaePretraining, LearnsFromUnlabeledImagesResumesExactlyAndDrawsReconstruc
     return static_cast<double>(cv::countNonZero(differs)) / (96.0 * 96.0);
   };
   EXPECT_LT(hidden_share("half.png"), hidden_share("quarter.png"));
+  // --mask-seed draws other masks; --ema shows the EMA weights' reconstructions.
+  const auto picture_of = [&](const std::string& run, const std::string& flags, const std::string& name) {
+    const auto result = run_vit("mae-show --checkpoint " + path(run).string() + " " + images[0] + " " + flags +
+                                " --output " + path(name).string());
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    return cv::imread(path(name).string());
+  };
+  const auto differ = [](const cv::Mat& a, const cv::Mat& b) { return cv::norm(a, b, cv::NORM_L1) > 0.0; };
+  EXPECT_TRUE(differ(picture_of("straight", "--mask-seed 1", "seed1.png"), cv::imread(path("quarter.png").string())));
+  EXPECT_TRUE(differ(picture_of("bf16", "--ema", "ema.png"), picture_of("bf16", "", "raw.png")));
 
   // Evaluation needs a classifier; the benchmark runs the pretraining step.
   const auto eval = run_vit("eval --checkpoint " + path("straight").string());
