@@ -24,6 +24,7 @@ struct ImportCommandOptions {
   std::string preset;
   int64_t heads = 0;
   int64_t image_size = 0;
+  int64_t window_size = 0;
   int64_t num_classes = -1;
 };
 
@@ -60,6 +61,7 @@ int run_import(const ImportCommandOptions& command) {
   request.preset = command.preset;
   if (command.heads > 0) request.num_heads = command.heads;
   if (command.image_size > 0) request.image_size = command.image_size;
+  if (command.window_size > 0) request.window_size = command.window_size;
   if (command.num_classes >= 0) request.num_classes = command.num_classes;
 
   auto file = read_weight_file(command.weights);  // its errors name the file already
@@ -120,18 +122,26 @@ void add_import_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember(models::all_preset_names()));
   command->add_option("--heads", options->heads, "Attention heads when no --model is given (default: dim / 64)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
-  command->add_option("--image-size", options->image_size, "Resample the positional embedding to this image size")
+  command
+      ->add_option("--image-size", options->image_size,
+                   "Adapt to this image size (ViT: resample the positional embedding; swin: default 224)")
       ->check(CLI::Range(int64_t{1}, int64_t{65536}));
+  command
+      ->add_option("--window-size", options->window_size,
+                   "Windowed attention (swin): resample the relative position bias tables to this window")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
   command->add_option("--num-classes", options->num_classes, "Replace the head with a fresh one of K classes")
       ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
   command->footer(
-      "torchvision's names (class_token, conv_proj, encoder.layers.encoder_layer_N...) and DeiT's\n"
-      "{\"model\": ...} wrapper are mapped to timm's; every shape is checked and missing or unexpected\n"
-      "tensors are named. A safetensors file from `vit export --format safetensors` brings its model\n"
+      "torchvision's names (class_token, conv_proj, encoder.layers.encoder_layer_N...; Swin's\n"
+      "features.N...) and DeiT's {\"model\": ...} wrapper are mapped to timm's (Swin: also the original\n"
+      "layout of timm < 0.9); every shape is checked and missing or unexpected tensors are named. A safetensors file "
+      "from `vit export --format safetensors` brings its model\n"
       "and class names along (unless --model or --heads is given).\n\n"
       "Examples:\n"
       "  vit import --from timm vit_base_patch16_224.safetensors --output vitb.ckpt --model vit_base_patch16_224\n"
       "  vit import --from torchvision vit_b_16.pth --output vitb.ckpt --image-size 384 --num-classes 10\n"
+      "  vit import --arch swin --from torchvision swin_t.pth --output swint.ckpt --num-classes 10\n"
       "  vit train --config configs/cifar10_vit.yaml --set model.pretrained=vitb.ckpt");
   command->callback([options, &exit_code] { exit_code = run_import(*options); });
 }

@@ -5,6 +5,7 @@
 #include "models/core/named_tensors.h"
 
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@ struct ImportRequest {
   std::optional<ModelOptions> declared;  // what the file says it is (vitcpp's own exports)
   std::optional<int64_t> num_heads;      // without a preset (the shapes do not tell)
   std::optional<int64_t> image_size;     // adapt the weights to this input size
+  std::optional<int64_t> window_size;    // windowed attention (Swin): resample the bias tables to this window
   std::optional<int64_t> num_classes;    // a fresh head with this many outputs (0: no head)
 };
 
@@ -37,6 +39,11 @@ class WeightsError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// Copies `weights` (timm's names) into the model's parameters, except the `fresh` ones that keep
+// their initialisation; buffers are the model's own (fixed tables, indices, masks). Throws
+// WeightsError listing missing, unexpected and wrongly shaped tensors.
+void copy_weights(ImageModelImpl& model, const NamedTensors& weights, const std::set<std::string>& fresh = {});
 
 // One architecture of the family: its options (declared field by field), presets, how to build
 // it and how to read pretrained weights into it. A new architecture is a folder in models/ and

@@ -3,8 +3,10 @@
 #include "models/core/model_options.h"
 #include "models/core/name_table.h"
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <variant>
@@ -104,6 +106,38 @@ class FieldList {
   template <typename Access>
   FieldList& numbers(std::string key, Access access, std::string help) {
     add<std::vector<double>>(std::move(key), std::move(help), access);
+    return *this;
+  }
+  // A list of whole numbers (std::vector<int64_t>), each in [min, max]; YAML spells it as numbers.
+  template <typename Access>
+  FieldList& integers(std::string key, Access access, int64_t min, int64_t max, std::string help) {
+    Field<Struct> field;
+    field.key = std::move(key);
+    field.help = std::move(help);
+    field.integer_min = min;
+    field.integer_max = max;
+    field.get = [access](const Struct& s) {
+      const auto& list = reach(access, const_cast<Struct&>(s));
+      return FieldValue(std::vector<double>(list.begin(), list.end()));
+    };
+    field.set = [access](Struct& s, const FieldValue& value) {
+      auto& list = reach(access, s);
+      list.clear();
+      for (const double number : std::get<std::vector<double>>(value)) list.push_back(static_cast<int64_t>(number));
+    };
+    field.check = [min, max](const FieldValue& value) -> std::string {
+      const auto& numbers = std::get<std::vector<double>>(value);
+      if (numbers.empty()) return "must list at least one number";
+      for (const double number : numbers) {
+        if (number != std::floor(number) || number < static_cast<double>(min) || number > static_cast<double>(max)) {
+          std::ostringstream text;
+          text << "must list whole numbers in [" << min << ", " << max << "], got " << number;
+          return text.str();
+        }
+      }
+      return "";
+    };
+    fields_.push_back(std::move(field));
     return *this;
   }
   // Two members read and written as one [low, high] key.

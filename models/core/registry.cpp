@@ -1,6 +1,7 @@
 #include "models/core/registry.h"
 
 #include "models/mae/mae_architecture.h"
+#include "models/swin/swin_architecture.h"
 #include "models/vit/vit_architecture.h"
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@ std::vector<std::unique_ptr<Architecture>>& registered() {
     std::vector<std::unique_ptr<Architecture>> known;
     known.push_back(make_vit_architecture());
     known.push_back(make_mae_architecture());
+    known.push_back(make_swin_architecture());
     return known;
   }();
   return architectures;

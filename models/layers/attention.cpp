@@ -24,6 +24,14 @@ torch::Tensor blocked_pairs(const AttentionMask& mask, int64_t num_tokens, const
   return blocked;
 }
 
+// scores [B, H, N, N] + bias [G, H|1, N, N], sequence b taking bias[b % G].
+torch::Tensor add_bias(const torch::Tensor& scores, const torch::Tensor& bias) {
+  const auto groups = bias.size(0);
+  if (groups == 1) return scores + bias;
+  const auto n = scores.size(-1);
+  return (scores.view({-1, groups, scores.size(1), n, n}) + bias).flatten(0, 1);
+}
+
 }  // namespace
 
 AttentionImpl::AttentionImpl(const AttentionOptions& options)
@@ -52,6 +60,7 @@ torch::Tensor AttentionImpl::merge_heads(const torch::Tensor& per_head) { return
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend(const torch::Tensor& qkv, const AttentionMask& mask) {
   const auto [q, k, v] = split_heads(qkv);
   auto scores = batched_matmul(q * scale_, k.transpose(-2, -1));
+  if (mask.bias.defined()) scores = add_bias(scores, mask.bias);
   if (const auto blocked = blocked_pairs(mask, qkv.size(1), qkv.device()); blocked.defined()) {
     scores = scores.masked_fill(blocked, -std::numeric_limits<double>::infinity());
   }
@@ -70,6 +79,14 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask
 #if TORCH_VERSION_MAJOR >= 2
   const auto [q, k, v] = split_heads(qkv);
   const double dropout = is_training() ? attn_drop_->options.p() : 0.0;
+  if (mask.bias.defined()) {
+    // The fused kernel takes an additive mask of the scores' own shape.
+    auto additive = add_bias(torch::zeros({q.size(0), q.size(1), q.size(2), q.size(2)}, q.options()), mask.bias);
+    if (const auto blocked = blocked_pairs(mask, x.size(1), x.device()); blocked.defined()) {
+      additive = additive.masked_fill(blocked, -std::numeric_limits<double>::infinity());
+    }
+    return project(merge_heads(at::scaled_dot_product_attention(q, k, v, additive, dropout, false)));
+  }
   if (mask.key_padding.defined()) {
     // The fused kernel's boolean mask marks the pairs that take part, the inverse of ours.
     const auto allowed = blocked_pairs(mask, x.size(1), x.device()).logical_not();

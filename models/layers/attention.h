@@ -17,12 +17,15 @@ struct AttentionOptions {
   double proj_drop = 0.0;
 };
 
-// Which keys a query may not attend to. Both parts are optional and combine.
+// Which keys a query may not attend to, and what its scores get added. All parts are optional and combine.
 struct AttentionMask {
   torch::Tensor key_padding;  // [B, N] bool, true marks a padding key that gets zero weight
   bool causal = false;        // query i ignores keys j > i
+  // Added to the scores, [G, H|1, N, N]: sequence b gets bias[b % G] (Swin's windows: G windows per
+  // image, each with its relative position bias and shift mask).
+  torch::Tensor bias;
 
-  bool empty() const { return !key_padding.defined() && !causal; }
+  bool empty() const { return !key_padding.defined() && !causal && !bias.defined(); }
 };
 
 // Multi-head self-attention with one fused qkv projection:

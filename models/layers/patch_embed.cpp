@@ -8,6 +8,9 @@ PatchEmbedImpl::PatchEmbedImpl(const PatchEmbedOptions& options) : options_(opti
   proj_ = register_module(
       "proj", torch::nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans, options.embed_dim, options.patch_size)
                                     .stride(options.patch_size)));
+  if (options.norm) {
+    norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options.embed_dim})));
+  }
 }
 
 torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& images) {
@@ -15,7 +18,11 @@ torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& images) {
                   images.size(3) == options_.image_size,
               "PatchEmbed: expected images of shape [B, ", options_.in_chans, ", ", options_.image_size, ", ",
               options_.image_size, "], got ", images.sizes());
-  return proj_(images).flatten(2).transpose(1, 2);
+  const auto tokens = proj_(images).flatten(2).transpose(1, 2);
+  if (norm_.is_empty()) return tokens;
+  // LibTorch 1.13's CPU autocast leaves layer_norm to run in its input's dtype, which must then
+  // match the fp32 weights: the norm runs in fp32, as autocast's fp32 policy does on CUDA.
+  return norm_(tokens.to(norm_->weight.scalar_type()));
 }
 
 }  // namespace vit::models

@@ -2,6 +2,7 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
 namespace vit::models {
@@ -11,6 +12,7 @@ struct PatchEmbedOptions {
   int64_t patch_size;
   int64_t in_chans;
   int64_t embed_dim;
+  bool norm = false;  // a LayerNorm over each patch's embedding (Swin's; timm's norm_layer)
 };
 
 // Splits an image into non-overlapping patches and projects each to embed_dim:
@@ -23,6 +25,7 @@ class PatchEmbedImpl : public torch::nn::Module {
  private:
   PatchEmbedOptions options_;
   torch::nn::Conv2d proj_{nullptr};
+  torch::nn::LayerNorm norm_{nullptr};
 };
 TORCH_MODULE(PatchEmbed);
 

@@ -42,13 +42,6 @@ const torch::Tensor& require(const NamedTensors& weights, const std::string& nam
   return found->second;
 }
 
-std::string listed(const std::vector<std::string>& names) {
-  std::string text;
-  for (size_t i = 0; i < names.size() && i < 12; ++i) text += (i > 0 ? ", " : "") + names[i];
-  if (names.size() > 12) text += fmt::format(" and {} more", names.size() - 12);
-  return text;
-}
-
 // The side of the patch grid of a [1, extra + grid^2, D] positional embedding.
 int64_t pos_embed_grid(const torch::Tensor& pos_embed, int64_t extra) {
   const int64_t positions = pos_embed.dim() == 3 ? pos_embed.size(1) - extra : -1;
@@ -152,6 +145,7 @@ ImportedModel import_vit_weights(NamedTensors weights, const ImportRequest& opti
   auto vit = options_from_shapes(weights, options);
   check_distillation_token(weights, vit, options);
 
+  if (options.window_size) throw std::invalid_argument("--window-size: a ViT has no attention windows");
   if (options.image_size && *options.image_size != vit.image_size) {
     if (*options.image_size % vit.patch_size != 0) {
       throw std::invalid_argument(fmt::format("--image-size {}: not a multiple of the weights' patch size {}",
@@ -191,40 +185,7 @@ ImportedModel import_vit_weights(NamedTensors weights, const ImportRequest& opti
 
   imported.options = ModelOptions(kVitArch, vit);
   imported.model = ImageModel(VisionTransformer(vit).ptr());
-  std::vector<std::string> missing;
-  std::vector<std::string> mismatched;
-  std::set<std::string> used;
-  torch::NoGradGuard no_grad;
-  for (auto& item : imported.model->named_parameters()) {
-    const auto& name = item.key();
-    auto& parameter = item.value();
-    if (fresh.count(name) > 0) continue;
-    const auto found = weights.find(name);
-    if (found == weights.end()) {
-      missing.push_back(name);
-    } else if (found->second.sizes() != parameter.sizes()) {
-      mismatched.push_back(fmt::format("{} ({} in the file, {} in the model)", name,
-                                       fmt::join(found->second.sizes(), "x"), fmt::join(parameter.sizes(), "x")));
-    } else {
-      parameter.copy_(found->second);
-      used.insert(name);
-    }
-  }
-  std::vector<std::string> unexpected;
-  for (const auto& [name, tensor] : weights) {
-    // A fixed table (sin-cos positions) is a buffer that state dicts carry and the model rebuilds.
-    const bool buffer = imported.model->named_buffers().find(name) != nullptr;
-    if (used.count(name) == 0 && !buffer && imported.model->named_parameters().find(name) == nullptr) {
-      unexpected.push_back(name);
-    }
-  }
-  if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
-    std::string message = "the weights do not fit the model";
-    if (!missing.empty()) message += "; missing: " + listed(missing);
-    if (!mismatched.empty()) message += "; wrong shape: " + listed(mismatched);
-    if (!unexpected.empty()) message += "; unexpected: " + listed(unexpected);
-    throw WeightsError(message);
-  }
+  copy_weights(*imported.model, weights, fresh);
   return imported;
 }
 

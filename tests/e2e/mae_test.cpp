@@ -11,6 +11,7 @@
 #include "data/mask_noise.h"
 #include "models/core/registry.h"
 #include "models/mae/mae_options.h"
+#include "support/python_reference.h"
 #include "support/run_support.h"
 #include "support/test_support.h"
 
@@ -47,24 +48,10 @@ double max_error(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<double>();
 }
 
-class MaskedAutoencoder : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir;
-    const auto command = "/usr/bin/python3 " + std::string(VIT_SOURCE_DIR) + "/tests/e2e/mae/make_mae_reference.py " +
-                         dir_->path().string();
-    ASSERT_EQ(std::system(command.c_str()), 0) << command;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  static fs::path file(const std::string& name) { return *dir_ / name; }
-
- private:
-  static TempDir* dir_;
+class MaskedAutoencoder : public PythonReferenceTest<MaskedAutoencoder> {
+ public:
+  static constexpr const char* kScript = "tests/e2e/mae/make_mae_reference.py";
 };
-TempDir* MaskedAutoencoder::dir_ = nullptr;
 
 TEST_F(MaskedAutoencoder, LossAndReconstructionEqualThePyTorchReference) {
   for (const auto& [name, in_chans, norm_pix_loss] :
@@ -117,20 +104,13 @@ TEST_F(MaskedAutoencoder, MasksHideTheHighestNoiseAndFollowSeedEpochAndIndex) {
 }
 
 TEST_F(MaskedAutoencoder, OfficialEncoderWeightsAndAvgPoolVitsImportToTheReferenceOutputs) {
-  const auto load = [](const fs::path& checkpoint) {
-    app::CheckpointReader reader(checkpoint);
-    auto model = models::build_model(app::load_config_text(reader.config_yaml(), "checkpoint", {}).model.options);
-    reader.load_model(model, false);
-    model->eval();
-    return model;
-  };
   torch::NoGradGuard no_grad;
   const auto encoder = run_vit("import --from timm " + file("mae_pretrain_timm.pth").string() + " --heads 2 --output " +
                                file("encoder.ckpt").string());
   ASSERT_EQ(encoder.exit_code, 0) << encoder.err;
   EXPECT_NE(encoder.err.find("MAE decoder dropped"), std::string::npos) << encoder.err;
   const auto rgb = app::read_torch_pickle(file("mae_rgb_io.pt"));
-  auto encoder_model = load(file("encoder.ckpt"));
+  auto encoder_model = load_checkpoint_model(file("encoder.ckpt"));
   EXPECT_LE(max_error(encoder_model(rgb.at("images")), rgb.at("features")), 1e-4);
 
   const auto avg = run_vit("import --from timm " + file("vit_avg_timm.pth").string() + " --heads 2 --output " +
@@ -138,7 +118,7 @@ TEST_F(MaskedAutoencoder, OfficialEncoderWeightsAndAvgPoolVitsImportToTheReferen
   ASSERT_EQ(avg.exit_code, 0) << avg.err;
   EXPECT_NE(avg.err.find("pool avg"), std::string::npos) << avg.err;
   const auto io = app::read_torch_pickle(file("vit_avg_io.pt"));
-  auto avg_model = load(file("avg.ckpt"));
+  auto avg_model = load_checkpoint_model(file("avg.ckpt"));
   EXPECT_LE(max_error(avg_model(io.at("images")), io.at("logits")), 1e-4);
 }
 

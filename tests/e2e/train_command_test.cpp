@@ -66,25 +66,7 @@ TEST(Train, EndToEndTrainEvalExportPythonPredict) {
             checkpoint_result["topk"][0]["class"].get<std::string>());
 
   // Python loads the file and, fed the same preprocessed pixels, gives the same logits.
-  const auto script = dir / "check.py";
-  write_file(script,
-             "import json, sys, torch\n"
-             "import numpy as np\n"
-             "from PIL import Image\n"
-             "extra = {'config.json': ''}\n"
-             "m = torch.jit.load(sys.argv[1], _extra_files=extra)\n"
-             "meta = json.loads(extra['config.json'])\n"
-             "x = np.asarray(Image.open(sys.argv[2]).convert('L'), dtype=np.float32) / 255.0\n"
-             "x = (x - meta['mean'][0]) / meta['std'][0]\n"
-             "out = m(torch.from_numpy(x)[None, None])\n"
-             "print(json.dumps({'logits': out[0].tolist(), 'classes': meta['class_names'],\n"
-             "                  'keys': list(m.state_dict().keys())[:3]}))\n");
-  const auto python_out = dir / "python.json";
-  ASSERT_EQ(std::system(("/usr/bin/python3 " + script.string() + " " + model.string() + " " + image.string() + " > " +
-                         python_out.string())
-                            .c_str()),
-            0);
-  const auto python = nlohmann::json::parse(read_file(python_out));
+  const auto python = nlohmann::json::parse(python_jit_predict(dir, model, image));
   EXPECT_NEAR(python["logits"][0].get<double>(), logits[0], 1e-4);
   EXPECT_NEAR(python["logits"][1].get<double>(), logits[1], 1e-4);
   EXPECT_EQ(python["classes"], nlohmann::json({"left", "right"}));

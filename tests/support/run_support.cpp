@@ -1,5 +1,11 @@
 #include "support/run_support.h"
 
+#include "app/config/config.h"
+#include "app/io/checkpoint.h"
+#include "models/core/registry.h"
+
+#include <gtest/gtest.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
 #include <opencv2/imgcodecs.hpp>
@@ -77,6 +83,35 @@ std::string tiny_config(const TempDir& dir) {
                  "train:\n  epochs: 4\n  batch_size: 16\n  lr: 3.0e-3\n  warmup_steps: 2\n  threads: 2\n"
                  "  label_smoothing: 0.1\n  ema_decay: 0.9\n");
   return config.string();
+}
+
+std::string python_jit_predict(const TempDir& dir, const fs::path& model, const fs::path& grey_image) {
+  const auto script = dir / "jit_predict.py";
+  write_file(script,
+             "import json, sys, torch\n"
+             "import numpy as np\n"
+             "from PIL import Image\n"
+             "extra = {'config.json': ''}\n"
+             "m = torch.jit.load(sys.argv[1], _extra_files=extra)\n"
+             "meta = json.loads(extra['config.json'])\n"
+             "x = np.asarray(Image.open(sys.argv[2]).convert('L'), dtype=np.float32) / 255.0\n"
+             "x = (x - meta['mean'][0]) / meta['std'][0]\n"
+             "out = m(torch.from_numpy(x)[None, None])\n"
+             "print(json.dumps({'logits': out[0].tolist(), 'classes': meta['class_names'],\n"
+             "                  'keys': list(m.state_dict().keys())[:3]}))\n");
+  const auto output = dir / "jit_predict.json";
+  const auto command = "/usr/bin/python3 " + script.string() + " " + model.string() + " " + grey_image.string() +
+                       " > " + output.string();
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  return read_file(output);
+}
+
+models::ImageModel load_checkpoint_model(const fs::path& checkpoint) {
+  app::CheckpointReader reader(checkpoint);
+  auto model = models::build_model(app::load_config_text(reader.config_yaml(), "checkpoint", {}).model.options);
+  reader.load_model(model, false);
+  model->eval();
+  return model;
 }
 
 std::vector<std::string> loss_column(const fs::path& steps_csv) {

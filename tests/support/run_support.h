@@ -1,5 +1,6 @@
 #pragma once
 
+#include "models/core/image_model.h"
 #include "support/test_support.h"
 
 #include <sys/types.h>
@@ -23,6 +24,13 @@ std::string halves_data(const TempDir& dir);
 // Writes a halves dataset (train: 64 per class, val: 16) and the config of a tiny ViT for it
 // into `dir`; returns the config's path.
 std::string tiny_config(const TempDir& dir);
+// What Python's torch.jit.load makes of an exported model fed a greyscale image, preprocessed with
+// the mean and std of the export's config.json: JSON {"logits", "classes", "keys" (the first three
+// state_dict names)}.
+std::string python_jit_predict(const TempDir& dir, const std::filesystem::path& model,
+                               const std::filesystem::path& grey_image);
+// The model of a checkpoint file, built from its config, in eval mode.
+models::ImageModel load_checkpoint_model(const std::filesystem::path& checkpoint);
 // "step:loss" of every row of a steps.csv.
 std::vector<std::string> loss_column(const std::filesystem::path& steps_csv);
 size_t count_lines(const std::string& text);

@@ -79,7 +79,8 @@ TEST(Attention, PaddedKeysGetZeroWeightAndDoNotLeak) {
   padding.index_put_({0, 3}, true);
   padding.index_put_({0, 4}, true);
   padding.index_put_({1, 1}, true);
-  const AttentionMask mask{padding};
+  AttentionMask mask;
+  mask.key_padding = padding;
 
   const auto [out, weights] = attention->forward_with_weights(x, mask);
   EXPECT_EQ(weights.index({0, torch::indexing::Slice(), torch::indexing::Slice(), 3}).abs().max().item<float>(), 0.0f);

@@ -1,0 +1,48 @@
+#pragma once
+
+#include "models/layers/attention.h"
+
+namespace vit::models {
+
+// Square windows of a channels-last feature map (Swin, Liu et al., 2021).
+// [B, H, W, C] -> [B * (H/w) * (W/w), w*w, C], windows in row-major order, tokens row-major inside.
+torch::Tensor window_partition(const torch::Tensor& x, int64_t window);
+// The inverse: windows of an H x W map -> [B, H, W, C]; the batch size stays symbolic when traced.
+torch::Tensor window_reverse(const torch::Tensor& windows, int64_t window, int64_t height, int64_t width);
+// The additive mask [nW, w*w, w*w] of a map cyclically shifted by `shift`: 0 between tokens of the
+// same region, -100 between tokens the shift brought together from opposite edges.
+torch::Tensor shifted_window_mask(int64_t height, int64_t width, int64_t window, int64_t shift);
+
+struct WindowAttentionOptions {
+  int64_t dim;
+  int64_t num_heads;
+  int64_t window_size;
+  bool qkv_bias = true;
+  double attn_drop = 0.0;
+  double proj_drop = 0.0;
+};
+
+// Multi-head self-attention inside windows of window_size^2 tokens with Swin's learned relative
+// position bias: a [(2w-1)^2, heads] table, read at each (query, key) offset through the fixed
+// relative_position_index [w*w, w*w] (timm's names), added to the scores with the shift mask.
+class WindowAttentionImpl : public AttentionImpl {
+ public:
+  explicit WindowAttentionImpl(const WindowAttentionOptions& options);
+  // windows [B * nW, w*w, C] -> [B * nW, w*w, C]; shift_mask [nW, w*w, w*w] or undefined.
+  torch::Tensor forward(const torch::Tensor& windows, const torch::Tensor& shift_mask = {});
+  // The bias every window's attention scores get, [heads, w*w, w*w].
+  torch::Tensor relative_position_bias() const;
+
+ private:
+  int64_t num_heads_;
+  int64_t window_size_;
+  torch::Tensor relative_position_bias_table_;
+  torch::Tensor relative_position_index_;
+};
+TORCH_MODULE(WindowAttention);
+
+// A relative position bias table [(2w-1)^2, heads] of one window size resampled bicubically to
+// another (timm's resize_rel_pos_bias_table), for weights used with a different window.
+torch::Tensor resample_relative_position_bias_table(const torch::Tensor& table, int64_t new_window);
+
+}  // namespace vit::models

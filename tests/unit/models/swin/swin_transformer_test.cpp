@@ -1,0 +1,208 @@
+// The Swin Transformer's pieces: published parameter counts, construction errors for sizes the
+// windows and merges do not divide, window partition/merge and the shifted-window mask, patch
+// merging's neighbour order, stochastic depth over all blocks, and timm's parameter names.
+#include "models/core/registry.h"
+#include "models/inspect/complexity.h"
+#include "models/layers/patch_merging.h"
+#include "models/layers/window_attention.h"
+#include "models/swin/swin_architecture.h"
+#include "models/swin/swin_transformer.h"
+
+#include <gtest/gtest.h>
+
+namespace vit::models {
+namespace {
+
+int64_t parameter_count(const ImageModel& model) {
+  int64_t total = 0;
+  for (const auto& parameter : model->parameters()) total += parameter.numel();
+  return total;
+}
+
+std::string construction_error(const SwinOptions& options) {
+  try {
+    SwinTransformer model(options);
+  } catch (const std::invalid_argument& error) {
+    return error.what();
+  }
+  return "";
+}
+
+TEST(SwinTransformer, PresetsHaveThePublishedParameterCounts) {
+  // torchvision's swin_t / swin_s / swin_b and timm's swin_*_patch4_window7_224.
+  EXPECT_EQ(parameter_count(build_model(architecture("swin").preset("swin_tiny_patch4_window7_224"))), 28288354);
+  EXPECT_EQ(parameter_count(build_model(architecture("swin").preset("swin_small_patch4_window7_224"))), 49606258);
+  EXPECT_EQ(parameter_count(build_model(architecture("swin").preset("swin_base_patch4_window7_224"))), 87768224);
+}
+
+TEST(SwinTransformer, SmallImagePresetsTakeTheirInputs) {
+  for (const auto& [name, channels, side] : {std::tuple<std::string, int64_t, int64_t>{"swin_micro_patch2_window7_28", 1, 28},
+                                             {"swin_micro_patch2_window4_32", 3, 32}}) {
+    SCOPED_TRACE(name);
+    auto model = build_model(architecture("swin").preset(name));
+    model->eval();
+    torch::NoGradGuard no_grad;
+    EXPECT_EQ(model(torch::randn({2, channels, side, side})).sizes(), (std::vector<int64_t>{2, 10}));
+  }
+}
+
+TEST(SwinTransformer, SizesThatTheWindowsOrMergesDoNotDivideAreRefusedNamingThem) {
+  SwinOptions options;  // Swin-T: 224 / 4 = 56, 28, 14, 7 with windows of 7
+  options.image_size = 200;
+  auto error = construction_error(options);
+  EXPECT_NE(error.find("image_size 200 / patch_size 4 gives stage 0 a 50x50 map, not divisible by window_size 7"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("224"), std::string::npos) << error;  // a size that fits
+
+  options.image_size = 196;  // 49, which merging cannot halve
+  error = construction_error(options);
+  EXPECT_NE(error.find("stage 0 a 49x49 map, which patch merging cannot halve for stage 1"), std::string::npos)
+      << error;
+
+  options.image_size = 226;
+  EXPECT_NE(construction_error(options).find("image_size 226 is not divisible by patch_size 4"), std::string::npos);
+
+  options.image_size = 224;
+  options.num_heads = {3, 6, 12};
+  EXPECT_NE(construction_error(options).find("heads lists 3 stages, depths 4"), std::string::npos);
+  options.num_heads = {3, 5, 12, 24};
+  EXPECT_NE(construction_error(options).find("stage 1 is 192 wide"), std::string::npos);
+
+  // A stage whose map is no larger than the window attends over the whole map: 112 px gives
+  // 28, 14, 7 and 3.5 -> refused at the last merge; three stages fit.
+  options.num_heads = {3, 6, 12};
+  options.depths = {2, 2, 6};
+  options.image_size = 112;
+  EXPECT_EQ(construction_error(options), "");
+  EXPECT_EQ(options.stage_window(2), 7);
+  options.image_size = 56;  // 14, 7, then 3.5
+  EXPECT_NE(construction_error(options).find("stage 1 a 7x7 map, which patch merging cannot halve"),
+            std::string::npos);
+}
+
+TEST(SwinTransformer, OneWindowStagesUseTheMapAsTheirWindowUnshifted) {
+  SwinOptions options;
+  options.image_size = 32;
+  options.patch_size = 2;
+  options.window_size = 8;
+  options.depths = {2, 2, 2};
+  options.num_heads = {1, 2, 4};
+  // 16 (two windows of 8 per side, shifted by 4), 8 (one window), 4 (one window of 4).
+  EXPECT_EQ(options.stage_window(0), 8);
+  EXPECT_EQ(options.stage_shift(0), 4);
+  EXPECT_EQ(options.stage_shift(1), 0);
+  EXPECT_EQ(options.stage_window(2), 4);
+  SwinTransformer model(options);
+  const auto parameters = model->named_parameters();
+  EXPECT_EQ(parameters["layers.2.blocks.0.attn.relative_position_bias_table"].sizes(),
+            (std::vector<int64_t>{7 * 7, 4}));
+  const auto buffers = model->named_buffers();
+  EXPECT_NE(buffers.find("layers.0.blocks.1.attn_mask"), nullptr);
+  EXPECT_EQ(buffers.find("layers.0.blocks.0.attn_mask"), nullptr);
+  EXPECT_EQ(buffers.find("layers.1.blocks.1.attn_mask"), nullptr);
+}
+
+TEST(SwinTransformer, ParameterNamesAreTimms) {
+  SwinTransformer model(swin_preset("swin_micro_patch2_window4_32"));
+  const auto parameters = model->named_parameters();
+  for (const auto* name :
+       {"patch_embed.proj.weight", "patch_embed.norm.weight", "layers.0.blocks.1.norm1.weight",
+        "layers.0.blocks.1.attn.qkv.weight", "layers.0.blocks.1.attn.proj.bias",
+        "layers.0.blocks.1.attn.relative_position_bias_table", "layers.0.blocks.1.mlp.fc1.weight",
+        "layers.0.blocks.1.mlp.fc2.bias", "layers.1.downsample.norm.weight", "layers.1.downsample.reduction.weight",
+        "layers.2.blocks.0.norm2.bias", "norm.weight", "head.fc.weight", "head.fc.bias"}) {
+    EXPECT_NE(parameters.find(name), nullptr) << name;
+  }
+  EXPECT_EQ(parameters.find("layers.0.downsample.norm.weight"), nullptr);
+  EXPECT_EQ(parameters.find("layers.1.downsample.reduction.bias"), nullptr);  // bias-free, as in the paper
+  // Bias tables and 1-D tensors do not decay; the head is the classifier.
+  EXPECT_FALSE(model->decays("layers.0.blocks.0.attn.relative_position_bias_table",
+                             parameters["layers.0.blocks.0.attn.relative_position_bias_table"]));
+  EXPECT_TRUE(model->decays("layers.0.blocks.0.attn.qkv.weight", parameters["layers.0.blocks.0.attn.qkv.weight"]));
+  EXPECT_TRUE(model->in_head("head.fc.weight"));
+  // Layer decay ids: embeddings 0, blocks 1..6 over the stages, a merge with its stage's first block.
+  EXPECT_EQ(model->layer_count(), 7);
+  EXPECT_EQ(model->layer_of("patch_embed.proj.weight"), 0);
+  EXPECT_EQ(model->layer_of("layers.0.blocks.1.norm1.weight"), 2);
+  EXPECT_EQ(model->layer_of("layers.1.downsample.norm.weight"), 3);
+  EXPECT_EQ(model->layer_of("layers.2.blocks.1.mlp.fc1.weight"), 6);
+  EXPECT_EQ(model->layer_of("head.fc.weight"), 7);
+}
+
+TEST(SwinTransformer, WindowPartitionAndReverseAreInverseAndRowMajor) {
+  const auto map = torch::arange(2 * 8 * 8 * 3, torch::kFloat32).reshape({2, 8, 8, 3});
+  const auto windows = window_partition(map, 4);
+  ASSERT_EQ(windows.sizes(), (std::vector<int64_t>{8, 16, 3}));
+  // Window 1 of image 0 is the top-right 4x4 block; its token 5 is row 1, column 1 inside it.
+  EXPECT_TRUE(windows[1][5].equal(map[0][1][5]));
+  EXPECT_TRUE(windows[7][0].equal(map[1][4][4]));
+  EXPECT_TRUE(window_reverse(windows, 4, 8, 8).equal(map));
+}
+
+TEST(SwinTransformer, ShiftedWindowMaskSeparatesOnlyWhatTheShiftBroughtTogether) {
+  // An 8x8 map, windows of 4, shift 2: the top-left window holds one region; the bottom-right one
+  // holds four (interior, wrapped rows, wrapped columns, the wrapped corner).
+  const auto mask = shifted_window_mask(8, 8, 4, 2);
+  ASSERT_EQ(mask.sizes(), (std::vector<int64_t>{4, 16, 16}));
+  EXPECT_EQ(mask[0].abs().sum().item<double>(), 0.0);
+  // In the bottom-right window, token 0 (row 0, column 0) is interior, token 2 (row 0, column 2)
+  // came from the left edge, token 10 (row 2, column 2) from the top-left corner.
+  EXPECT_EQ(mask[3][0][1].item<double>(), 0.0);
+  EXPECT_EQ(mask[3][0][2].item<double>(), -100.0);
+  EXPECT_EQ(mask[3][2][3].item<double>(), 0.0);
+  EXPECT_EQ(mask[3][10][15].item<double>(), 0.0);
+  EXPECT_EQ(mask[3][10][8].item<double>(), -100.0);
+  EXPECT_TRUE(mask.equal(mask.transpose(1, 2)));
+  // The top-right window: columns 0-1 interior, 2-3 wrapped; every row alike.
+  EXPECT_EQ(mask[1][0][1].item<double>(), 0.0);
+  EXPECT_EQ(mask[1][0][14].item<double>(), -100.0);
+}
+
+TEST(SwinTransformer, PatchMergingConcatenatesNeighboursColumnMajor) {
+  PatchMerging merging(1);
+  torch::NoGradGuard no_grad;
+  auto parameters = merging->named_parameters();
+  // A 2x2 map of one channel holding 1, 2 (top row), 3, 4: merged as (0,0), (1,0), (0,1), (1,1)
+  // (torchvision's x0, x1, x2, x3), i.e. 1, 3, 2, 4, normalized (an increasing map) and read out
+  // two channels at a time by the reduction.
+  const auto map = torch::tensor({1.0f, 2.0f, 3.0f, 4.0f}).reshape({1, 2, 2, 1});
+  std::vector<float> merged;
+  for (const auto& rows : {std::vector<float>{1, 0, 0, 0, 0, 1, 0, 0}, std::vector<float>{0, 0, 1, 0, 0, 0, 0, 1}}) {
+    parameters["reduction.weight"].copy_(torch::tensor(rows).reshape({2, 4}));
+    const auto out = merging(map).flatten();
+    merged.push_back(out[0].item<float>());
+    merged.push_back(out[1].item<float>());
+  }
+  EXPECT_LT(merged[0], merged[2]);  // 1 < 2
+  EXPECT_LT(merged[2], merged[1]);  // 2 < 3
+  EXPECT_LT(merged[1], merged[3]);  // 3 < 4
+  EXPECT_EQ(merging(torch::randn({2, 4, 6, 1})).sizes(), (std::vector<int64_t>{2, 2, 3, 2}));
+}
+
+TEST(SwinTransformer, ComplexityIsReportedPerStage) {
+  const auto model = build_model(architecture("swin").preset("swin_tiny_patch4_window7_224"));
+  const auto complexity = measure_complexity(*model);
+  EXPECT_EQ(complexity.parameters, 28288354);
+  std::vector<std::string> names;
+  for (const auto& module : complexity.modules) names.push_back(module.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"patch_embed", "layers.0", "layers.1", "layers.2", "layers.3", "norm",
+                                             "head"}));
+  // The paper's 4.5 GFLOPs (multiply-accumulates) for Swin-T at 224 px.
+  EXPECT_NEAR(static_cast<double>(complexity.macs) / 1e9, 4.5, 0.05);
+}
+
+TEST(SwinTransformer, StochasticDepthRisesOverAllBlocksAndOnlyInTraining) {
+  auto options = swin_preset("swin_micro_patch2_window4_32");
+  options.drop_path_rate = 0.5;
+  SwinTransformer model(options);
+  const auto images = torch::randn({4, 3, 32, 32});
+  model->eval();
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(model(images).equal(model(images)));
+  model->train();
+  EXPECT_FALSE(model(images).equal(model(images)));
+}
+
+}  // namespace
+}  // namespace vit::models
