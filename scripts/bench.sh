@@ -4,14 +4,17 @@
 # the median of REPEATS rounds, vitcpp and the reference alternating, each after untimed warm-up
 # steps. Writes bench/results.json and bench/results.md (also printed).
 #
-#   1. training-step throughput (AdamW): the default Fashion-MNIST model at batch 128 and ViT-Ti/16
-#      at 224 px, batch 32, in fp32 and bf16 autocast
+#   1. training-step throughput (AdamW): the default Fashion-MNIST model at batch 128, ViT-Ti/16
+#      at 224 px, batch 32, and Swin-T (swin_tiny_patch4_window7_224 against torchvision's swin_t)
+#      at batch 16, in fp32 and bf16 autocast
 #   2. evaluation throughput of the same models
 #   3. exported TorchScript: batch-1 latency and batch-64 throughput (fp32)
 #   4. loader throughput of the default Fashion-MNIST pipeline
 #   5. peak resident memory of a one-epoch run of the default config
 #
-# Environment: THREADS (all cores), REPEATS (5 rounds), QUICK=1 (fewer steps, for a smoke run)
+# Environment: THREADS (all cores), REPEATS (5 rounds), QUICK=1 (fewer steps, for a smoke run),
+# ONLY=NAME (just the cases whose model name contains NAME, e.g. swin, into
+# bench/tmp/suite/results.jsonl; no loader, memory or report)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -30,6 +33,11 @@ cat >"$tiny_config" <<YAML
 model: {preset: vit_tiny_patch16_224, num_classes: 10}
 train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
 YAML
+swin_config="$work/swin_tiny.yaml"
+cat >"$swin_config" <<YAML
+model: {preset: swin_tiny_patch4_window7_224, num_classes: 10}
+train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
+YAML
 
 # measure name config mode batch steps amp...
 # Within each round, vitcpp and the reference alternate, one timed repeat each, for every amp in
@@ -40,6 +48,7 @@ measure() {
   local name=$1 config=$2 mode=$3 batch=$4 steps=$5
   shift 5
   [[ -n "${QUICK:-}" ]] && steps=2
+  [[ -n "${ONLY:-}" && "$name" != *"$ONLY"* ]] && return
   echo "bench: $name $mode batch $batch amp $*" >&2
   local amp round case
   for round in $(seq "$repeats"); do
@@ -70,8 +79,15 @@ measure fashion_mnist "$default_config" train 128 20 none bf16
 measure fashion_mnist "$default_config" eval 128 20 none bf16
 measure vit_tiny_patch16_224 "$tiny_config" train 32 3 none bf16
 measure vit_tiny_patch16_224 "$tiny_config" eval 32 3 none bf16
+measure swin_tiny_patch4_window7_224 "$swin_config" train 16 3 none bf16
+measure swin_tiny_patch4_window7_224 "$swin_config" eval 32 3 none bf16
 measure fashion_mnist "$default_config" inference 64 20 none
 measure vit_tiny_patch16_224 "$tiny_config" inference 64 3 none
+
+if [[ -n "${ONLY:-}" ]]; then
+  echo "bench: the cases of $ONLY are in $results (bench/ is left as it is)" >&2
+  exit 0
+fi
 
 echo "bench: loader of the default Fashion-MNIST pipeline" >&2
 build/vit data bench --config "$default_config" --batch-size 128 --batches 200 --json >"$work/loader.json"

@@ -40,8 +40,10 @@ torch::Tensor shifted_window_mask(int64_t height, int64_t width, int64_t window,
   // After the shift, the last window row and column hold tokens of up to three regions per axis:
   // the unshifted interior, the part shifted in from the near edge, and the part from the far one.
   auto regions = torch::zeros({1, height, width, 1});
-  const std::pair<int64_t, int64_t> rows[] = {{0, height - window}, {height - window, height - shift}, {height - shift, height}};
-  const std::pair<int64_t, int64_t> columns[] = {{0, width - window}, {width - window, width - shift}, {width - shift, width}};
+  const std::pair<int64_t, int64_t> rows[] = {
+      {0, height - window}, {height - window, height - shift}, {height - shift, height}};
+  const std::pair<int64_t, int64_t> columns[] = {
+      {0, width - window}, {width - window, width - shift}, {width - shift, width}};
   double region = 0.0;
   for (const auto& [top, bottom] : rows) {
     for (const auto& [left, right] : columns) {
@@ -55,8 +57,8 @@ torch::Tensor shifted_window_mask(int64_t height, int64_t width, int64_t window,
 }
 
 WindowAttentionImpl::WindowAttentionImpl(const WindowAttentionOptions& options)
-    : AttentionImpl(AttentionOptions{options.dim, options.num_heads, options.qkv_bias, options.attn_drop,
-                                     options.proj_drop}),
+    : AttentionImpl(
+          AttentionOptions{options.dim, options.num_heads, options.qkv_bias, options.attn_drop, options.proj_drop}),
       num_heads_(options.num_heads),
       window_size_(options.window_size) {
   const int64_t offsets = 2 * options.window_size - 1;
@@ -87,11 +89,11 @@ torch::Tensor resample_relative_position_bias_table(const torch::Tensor& table, 
   if (old_offsets == new_offsets) return table;
   const auto heads = table.size(1);
   const auto grid = table.to(torch::kFloat32).transpose(0, 1).reshape({1, heads, old_offsets, old_offsets});
-  const auto resized = torch::nn::functional::interpolate(
-      grid, torch::nn::functional::InterpolateFuncOptions()
-                .size(std::vector<int64_t>{new_offsets, new_offsets})
-                .mode(torch::kBicubic)
-                .align_corners(false));
+  const auto resized =
+      torch::nn::functional::interpolate(grid, torch::nn::functional::InterpolateFuncOptions()
+                                                   .size(std::vector<int64_t>{new_offsets, new_offsets})
+                                                   .mode(torch::kBicubic)
+                                                   .align_corners(false));
   return resized.reshape({heads, new_offsets * new_offsets}).transpose(0, 1).contiguous();
 }
 

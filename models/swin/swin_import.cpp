@@ -85,8 +85,8 @@ std::string bias_table(int64_t stage, int64_t block) {
 int64_t table_window(const torch::Tensor& table, const std::string& name) {
   const auto offsets = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(table.size(0)))));
   if (table.dim() != 2 || offsets * offsets != table.size(0) || offsets % 2 == 0) {
-    throw WeightsError(fmt::format("{} has shape {}, expected [(2 window - 1)^2, heads]", name,
-                                   fmt::join(table.sizes(), "x")));
+    throw WeightsError(
+        fmt::format("{} has shape {}, expected [(2 window - 1)^2, heads]", name, fmt::join(table.sizes(), "x")));
   }
   return (offsets + 1) / 2;
 }
@@ -130,11 +130,12 @@ SwinOptions requested_options(const NamedTensors& weights, const ImportRequest& 
   auto swin = options_from_shapes(weights, SwinOptions{});
   if (request.num_heads && *request.num_heads != swin.num_heads.front()) {
     throw std::invalid_argument(fmt::format("--heads {}: the weights' first stage has {} heads (heads per stage [{}])",
-                                            *request.num_heads, swin.num_heads.front(), fmt::join(swin.num_heads, ", ")));
+                                            *request.num_heads, swin.num_heads.front(),
+                                            fmt::join(swin.num_heads, ", ")));
   }
   if (!request.image_size) {
-    imported.notes.push_back(fmt::format("image size {} (Swin weights do not record it; --image-size sets another)",
-                                         swin.image_size));
+    imported.notes.push_back(
+        fmt::format("image size {} (Swin weights do not record it; --image-size sets another)", swin.image_size));
   }
   return swin;
 }

@@ -29,19 +29,22 @@ int64_t SwinOptions::stage_shift(int64_t stage) const {
 }
 
 void SwinOptions::validate() const {
-  const std::pair<int64_t, const char*> sizes[] = {
-      {image_size, "image_size"}, {patch_size, "patch_size"}, {in_chans, "in_chans"}, {embed_dim, "dim"},
-      {window_size, "window_size"}};
+  const std::pair<int64_t, const char*> sizes[] = {{image_size, "image_size"},
+                                                   {patch_size, "patch_size"},
+                                                   {in_chans, "in_chans"},
+                                                   {embed_dim, "dim"},
+                                                   {window_size, "window_size"}};
   for (const auto& [value, name] : sizes) {
     require(value > 0, fmt::format("{} must be positive, got {}", name, value));
   }
   require(num_classes >= 0, fmt::format("num_classes must be >= 0, got {}", num_classes));
-  require(!depths.empty() && depths.size() <= 16, fmt::format("depths must list 1 to 16 stages, got {}", depths.size()));
+  require(!depths.empty() && depths.size() <= 16,
+          fmt::format("depths must list 1 to 16 stages, got {}", depths.size()));
   require(std::all_of(depths.begin(), depths.end(), [](int64_t d) { return d > 0; }),
           fmt::format("depths must be positive, got [{}]", fmt::join(depths, ", ")));
-  require(num_heads.size() == depths.size(),
-          fmt::format("heads lists {} stages, depths {}: give one head count per stage", num_heads.size(),
-                      depths.size()));
+  require(
+      num_heads.size() == depths.size(),
+      fmt::format("heads lists {} stages, depths {}: give one head count per stage", num_heads.size(), depths.size()));
   for (int64_t stage = 0; stage < stage_count(); ++stage) {
     const auto heads = num_heads[static_cast<size_t>(stage)];
     require(heads > 0 && stage_dim(stage) % heads == 0,
@@ -61,10 +64,11 @@ void SwinOptions::validate() const {
   int64_t side = image_size / patch_size;
   for (int64_t stage = 0; stage < stage_count(); ++stage) {
     if (stage > 0) {
-      require(side % 2 == 0,
-              fmt::format("image_size {} / patch_size {} gives stage {} a {}x{} map, which patch merging cannot halve "
-                          "for stage {}; use an image_size of patch_size x window_size x 2^{} (e.g. {}) or fewer stages",
-                          image_size, patch_size, stage - 1, side, side, stage, stage_count() - 1, fitting_size));
+      require(
+          side % 2 == 0,
+          fmt::format("image_size {} / patch_size {} gives stage {} a {}x{} map, which patch merging cannot halve "
+                      "for stage {}; use an image_size of patch_size x window_size x 2^{} (e.g. {}) or fewer stages",
+                      image_size, patch_size, stage - 1, side, side, stage, stage_count() - 1, fitting_size));
       side /= 2;
     }
     require(side <= window_size || side % window_size == 0,

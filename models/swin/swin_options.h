@@ -14,9 +14,9 @@ struct SwinOptions {
   int64_t image_size = 224;
   int64_t patch_size = 4;
   int64_t in_chans = 3;
-  int64_t num_classes = 1000;                   // 0: no head, forward() returns pooled features
-  int64_t embed_dim = 96;                       // the first stage's width; each merge doubles it
-  std::vector<int64_t> depths = {2, 2, 6, 2};   // blocks per stage
+  int64_t num_classes = 1000;                       // 0: no head, forward() returns pooled features
+  int64_t embed_dim = 96;                           // the first stage's width; each merge doubles it
+  std::vector<int64_t> depths = {2, 2, 6, 2};       // blocks per stage
   std::vector<int64_t> num_heads = {3, 6, 12, 24};  // attention heads per stage
   int64_t window_size = 7;
   double mlp_ratio = 4.0;

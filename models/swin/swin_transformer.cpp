@@ -3,7 +3,6 @@
 #include "models/layers/block.h"
 #include "models/layers/init.h"
 
-
 namespace vit::models {
 namespace {
 
@@ -27,8 +26,8 @@ SwinBlockOptions block_options(const SwinOptions& o, int64_t stage, int64_t inde
 
 // A Swin block's cost as a ViT block's over each window.
 BlockOptions as_vit_block(const SwinBlockOptions& o) {
-  return {o.dim, o.num_heads, static_cast<double>(o.mlp_hidden_dim) / static_cast<double>(o.dim), o.qkv_bias, o.drop,
-          o.attn_drop};
+  return {o.dim,      o.num_heads, static_cast<double>(o.mlp_hidden_dim) / static_cast<double>(o.dim),
+          o.qkv_bias, o.drop,      o.attn_drop};
 }
 
 int64_t windows_of(const SwinBlockOptions& o) {
@@ -49,17 +48,16 @@ std::pair<int64_t, int64_t> stage_and_block(const std::string& name) {
 
 SwinBlockImpl::SwinBlockImpl(const SwinBlockOptions& options) : options_(options) {
   norm1_ = register_module("norm1", layer_norm(options.dim));
-  attn_ = register_module("attn", WindowAttention(WindowAttentionOptions{options.dim, options.num_heads,
-                                                                         options.window_size, options.qkv_bias,
-                                                                         options.attn_drop, options.drop}));
+  attn_ = register_module("attn",
+                          WindowAttention(WindowAttentionOptions{options.dim, options.num_heads, options.window_size,
+                                                                 options.qkv_bias, options.attn_drop, options.drop}));
   drop_path1_ = register_module("drop_path1", DropPath(options.drop_path));
   norm2_ = register_module("norm2", layer_norm(options.dim));
   mlp_ = register_module("mlp", Mlp(MlpOptions{options.dim, options.mlp_hidden_dim, options.drop}));
   drop_path2_ = register_module("drop_path2", DropPath(options.drop_path));
   if (options.shift_size > 0) {
-    attn_mask_ = register_buffer(
-        "attn_mask",
-        shifted_window_mask(options.resolution, options.resolution, options.window_size, options.shift_size));
+    attn_mask_ = register_buffer("attn_mask", shifted_window_mask(options.resolution, options.resolution,
+                                                                  options.window_size, options.shift_size));
   }
 }
 
@@ -106,9 +104,9 @@ SwinTransformerImpl::SwinTransformerImpl(const SwinOptions& options)
   for (int64_t stage = 0; stage < options.stage_count(); ++stage) {
     std::vector<double> drop_paths;
     for (int64_t index = 0; index < options.depths[static_cast<size_t>(stage)]; ++index, ++block) {
-      drop_paths.push_back(total > 1 ? options.drop_path_rate * static_cast<double>(block) /
-                                           static_cast<double>(total - 1)
-                                     : options.drop_path_rate);
+      drop_paths.push_back(total > 1
+                               ? options.drop_path_rate * static_cast<double>(block) / static_cast<double>(total - 1)
+                               : options.drop_path_rate);
     }
     layers_.emplace_back(options, stage, drop_paths);
     layer_list_->push_back(layers_.back());
@@ -147,7 +145,8 @@ torch::Tensor SwinTransformerImpl::forward(const torch::Tensor& images) {
 
 bool SwinTransformerImpl::decays(const std::string& name, const torch::Tensor& parameter) const {
   const std::string table = "relative_position_bias_table";
-  const bool is_table = name.size() >= table.size() && name.compare(name.size() - table.size(), table.size(), table) == 0;
+  const bool is_table =
+      name.size() >= table.size() && name.compare(name.size() - table.size(), table.size(), table) == 0;
   return parameter.dim() > 1 && !is_table;
 }
 
@@ -196,8 +195,8 @@ int64_t SwinTransformerImpl::activation_bytes() const {
     for (int64_t index = 0; index < o.depths[static_cast<size_t>(stage)]; ++index) {
       const auto block = block_options(o, stage, index, 0.0);
       const auto window_tokens = block.window_size * block.window_size;
-      const auto per_block = windows_of(block) * block_activation_floats(as_vit_block(block), window_tokens) +
-                             2 * side * side * block.dim;
+      const auto per_block =
+          windows_of(block) * block_activation_floats(as_vit_block(block), window_tokens) + 2 * side * side * block.dim;
       floats += per_block;
       largest_block = std::max(largest_block, per_block);
     }

@@ -3,7 +3,8 @@
 Transformer (timm's layout: conv patch embedding, class token, pre-norm blocks with fused qkv,
 GELU MLP, final norm, class-token or mean pooling) and of the same training step (autocast
 forward, fp32 cross-entropy with label smoothing, backward, global-norm clipping, AdamW/SGD with
-no weight decay on biases, norms, pos_embed and cls_token, loss read back each step).
+no weight decay on biases, norms, pos_embed and cls_token, loss read back each step). A Swin
+(model.arch swin) is torchvision's own SwinTransformer, the MAE step mae_reference.py's.
 
     reference.py --like VIT_BENCH.json
 
@@ -163,11 +164,46 @@ class VisionTransformer(nn.Module):
         return self.head(x[:, 0] if self.pool == "cls" else x[:, 1:].mean(dim=1))
 
 
+class Fp32LayerNorm(nn.LayerNorm):
+    """A LayerNorm of fp32 inputs. PyTorch 1.13's CPU autocast leaves layer_norm to its input's
+    dtype, which must then match the fp32 weights: torchvision's Swin stops with "expected scalar
+    type BFloat16 but found Float" under bf16 autocast without this (vitcpp casts the same way)."""
+    def forward(self, x):
+        return super().forward(x.float())
+
+
+def torchvision_swin(m):
+    """torchvision's SwinTransformer (swin_t/s/b) with the spec's sizes; its patch convolution takes
+    RGB, so another channel count gets a convolution of its own, as a user would give it."""
+    from functools import partial
+    from torchvision.models.swin_transformer import SwinTransformer
+    model = SwinTransformer(norm_layer=partial(Fp32LayerNorm, eps=1e-5), patch_size=[m["patch_size"]] * 2, embed_dim=m["dim"], depths=[int(d) for d in m["depths"]],
+                            num_heads=[int(h) for h in m["heads"]], window_size=[m["window_size"]] * 2,
+                            mlp_ratio=m["mlp_ratio"], dropout=m["dropout"], attention_dropout=m["attn_dropout"],
+                            stochastic_depth_prob=m["drop_path"], num_classes=m["num_classes"])
+    if m["in_chans"] != 3:
+        model.features[0][0] = nn.Conv2d(m["in_chans"], m["dim"], m["patch_size"], m["patch_size"])
+    return model
+
+
+def reference_model(spec):
+    """The plain PyTorch model of a `vit bench --json` spec: this file's ViT, MAE's reference
+    (mae_reference.py), torchvision's own Swin."""
+    m = spec["model"]
+    if m["arch"] == "mae":
+        from mae_reference import MaskedAutoencoder
+        return MaskedAutoencoder(m)
+    if m["arch"] == "swin":
+        return torchvision_swin(m)
+    return VisionTransformer(m)
+
+
 def make_optimizer(model, t):
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
         skipped = ("pos_embed", "cls_token", "dist_token", "mask_token")
-        (decay if parameter.ndim > 1 and name not in skipped else no_decay).append(parameter)
+        no_decay_name = name in skipped or name.endswith("relative_position_bias_table")
+        (decay if parameter.ndim > 1 and not no_decay_name else no_decay).append(parameter)
     groups = [{"params": decay, "weight_decay": t["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
     if t["optimizer"] == "adamw":
         return torch.optim.AdamW(groups, lr=t["lr"], betas=tuple(t["betas"]))
@@ -229,16 +265,12 @@ def bench_train(spec, device):
     if t.get("grad_accum_steps", 1) != 1 or t.get("ema_decay", 0.0) > 0 or spec["amp"] == "fp16":
         raise SystemExit("reference.py: gradient accumulation, EMA and fp16 are not modelled; bench without them")
     inputs = images(spec, device, batch)
-    if spec["model"]["arch"] == "mae":  # the pretraining step of a masked autoencoder (mae_reference.py)
-        from mae_reference import MaskedAutoencoder
-        model = MaskedAutoencoder(spec["model"]).to(device).train()
-        optimizer = make_optimizer(model, t)
-
+    model = reference_model(spec).to(device).train()
+    optimizer = make_optimizer(model, t)
+    if spec["model"]["arch"] == "mae":  # the pretraining step of a masked autoencoder
         def step():
             mae_step(spec, model, optimizer, inputs)
     else:
-        model = VisionTransformer(spec["model"]).to(device).train()
-        optimizer = make_optimizer(model, t)
         labels = torch.randint(spec["model"]["num_classes"], (batch,), device=device)
 
         def step():
@@ -249,7 +281,7 @@ def bench_train(spec, device):
 
 def bench_eval(spec, device):
     batch = spec["batch_size"]
-    model = VisionTransformer(spec["model"]).to(device).eval()
+    model = reference_model(spec).to(device).eval()
     inputs = images(spec, device, batch)
     bf16 = spec["amp"] == "bf16"
 
@@ -262,7 +294,7 @@ def bench_eval(spec, device):
 
 def bench_inference(spec, device):
     """torch.jit.trace of the eager model, saved and reloaded, run in fp32 inference mode."""
-    model = VisionTransformer(spec["model"]).to(device).eval()
+    model = reference_model(spec).to(device).eval()
     with tempfile.NamedTemporaryFile(suffix=".pt") as file:
         torch.jit.save(torch.jit.trace(model, images(spec, device, 2)), file.name)
         module = torch.jit.load(file.name, map_location=device).eval()
@@ -339,7 +371,7 @@ def fit(spec, recipe_path, metrics_path, device):
     def normalize(images):
         return ((images.float() / 255.0 - mean) / std).to(device)
 
-    model = VisionTransformer(spec["model"]).to(device)
+    model = reference_model(spec).to(device)
     optimizer = make_optimizer(model, spec["train"])  # `vit bench --config` resolved the same config
     writer = csv.writer(open(metrics_path, "w", newline="", buffering=1))
     writer.writerow(["epoch", "step", "train_loss", "val_top1", "seconds"])
@@ -385,11 +417,7 @@ def main():
     args = parser.parse_args()
     spec = json.load(open(args.like))
     if args.count_parameters:
-        if spec["model"]["arch"] == "mae":
-            from mae_reference import MaskedAutoencoder
-            print(sum(p.numel() for p in MaskedAutoencoder(spec["model"]).parameters()))
-            return
-        print(sum(p.numel() for p in VisionTransformer(spec["model"]).parameters()))
+        print(sum(p.numel() for p in reference_model(spec).parameters()))
         return
     torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)

@@ -52,6 +52,14 @@ def main():
         targets.append((f"{name}: fp32 training vs reference fp32", ratio, 1.1, ratio >= 1.1))
         ratio = bf16["vitcpp"]["images_per_s_median"] / fp32["reference"]["images_per_s_median"]
         targets.append((f"{name}: bf16 training vs reference fp32", ratio, 1.8, ratio >= 1.8))
+    # Swin-T against torchvision's swin_t, each precision against the same precision.
+    for mode in ("train", "eval"):
+        for amp in ("none", "bf16"):
+            case = find("swin_tiny_patch4_window7_224", mode, amp)
+            ratio = case["vitcpp"]["images_per_s_median"] / case["reference"]["images_per_s_median"]
+            precision = "fp32" if amp == "none" else amp
+            targets.append((f"swin_tiny_patch4_window7_224: {precision} {mode} vs torchvision swin_t {precision}", ratio,
+                            1.1, ratio >= 1.1))
     training = find("fashion_mnist", "train", "bf16")["vitcpp"]["images_per_s_median"]
     loader_ratio = loader["images_per_s"] / training
     targets.append(("loader images/s vs default bf16 training images/s", loader_ratio, 3.0, loader_ratio >= 3.0))

@@ -237,14 +237,17 @@ Knob steps(const std::string& key, const std::string& value, std::vector<std::st
   return {key, {key + "=" + value}, Observe::Steps, std::move(context), ""};
 }
 
+std::vector<std::string> swin_context() {
+  return {"model.arch=swin", "model.depths=[2, 2]", "model.heads=[2, 4]", "model.window_size=2"};
+}
+
 const std::vector<Knob>& model_knobs() {
   static const std::vector<Knob> knobs = {
       {"model.arch",
-       {"model.arch=vit"},
-       Observe::NotHere,
+       {"model.arch=swin", "model.depths=[2]", "model.heads=[2]", "model.window_size=4"},
+       Observe::Steps,
        {},
-       "the binary holds one architecture so far; ToyArchitecture.TrainsEvaluatesExportsAndDescribesItselfThroughThe"
-       "RegistryAlone registers a second and trains it by model.arch"},
+       ""},
       steps("model.preset", "vit_micro_patch4_32"),  // depth 6 instead of VitOptions' 12
       steps("model.image_size", "20"),
       steps("model.patch_size", "8"),
@@ -263,6 +266,10 @@ const std::vector<Knob>& model_knobs() {
       steps("model.layer_scale", "0.1"),
       steps("model.distilled", "true"),
       steps("model.pretrained", "{base}/last.ckpt"),
+      // Swin's own keys, on a 4x4 patch map: two stages, windows of 2 (shifted) then one window.
+      steps("model.depths", "[1, 2]", swin_context()),
+      steps("model.heads", "[1, 4]", swin_context()),
+      steps("model.window_size", "4", swin_context()),
   };
   return knobs;
 }

@@ -35,8 +35,7 @@ TEST_F(SwinReference, TorchvisionTimmAndOriginalLayoutsImportToTorchvisionsLogit
     const auto imported = run_vit("import --arch swin --from " + layout + " " + file(weights).string() +
                                   " --image-size 32 --output " + checkpoint.string());
     ASSERT_EQ(imported.exit_code, 0) << imported.err;
-    EXPECT_NE(imported.err.find("depths [2, 2, 2], heads [2, 4, 8], window_size 4"), std::string::npos)
-        << imported.err;
+    EXPECT_NE(imported.err.find("depths [2, 2, 2], heads [2, 4, 8], window_size 4"), std::string::npos) << imported.err;
     auto model = load_checkpoint_model(checkpoint);
     int64_t parameters = 0;
     for (const auto& parameter : model->parameters()) parameters += parameter.numel();
@@ -67,8 +66,8 @@ TEST_F(SwinReference, WeightsWithoutAnImageSizeAreTakenAt224AndChecked) {
             std::string::npos)
       << heads.err;
   // torchvision's names given as timm's.
-  const auto wrong = run_vit("import --arch swin --from timm " + file("swin_torchvision.pth").string() +
-                             " --output " + file("wrong.ckpt").string());
+  const auto wrong = run_vit("import --arch swin --from timm " + file("swin_torchvision.pth").string() + " --output " +
+                             file("wrong.ckpt").string());
   EXPECT_EQ(wrong.exit_code, 1) << wrong.err;
   EXPECT_NE(wrong.err.find("swin_torchvision.pth: the weights use torchvision's names (features.N...): import them "
                            "with --from torchvision"),
@@ -132,8 +131,8 @@ TEST(Swin, TrainsEvaluatesExportsPredictsBenchesAndReportsItsStages) {
     EXPECT_NEAR(script_logits[c], checkpoint_logits[c], 1e-4);
     EXPECT_NEAR(python["logits"][c].get<double>(), checkpoint_logits[c], 1e-4);
   }
-  EXPECT_EQ(python["keys"], nlohmann::json({"patch_embed.proj.weight", "patch_embed.proj.bias",
-                                            "patch_embed.norm.weight"}));
+  EXPECT_EQ(python["keys"],
+            nlohmann::json({"patch_embed.proj.weight", "patch_embed.proj.bias", "patch_embed.norm.weight"}));
 
   // info: cost per stage; bench: the training step in bf16.
   const auto info = run_vit("info --json --config " + config);
@@ -158,8 +157,8 @@ TEST(Swin, TrainsEvaluatesExportsPredictsBenchesAndReportsItsStages) {
 TEST(Swin, ConfigsWithSizesThatDoNotFitAreRefusedNamingTheKeys) {
   TempDir dir;
   const auto config = swin_config(dir);
-  const auto unfit = run_vit("train --config " + config + " --output " + (dir / "run").string() +
-                             " --set model.window_size=3");
+  const auto unfit =
+      run_vit("train --config " + config + " --output " + (dir / "run").string() + " --set model.window_size=3");
   EXPECT_EQ(unfit.exit_code, 2);
   EXPECT_NE(unfit.err.find("gives stage 0 a 8x8 map, not divisible by window_size 3"), std::string::npos) << unfit.err;
   const auto fractional = run_vit("info --config " + config + " --set model.depths=[2,1.5]");

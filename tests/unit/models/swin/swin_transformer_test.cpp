@@ -1,12 +1,12 @@
 // The Swin Transformer's pieces: published parameter counts, construction errors for sizes the
 // windows and merges do not divide, window partition/merge and the shifted-window mask, patch
 // merging's neighbour order, stochastic depth over all blocks, and timm's parameter names.
+#include "models/swin/swin_transformer.h"
 #include "models/core/registry.h"
 #include "models/inspect/complexity.h"
 #include "models/layers/patch_merging.h"
 #include "models/layers/window_attention.h"
 #include "models/swin/swin_architecture.h"
-#include "models/swin/swin_transformer.h"
 
 #include <gtest/gtest.h>
 
@@ -36,8 +36,9 @@ TEST(SwinTransformer, PresetsHaveThePublishedParameterCounts) {
 }
 
 TEST(SwinTransformer, SmallImagePresetsTakeTheirInputs) {
-  for (const auto& [name, channels, side] : {std::tuple<std::string, int64_t, int64_t>{"swin_micro_patch2_window7_28", 1, 28},
-                                             {"swin_micro_patch2_window4_32", 3, 32}}) {
+  for (const auto& [name, channels, side] :
+       {std::tuple<std::string, int64_t, int64_t>{"swin_micro_patch2_window7_28", 1, 28},
+        {"swin_micro_patch2_window4_32", 3, 32}}) {
     SCOPED_TRACE(name);
     auto model = build_model(architecture("swin").preset(name));
     model->eval();
@@ -77,8 +78,7 @@ TEST(SwinTransformer, SizesThatTheWindowsOrMergesDoNotDivideAreRefusedNamingThem
   EXPECT_EQ(construction_error(options), "");
   EXPECT_EQ(options.stage_window(2), 7);
   options.image_size = 56;  // 14, 7, then 3.5
-  EXPECT_NE(construction_error(options).find("stage 1 a 7x7 map, which patch merging cannot halve"),
-            std::string::npos);
+  EXPECT_NE(construction_error(options).find("stage 1 a 7x7 map, which patch merging cannot halve"), std::string::npos);
 }
 
 TEST(SwinTransformer, OneWindowStagesUseTheMapAsTheirWindowUnshifted) {
@@ -186,8 +186,8 @@ TEST(SwinTransformer, ComplexityIsReportedPerStage) {
   EXPECT_EQ(complexity.parameters, 28288354);
   std::vector<std::string> names;
   for (const auto& module : complexity.modules) names.push_back(module.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"patch_embed", "layers.0", "layers.1", "layers.2", "layers.3", "norm",
-                                             "head"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"patch_embed", "layers.0", "layers.1", "layers.2", "layers.3", "norm", "head"}));
   // The paper's 4.5 GFLOPs (multiply-accumulates) for Swin-T at 224 px.
   EXPECT_NEAR(static_cast<double>(complexity.macs) / 1e9, 4.5, 0.05);
 }
