@@ -56,6 +56,10 @@ std::string original_to_timm(const std::string& name) {
   return name;
 }
 
+bool ends_with(const std::string& name, const std::string& suffix) {
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 NamedTensors to_timm_names(NamedTensors weights, WeightLayout layout) {
   if (layout == WeightLayout::Deit) throw std::invalid_argument("DeiT's release files hold no Swin weights");
   if (layout == WeightLayout::Timm && weights.count("features.0.0.weight") > 0) {
@@ -65,10 +69,7 @@ NamedTensors to_timm_names(NamedTensors weights, WeightLayout layout) {
   NamedTensors renamed;
   for (auto& [name, tensor] : weights) {
     // Derived buffers: the model builds its own indices and masks for its windows.
-    const auto ends_with = [&](const std::string& suffix) {
-      return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    if (ends_with("relative_position_index") || ends_with("attn_mask")) continue;
+    if (ends_with(name, "relative_position_index") || ends_with(name, "attn_mask")) continue;
     const auto target = layout == WeightLayout::Torchvision ? torchvision_to_timm(name)
                         : original                          ? original_to_timm(name)
                                                             : name;
