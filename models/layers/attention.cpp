@@ -80,8 +80,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask
   const auto [q, k, v] = split_heads(qkv);
   const double dropout = is_training() ? attn_drop_->options.p() : 0.0;
   if (mask.bias.defined()) {
-    // The fused kernel takes an additive mask of the scores' own shape.
-    auto additive = add_bias(torch::zeros({q.size(0), q.size(1), q.size(2), q.size(2)}, q.options()), mask.bias);
+    // The fused kernel takes an additive mask of the scores' own shape and the queries' dtype.
+    auto additive = add_bias(torch::zeros({q.size(0), q.size(1), q.size(2), q.size(2)}, q.options()), mask.bias)
+                        .to(q.scalar_type());
     if (const auto blocked = blocked_pairs(mask, x.size(1), x.device()); blocked.defined()) {
       additive = additive.masked_fill(blocked, -std::numeric_limits<double>::infinity());
     }
