@@ -8,6 +8,10 @@ DropPathImpl::DropPathImpl(double drop_prob) : drop_prob_(drop_prob) {
   TORCH_CHECK(drop_prob >= 0.0 && drop_prob < 1.0, "DropPath: drop_prob must be in [0, 1), got ", drop_prob);
 }
 
+double drop_path_at(double rate, int64_t block, int64_t blocks) {
+  return blocks > 1 ? rate * static_cast<double>(block) / static_cast<double>(blocks - 1) : rate;
+}
+
 torch::Tensor DropPathImpl::forward(const torch::Tensor& x) {
   if (!is_training() || drop_prob_ == 0.0) return x;
   const double keep_prob = 1.0 - drop_prob_;

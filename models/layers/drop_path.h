@@ -17,4 +17,8 @@ class DropPathImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DropPath);
 
+// Stochastic depth rising linearly from 0 at the first of `blocks` blocks to `rate` at the last
+// (timm's schedule); a single block gets `rate`.
+double drop_path_at(double rate, int64_t block, int64_t blocks);
+
 }  // namespace vit::models

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <torch/nn/module.h>
 #include <torch/types.h>
 
 namespace vit::models {
@@ -7,5 +8,8 @@ namespace vit::models {
 // In-place normal(0, std) truncated to [-2 std, 2 std] by inverse-CDF sampling, like
 // torch.nn.init.trunc_normal_ (which LibTorch's C++ API lacks).
 void trunc_normal_(torch::Tensor tensor, double std);
+
+// timm's Linear init for every Linear below `model`: truncated normal(0, std) weights, zero biases.
+void init_linear_layers(torch::nn::Module& model, double std);
 
 }  // namespace vit::models

@@ -59,7 +59,6 @@ torch::Tensor shifted_window_mask(int64_t height, int64_t width, int64_t window,
 WindowAttentionImpl::WindowAttentionImpl(const WindowAttentionOptions& options)
     : AttentionImpl(
           AttentionOptions{options.dim, options.num_heads, options.qkv_bias, options.attn_drop, options.proj_drop}),
-      num_heads_(options.num_heads),
       window_size_(options.window_size) {
   const int64_t offsets = 2 * options.window_size - 1;
   relative_position_bias_table_ =
@@ -71,7 +70,7 @@ WindowAttentionImpl::WindowAttentionImpl(const WindowAttentionOptions& options)
 torch::Tensor WindowAttentionImpl::relative_position_bias() const {
   const int64_t tokens = window_size_ * window_size_;
   return relative_position_bias_table_.index_select(0, relative_position_index_.flatten())
-      .view({tokens, tokens, num_heads_})
+      .view({tokens, tokens, -1})
       .permute({2, 0, 1});
 }
 

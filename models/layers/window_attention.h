@@ -34,7 +34,6 @@ class WindowAttentionImpl : public AttentionImpl {
   torch::Tensor relative_position_bias() const;
 
  private:
-  int64_t num_heads_;
   int64_t window_size_;
   torch::Tensor relative_position_bias_table_;
   torch::Tensor relative_position_index_;

@@ -97,16 +97,12 @@ SwinTransformerImpl::SwinTransformerImpl(const SwinOptions& options)
   embed.norm = true;
   patch_embed_ = register_module("patch_embed", PatchEmbed(embed));
   layer_list_ = register_module("layers", torch::nn::ModuleList());
-  // Stochastic depth rises linearly from 0 in the first block to drop_path_rate in the last,
-  // counted over all stages.
-  const auto total = options.total_depth();
+  // Stochastic depth rises over all blocks of all stages.
   int64_t block = 0;
   for (int64_t stage = 0; stage < options.stage_count(); ++stage) {
     std::vector<double> drop_paths;
     for (int64_t index = 0; index < options.depths[static_cast<size_t>(stage)]; ++index, ++block) {
-      drop_paths.push_back(total > 1
-                               ? options.drop_path_rate * static_cast<double>(block) / static_cast<double>(total - 1)
-                               : options.drop_path_rate);
+      drop_paths.push_back(drop_path_at(options.drop_path_rate, block, options.total_depth()));
     }
     layers_.emplace_back(options, stage, drop_paths);
     layer_list_->push_back(layers_.back());
@@ -116,19 +112,9 @@ SwinTransformerImpl::SwinTransformerImpl(const SwinOptions& options)
   if (options.num_classes > 0) {
     fc_ = head_->register_module("fc", torch::nn::Linear(options.num_features(), options.num_classes));
   }
-  init_weights();
-}
-
-void SwinTransformerImpl::init_weights() {
-  // timm's Swin init: truncated normal Linear weights, zero biases; norms and the patch
-  // convolution keep PyTorch's defaults; the bias tables are drawn by WindowAttention.
-  torch::NoGradGuard no_grad;
-  for (auto& module : modules(/*include_self=*/false)) {
-    if (auto* linear = module->as<torch::nn::LinearImpl>()) {
-      trunc_normal_(linear->weight, kInitStd);
-      if (linear->bias.defined()) linear->bias.zero_();
-    }
-  }
+  // timm's Swin init: norms and the patch convolution keep PyTorch's defaults; the bias tables
+  // are drawn by WindowAttention.
+  init_linear_layers(*this, kInitStd);
 }
 
 torch::Tensor SwinTransformerImpl::forward_features(const torch::Tensor& images) {

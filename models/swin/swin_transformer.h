@@ -94,8 +94,6 @@ class SwinTransformerImpl : public ImageModelImpl {
   int64_t activation_bytes() const override;
 
  private:
-  void init_weights();
-
   SwinOptions options_;
   ModelOptions model_options_;
   PatchEmbed patch_embed_{nullptr};

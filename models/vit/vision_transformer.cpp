@@ -49,11 +49,7 @@ VisionTransformerImpl::VisionTransformerImpl(const VitOptions& options)
 
   block_list_ = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < options.depth; ++i) {
-    // Stochastic depth rises linearly from 0 in the first block to drop_path_rate in the last.
-    const double drop_path =
-        options.depth > 1 ? options.drop_path_rate * static_cast<double>(i) / static_cast<double>(options.depth - 1)
-                          : options.drop_path_rate;
-    blocks_.emplace_back(block_options(drop_path));
+    blocks_.emplace_back(block_options(drop_path_at(options.drop_path_rate, i, options.depth)));
     block_list_->push_back(blocks_.back());
   }
   if (options.pool == PoolKind::Avg) {
@@ -75,12 +71,7 @@ void VisionTransformerImpl::init_weights() {
   if (options_.pos_embed == PosEmbedKind::Learned) trunc_normal_(pos_embed_, kInitStd);
   cls_token_.normal_(0.0, 1e-6);
   if (dist_token_.defined()) trunc_normal_(dist_token_, kInitStd);  // as timm's VisionTransformerDistilled
-  for (auto& module : modules(/*include_self=*/false)) {
-    if (auto* linear = module->as<torch::nn::LinearImpl>()) {
-      trunc_normal_(linear->weight, kInitStd);
-      if (linear->bias.defined()) linear->bias.zero_();
-    }
-  }
+  init_linear_layers(*this, kInitStd);
 }
 
 torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& patch_tokens) {
