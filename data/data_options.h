@@ -18,7 +18,7 @@ struct MixupOptions {
   bool enabled() const { return (mixup_alpha > 0.0 || cutmix_alpha > 0.0) && probability > 0.0; }
 };
 
-enum class SourceKind { ImageFolder, Csv, Idx, Cifar };
+enum class SourceKind { ImageFolder, Csv, Idx, Cifar, Coco };
 enum class BadSamplePolicy { Error, Skip };
 
 inline const std::filesystem::path kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
@@ -27,6 +27,8 @@ struct SourceOptions {
   SourceKind kind = SourceKind::Idx;
   std::filesystem::path path = kFashionMnistDir;  // folder root, CSV list file, or IDX / CIFAR folder
   std::string split = "train";                    // IDX and CIFAR: "train" or "test"
+  std::filesystem::path images;                   // COCO: the image folder
+  std::filesystem::path annotations;              // COCO: the annotation JSON file
 };
 
 // The `data` section of a configuration.

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "data/object_boxes.h"
+
 #include <opencv2/core/mat.hpp>
 
 #include <cstdint>
@@ -33,6 +35,10 @@ class Dataset {
   // kNoLabel: only pretraining (masked image modelling) learns from them.
   virtual const std::vector<std::string>& class_names() const = 0;
   bool labelled() const { return !class_names().empty(); }
+  // Detection data (COCO): the objects of image `index`, in the stored image's pixels, their
+  // categories indexing class_names(); label() is kNoLabel then.
+  virtual bool has_objects() const { return false; }
+  virtual ObjectBoxes objects(size_t /*index*/) const { return {}; }
 };
 
 inline constexpr int64_t kNoLabel = -1;

@@ -102,14 +102,15 @@ void DataLoader::work() {
   }
 }
 
-bool DataLoader::load_sample(size_t index, void* out, int64_t epoch) {
+bool DataLoader::load_sample(size_t index, void* out, int64_t epoch, ObjectBoxes* objects) {
   try {
     Random random(options_.sampler.seed, kAugmentStream, static_cast<uint64_t>(epoch), index);
     const auto image = dataset_->load(index, transform_.channels());
+    if (objects != nullptr) *objects = dataset_->objects(index);
     if (options_.bytes) {
-      transform_.apply_bytes(image, random, static_cast<uint8_t*>(out));
+      transform_.apply_bytes(image, random, static_cast<uint8_t*>(out), objects);
     } else {
-      transform_.apply(image, random, static_cast<float*>(out));
+      transform_.apply(image, random, static_cast<float*>(out), objects);
     }
     return true;
   } catch (const DataError& error) {
@@ -156,12 +157,31 @@ Batch DataLoader::build(const Epoch& epoch, int64_t step) {
   int64_t* labels = batch.labels.data_ptr<int64_t>();
   int64_t* indices = batch.indices.data_ptr<int64_t>();
   int64_t filled = 0;
+  const bool detection = dataset_->has_objects();
+  std::vector<float> boxes;
+  std::vector<int64_t> box_labels, box_counts;
+  ObjectBoxes objects;
   for (size_t position = first; position < last; ++position) {
     const size_t index = epoch.indices[position];
-    if (!load_sample(index, images + filled * sample_bytes, epoch.number)) continue;
+    if (!load_sample(index, images + filled * sample_bytes, epoch.number, detection ? &objects : nullptr)) continue;
     labels[filled] = dataset_->label(index);
     indices[filled] = static_cast<int64_t>(index);
     ++filled;
+    if (!detection) continue;
+    for (const auto& object : objects) {
+      boxes.insert(boxes.end(), {static_cast<float>((object.x0 + object.x1) / (2.0 * size)),
+                                 static_cast<float>((object.y0 + object.y1) / (2.0 * size)),
+                                 static_cast<float>((object.x1 - object.x0) / size),
+                                 static_cast<float>((object.y1 - object.y0) / size)});
+      box_labels.push_back(object.category);
+    }
+    box_counts.push_back(static_cast<int64_t>(objects.size()));
+  }
+  if (detection) {
+    const auto count = static_cast<int64_t>(box_labels.size());
+    batch.boxes = torch::from_blob(boxes.data(), {count, 4}, torch::kFloat32).clone();
+    batch.box_labels = torch::from_blob(box_labels.data(), {count}, torch::kInt64).clone();
+    batch.box_counts = torch::from_blob(box_counts.data(), {filled}, torch::kInt64).clone();
   }
   if (filled < batch.images.size(0)) {
     batch.images = batch.images.narrow(0, 0, filled);

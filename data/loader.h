@@ -23,7 +23,13 @@ struct Batch {
   torch::Tensor labels;   // int64 [B]
   torch::Tensor targets;  // float [B, num_classes] soft targets when mixing, else undefined
   torch::Tensor indices;  // int64 [B] dataset indices, in batch order
-  int64_t step = 0;       // batch number within the epoch
+  // Detection data: the images' objects after the transform, image after image: boxes float
+  // [N, 4] as (cx, cy, w, h) in [0, 1] of the model's input, classes int64 [N], and how many
+  // objects each image has, int64 [B]. Undefined for other data.
+  torch::Tensor boxes;
+  torch::Tensor box_labels;
+  torch::Tensor box_counts;
+  int64_t step = 0;  // batch number within the epoch
 };
 
 struct LoaderOptions {
@@ -83,7 +89,8 @@ class DataLoader {
   // large allocations cost a page fault per 4 KiB.
   torch::Tensor acquire_images(int64_t count);
   // Writes the sample's pixels (float or uint8, per options_.bytes) at `out`.
-  bool load_sample(size_t index, void* out, int64_t epoch);
+  // With `objects` (detection data), the sample's objects after the transform.
+  bool load_sample(size_t index, void* out, int64_t epoch, ObjectBoxes* objects);
 
   std::shared_ptr<const Dataset> dataset_;
   Transform transform_;

@@ -19,6 +19,8 @@ class SubsetDataset : public Dataset {
   std::string describe(size_t index) const override { return base_->describe(indices_[index]); }
   const std::vector<std::string>& class_names() const override { return base_->class_names(); }
   std::optional<ImageSize> stored_size(size_t index) const override { return base_->stored_size(indices_[index]); }
+  bool has_objects() const override { return base_->has_objects(); }
+  ObjectBoxes objects(size_t index) const override { return base_->objects(indices_[index]); }
 
  private:
   std::shared_ptr<const Dataset> base_;

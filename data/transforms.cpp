@@ -128,28 +128,49 @@ Transform::Transform(TransformOptions options, int size, int channels)
   }
 }
 
-cv::Mat Transform::augment(const cv::Mat& input, Random& random) const {
+namespace {
+
+// The geometric steps, moving the objects' boxes (when there are any) with the pixels.
+cv::Mat resized(const cv::Mat& image, cv::Mat result, ObjectBoxes* boxes) {
+  if (boxes != nullptr) {
+    scale_boxes(*boxes, static_cast<double>(result.cols) / image.cols, static_cast<double>(result.rows) / image.rows);
+  }
+  return result;
+}
+
+cv::Mat cropped(const cv::Mat& image, const CropBox& box, ObjectBoxes* boxes) {
+  if (boxes != nullptr) crop_boxes(*boxes, box.left, box.top, box.width, box.height);
+  return crop(image, box);
+}
+
+}  // namespace
+
+cv::Mat Transform::augment(const cv::Mat& input, Random& random, ObjectBoxes* boxes) const {
+  if (boxes != nullptr && options_.rand_augment.num_ops > 0) {
+    throw std::logic_error("Transform: RandAugment's geometric operations do not move boxes");
+  }
   cv::Mat image = input;
-  if (options_.resize > 0) image = resize_shorter_side(image, static_cast<int>(options_.resize));
+  if (options_.resize > 0) image = resized(image, resize_shorter_side(image, static_cast<int>(options_.resize)), boxes);
   if (options_.crop_pct > 0) {
-    image = resize_shorter_side(image, static_cast<int>(std::floor(size_ / options_.crop_pct)));
+    image = resized(image, resize_shorter_side(image, static_cast<int>(std::floor(size_ / options_.crop_pct))), boxes);
   }
   if (options_.center_crop || options_.crop_pct > 0)
-    image = crop(image, center_crop_box(image.rows, image.cols, size_, size_));
+    image = cropped(image, center_crop_box(image.rows, image.cols, size_, size_), boxes);
   if (options_.random_resized_crop.enabled) {
-    image =
-        resize_to(crop(image, random_resized_crop_box(image.rows, image.cols, options_.random_resized_crop, random)),
-                  size_, size_);
+    const auto box = random_resized_crop_box(image.rows, image.cols, options_.random_resized_crop, random);
+    const auto part = cropped(image, box, boxes);
+    image = resized(part, resize_to(part, size_, size_), boxes);
   }
   if (options_.random_crop_padding >= 0) {
     const int pad = static_cast<int>(options_.random_crop_padding);
     const int top = static_cast<int>(random.integer(0, std::max(1, image.rows + 2 * pad - size_ + 1))) - pad;
     const int left = static_cast<int>(random.integer(0, std::max(1, image.cols + 2 * pad - size_ + 1))) - pad;
-    image = crop(image, {top, left, size_, size_});
+    image = cropped(image, {top, left, size_, size_}, boxes);
   }
   if (options_.hflip > 0 && random.bernoulli(options_.hflip)) {
     cv::Mat flipped;
     cv::flip(image, flipped, 1);
+    if (boxes != nullptr) flip_boxes(*boxes, image.cols);
     image = flipped;
   }
   if (options_.color_jitter.enabled() || options_.rand_augment.num_ops > 0) {
@@ -157,7 +178,7 @@ cv::Mat Transform::augment(const cv::Mat& input, Random& random) const {
     if (options_.color_jitter.enabled()) color_jitter(image, options_.color_jitter, random);
     if (options_.rand_augment.num_ops > 0) rand_augment(image, options_.rand_augment, random);
   }
-  return resize_to(image, size_, size_);
+  return resized(image, resize_to(image, size_, size_), boxes);
 }
 
 void Transform::normalize_into(const cv::Mat& image, float* out) const {
@@ -173,9 +194,9 @@ void Transform::normalize_into(const cv::Mat& image, float* out) const {
   }
 }
 
-void Transform::apply_bytes(const cv::Mat& image, Random& random, uint8_t* out) const {
+void Transform::apply_bytes(const cv::Mat& image, Random& random, uint8_t* out, ObjectBoxes* boxes) const {
   if (erases()) throw std::logic_error("apply_bytes: random erasing needs normalized float pixels");
-  const auto augmented = augment(image, random);
+  const auto augmented = augment(image, random, boxes);
   const size_t plane = static_cast<size_t>(size_) * size_;
   for (int y = 0; y < size_; ++y) {
     const uint8_t* row = augmented.ptr<uint8_t>(y);
@@ -186,8 +207,8 @@ void Transform::apply_bytes(const cv::Mat& image, Random& random, uint8_t* out) 
   }
 }
 
-void Transform::apply(const cv::Mat& image, Random& random, float* out) const {
-  normalize_into(augment(image, random), out);
+void Transform::apply(const cv::Mat& image, Random& random, float* out, ObjectBoxes* boxes) const {
+  normalize_into(augment(image, random, boxes), out);
   if (options_.random_erasing.probability > 0 && random.bernoulli(options_.random_erasing.probability)) {
     if (const auto box = random_erasing_box(size_, size_, options_.random_erasing, random)) {
       const size_t plane = static_cast<size_t>(size_) * size_;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "data/object_boxes.h"
 #include "data/random.h"
 #include "data/transform_options.h"
 
@@ -40,12 +41,14 @@ class Transform {
  public:
   Transform(TransformOptions options, int size, int channels);
 
-  void apply(const cv::Mat& image, Random& random, float* out) const;
+  // `boxes`: the image's objects, moved, clipped and dropped as the resizes, crops and flips move
+  // the pixels (in the output's pixels afterwards); RandAugment's geometry cannot carry them.
+  void apply(const cv::Mat& image, Random& random, float* out, ObjectBoxes* boxes = nullptr) const;
   // The augmented 8-bit pixels as [C, size, size] bytes, for normalization on the device. Only
   // for pipelines without random erasing, which works on normalized values.
-  void apply_bytes(const cv::Mat& image, Random& random, uint8_t* out) const;
+  void apply_bytes(const cv::Mat& image, Random& random, uint8_t* out, ObjectBoxes* boxes = nullptr) const;
   // The 8-bit image before normalization (for `vit data inspect`).
-  cv::Mat augment(const cv::Mat& image, Random& random) const;
+  cv::Mat augment(const cv::Mat& image, Random& random, ObjectBoxes* boxes = nullptr) const;
 
   int size() const { return size_; }
   int channels() const { return channels_; }

@@ -42,9 +42,9 @@ struct ModelShape {
   int64_t num_classes = 0;  // 0: no head, the model gives pooled features
 };
 
-// What training optimises: the class labels, or the images themselves (masked image modelling:
-// MAE), which needs no labels.
-enum class Objective { Classification, MaskedImageModeling };
+// What training optimises: the class labels, the images themselves (masked image modelling: MAE),
+// which needs no labels, or the objects' classes and boxes (detection: DETR).
+enum class Objective { Classification, MaskedImageModeling, Detection };
 
 // The registry's default architecture with its defaults (a ViT-B/16 for "vit").
 ModelOptions default_model_options();

@@ -1,5 +1,6 @@
 #include "models/core/registry.h"
 
+#include "models/detr/detr_architecture.h"
 #include "models/mae/mae_architecture.h"
 #include "models/swin/swin_architecture.h"
 #include "models/vit/vit_architecture.h"
@@ -16,6 +17,7 @@ std::vector<std::unique_ptr<Architecture>>& registered() {
     known.push_back(make_vit_architecture());
     known.push_back(make_mae_architecture());
     known.push_back(make_swin_architecture());
+    known.push_back(make_detr_architecture());
     return known;
   }();
   return architectures;
@@ -76,6 +78,7 @@ ModelShape shape_of(const ModelOptions& options) { return architecture(options.a
 Objective objective_of(const ModelOptions& options) { return architecture(options.arch()).objective(); }
 
 MaskedImageModel* masked_image_model(ImageModel& model) { return dynamic_cast<MaskedImageModel*>(model.get()); }
+DetectionModel* detection_model(ImageModel& model) { return dynamic_cast<DetectionModel*>(model.get()); }
 
 ImageModel build_model(const ModelOptions& options) { return architecture(options.arch()).build(options); }
 

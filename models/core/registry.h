@@ -1,6 +1,7 @@
 #pragma once
 
 #include "models/core/architecture.h"
+#include "models/core/detection_model.h"
 #include "models/core/masked_image_model.h"
 
 #include <memory>
@@ -22,5 +23,7 @@ std::vector<std::string> all_preset_names();
 ImageModel build_model(const ModelOptions& options);
 // The model's masked-image-modelling side (MAE), or nullptr for a model without one.
 MaskedImageModel* masked_image_model(ImageModel& model);
+// The model's detection side (DETR), or nullptr for a model without one.
+DetectionModel* detection_model(ImageModel& model);
 
 }  // namespace vit::models

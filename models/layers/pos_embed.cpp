@@ -26,14 +26,18 @@ torch::Tensor sinusoid_1d(int64_t num_positions, int64_t dim) {
   return torch::stack({angles.sin(), angles.cos()}, 2).flatten(1).to(torch::kFloat32);
 }
 
-torch::Tensor sincos_2d(int64_t grid_size, int64_t dim) {
+torch::Tensor sincos_2d_at(const torch::Tensor& points, int64_t dim) {
   TORCH_CHECK(dim % 4 == 0, "sincos_2d needs dim divisible by 4, got ", dim);
-  const auto options = torch::TensorOptions().dtype(torch::kFloat64);
-  const auto frequencies = inverse_frequencies(dim / 4, dim / 4.0);
-  const auto coordinates = torch::arange(grid_size, options);
+  const auto frequencies = inverse_frequencies(dim / 4, dim / 4.0).to(points.scalar_type());
+  return torch::cat(
+      {sin_cos_blocks(points.select(1, 0), frequencies), sin_cos_blocks(points.select(1, 1), frequencies)}, 1);
+}
+
+torch::Tensor sincos_2d(int64_t grid_size, int64_t dim) {
+  const auto coordinates = torch::arange(grid_size, torch::TensorOptions().dtype(torch::kFloat64));
   const auto rows = coordinates.repeat_interleave(grid_size);  // row index of each patch
   const auto cols = coordinates.repeat({grid_size});           // column index of each patch
-  return torch::cat({sin_cos_blocks(cols, frequencies), sin_cos_blocks(rows, frequencies)}, 1).to(torch::kFloat32);
+  return sincos_2d_at(torch::stack({cols, rows}, 1), dim).to(torch::kFloat32);
 }
 
 }  // namespace vit::models

@@ -13,4 +13,8 @@ torch::Tensor sinusoid_1d(int64_t num_positions, int64_t dim);
 // each as [sin(p * w_k), cos(p * w_k)] with w_k = 1 / 10000^(k / (dim/4)).
 torch::Tensor sincos_2d(int64_t grid_size, int64_t dim);
 
+// The same encoding at any points [N, 2] (column, row) in patch units, fractions included, [N, dim]
+// in the points' dtype and differentiable in them (DETR's anchor queries).
+torch::Tensor sincos_2d_at(const torch::Tensor& points, int64_t dim);
+
 }  // namespace vit::models

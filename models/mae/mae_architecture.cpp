@@ -1,11 +1,9 @@
 #include "models/mae/mae_architecture.h"
 
+#include "models/core/preset_table.h"
 #include "models/mae/masked_autoencoder.h"
 #include "models/vit/presets.h"
 #include "models/vit/vit_architecture.h"
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <map>
 
@@ -73,18 +71,9 @@ class MaeArchitecture final : public Architecture {
   }
   ModelOptions defaults() const override { return {kMaeArch, MaeOptions{}}; }
   const std::vector<OptionField>& fields() const override { return fields_; }
-  std::vector<std::string> preset_names() const override {
-    std::vector<std::string> names;
-    for (const auto& [name, options] : mae_presets()) names.push_back(name);
-    return names;
-  }
+  std::vector<std::string> preset_names() const override { return preset_names_in(mae_presets()); }
   ModelOptions preset(const std::string& name) const override {
-    const auto found = mae_presets().find(name);
-    if (found == mae_presets().end()) {
-      throw std::invalid_argument(
-          fmt::format("unknown MAE preset '{}' (known: {})", name, fmt::join(preset_names(), ", ")));
-    }
-    return {kMaeArch, found->second};
+    return {kMaeArch, preset_in(mae_presets(), name, "MAE")};
   }
   void validate(const ModelOptions& options) const override { options.as<MaeOptions>().validate(); }
   ModelShape shape(const ModelOptions& options) const override {

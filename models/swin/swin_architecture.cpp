@@ -1,10 +1,9 @@
 #include "models/swin/swin_architecture.h"
 
+#include "models/core/preset_table.h"
+
 #include "models/swin/swin_import.h"
 #include "models/swin/swin_transformer.h"
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <limits>
 #include <map>
@@ -73,12 +72,6 @@ const std::map<std::string, SwinOptions>& presets() {
   return known;
 }
 
-std::vector<std::string> names() {
-  std::vector<std::string> listed;
-  for (const auto& [name, options] : presets()) listed.push_back(name);
-  return listed;
-}
-
 class SwinArchitecture final : public Architecture {
  public:
   std::string name() const override { return kSwinArch; }
@@ -87,7 +80,7 @@ class SwinArchitecture final : public Architecture {
   }
   ModelOptions defaults() const override { return {kSwinArch, SwinOptions{}}; }
   const std::vector<OptionField>& fields() const override { return fields_; }
-  std::vector<std::string> preset_names() const override { return names(); }
+  std::vector<std::string> preset_names() const override { return preset_names_in(presets()); }
   ModelOptions preset(const std::string& name) const override { return {kSwinArch, swin_preset(name)}; }
   void validate(const ModelOptions& options) const override { options.as<SwinOptions>().validate(); }
   ModelShape shape(const ModelOptions& options) const override {
@@ -107,13 +100,7 @@ class SwinArchitecture final : public Architecture {
 
 }  // namespace
 
-SwinOptions swin_preset(const std::string& name) {
-  const auto found = presets().find(name);
-  if (found == presets().end()) {
-    throw std::invalid_argument(fmt::format("unknown Swin preset '{}' (known: {})", name, fmt::join(names(), ", ")));
-  }
-  return found->second;
-}
+SwinOptions swin_preset(const std::string& name) { return preset_in(presets(), name, "Swin"); }
 
 std::unique_ptr<Architecture> make_swin_architecture() { return std::make_unique<SwinArchitecture>(); }
 
