@@ -25,9 +25,10 @@ if [[ "${VIT_PACKAGES:-all}" != build ]]; then
   packages+=(
     libgtest-dev
     dataset-fashion-mnist
-    # Python peers of the tests: TorchScript and torch.load, torchvision's models, TensorBoard's
-    # protobuf messages (protoc), ONNX's checker; also scripts/export_onnx.py
+    # Python peers of the tests: TorchScript and torch.load, torchvision's models and box ops, TensorBoard's
+    # protobuf messages (protoc), ONNX's checker, scipy's linear_sum_assignment; also scripts/export_onnx.py
     python3-torch python3-torchvision python3-yaml python3-numpy protobuf-compiler python3-protobuf python3-onnx
+    python3-scipy
     # scripts/sanitize.sh: ASan/UBSan and libFuzzer
     clang libclang-rt-14-dev
   )

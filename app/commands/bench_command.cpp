@@ -99,6 +99,14 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
   batch.inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
   if (auto* masked = models::masked_image_model(model)) {
     batch.mask_noise = torch::rand({options.batch_size, masked->mask_noise_size()}, device);
+  } else if (models::detection_model(model) != nullptr) {
+    // Two objects per image at random places: the matching and the set loss as training runs them.
+    const int64_t objects = 2 * options.batch_size;
+    const auto centres = torch::rand({objects, 2}, device) * 0.6 + 0.2;
+    const auto sizes = torch::rand({objects, 2}, device) * 0.2 + 0.1;
+    batch.objects = {torch::cat({centres, sizes}, 1),
+                     torch::randint(o.num_classes, {objects}, torch::TensorOptions(device).dtype(torch::kLong)),
+                     std::vector<int64_t>(static_cast<size_t>(options.batch_size), 2)};
   } else {
     batch.labels =
         torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));

@@ -11,12 +11,15 @@
 #include "app/train/loaders.h"
 #include "app/viz/plot.h"
 #include "data/subset.h"
+#include "models/core/registry.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <iostream>
 
 namespace vit::app {
@@ -30,10 +33,54 @@ struct EvalOptions {
   bool ema = false;
 };
 
+// A detector: COCO-style mAP@[.5:.95], AP50, AP75 and per-class AP on the validation split.
+int run_detection_eval(const EvalOptions& options, TrainedModel& trained, torch::Device device) {
+  const auto& config = trained.config;
+  const auto splits = open_checked_datasets(config);
+  if (!splits.val) throw ConfigError("the config has no validation data to evaluate (data.val or data.val_fraction)");
+  if (splits.val->class_names() != trained.class_names) {
+    throw ConfigError(fmt::format("the data to evaluate has the categories [{}]; the detector was trained on [{}]",
+                                  fmt::join(splits.val->class_names(), ", "), fmt::join(trained.class_names, ", ")));
+  }
+  LoaderRequest request;
+  request.batch_size = config.train.batch_size;
+  request.seed = config.train.seed;
+  request.device = device;
+  auto loader = make_loader(config, splits.val, request);
+  const auto num_classes = models::shape_of(config.model.options).num_classes;
+  const auto found = collect_detections(trained.model, *loader, device, config.train.amp == AmpMode::Bf16);
+  const auto precision = mean_average_precision(found.detections, found.objects, num_classes);
+  std::cout << fmt::format("{} images, {} objects: mAP@[.5:.95] {:.4f}, AP50 {:.4f}, AP75 {:.4f}{}\n\n", found.images,
+                           found.objects.size(), precision.map, precision.ap50, precision.ap75,
+                           options.ema ? " (EMA weights)" : "");
+  std::cout << fmt::format("{:<24} {:>9}\n", "class", "AP");
+  nlohmann::json per_class = nlohmann::json::object();
+  for (size_t c = 0; c < precision.per_class.size(); ++c) {
+    const auto name = c < trained.class_names.size() ? trained.class_names[c] : std::to_string(c);
+    const double ap = precision.per_class[c];
+    if (std::isnan(ap)) continue;  // classes of the head that the data never shows
+    std::cout << fmt::format("{:<24} {:>9.4f}\n", name, ap);
+    per_class[name] = ap;
+  }
+  if (!options.json.empty()) {
+    const nlohmann::json report = {{"map", precision.map},
+                                   {"ap50", precision.ap50},
+                                   {"ap75", precision.ap75},
+                                   {"per_class", per_class},
+                                   {"images", found.images},
+                                   {"objects", found.objects.size()},
+                                   {"checkpoint", options.checkpoint},
+                                   {"ema", options.ema}};
+    write_text_atomically(options.json, report.dump(2) + "\n");
+  }
+  return kExitSuccess;
+}
+
 int run_eval(const EvalOptions& options) {
   if (!options.json.empty()) refuse_overwriting_input(options.json, resolve_checkpoint(options.checkpoint), "--json");
   const auto [device, threads] = configure_machine(options.common);
   auto trained = load_trained_model(options.checkpoint, options.common, options.ema, device);
+  if (models::detection_model(trained.model) != nullptr) return run_detection_eval(options, trained, device);
   const auto& config = trained.config;
   require_classification_head(config.model, "evaluation");
   const auto splits = open_checked_datasets(config);

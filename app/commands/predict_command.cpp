@@ -7,8 +7,10 @@
 #include "app/viz/attention_overlay.h"
 #include "app/viz/plot.h"
 #include "data/errors.h"
+#include "data/image_file.h"
 #include "data/regular_file.h"
 #include "data/transforms.h"
+#include "models/core/registry.h"
 #include "models/inspect/attention_rollout.h"
 
 #include <fmt/format.h>
@@ -17,7 +19,10 @@
 #include <torch/script.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <iostream>
 
@@ -34,6 +39,8 @@ struct PredictOptions {
   bool json = false;
   bool ema = false;
   std::string attention_map;
+  double score_threshold = 0.5;  // detectors: the least score of a detection shown
+  std::string overlay;           // detectors: a folder for the images with their boxes drawn
 };
 
 // What predict needs of a model, from a TorchScript file or a checkpoint alike.
@@ -42,7 +49,9 @@ struct Predictor {
   int64_t image_size = 0;
   int64_t in_chans = 0;
   std::vector<std::string> class_names;
-  std::function<torch::Tensor(const torch::Tensor&)> logits;
+  // A classifier's logits [B, classes], or a detector's (class logits [B, Q, C + 1], boxes [B, Q, 4]).
+  std::function<c10::IValue(const torch::Tensor&)> outputs;
+  bool detector = false;
   std::optional<TrainedModel> trained;  // set for checkpoints, which can also show attention
 };
 
@@ -79,13 +88,14 @@ Predictor load_predictor(const PredictOptions& options, torch::Device device) {
       predictor.preprocessing.resize = metadata.value("resize", int64_t{0});
       predictor.preprocessing.crop_pct = metadata.value("crop_pct", 0.0);
       predictor.preprocessing.center_crop = metadata.value("center_crop", false);
+      predictor.detector = metadata.value("task", std::string("classification")) == "detection";
     } catch (const nlohmann::json::exception& error) {
       throw FileError(options.model + ": config.json metadata is missing or malformed (" + error.what() +
                       "); export it with vit export");
     }
-    predictor.logits = [module, file = options.model](const torch::Tensor& batch) mutable {
+    predictor.outputs = [module, file = options.model](const torch::Tensor& batch) mutable {
       try {
-        return module.forward({batch}).toTensor();
+        return module.forward({batch});
       } catch (const std::exception& error) {
         // The interpreter's message (c10::Error or torch::jit::JITException) is a TorchScript
         // traceback; its last line says what failed.
@@ -105,7 +115,15 @@ Predictor load_predictor(const PredictOptions& options, torch::Device device) {
   predictor.in_chans = shape.in_chans;
   predictor.class_names = trained.class_names;
   auto model = trained.model;
-  predictor.logits = [model](const torch::Tensor& batch) mutable { return model(batch); };
+  if (auto* detector = models::detection_model(model)) {
+    predictor.detector = true;
+    predictor.outputs = [model, detector](const torch::Tensor& batch) -> c10::IValue {
+      const auto predictions = detector->detect(batch);
+      return c10::ivalue::Tuple::create({predictions.logits, predictions.boxes});
+    };
+  } else {
+    predictor.outputs = [model](const torch::Tensor& batch) mutable -> c10::IValue { return model(batch); };
+  }
   predictor.trained = std::move(trained);
   return predictor;
 }
@@ -118,6 +136,61 @@ void write_attention_map(models::ImageModel& model, const PreparedImage& image, 
   const auto rollout =
       models::token_rollout(model->attention_maps(image.input.to(device)), layout.grid, 0, layout.prefix_tokens)[0];
   write_png(file, heatmap_overlay(rollout.cpu(), image.shown));
+}
+
+// A detector's objects in one image: those scored at least `threshold`, with boxes in the image
+// file's pixels (the evaluation transform of a detector resizes the whole image).
+nlohmann::json detected_objects(const c10::IValue& outputs, const Predictor& predictor, const fs::path& file,
+                                double threshold) {
+  const auto& elements = outputs.toTupleRef().elements();
+  const auto probabilities = elements[0].toTensor()[0].to(torch::kCPU, torch::kFloat32).softmax(-1);
+  const auto boxes = elements[1].toTensor()[0].to(torch::kCPU, torch::kFloat32);
+  const auto [scores, classes] = probabilities.narrow(-1, 0, probabilities.size(-1) - 1).max(-1);
+  const auto size = data::read_image_file_size(file);
+  const double width = size ? static_cast<double>(size->width) : static_cast<double>(predictor.image_size);
+  const double height = size ? static_cast<double>(size->height) : static_cast<double>(predictor.image_size);
+  std::vector<std::pair<double, int64_t>> order;
+  for (int64_t q = 0; q < scores.size(0); ++q) {
+    if (scores[q].item<double>() >= threshold) order.emplace_back(-scores[q].item<double>(), q);
+  }
+  std::sort(order.begin(), order.end());
+  nlohmann::json objects = nlohmann::json::array();
+  for (const auto& [negative_score, q] : order) {
+    const auto box = boxes[q];
+    const double w = box[2].item<double>() * width, h = box[3].item<double>() * height;
+    const double x = box[0].item<double>() * width - w / 2, y = box[1].item<double>() * height - h / 2;
+    const auto index = classes[q].item<int64_t>();
+    objects.push_back({{"image_id", file.string()},
+                       {"category_id", index},
+                       {"category", index < static_cast<int64_t>(predictor.class_names.size())
+                                        ? predictor.class_names[static_cast<size_t>(index)]
+                                        : std::to_string(index)},
+                       {"bbox", {x, y, w, h}},
+                       {"score", -negative_score}});
+  }
+  return objects;
+}
+
+// The image file with its objects' boxes and names drawn.
+void write_detection_overlay(const fs::path& file, const nlohmann::json& objects, const fs::path& target) {
+  auto image = cv::imread(file.string(), cv::IMREAD_COLOR);
+  if (image.empty()) throw data::DataError(file.string() + ": cannot be read for the overlay");
+  // Small images are enlarged so that the labels stay readable.
+  const double scale = std::max(1.0, 256.0 / std::min(image.cols, image.rows));
+  if (scale > 1.0) cv::resize(image, image, {}, scale, scale, cv::INTER_NEAREST);
+  const std::vector<cv::Scalar> colours = {
+      {60, 60, 230}, {60, 200, 60}, {230, 120, 30}, {30, 200, 230}, {200, 60, 200}};
+  for (const auto& object : objects) {
+    const auto& box = object["bbox"];
+    const auto colour = colours[object["category_id"].get<size_t>() % colours.size()];
+    const cv::Rect rect(
+        cv::Point(static_cast<int>(box[0].get<double>() * scale), static_cast<int>(box[1].get<double>() * scale)),
+        cv::Size(static_cast<int>(box[2].get<double>() * scale), static_cast<int>(box[3].get<double>() * scale)));
+    cv::rectangle(image, rect, colour, 2);
+    cv::putText(image, fmt::format("{} {:.2f}", object["category"].get<std::string>(), object["score"].get<double>()),
+                rect.tl() + cv::Point(2, 12), cv::FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv::LINE_AA);
+  }
+  if (!cv::imwrite(target.string(), image)) throw FileError(target.string() + ": cannot write the overlay");
 }
 
 int run_predict(const PredictOptions& options) {
@@ -137,10 +210,36 @@ int run_predict(const PredictOptions& options) {
   if (files.empty()) throw ConfigError("no images found in the given inputs");
   nlohmann::json results = nlohmann::json::array();
   torch::NoGradGuard no_grad;
+  if (!options.overlay.empty() && !predictor.detector)
+    throw ConfigError("--overlay draws a detector's boxes; this model classifies");
+  if (predictor.detector) {
+    if (!options.overlay.empty()) fs::create_directories(options.overlay);
+    const auto names = unique_names(files);
+    for (size_t i = 0; i < files.size(); ++i) {
+      const auto objects = detected_objects(predictor.outputs(prepare_image(files[i], transform).input.to(device)),
+                                            predictor, files[i], options.score_threshold);
+      results.insert(results.end(), objects.begin(), objects.end());
+      if (!options.json) {
+        std::cout << fmt::format("{}: {} objects\n", files[i].string(), objects.size());
+        for (const auto& object : objects) {
+          const auto& box = object["bbox"];
+          std::cout << fmt::format("  {} {:.2f} at [{:.1f}, {:.1f}, {:.1f}, {:.1f}]\n",
+                                   object["category"].get<std::string>(), object["score"].get<double>(),
+                                   box[0].get<double>(), box[1].get<double>(), box[2].get<double>(),
+                                   box[3].get<double>());
+        }
+      }
+      if (!options.overlay.empty()) {
+        write_detection_overlay(files[i], objects, fs::path(options.overlay) / (names[i] + ".png"));
+      }
+    }
+    if (options.json) std::cout << results.dump(2) << "\n";
+    return kExitSuccess;
+  }
   for (size_t i = 0; i < files.size(); ++i) {
     const auto& file = files[i];
     const auto image = prepare_image(file, transform);
-    const auto logits = predictor.logits(image.input.to(device))[0].to(torch::kCPU, torch::kFloat32);
+    const auto logits = predictor.outputs(image.input.to(device)).toTensor()[0].to(torch::kCPU, torch::kFloat32);
     const auto probabilities = logits.softmax(0);
     const auto k = std::min<int64_t>(options.topk, logits.size(0));
     const auto [top_p, top_i] = probabilities.topk(k);
@@ -173,21 +272,29 @@ int run_predict(const PredictOptions& options) {
 
 void add_predict_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<PredictOptions>();
-  auto* command = app.add_subcommand("predict", "Classify images with an exported model (.pt) or a checkpoint");
+  auto* command =
+      app.add_subcommand("predict", "Classify images or detect objects with an exported model (.pt) or a checkpoint");
   add_common_options(*command, options->common, kConfigOptions | kDeviceOption | kThreadsOption);
   command->add_option("--model", options->model, "MODEL.pt from vit export, or a checkpoint / run directory")
       ->required();
   command->add_option("inputs", options->inputs, "Image files or folders")->required();
   command->add_option("--topk", options->topk, "Classes shown per image")->check(CLI::Range(1, 1000));
-  command->add_flag("--json", options->json, "Print [{path, topk: [{index, class, prob}], logits}]");
+  command->add_flag("--json", options->json,
+                    "Print [{path, topk: [{index, class, prob}], logits}]; a detector's: COCO results [{image_id, "
+                    "category_id, category, bbox: [x, y, w, h] in pixels, score}]");
   command->add_flag("--ema", options->ema, "With a checkpoint: use the EMA weights");
   command->add_option("--attention-map", options->attention_map,
                       "With a checkpoint: write the attention-rollout heatmap to this PNG");
+  command->add_option("--score-threshold", options->score_threshold, "Detectors: the least score of an object shown")
+      ->check(CLI::Range(0.0, 1.0));
+  command->add_option("--overlay", options->overlay,
+                      "Detectors: write each image with its boxes drawn to DIR/<name>.png");
   command->footer(
       "Examples:\n"
       "  vit predict --model fmnist.pt shoe.png bag.png\n"
       "  vit predict --model runs/fmnist/best.ckpt --attention-map attention.png shoe.png\n"
-      "  vit predict --model fmnist.pt --topk 3 --json images/");
+      "  vit predict --model fmnist.pt --topk 3 --json images/\n"
+      "  vit predict --model shapes.pt --json --overlay boxes/ images/   # a detector: COCO results JSON");
   command->callback([options, &exit_code] { exit_code = run_predict(*options); });
 }
 

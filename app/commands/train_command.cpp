@@ -118,6 +118,10 @@ void check_resume_changes(const Config& recorded, const Config& requested) {
                                                  "train.distributed.timeout_s",
                                                  "data.train.path",
                                                  "data.val.path",
+                                                 "data.train.images",
+                                                 "data.train.annotations",
+                                                 "data.val.images",
+                                                 "data.val.annotations",
                                                  "data.workers",
                                                  "data.prefetch",
                                                  "data.on_bad_sample",
@@ -181,6 +185,13 @@ torch::Tensor preview_images(const Config& config, const data::DataSplits& split
   loader->start_epoch(0);
   const auto batch = loader->next();
   return DeviceInput(loader->transform().mean(), loader->transform().std(), device)(batch->images);
+}
+
+// COCO-style average precision of a detector on the validation split, over all ranks.
+AveragePrecision detection_precision(models::ImageModel& model, data::DataLoader& loader, int64_t num_classes,
+                                     torch::Device device, AmpMode amp, DataParallel& parallel) {
+  const auto found = combine_ranks(collect_detections(model, loader, device, amp == AmpMode::Bf16), parallel);
+  return mean_average_precision(found.detections, found.objects, num_classes);
 }
 
 int run_train(const TrainOptions& options) {
@@ -312,6 +323,8 @@ int run_train(const TrainOptions& options) {
   if (available && !options.force) check_training_memory(memory, *available, rank_batch_size);
   if (!config.model.pretrained.empty() && !resume) load_pretrained(model, config);
   auto* masked_model = models::masked_image_model(model);
+  const bool detector = models::detection_model(model) != nullptr;
+  const int64_t num_classes = models::shape_of(config.model.options).num_classes;
   model->to(device);
   parallel.broadcast_from_main(*model);
   parallel.attach_gradient_buckets(model->parameters());
@@ -438,7 +451,14 @@ int run_train(const TrainOptions& options) {
       const bool completes_step = (batch->step + 1) % train.grad_accum_steps == 0;
       auto inputs = to_input(batch->images);
       if (state.step + 1 == nan_step) inputs = inputs * std::numeric_limits<double>::quiet_NaN();
-      TrainingStep::MicroBatch micro_batch{inputs, batch->labels.to(device, /*non_blocking=*/true), batch->targets, {}};
+      TrainingStep::MicroBatch micro_batch{
+          inputs, batch->labels.to(device, /*non_blocking=*/true), batch->targets, {}, {}};
+      if (batch->boxes.defined()) {
+        const auto* counts = batch->box_counts.data_ptr<int64_t>();
+        micro_batch.objects = {batch->boxes.to(device, /*non_blocking=*/true),
+                               batch->box_labels.to(device, /*non_blocking=*/true),
+                               std::vector<int64_t>(counts, counts + batch->box_counts.numel())};
+      }
       if (masked_model != nullptr) {
         micro_batch.mask_noise =
             data::mask_noise(batch->indices, train.seed, state.epoch, masked_model->mask_noise_size()).to(device);
@@ -502,20 +522,34 @@ int run_train(const TrainOptions& options) {
               .loss;
       spdlog::info("epoch {}: train loss {:.4f}, val reconstruction loss {:.4f} ({:.0f} img/s, {:.1f} s)", row.epoch,
                    row.train_loss, *row.val_loss, row.images_per_s, row.seconds);
+    } else if (val_loader && evaluates && detector) {
+      const auto precision = detection_precision(model, *val_loader, num_classes, device, train.amp, parallel);
+      row.val_map = precision.map;
+      row.val_ap50 = precision.ap50;
+      std::string ema_text;
+      if (ema) {
+        row.ema_val_map = detection_precision(ema->model(), *val_loader, num_classes, device, train.amp, parallel).map;
+        ema_text = fmt::format(", EMA mAP {:.3f}", *row.ema_val_map);
+      }
+      spdlog::info("epoch {}: train loss {:.4f}, val mAP {:.3f}, AP50 {:.3f}, AP75 {:.3f}{} ({:.0f} img/s, {:.1f} s)",
+                   row.epoch, row.train_loss, precision.map, precision.ap50, precision.ap75, ema_text, row.images_per_s,
+                   row.seconds);
+      // best.ckpt: the best validation mAP (best_top1 holds a detector's mAP).
+      if (precision.map > state.best_top1) {
+        state.best_top1 = saved.best_top1 = precision.map;
+        save(run_dir / "best.ckpt", saved);
+      }
     } else if (val_loader && evaluates) {
-      validation = combine_ranks(evaluate(model, *val_loader, models::shape_of(config.model.options).num_classes,
-                                          device, train.amp == AmpMode::Bf16),
-                                 parallel);
+      validation =
+          combine_ranks(evaluate(model, *val_loader, num_classes, device, train.amp == AmpMode::Bf16), parallel);
       const auto& result = *validation;
       row.val_loss = result.loss;
       row.val_top1 = result.top1;
       row.val_top5 = result.top5;
       std::string ema_text;
       if (ema) {
-        const auto ema_result =
-            combine_ranks(evaluate(ema->model(), *val_loader, models::shape_of(config.model.options).num_classes,
-                                   device, train.amp == AmpMode::Bf16),
-                          parallel);
+        const auto ema_result = combine_ranks(
+            evaluate(ema->model(), *val_loader, num_classes, device, train.amp == AmpMode::Bf16), parallel);
         row.ema_val_top1 = ema_result.top1;
         ema_text = fmt::format(", EMA top-1 {:.2f}%", 100.0 * ema_result.top1);
       }
@@ -557,9 +591,9 @@ int run_train(const TrainOptions& options) {
                  (run_dir / "last.ckpt").string(), run_dir.string());
     return stop == Stop::Signal ? 128 + signal : kExitSuccess;
   }
-  const auto result = masked_model != nullptr
-                          ? std::string("pretrained")
-                          : fmt::format("best val top-1 {:.2f}%", 100.0 * std::max(0.0, state.best_top1));
+  const auto result = masked_model != nullptr ? std::string("pretrained")
+                      : detector              ? fmt::format("best val mAP {:.3f}", std::max(0.0, state.best_top1))
+                                 : fmt::format("best val top-1 {:.2f}%", 100.0 * std::max(0.0, state.best_top1));
   spdlog::info("done: {} steps; {}; peak memory {:.0f} MiB; run directory {}", state.step, result, peak_rss_mb(),
                run_dir.string());
   return kExitSuccess;

@@ -38,6 +38,17 @@ struct DistillationConfig {
   bool enabled() const { return kind != DistillationKind::None; }
 };
 
+// `train.detection` (DETR): the Hungarian matching's costs and the loss weights, DETR's defaults.
+struct DetectionLossConfig {
+  double cost_class = 1.0;  // matching: x (-p(object's class))
+  double cost_bbox = 5.0;   // matching: x L1 of the (cx, cy, w, h) boxes
+  double cost_giou = 2.0;   // matching: x (-GIoU)
+  double bbox_loss_coef = 5.0;
+  double giou_loss_coef = 2.0;
+  double eos_coef = 0.1;  // the no-object class's weight in the cross-entropy
+  bool aux_loss = true;   // every decoder block's predictions are supervised, not just the last's
+};
+
 // `train.distributed`: how ranks started by torchrun, SLURM or `vit train --nproc` talk.
 struct DistributedConfig {
   DistBackend backend = DistBackend::Auto;  // auto: nccl on CUDA, gloo on the CPU
@@ -67,6 +78,7 @@ struct TrainConfig {
   double label_smoothing = 0.0;
   data::MixupOptions mixup;
   DistillationConfig distillation;
+  DetectionLossConfig detection;
   double grad_clip = 0.0;  // max global gradient norm; 0 disables
   int64_t grad_accum_steps = 1;
   AmpMode amp = AmpMode::None;

@@ -32,11 +32,29 @@ Field<SourceOptions> path_field() {
   return field;
 }
 
+// A path key of a COCO source.
+Field<SourceOptions> coco_path_field(const std::string& key, std::filesystem::path SourceOptions::*member,
+                                     const std::string& help) {
+  Field<SourceOptions> field;
+  field.key = key;
+  field.help = help;
+  field.get = [member](const SourceOptions& s) { return FieldValue((s.*member).string()); };
+  field.set = [member](SourceOptions& s, const FieldValue& value) { s.*member = std::get<std::string>(value); };
+  field.present = [](const SourceOptions& s) { return s.kind == data::SourceKind::Coco; };
+  return field;
+}
+
 std::vector<Field<SourceOptions>> source_fields() {
+  const auto not_coco = [](const SourceOptions& s) { return s.kind != data::SourceKind::Coco; };
   return FieldList<SourceOptions>()
-      .choice("source", &SourceOptions::kind, kSourceNames, "imagefolder | csv | idx | cifar")
+      .choice("source", &SourceOptions::kind, kSourceNames, "imagefolder | csv | idx | cifar | coco (detection)")
       .custom(path_field())
+      .present_when(not_coco)
       .choice("split", &SourceOptions::split, kSplitNames, "idx and cifar: which part, train | test")
+      .present_when(not_coco)
+      .custom(coco_path_field("images", &SourceOptions::images, "coco: the folder the file_names are relative to"))
+      .custom(coco_path_field("annotations", &SourceOptions::annotations,
+                              "coco: the annotation file (images, annotations with [x, y, w, h] boxes, categories)"))
       .fields();
 }
 
@@ -159,6 +177,12 @@ std::vector<Field<DataOptions>> declare_data_fields() {
 void check_data(YamlSection& section, const DataOptions& d) {
   for (const auto* split : {"train", "val"}) {
     const SourceOptions* source = std::string(split) == "train" ? &d.train : (d.val ? &*d.val : nullptr);
+    if (source != nullptr && source->kind == data::SourceKind::Coco) {
+      for (const auto* key : {"images", "annotations"}) {
+        if (!section.section(split).has(key)) section.section(split).fail(key, "is required for a coco source");
+      }
+      continue;
+    }
     if (source != nullptr && source->kind != data::SourceKind::Idx && !section.section(split).has("path")) {
       section.section(split).fail("path",
                                   "is required for this source (the folder root, CSV list file or CIFAR folder)");
@@ -221,6 +245,26 @@ void check_consistency(const Config& config, YamlSection& top) {
     if (!values.empty() && values.size() != 1 && values.size() != channels) {
       data.fail(key, "has " + std::to_string(values.size()) + " values for a model with " + std::to_string(channels) +
                          " input channels (give 1 or " + std::to_string(channels) + ")");
+    }
+  }
+  if (models::objective_of(config.model.options) == models::Objective::Detection) {
+    if (config.train.mixup.enabled()) {
+      top.section("train").section("mixup").fail("", "mixes class targets; a detector (model.arch detr) has none");
+    }
+    const auto& evaluation = config.data.val_transforms;
+    if (evaluation.center_crop || evaluation.crop_pct > 0 || evaluation.random_resized_crop.enabled ||
+        evaluation.random_crop_padding >= 0) {
+      data.section("val_transforms")
+          .fail("", "a detector is evaluated on whole images (predictions map back to the image's pixels): no crops");
+    }
+    for (const auto* split : kTransformSplits) {
+      if (transforms_of(config.data, split).rand_augment.num_ops > 0) {
+        data.section(split)
+            .section("rand_augment")
+            .fail("num_ops",
+                  "RandAugment's geometric operations do not move "
+                  "boxes; a detector cannot use it (0)");
+      }
     }
   }
   if (config.train.mixup.enabled() && shape.num_classes == 0) {

@@ -17,7 +17,8 @@ using models::NameTable;
 inline const NameTable<data::SourceKind> kSourceNames = {{"imagefolder", data::SourceKind::ImageFolder},
                                                          {"csv", data::SourceKind::Csv},
                                                          {"idx", data::SourceKind::Idx},
-                                                         {"cifar", data::SourceKind::Cifar}};
+                                                         {"cifar", data::SourceKind::Cifar},
+                                                         {"coco", data::SourceKind::Coco}};
 inline const NameTable<std::string> kSplitNames = {{"train", "train"}, {"test", "test"}};
 inline const NameTable<data::BadSamplePolicy> kBadSampleNames = {{"error", data::BadSamplePolicy::Error},
                                                                  {"skip", data::BadSamplePolicy::Skip}};

@@ -105,6 +105,27 @@ const std::vector<models::Field<TrainConfig>>& train_fields() {
           .real(
               "distillation.tau", [](TrainConfig& t) -> double& { return t.distillation.tau; }, 1e-3, 1e3,
               "soft distillation's temperature")
+          .real(
+              "detection.cost_class", [](TrainConfig& t) -> double& { return t.detection.cost_class; }, 0.0, 1e6,
+              "DETR's matching: weight of -p(the object's class)")
+          .real(
+              "detection.cost_bbox", [](TrainConfig& t) -> double& { return t.detection.cost_bbox; }, 0.0, 1e6,
+              "DETR's matching: weight of the boxes' L1 distance")
+          .real(
+              "detection.cost_giou", [](TrainConfig& t) -> double& { return t.detection.cost_giou; }, 0.0, 1e6,
+              "DETR's matching: weight of -GIoU")
+          .real(
+              "detection.bbox_loss_coef", [](TrainConfig& t) -> double& { return t.detection.bbox_loss_coef; }, 0.0,
+              1e6, "DETR's loss: weight of the matched boxes' L1")
+          .real(
+              "detection.giou_loss_coef", [](TrainConfig& t) -> double& { return t.detection.giou_loss_coef; }, 0.0,
+              1e6, "DETR's loss: weight of the matched boxes' 1 - GIoU")
+          .real(
+              "detection.eos_coef", [](TrainConfig& t) -> double& { return t.detection.eos_coef; }, 0.0, 1.0,
+              "DETR's loss: weight of the no-object class in the cross-entropy")
+          .flag(
+              "detection.aux_loss", [](TrainConfig& t) -> bool& { return t.detection.aux_loss; },
+              "supervise every decoder block's predictions, not only the last's")
           .real("grad_clip", &TrainConfig::grad_clip, 0.0, 1e9, "max global gradient norm; 0 disables clipping")
           .integer("grad_accum_steps", &TrainConfig::grad_accum_steps, 1, 65536, "micro-batches per optimizer step")
           .choice("amp", &TrainConfig::amp, kAmpNames, "none | bf16 | fp16 (autocast; fp16 with loss scaling)")

@@ -45,6 +45,7 @@ class DataParallel {
   DataParallel& operator=(const DataParallel&) = delete;
 
   int64_t world_size() const { return environment_.world_size; }
+  int64_t rank() const { return environment_.rank; }
   // "gloo", "nccl", or "none" for a world of one.
   std::string backend() const;
 

@@ -4,12 +4,14 @@
 #include "app/io/file_util.h"
 #include "app/io/weight_files.h"
 #include "app/runtime/process.h"
+#include "models/core/registry.h"
 
 #include <fmt/format.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/script.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -32,12 +34,33 @@ void mirror(torch::jit::Module& target, torch::nn::Module& source, const std::st
   }
 }
 
+// What the exported module returns: the logits, or for a detector the tuple (class logits, boxes).
+c10::IValue outputs(models::ImageModel& model, const torch::Tensor& images) {
+  if (auto* detector = models::detection_model(model)) {
+    const auto predictions = detector->detect(images);
+    return c10::ivalue::Tuple::create({predictions.logits, predictions.boxes});
+  }
+  return model(images);
+}
+
+// The largest difference between two outputs of the same structure.
+double max_difference(const c10::IValue& a, const c10::IValue& b) {
+  if (a.isTuple()) {
+    double largest = 0.0;
+    const auto& left = a.toTupleRef().elements();
+    const auto& right = b.toTupleRef().elements();
+    for (size_t i = 0; i < left.size(); ++i) largest = std::max(largest, max_difference(left[i], right[i]));
+    return largest;
+  }
+  return (a.toTensor() - b.toTensor()).abs().max().item<double>();
+}
+
 torch::jit::Module trace(models::ImageModel& model, const torch::Tensor& example) {
   const auto name = model->class_name();
   torch::jit::Module root("vitcpp." + name);
   mirror(root, *model, name);
   auto traced = torch::jit::tracer::trace(
-      {example}, [&](torch::jit::Stack inputs) { return torch::jit::Stack{model(inputs[0].toTensor())}; },
+      {example}, [&](torch::jit::Stack inputs) { return torch::jit::Stack{outputs(model, inputs[0].toTensor())}; },
       [](const torch::autograd::Variable&) { return std::string(); }, /*strict=*/false, /*force_outplace=*/false,
       &root);
   auto forward = root._ivalue()->compilation_unit()->create_function(
@@ -63,7 +86,7 @@ void export_torchscript(models::ImageModel& model, const std::filesystem::path& 
   auto reloaded = torch::jit::load(file.string(), device);
   for (const int64_t batch : {1, 3}) {
     const auto input = torch::randn({batch, o.in_chans, o.image_size, o.image_size}, example.options());
-    const double difference = (reloaded.forward({input}).toTensor() - model(input)).abs().max().item<double>();
+    const double difference = max_difference(reloaded.forward({input}), outputs(model, input));
     if (!(difference <= 1e-4)) {
       std::filesystem::remove(file);
       throw std::runtime_error(fmt::format("{}: the exported module differs from the model by {:.3g} at batch size {}",

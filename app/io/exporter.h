@@ -17,7 +17,8 @@ inline const models::NameTable<ExportFormat> kExportFormatNames = {{"torchscript
 
 // Writes the model (put in eval mode) to `file` in `format`, atomically. `metadata_json` is the
 // preprocessing and model description (export_metadata):
-// - torchscript: a module mapping a normalized float batch [B, C, H, W] (any B) to logits, with
+// - torchscript: a module mapping a normalized float batch [B, C, H, W] (any B) to logits (a
+//   detector: the tuple (class logits [B, Q, C + 1], boxes [B, Q, 4] as (cx, cy, w, h) in [0, 1])), with
 //   its parameters under timm's names and the metadata as the archive's extra file config.json;
 //   reloaded and compared with the eager model at batch sizes 1 and 3 (above 1e-4 max abs
 //   difference it is removed again and std::runtime_error thrown);

@@ -79,6 +79,9 @@ std::string export_metadata(const TrainedModel& trained) {
       {"crop_pct", t.crop_pct},
       {"center_crop", t.center_crop},
       {"class_names", trained.class_names},
+      // A detector's module returns (class logits, boxes); a classifier's the logits.
+      {"task", models::objective_of(trained.config.model.options) == models::Objective::Detection ? "detection"
+                                                                                                  : "classification"},
       {"model", model_json(trained.config.model)},
       {"config_yaml", emit_config(trained.config)},
   };

@@ -4,6 +4,7 @@
 #include "app/train/device_input.h"
 #include "data/mask_noise.h"
 #include "models/core/registry.h"
+#include "models/detection/box_ops.h"
 
 #include <torch/nn/functional/loss.h>
 
@@ -110,6 +111,104 @@ EvalResult combine_ranks(const EvalResult& local, DataParallel& parallel) {
   total.top1 = sums[1].item<double>() / count;
   total.top5 = sums[2].item<double>() / count;
   total.confusion = confusion;
+  return total;
+}
+
+namespace {
+
+BoxCorners corners(const float* box) { return {box[0], box[1], box[2], box[3]}; }
+
+// Rows of `width` doubles: what one rank contributes to an all-reduced table.
+torch::Tensor gather_rows(const std::vector<double>& rows, int64_t width, DataParallel& parallel) {
+  const auto world = parallel.world_size();
+  auto counts = torch::zeros({world}, torch::kFloat64);
+  counts[parallel.rank()] = static_cast<double>(rows.size()) / static_cast<double>(width);
+  parallel.all_reduce_sum(counts);
+  const auto longest = static_cast<int64_t>(counts.max().item<double>());
+  auto table = torch::zeros({world, longest, width}, torch::kFloat64);
+  if (!rows.empty()) {
+    table[parallel.rank()]
+        .narrow(0, 0, static_cast<int64_t>(rows.size()) / width)
+        .copy_(torch::tensor(rows, torch::kFloat64).view({-1, width}));
+  }
+  parallel.all_reduce_sum(table);
+  std::vector<torch::Tensor> parts;
+  for (int64_t r = 0; r < world; ++r)
+    parts.push_back(table[r].narrow(0, 0, static_cast<int64_t>(counts[r].item<double>())));
+  return torch::cat(parts).contiguous();
+}
+
+}  // namespace
+
+DetectionSet collect_detections(models::ImageModel& model, data::DataLoader& loader, torch::Device device,
+                                bool bf16_autocast) {
+  auto* detector = models::detection_model(model);
+  const bool was_training = model->is_training();
+  model->eval();
+  torch::NoGradGuard no_grad;
+  DetectionSet result;
+  const DeviceInput to_input(loader.transform().mean(), loader.transform().std(), device);
+  loader.start_epoch(0);
+  while (auto batch = loader.next()) {
+    models::DetectionModel::Predictions predictions;
+    {
+      AutocastGuard autocast(device, torch::kBFloat16, bf16_autocast);
+      predictions = detector->detect(to_input(batch->images));
+    }
+    const auto probabilities = predictions.logits.softmax(-1);
+    const auto [scores, classes] = probabilities.narrow(-1, 0, probabilities.size(-1) - 1).max(-1);
+    const auto boxes = models::box_cxcywh_to_xyxy(predictions.boxes).to(torch::kCPU).contiguous();
+    const auto score_cpu = scores.to(torch::kCPU).contiguous();
+    const auto class_cpu = classes.to(torch::kCPU).contiguous();
+    const auto truth = models::box_cxcywh_to_xyxy(batch->boxes).contiguous();
+    const int64_t queries = boxes.size(1);
+    const float* box_data = boxes.data_ptr<float>();
+    const int64_t* counts = batch->box_counts.data_ptr<int64_t>();
+    const int64_t* labels = batch->box_labels.data_ptr<int64_t>();
+    int64_t object = 0;
+    for (int64_t b = 0; b < boxes.size(0); ++b) {
+      const int64_t image = batch->indices.data_ptr<int64_t>()[b];
+      for (int64_t q = 0; q < queries; ++q) {
+        const int64_t at = b * queries + q;
+        result.detections.push_back(
+            {image, class_cpu.data_ptr<int64_t>()[at], score_cpu.data_ptr<float>()[at], corners(box_data + 4 * at)});
+      }
+      for (int64_t i = 0; i < counts[b]; ++i, ++object) {
+        result.objects.push_back({image, labels[object], corners(truth.data_ptr<float>() + 4 * object)});
+      }
+    }
+    result.images += boxes.size(0);
+  }
+  if (was_training) model->train();
+  return result;
+}
+
+DetectionSet combine_ranks(const DetectionSet& local, DataParallel& parallel) {
+  if (parallel.world_size() == 1) return local;
+  std::vector<double> detections, objects;
+  for (const auto& d : local.detections) {
+    detections.insert(detections.end(), {static_cast<double>(d.image), static_cast<double>(d.category), d.score,
+                                         d.box[0], d.box[1], d.box[2], d.box[3]});
+  }
+  for (const auto& o : local.objects) {
+    objects.insert(objects.end(), {static_cast<double>(o.image), static_cast<double>(o.category), o.box[0], o.box[1],
+                                   o.box[2], o.box[3]});
+  }
+  DetectionSet total;
+  const auto all_detections = gather_rows(detections, 7, parallel);
+  const auto all_objects = gather_rows(objects, 6, parallel);
+  const auto* d = all_detections.data_ptr<double>();
+  for (int64_t i = 0; i < all_detections.size(0); ++i, d += 7) {
+    total.detections.push_back(
+        {static_cast<int64_t>(d[0]), static_cast<int64_t>(d[1]), d[2], {d[3], d[4], d[5], d[6]}});
+  }
+  const auto* o = all_objects.data_ptr<double>();
+  for (int64_t i = 0; i < all_objects.size(0); ++i, o += 6) {
+    total.objects.push_back({static_cast<int64_t>(o[0]), static_cast<int64_t>(o[1]), {o[2], o[3], o[4], o[5]}});
+  }
+  auto images = torch::full({1}, static_cast<double>(local.images), torch::kFloat64);
+  parallel.all_reduce_sum(images);
+  total.images = static_cast<int64_t>(images.item<double>());
   return total;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "app/distributed/distributed.h"
+#include "app/train/mean_average_precision.h"
 #include "data/loader.h"
 #include "models/core/image_model.h"
 
@@ -32,5 +33,19 @@ EvalResult evaluate_reconstruction(models::ImageModel& model, data::DataLoader& 
 
 // The result over every rank's shard of the validation set, from each rank's own result.
 EvalResult combine_ranks(const EvalResult& local, DataParallel& parallel);
+
+// A detector's predictions over the loader's images and their objects, with boxes as (x0, y0, x1, y1)
+// in [0, 1] of the model's input (IoU does not change with the scale of either axis) and images
+// named by dataset index. Every query is a detection (DETR: no NMS): its most likely object class
+// and that class's probability as its score.
+struct DetectionSet {
+  std::vector<ScoredBox> detections;
+  std::vector<LabelledBox> objects;
+  int64_t images = 0;
+};
+DetectionSet collect_detections(models::ImageModel& model, data::DataLoader& loader, torch::Device device,
+                                bool bf16_autocast);
+// Every rank's detections and objects, on every rank.
+DetectionSet combine_ranks(const DetectionSet& local, DataParallel& parallel);
 
 }  // namespace vit::app

@@ -37,7 +37,18 @@ std::unique_ptr<data::DataLoader> make_loader(const Config& config, std::shared_
 
 data::DataSplits open_checked_datasets(const Config& config) {
   auto splits = data::open_datasets(config.data);
-  if (models::objective_of(config.model.options) == models::Objective::Classification) {
+  const auto objective = models::objective_of(config.model.options);
+  const bool detector = objective == models::Objective::Detection;
+  for (const auto* split : {&splits.train, &splits.val}) {
+    if (*split && (*split)->has_objects() != detector) {
+      throw ConfigError(fmt::format(
+          detector
+              ? "data.{}: model.arch {} detects objects; it trains on COCO-format data (source: coco)"
+              : "data.{}: COCO detection data (source: coco) trains a detector (model.arch detr), not model.arch {}",
+          split == &splits.train ? "train" : "val", config.model.options.arch()));
+    }
+  }
+  if (objective == models::Objective::Classification) {
     for (const auto* split : {&splits.train, &splits.val}) {
       if (*split && !(*split)->labelled()) {
         throw ConfigError(

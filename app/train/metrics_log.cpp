@@ -14,8 +14,9 @@
 namespace vit::app {
 namespace {
 
-const std::vector<std::string> kHeader = {"epoch",    "step", "train_loss",   "val_loss", "val_top1",
-                                          "val_top5", "lr",   "images_per_s", "seconds",  "ema_val_top1"};
+const std::vector<std::string> kHeader = {"epoch",    "step",     "train_loss",   "val_loss", "val_top1",
+                                          "val_top5", "lr",       "images_per_s", "seconds",  "ema_val_top1",
+                                          "val_map",  "val_ap50", "ema_val_map"};
 
 std::string cell(const std::optional<double>& value) { return value ? fmt::format("{:.6g}", *value) : ""; }
 
@@ -33,7 +34,7 @@ std::vector<EpochMetrics> read_rows(const std::filesystem::path& file, int64_t b
     std::vector<std::string> cells;
     std::stringstream stream(line);
     for (std::string value; std::getline(stream, value, ',');) cells.push_back(value);
-    cells.resize(10);
+    cells.resize(kHeader.size());
     try {
       EpochMetrics row;
       row.epoch = std::stoll(cells[0]);
@@ -47,6 +48,9 @@ std::vector<EpochMetrics> read_rows(const std::filesystem::path& file, int64_t b
       row.images_per_s = std::stod(cells[7]);
       row.seconds = std::stod(cells[8]);
       row.ema_val_top1 = parse_cell(cells[9]);
+      row.val_map = parse_cell(cells[10]);
+      row.val_ap50 = parse_cell(cells[11]);
+      row.ema_val_map = parse_cell(cells[12]);
       rows.push_back(row);
     } catch (const std::exception&) {
       break;  // a row this run cannot read is dropped and rewritten
@@ -78,7 +82,8 @@ void MetricsLog::append(const EpochMetrics& row) {
   for (const auto& r : rows_) {
     text += csv_row({std::to_string(r.epoch), std::to_string(r.step), fmt::format("{:.6g}", r.train_loss),
                      cell(r.val_loss), cell(r.val_top1), cell(r.val_top5), fmt::format("{:.6g}", r.lr),
-                     fmt::format("{:.1f}", r.images_per_s), fmt::format("{:.2f}", r.seconds), cell(r.ema_val_top1)});
+                     fmt::format("{:.1f}", r.images_per_s), fmt::format("{:.2f}", r.seconds), cell(r.ema_val_top1),
+                     cell(r.val_map), cell(r.val_ap50), cell(r.ema_val_map)});
   }
   write_text_atomically(run_dir_ / "metrics.csv", text);
   write_plots();
@@ -95,6 +100,13 @@ void MetricsLog::write_plots() const {
                        {series(rows_, "top-1", blue, [](const auto& r) { return r.val_top1; }),
                         series(rows_, "top-5", orange, [](const auto& r) { return r.val_top5; }),
                         series(rows_, "EMA top-1", green, [](const auto& r) { return r.ema_val_top1; })}));
+  if (!rows_.empty() && rows_.back().val_map) {
+    write_png(run_dir_ / "map.png",
+              line_chart("validation mAP", {"epoch", true, true},
+                         {series(rows_, "mAP@[.5:.95]", blue, [](const auto& r) { return r.val_map; }),
+                          series(rows_, "AP50", orange, [](const auto& r) { return r.val_ap50; }),
+                          series(rows_, "EMA mAP", green, [](const auto& r) { return r.ema_val_map; })}));
+  }
   write_png(run_dir_ / "lr.png",
             line_chart("learning rate (end of epoch)", {"epoch", true, false},
                        {series(rows_, "lr", blue, [](const auto& r) { return std::optional(r.lr); })}));

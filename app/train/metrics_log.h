@@ -19,6 +19,9 @@ struct EpochMetrics {
   double images_per_s = 0.0;
   double seconds = 0.0;
   std::optional<double> ema_val_top1;
+  std::optional<double> val_map;  // detectors: COCO mAP@[.5:.95] and AP50 of the validation split
+  std::optional<double> val_ap50;
+  std::optional<double> ema_val_map;
 };
 
 // The run's metrics.csv (one row per epoch) and its loss / accuracy / lr plots, rewritten

@@ -49,6 +49,9 @@ void TensorBoardLog::log_epoch(const EpochMetrics& row, const EvalResult* valida
   if (row.val_top1) writer_.add_scalar("val/top1", row.step, *row.val_top1);
   if (row.val_top5) writer_.add_scalar("val/top5", row.step, *row.val_top5);
   if (row.ema_val_top1) writer_.add_scalar("val/ema_top1", row.step, *row.ema_val_top1);
+  if (row.val_map) writer_.add_scalar("val/map", row.step, *row.val_map);
+  if (row.val_ap50) writer_.add_scalar("val/ap50", row.step, *row.val_ap50);
+  if (row.ema_val_map) writer_.add_scalar("val/ema_map", row.step, *row.ema_val_map);
   if (validation != nullptr) {
     const auto image = confusion_heatmap(validation->confusion_counts(), class_names);
     writer_.add_image("val/confusion", row.step, png_bytes(image), image.rows, image.cols, 3);

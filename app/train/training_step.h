@@ -3,6 +3,7 @@
 #include "app/config/config.h"
 #include "app/distributed/distributed.h"
 #include "app/train/loss_scaler.h"
+#include "models/core/detection_model.h"
 #include "models/core/image_model.h"
 #include "models/core/masked_image_model.h"
 
@@ -23,7 +24,8 @@ class Teacher;
 // device, except fp16's one read of the overflow flag that decides whether the step is taken.
 // With a teacher (train.distillation), the loss is (1 - alpha) x the label loss of the class head
 // + alpha x the teacher term of the distillation head, the teacher seeing the same (mixed) batch.
-// A masked-image-modelling model (MAE) learns from the images alone: its reconstruction loss.
+// A masked-image-modelling model (MAE) learns from the images alone: its reconstruction loss. A
+// detector (DETR) learns from the objects: its set loss (detection_loss.h).
 class TrainingStep {
  public:
   // `teacher`: null without distillation.
@@ -32,10 +34,11 @@ class TrainingStep {
 
   // What one micro-batch brings, on the device.
   struct MicroBatch {
-    torch::Tensor inputs;        // normalized images
-    torch::Tensor labels;        // classification
-    torch::Tensor soft_targets;  // mixup's, or undefined
-    torch::Tensor mask_noise;    // masked image modelling: the noise that picks each image's hidden patches
+    torch::Tensor inputs;              // normalized images
+    torch::Tensor labels;              // classification
+    torch::Tensor soft_targets;        // mixup's, or undefined
+    torch::Tensor mask_noise;          // masked image modelling: the noise that picks each image's hidden patches
+    models::DetectionTargets objects;  // detection: the images' objects
   };
   // Forward and backward of one micro-batch. `completes_step`: the last micro-batch before
   // apply(), whose backward also averages the accumulated gradients over the ranks.
@@ -55,6 +58,9 @@ class TrainingStep {
   ModelEma* ema_;
   const Teacher* teacher_;
   models::MaskedImageModel* masked_model_;  // null for a classifier
+  models::DetectionModel* detector_;        // null but for a detector
+  // DETR's normalizer of the box losses: the micro-batch's objects, averaged over the ranks, at least 1.
+  double box_normalizer(const models::DetectionTargets& objects);
   std::vector<double> group_lr_scales_;
   DataParallel& parallel_;
   const TrainConfig& train_;

@@ -179,6 +179,10 @@ TEST(CommandFlags, EveryPredictOptionChangesItsOutput) {
                              {"--ema", base, base + " --ema"},
                              {"--attention-map", base, base + " --attention-map {out}.png", Observe::FileAtOut, ".png",
                               "the heatmap file"},
+                             {"--score-threshold", base, base + " --score-threshold 0.9", Observe::NotHere, "",
+                              "detectors only: Detection.ExportReturnsLogitsAndBoxesForAnyBatchSize"},
+                             {"--overlay", base, base + " --overlay {out}", Observe::NotHere, "",
+                              "detectors only: Detection.ExportReturnsLogitsAndBoxesForAnyBatchSize"},
                          });
 }
 

@@ -6,6 +6,7 @@
 // to leave the losses bit-identical. The few keys a single-process CPU run cannot show are listed
 // with the reason. A key the program emits without an entry here fails the test, and so does an
 // entry whose key the program no longer emits.
+#include "data/synthetic_shapes.h"
 #include "support/run_support.h"
 #include "support/test_support.h"
 
@@ -61,6 +62,17 @@ void write_knob_data(const fs::path& dir) {
   write_file(dir / "train.csv", csv);
   fs::copy(dir / "train", dir / "train_damaged", fs::copy_options::recursive);
   write_file(dir / "train_damaged" / "left" / "damaged.png", "not an image");
+  // Two small shapes tasks with the same file names (detection keys): another seed, other
+  // pictures and boxes.
+  data::SyntheticShapesOptions shapes;
+  shapes.image_size = 32;
+  shapes.train_images = 24;
+  shapes.val_images = 8;
+  shapes.min_object_size = 6;
+  shapes.max_object_size = 14;
+  data::write_synthetic_shapes(dir / "shapes", shapes);
+  shapes.seed = 1;
+  data::write_synthetic_shapes(dir / "shapes_other", shapes);
 }
 
 void write_knob_config(const fs::path& dir, bool holdout) {
@@ -111,9 +123,9 @@ std::vector<std::string> metrics_validation_columns(const fs::path& run_dir) {
     std::vector<std::string> row;
     std::istringstream fields(line);
     for (std::string cell; std::getline(fields, cell, ',');) row.push_back(cell);
-    row.resize(10);
-    // train_loss, val_loss, val_top1, val_top5, ema_val_top1
-    for (const size_t column : {2, 3, 4, 5, 9}) cells.push_back(row[column]);
+    row.resize(13);
+    // train_loss, val_loss, val_top1, val_top5, ema_val_top1, val_map, val_ap50, ema_val_map
+    for (const size_t column : {2, 3, 4, 5, 9, 10, 11, 12}) cells.push_back(row[column]);
   }
   return cells;
 }
@@ -241,6 +253,23 @@ std::vector<std::string> swin_context() {
   return {"model.arch=swin", "model.depths=[2, 2]", "model.heads=[2, 4]", "model.window_size=2"};
 }
 
+// A DETR on the small shapes task (32 px, 4 classes), 4 queries, one decoder block.
+std::vector<std::string> detr_context() {
+  return {"model.arch=detr",
+          "model.image_size=32",
+          "model.patch_size=8",
+          "model.num_classes=4",
+          "model.num_queries=4",
+          "model.decoder_depth=1",
+          "model.decoder_heads=2",
+          "data.train.source=coco",
+          "data.train.images={dir}/shapes/train",
+          "data.train.annotations={dir}/shapes/train.json",
+          "data.val.source=coco",
+          "data.val.images={dir}/shapes/val",
+          "data.val.annotations={dir}/shapes/val.json"};
+}
+
 const std::vector<Knob>& model_knobs() {
   static const std::vector<Knob> knobs = {
       {"model.arch",
@@ -270,6 +299,12 @@ const std::vector<Knob>& model_knobs() {
       steps("model.depths", "[1, 2]", swin_context()),
       steps("model.heads", "[1, 4]", swin_context()),
       steps("model.window_size", "4", swin_context()),
+      // DETR's own keys.
+      steps("model.num_queries", "6", detr_context()),
+      steps("model.encoder_depth", "1", detr_context()),
+      steps("model.decoder_depth", "2", detr_context()),
+      steps("model.decoder_heads", "4", detr_context()),
+      steps("model.anchor_queries", "true", detr_context()),
   };
   return knobs;
 }
@@ -303,6 +338,18 @@ const std::vector<Knob>& data_knobs() {
        {"data.train.path={dir}/train_damaged"},
        "acts on damaged files: skipped instead of stopping the run"},
       {"data.max_pixels", {"data.max_pixels=100"}, Observe::Exit, {}, "refuses images larger than this"},
+      steps("data.train.images", "{dir}/shapes_other/train", detr_context()),
+      steps("data.train.annotations", "{dir}/shapes_other/train.json", detr_context()),
+      {"data.val.images",
+       {"data.val.images={dir}/shapes_other/val"},
+       Observe::Metrics,
+       detr_context(),
+       "validation data only"},
+      {"data.val.annotations",
+       {"data.val.annotations={dir}/shapes_other/val.json"},
+       Observe::Metrics,
+       detr_context(),
+       "validation data only"},
       steps("data.mean", "[0.4, 0.4, 0.4]"),
       steps("data.std", "[0.3, 0.3, 0.3]"),
   };
@@ -376,6 +423,18 @@ const std::vector<Knob>& train_knobs() {
             {"train.distillation.teacher={base}/last.ckpt", "train.distillation.type=hard"}),
       steps("train.distillation.tau", "4.0",
             {"train.distillation.teacher={base}/last.ckpt", "train.distillation.type=soft"}),
+      steps("train.detection.cost_class", "4", detr_context()),
+      steps("train.detection.cost_bbox", "1", detr_context()),
+      steps("train.detection.cost_giou", "6", detr_context()),
+      steps("train.detection.bbox_loss_coef", "2", detr_context()),
+      steps("train.detection.giou_loss_coef", "1", detr_context()),
+      steps("train.detection.eos_coef", "0.5", detr_context()),
+      steps("train.detection.aux_loss", "false",
+            [] {
+              auto context = detr_context();
+              context.push_back("model.decoder_depth=2");
+              return context;
+            }()),
       steps("train.grad_clip", "0.05"),
       steps("train.grad_accum_steps", "2"),
       steps("train.amp", "bf16"),

@@ -32,7 +32,8 @@ TEST(Train, EndToEndTrainEvalExportPythonPredict) {
   const auto metrics = read_file(run / "metrics.csv");
   EXPECT_EQ(count_lines(metrics), 5u) << metrics;
   EXPECT_EQ(metrics.substr(0, metrics.find('\n')),
-            "epoch,step,train_loss,val_loss,val_top1,val_top5,lr,images_per_s,seconds,ema_val_top1");
+            "epoch,step,train_loss,val_loss,val_top1,val_top5,lr,images_per_s,seconds,ema_val_top1,val_map,val_ap50,"
+            "ema_val_map");
   EXPECT_EQ(count_lines(read_file(run / "steps.csv")), 1u + 4u * 8u);
 
   // Evaluate: the same data and model give the numbers training logged for its last epoch.
