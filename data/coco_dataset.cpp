@@ -50,7 +50,8 @@ T member(const json& object, const char* key, const std::string& where) {
 const json& array_of(const json& root, const char* key, const fs::path& file) {
   const auto found = root.find(key);
   if (found == root.end() || !found->is_array()) {
-    throw DataError(file.string() + ": no \"" + key + "\" array (a COCO annotation file has images, annotations and categories)");
+    throw DataError(file.string() + ": no \"" + key +
+                    "\" array (a COCO annotation file has images, annotations and categories)");
   }
   return *found;
 }
@@ -100,8 +101,10 @@ void CocoDataset::read(const fs::path& images, const nlohmann::json& root, bool 
   std::vector<Image> listed;
   for (const auto& image : array_of(root, "images", annotations)) {
     const auto where = file + ": image " + (image.contains("id") ? image["id"].dump() : image.dump());
-    Image entry{member<int64_t>(image, "id", where), images / member<std::string>(image, "file_name", where),
-                {member<int64_t>(image, "width", where), member<int64_t>(image, "height", where)}, {}};
+    Image entry{member<int64_t>(image, "id", where),
+                images / member<std::string>(image, "file_name", where),
+                {member<int64_t>(image, "width", where), member<int64_t>(image, "height", where)},
+                {}};
     listed.push_back(std::move(entry));
   }
   std::sort(listed.begin(), listed.end(), [](const Image& a, const Image& b) { return a.id < b.id; });

@@ -35,7 +35,8 @@ cv::Scalar contrasting_colour(const cv::Vec3b& background, Random& random) {
     const auto colour = random_colour(random);
     int difference = 0;
     for (int c = 0; c < 3; ++c) difference = std::max(difference, std::abs(colour[c] - background[c]));
-    if (difference > 85) return {static_cast<double>(colour[0]), static_cast<double>(colour[1]), static_cast<double>(colour[2])};
+    if (difference > 85)
+      return {static_cast<double>(colour[0]), static_cast<double>(colour[1]), static_cast<double>(colour[2])};
   }
 }
 
@@ -115,13 +116,14 @@ void write_split(const fs::path& dir, const std::string& split, int64_t count, u
       const auto shape = static_cast<Shape>(random.integer(0, static_cast<int64_t>(synthetic_shape_names().size())));
       const ObjectBox box{static_cast<double>(x), static_cast<double>(y), static_cast<double>(x + side),
                           static_cast<double>(y + side), static_cast<int64_t>(shape)};
-      if (std::any_of(placed.begin(), placed.end(), [&](const ObjectBox& other) { return overlap(box, other) > kMaxOverlap; })) {
+      if (std::any_of(placed.begin(), placed.end(),
+                      [&](const ObjectBox& other) { return overlap(box, other) > kMaxOverlap; })) {
         continue;
       }
       draw(image, shape, box, contrasting_colour(mean_colour, random));
       placed.push_back(box);
     }
-    char name_text[16];
+    char name_text[32];
     std::snprintf(name_text, sizeof(name_text), "%06lld.png", static_cast<long long>(i + 1));
     const std::string name = name_text;
     cv::Mat bgr;

@@ -8,18 +8,20 @@
 namespace vit::app {
 namespace {
 
-torch::Tensor layer_loss(const models::DetectionModel::Predictions& predictions, const models::DetectionTargets& targets,
-                         const DetectionLossConfig& config, double box_normalizer) {
+torch::Tensor layer_loss(const models::DetectionModel::Predictions& predictions,
+                         const models::DetectionTargets& targets, const DetectionLossConfig& config,
+                         double box_normalizer) {
   const auto& logits = predictions.logits;
   const int64_t no_object = logits.size(-1) - 1;
   const auto device = logits.device();
-  const auto pairs = models::hungarian_match(
-      predictions, targets, models::MatchCosts{config.cost_class, config.cost_bbox, config.cost_giou});
+  const auto pairs = models::hungarian_match(predictions, targets,
+                                             models::MatchCosts{config.cost_class, config.cost_bbox, config.cost_giou});
   const auto image = pairs.image.to(device);
   const auto query = pairs.query.to(device);
   const auto target = pairs.target.to(device);
 
-  auto classes = torch::full({logits.size(0), logits.size(1)}, no_object, torch::TensorOptions(device).dtype(torch::kInt64));
+  auto classes =
+      torch::full({logits.size(0), logits.size(1)}, no_object, torch::TensorOptions(device).dtype(torch::kInt64));
   classes.index_put_({image, query}, targets.labels.to(device).index_select(0, target));
   auto class_weights = torch::ones({no_object + 1}, logits.options());
   class_weights[no_object] = config.eos_coef;
@@ -29,11 +31,11 @@ torch::Tensor layer_loss(const models::DetectionModel::Predictions& predictions,
   const auto matched = predictions.boxes.index({image, query});
   const auto wanted = targets.boxes.to(device, torch::kFloat32).index_select(0, target);
   const auto l1 = (matched - wanted).abs().sum() / box_normalizer;
-  const auto giou = (1.0 - models::generalized_box_iou(models::box_cxcywh_to_xyxy(matched),
-                                                       models::box_cxcywh_to_xyxy(wanted))
-                               .diagonal())
-                        .sum() /
-                    box_normalizer;
+  const auto giou =
+      (1.0 -
+       models::generalized_box_iou(models::box_cxcywh_to_xyxy(matched), models::box_cxcywh_to_xyxy(wanted)).diagonal())
+          .sum() /
+      box_normalizer;
   return loss + config.bbox_loss_coef * l1 + config.giou_loss_coef * giou;
 }
 

@@ -73,7 +73,8 @@ AveragePrecision mean_average_precision(const std::vector<ScoredBox>& detections
     auto& [found, truths] = group;
     auto& results = categories[static_cast<size_t>(category)];
     results.objects += static_cast<int64_t>(truths.size());
-    std::stable_sort(found.begin(), found.end(), [](const ScoredBox* a, const ScoredBox* b) { return a->score > b->score; });
+    std::stable_sort(found.begin(), found.end(),
+                     [](const ScoredBox* a, const ScoredBox* b) { return a->score > b->score; });
     if (static_cast<int64_t>(found.size()) > max_detections) found.resize(static_cast<size_t>(max_detections));
     std::vector<std::array<bool, kThresholds>> taken(truths.size());
     for (auto& flags : taken) flags.fill(false);

@@ -30,9 +30,9 @@ struct LabelledBox {
 // highest recall), and averaged. Categories without objects have no AP (NaN) and stay out of the
 // means. Crowd regions are not modelled (the COCO reader drops them).
 struct AveragePrecision {
-  double map = 0.0;   // mAP@[.5:.95]
-  double ap50 = 0.0;  // at IoU 0.5
-  double ap75 = 0.0;  // at IoU 0.75
+  double map = 0.0;               // mAP@[.5:.95]
+  double ap50 = 0.0;              // at IoU 0.5
+  double ap75 = 0.0;              // at IoU 0.75
   std::vector<double> per_class;  // AP@[.5:.95] per category, NaN where it has no objects
 };
 AveragePrecision mean_average_precision(const std::vector<ScoredBox>& detections,

@@ -20,9 +20,10 @@ MatchedPairs hungarian_match(const DetectionModel::Predictions& predictions, con
     const auto probabilities = predictions.logits.flatten(0, 1).to(torch::kFloat32).softmax(-1);
     const auto boxes = predictions.boxes.flatten(0, 1).to(torch::kFloat32);
     const auto target_boxes = targets.boxes.to(boxes.device(), torch::kFloat32);
-    const auto cost = costs.bbox_weight * at::cdist(boxes, target_boxes, 1.0) -
-                      costs.class_weight * probabilities.index_select(1, targets.labels.to(boxes.device())) -
-                      costs.giou_weight * generalized_box_iou(box_cxcywh_to_xyxy(boxes), box_cxcywh_to_xyxy(target_boxes));
+    const auto cost =
+        costs.bbox_weight * at::cdist(boxes, target_boxes, 1.0) -
+        costs.class_weight * probabilities.index_select(1, targets.labels.to(boxes.device())) -
+        costs.giou_weight * generalized_box_iou(box_cxcywh_to_xyxy(boxes), box_cxcywh_to_xyxy(target_boxes));
     const auto cpu_cost = cost.view({batch, queries, -1}).to(torch::kCPU, torch::kFloat64).contiguous();
     int64_t first = 0;
     for (int64_t b = 0; b < batch; ++b) {
@@ -30,8 +31,7 @@ MatchedPairs hungarian_match(const DetectionModel::Predictions& predictions, con
       if (count > 0) {
         const auto block = cpu_cost[b].narrow(1, first, count).contiguous();
         const auto* data = block.data_ptr<double>();
-        const auto assignment =
-            linear_sum_assignment(std::vector<double>(data, data + block.numel()), queries, count);
+        const auto assignment = linear_sum_assignment(std::vector<double>(data, data + block.numel()), queries, count);
         for (size_t i = 0; i < assignment.rows.size(); ++i) {
           images.push_back(b);
           query_index.push_back(assignment.rows[i]);

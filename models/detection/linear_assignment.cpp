@@ -33,8 +33,8 @@ std::vector<int64_t> assign_rows(const std::vector<double>& cost, int64_t rows, 
       for (int64_t c = 1; c <= cols; ++c) {
         const auto cu = static_cast<size_t>(c);
         if (visited[cu]) continue;
-        const double reduced = at(current_row - 1, c - 1) - row_potential[static_cast<size_t>(current_row)] -
-                               col_potential[cu];
+        const double reduced =
+            at(current_row - 1, c - 1) - row_potential[static_cast<size_t>(current_row)] - col_potential[cu];
         if (reduced < slack[cu]) {
           slack[cu] = reduced;
           previous_col[cu] = col;
@@ -64,7 +64,8 @@ std::vector<int64_t> assign_rows(const std::vector<double>& cost, int64_t rows, 
   }
   std::vector<int64_t> column_of(static_cast<size_t>(rows), -1);
   for (int64_t c = 1; c <= cols; ++c) {
-    if (row_of_col[static_cast<size_t>(c)] != 0) column_of[static_cast<size_t>(row_of_col[static_cast<size_t>(c)] - 1)] = c - 1;
+    if (row_of_col[static_cast<size_t>(c)] != 0)
+      column_of[static_cast<size_t>(row_of_col[static_cast<size_t>(c)] - 1)] = c - 1;
   }
   return column_of;
 }
@@ -77,7 +78,8 @@ Assignment linear_sum_assignment(const std::vector<double>& cost, int64_t rows, 
                                 " entries, not " + std::to_string(rows) + " x " + std::to_string(cols));
   }
   for (const double value : cost) {
-    if (!std::isfinite(value)) throw std::invalid_argument("linear_sum_assignment: the cost matrix has a non-finite entry");
+    if (!std::isfinite(value))
+      throw std::invalid_argument("linear_sum_assignment: the cost matrix has a non-finite entry");
   }
   Assignment result;
   if (rows == 0 || cols == 0) return result;

@@ -3,15 +3,14 @@
 #include "models/layers/init.h"
 #include "models/layers/pos_embed.h"
 
-#include <torch/nn/functional/padding.h>
 #include <torch/nn/modules/activation.h>
 
 namespace vit::models {
 namespace {
 
 constexpr double kInitStd = 0.02;
-constexpr const char* kDetrParts[] = {"encoder.", "encoder_norm.", "query_embed", "query_anchor", "decoder_blocks.",
-                                      "decoder_norm.", "class_embed.", "bbox_embed."};
+constexpr const char* kDetrParts[] = {"encoder.",        "encoder_norm.", "query_embed",  "query_anchor",
+                                      "decoder_blocks.", "decoder_norm.", "class_embed.", "bbox_embed."};
 
 }  // namespace
 
@@ -83,14 +82,17 @@ torch::Tensor DetrImpl::query_positions() const {
 
 DetectionModel::Predictions DetrImpl::heads(const torch::Tensor& states) {
   auto boxes = bbox_embed_->forward(states).to(torch::kFloat32);
-  if (query_anchor_.defined()) boxes = boxes + torch::nn::functional::pad(query_anchor_, torch::nn::functional::PadFuncOptions({0, 2}));
+  // The points move the centres; widths and heights have no prior (cat rather than pad: ONNX has no
+  // export of LibTorch's pad).
+  if (query_anchor_.defined()) boxes = boxes + torch::cat({query_anchor_, torch::zeros_like(query_anchor_)}, 1);
   return {class_embed_(states).to(torch::kFloat32), boxes.sigmoid()};
 }
 
 std::vector<DetectionModel::Predictions> DetrImpl::detect_per_layer(const torch::Tensor& images) {
   const auto all = heads(decode(encode(images)));
   std::vector<Predictions> layers;
-  for (int64_t layer = detr_.decoder_depth - 1; layer >= 0; --layer) layers.push_back({all.logits[layer], all.boxes[layer]});
+  for (int64_t layer = detr_.decoder_depth - 1; layer >= 0; --layer)
+    layers.push_back({all.logits[layer], all.boxes[layer]});
   return layers;
 }
 

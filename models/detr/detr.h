@@ -14,10 +14,10 @@ namespace vit::models {
 // (patch_embed, cls_token, pos_embed, blocks.N, norm), so a ViT or MAE checkpoint initialises it by
 // name (model.pretrained); the rest: encoder.N and encoder_norm (extra encoder blocks),
 // query_embed [Q, D], decoder_blocks.N, decoder_norm, class_embed, bbox_embed.{0,2,4} (the 3-layer
-// box MLP), query_anchor [Q, 2] with anchor_queries. The decoder starts from zeros, adds the learned queries as positions to its queries and
-// fixed 2-D sin-cos positions to the image tokens' keys at every block, and every block's output
-// (through decoder_norm) feeds the shared heads: auxiliary predictions. forward() gives the class
-// logits [B, Q, C + 1]; detect() the logits and boxes.
+// box MLP), query_anchor [Q, 2] with anchor_queries. The decoder starts from zeros, adds the learned queries as
+// positions to its queries and fixed 2-D sin-cos positions to the image tokens' keys at every block, and every block's
+// output (through decoder_norm) feeds the shared heads: auxiliary predictions. forward() gives the class logits [B, Q,
+// C + 1]; detect() the logits and boxes.
 class DetrImpl : public VisionTransformerImpl, public DetectionModel {
  public:
   explicit DetrImpl(const DetrOptions& options);

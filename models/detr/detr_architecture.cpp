@@ -1,10 +1,9 @@
 #include "models/detr/detr_architecture.h"
 
-#include "models/detr/detr.h"
 #include "models/core/preset_table.h"
+#include "models/detr/detr.h"
 #include "models/vit/presets.h"
 #include "models/vit/vit_architecture.h"
-
 
 #include <limits>
 #include <map>
@@ -75,7 +74,9 @@ class DetrArchitecture final : public Architecture {
   ModelOptions defaults() const override { return {kDetrArch, DetrOptions{}}; }
   const std::vector<OptionField>& fields() const override { return fields_; }
   std::vector<std::string> preset_names() const override { return preset_names_in(detr_presets()); }
-  ModelOptions preset(const std::string& name) const override { return {kDetrArch, preset_in(detr_presets(), name, "DETR")}; }
+  ModelOptions preset(const std::string& name) const override {
+    return {kDetrArch, preset_in(detr_presets(), name, "DETR")};
+  }
   void validate(const ModelOptions& options) const override { options.as<DetrOptions>().validate(); }
   ModelShape shape(const ModelOptions& options) const override {
     const auto& o = options.as<DetrOptions>();

@@ -22,8 +22,8 @@ class Detection : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir;
-    const auto generated = run_vit("data synth-detection --output " + data().string() +
-                                   " --train-images 96 --val-images 24 --seed 3");
+    const auto generated =
+        run_vit("data synth-detection --output " + data().string() + " --train-images 96 --val-images 24 --seed 3");
     ASSERT_EQ(generated.exit_code, 0) << generated.err;
     const auto trained = run_vit("train --config " + (data() / "detection.yaml").string() + " " + kSmall +
                                  " --output " + run().string());
@@ -64,8 +64,8 @@ TEST_F(Detection, TheGeneratorWritesACocoTaskAndAConfigThatTrains) {
 }
 
 TEST_F(Detection, InspectCountsObjectsAndDrawsTheirBoxes) {
-  const auto inspected =
-      run_vit("data inspect --config " + (data() / "detection.yaml").string() + " --output " + (dir() / "inspect").string());
+  const auto inspected = run_vit("data inspect --config " + (data() / "detection.yaml").string() + " --output " +
+                                 (dir() / "inspect").string());
   ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
   EXPECT_NE(inspected.out.find("objects"), std::string::npos) << inspected.out;
   EXPECT_NE(inspected.out.find("0 circle"), std::string::npos) << inspected.out;
@@ -76,9 +76,9 @@ TEST_F(Detection, DataParallelRanksAgreeWithOneProcessOnMeanAveragePrecision) {
   // Two ranks each evaluate half of the validation images; their detections are gathered before
   // mAP is computed, so the last epoch's mAP equals `vit eval` of the same weights in one process.
   const auto parallel_run = dir() / "parallel";
-  const auto trained = run_vit("train --nproc 2 --threads 1 --config " + (data() / "detection.yaml").string() + " " +
-                               kSmall + " --set train.epochs=1 --set train.ema_decay=0.9 --output " +
-                               parallel_run.string());
+  const auto trained =
+      run_vit("train --nproc 2 --threads 1 --config " + (data() / "detection.yaml").string() + " " + kSmall +
+              " --set train.epochs=1 --set train.ema_decay=0.9 --output " + parallel_run.string());
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
   EXPECT_NE(trained.err.find("data-parallel: 2 ranks"), std::string::npos) << trained.err;
   EXPECT_NE(trained.err.find("EMA mAP"), std::string::npos) << trained.err;
@@ -86,7 +86,8 @@ TEST_F(Detection, DataParallelRanksAgreeWithOneProcessOnMeanAveragePrecision) {
   ASSERT_NE(at, std::string::npos);
   const double logged = std::stod(trained.err.substr(at + 8, 5));
   const auto json = dir() / "parallel_eval.json";
-  const auto evaluated = run_vit("eval --checkpoint " + (parallel_run / "last.ckpt").string() + " --json " + json.string());
+  const auto evaluated =
+      run_vit("eval --checkpoint " + (parallel_run / "last.ckpt").string() + " --json " + json.string());
   ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
   EXPECT_NEAR(nlohmann::json::parse(read_file(json))["map"].get<double>(), logged, 0.0006);
   // TensorBoard has the detection scalars.
@@ -106,7 +107,8 @@ TEST_F(Detection, InfoAndBenchKnowTheDetector) {
   const auto described = nlohmann::json::parse(info.out);
   std::map<std::string, int64_t> macs;
   for (const auto& module : described["modules"]) macs[module["name"].get<std::string>()] = module["macs"];
-  for (const auto* part : {"patch_embed", "blocks.3", "query_anchor", "decoder_blocks.2", "class_embed", "bbox_embed"}) {
+  for (const auto* part :
+       {"patch_embed", "blocks.3", "query_anchor", "decoder_blocks.2", "class_embed", "bbox_embed"}) {
     EXPECT_EQ(macs.count(part), 1u) << part;
   }
   EXPECT_GT(macs["decoder_blocks.0"], 0);
@@ -150,6 +152,22 @@ TEST_F(Detection, ExportReturnsLogitsAndBoxesForAnyBatchSize) {
   EXPECT_NE(python.find("(1, 10, 5) (1, 10, 4) True True"), std::string::npos) << python;
   EXPECT_NE(python.find("(3, 10, 5) (3, 10, 4) True True"), std::string::npos) << python;
 
+  // ONNX: the same two outputs, both with a symbolic batch.
+  const auto onnx = dir() / "shapes.onnx";
+  const auto converted = run_vit("export --checkpoint " + run().string() + " --format onnx --output " + onnx.string());
+  ASSERT_EQ(converted.exit_code, 0) << converted.err;
+  const auto onnx_script = dir() / "onnx_outputs.py";
+  write_file(onnx_script,
+             "import sys, onnx\n"
+             "m = onnx.load(sys.argv[1])\n"
+             "print([(o.name, o.type.tensor_type.shape.dim[0].dim_param) for o in m.graph.output])\n");
+  const auto onnx_printed = dir() / "onnx_outputs.txt";
+  const auto onnx_command =
+      "/usr/bin/python3 " + onnx_script.string() + " " + onnx.string() + " > " + onnx_printed.string();
+  ASSERT_EQ(std::system(onnx_command.c_str()), 0) << onnx_command;
+  EXPECT_NE(read_file(onnx_printed).find("[('logits', 'batch'), ('boxes', 'batch')]"), std::string::npos)
+      << read_file(onnx_printed);
+
   // predict: the module and the checkpoint agree; COCO results in the image's pixels; overlays.
   const auto image = (data() / "val" / "000001.png").string();
   const auto from_module = run_vit("predict --model " + model.string() + " --json --score-threshold 0 --overlay " +
@@ -184,8 +202,8 @@ TEST_F(Detection, AResumedRunContinuesExactly) {
   const auto resumed = dir() / "resumed";
   const std::string steps = " --set train.epochs=1 --set train.checkpoint_every_steps=1";
   ASSERT_EQ(run_vit("train --config " + config + " " + kSmall + steps + " --output " + straight.string()).exit_code, 0);
-  const auto first = run_vit("train --config " + config + " " + kSmall + steps + " --stop-after 3 --output " +
-                             resumed.string());
+  const auto first =
+      run_vit("train --config " + config + " " + kSmall + steps + " --stop-after 3 --output " + resumed.string());
   ASSERT_EQ(first.exit_code, 0) << first.err;
   const auto second = run_vit("train --resume " + resumed.string());
   ASSERT_EQ(second.exit_code, 0) << second.err;
@@ -194,7 +212,8 @@ TEST_F(Detection, AResumedRunContinuesExactly) {
 
 TEST_F(Detection, DataThatDoesNotFitTheModelIsRefusedByName) {
   const auto config = (data() / "detection.yaml").string();
-  const auto classifier_data = run_vit("train --config " + config + " --set data.train.source=idx --set data.val.source=idx");
+  const auto classifier_data =
+      run_vit("train --config " + config + " --set data.train.source=idx --set data.val.source=idx");
   EXPECT_EQ(classifier_data.exit_code, 2);
   EXPECT_NE(classifier_data.err.find("data.train: model.arch detr detects objects; it trains on COCO-format data"),
             std::string::npos)
@@ -204,8 +223,8 @@ TEST_F(Detection, DataThatDoesNotFitTheModelIsRefusedByName) {
   EXPECT_NE(mixup.err.find("train.mixup"), std::string::npos) << mixup.err;
   write_file(dir() / "classifier.yaml",
              "model: {arch: vit, image_size: 64, patch_size: 8, num_classes: 4, dim: 32, depth: 1, heads: 2}\n"
-             "data:\n  train: {source: coco, images: " + (data() / "train").string() +
-                 ", annotations: " + (data() / "train.json").string() + "}\n");
+             "data:\n  train: {source: coco, images: " +
+                 (data() / "train").string() + ", annotations: " + (data() / "train.json").string() + "}\n");
   const auto classifier = run_vit("train --config " + (dir() / "classifier.yaml").string());
   EXPECT_EQ(classifier.exit_code, 2);
   EXPECT_NE(classifier.err.find("COCO detection data (source: coco) trains a detector"), std::string::npos)
@@ -220,7 +239,8 @@ TEST_F(Detection, DataThatDoesNotFitTheModelIsRefusedByName) {
   auto annotations = nlohmann::json::parse(read_file(data() / "val.json"));
   annotations["annotations"][0]["category_id"] = 77;
   write_file(dir() / "bad_val.json", annotations.dump());
-  const auto bad = run_vit("train --config " + config + " --set data.val.annotations=" + (dir() / "bad_val.json").string());
+  const auto bad =
+      run_vit("train --config " + config + " --set data.val.annotations=" + (dir() / "bad_val.json").string());
   EXPECT_EQ(bad.exit_code, 1);  // a data error, as for every other source
   EXPECT_NE(bad.err.find("bad_val.json: annotation id 1: category_id 77 is not in \"categories\""), std::string::npos)
       << bad.err;

@@ -21,8 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (size_t i = 0; i < dataset.size(); ++i) {
         const auto size_of = dataset.stored_size(i);
         for (const auto& box : dataset.objects(i)) {
-          if (box.category < 0 || box.category >= classes || !(box.x0 < box.x1) || !(box.y0 < box.y1) ||
-              box.x0 < 0 || box.y0 < 0 || box.x1 > static_cast<double>(size_of->width) ||
+          if (box.category < 0 || box.category >= classes || !(box.x0 < box.x1) || !(box.y0 < box.y1) || box.x0 < 0 ||
+              box.y0 < 0 || box.x1 > static_cast<double>(size_of->width) ||
               box.y1 > static_cast<double>(size_of->height)) {
             __builtin_trap();
           }

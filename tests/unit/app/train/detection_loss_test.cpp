@@ -58,7 +58,8 @@ TEST(DetectionLoss, ADetectorLearnsAFixedBatch) {
   auto* detector = models::detection_model(model);
   const auto images = torch::randn({4, 3, 64, 64});
   const models::DetectionTargets targets{
-      torch::tensor({{0.3f, 0.3f, 0.2f, 0.2f}, {0.7f, 0.6f, 0.3f, 0.2f}, {0.5f, 0.5f, 0.4f, 0.4f}, {0.2f, 0.8f, 0.1f, 0.2f}}),
+      torch::tensor(
+          {{0.3f, 0.3f, 0.2f, 0.2f}, {0.7f, 0.6f, 0.3f, 0.2f}, {0.5f, 0.5f, 0.4f, 0.4f}, {0.2f, 0.8f, 0.1f, 0.2f}}),
       torch::tensor({0, 1, 2, 3}, torch::kInt64),
       {2, 1, 0, 1}};
   torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(0.0));

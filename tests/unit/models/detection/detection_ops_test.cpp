@@ -119,8 +119,8 @@ TEST(BoxOps, CenterAndCornerFormsRoundTrip) {
 TEST(HungarianMatch, PairsEachObjectWithItsClosestConfidentQuery) {
   DetectionModel::Predictions predictions;
   // Classes: 0, 1 and no-object (2). Query 2 of image 0 is sure of class 1, query 0 of class 0.
-  predictions.logits = torch::tensor({{{5.0, 0.0, 0.0}, {0.0, 0.0, 5.0}, {0.0, 5.0, 0.0}},
-                                      {{0.0, 0.0, 5.0}, {0.0, 0.0, 5.0}, {0.0, 0.0, 5.0}}});
+  predictions.logits = torch::tensor(
+      {{{5.0, 0.0, 0.0}, {0.0, 0.0, 5.0}, {0.0, 5.0, 0.0}}, {{0.0, 0.0, 5.0}, {0.0, 0.0, 5.0}, {0.0, 0.0, 5.0}}});
   predictions.boxes = torch::tensor({{{0.2, 0.2, 0.1, 0.1}, {0.5, 0.5, 0.3, 0.3}, {0.7, 0.7, 0.2, 0.2}},
                                      {{0.5, 0.5, 0.1, 0.1}, {0.5, 0.5, 0.1, 0.1}, {0.5, 0.5, 0.1, 0.1}}});
   DetectionTargets targets;
@@ -162,9 +162,9 @@ TEST(Detr, PredictsAClassDistributionAndABoxPerQueryAtEveryDecoderBlock) {
   EXPECT_TRUE(torch::allclose(model(images), final.logits, 1e-5, 1e-6));
   // The backbone keeps the ViT's names (a ViT or MAE checkpoint initialises it by name).
   const auto parameters = model->named_parameters();
-  for (const auto* name : {"cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "norm.weight",
-                           "query_embed", "decoder_blocks.0.cross_attn.k_proj.weight", "decoder_norm.weight",
-                           "class_embed.weight", "bbox_embed.4.weight"}) {
+  for (const auto* name : {"cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight",
+                           "norm.weight", "query_embed", "decoder_blocks.0.cross_attn.k_proj.weight",
+                           "decoder_norm.weight", "class_embed.weight", "bbox_embed.4.weight"}) {
     EXPECT_NE(parameters.find(name), nullptr) << name;
   }
   EXPECT_FALSE(model->in_head("blocks.0.attn.qkv.weight"));
