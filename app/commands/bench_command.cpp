@@ -11,6 +11,7 @@
 #include "app/io/exporter.h"
 #include "app/io/file_util.h"
 #include "app/runtime/runtime.h"
+#include "app/runtime/thread_governor.h"
 #include "app/train/autocast.h"
 #include "app/train/ema.h"
 #include "app/train/optimization.h"
@@ -84,7 +85,8 @@ std::vector<double> images_per_second(const std::vector<double>& seconds, int64_
 // loss-scaled backward over train.grad_accum_steps micro-batches, unscaling, clipping, the
 // optimizer step, EMA); the losses are read back once per timed repeat, as training reads them
 // back every train.log_every steps.
-nlohmann::json bench_train(const Config& config, const BenchOptions& options, torch::Device device) {
+nlohmann::json bench_train(const Config& config, const BenchOptions& options, torch::Device device,
+                           const ThreadCount& threads) {
   const auto o = models::shape_of(config.model.options);
   const auto& train = config.train;
   auto model = models::build_model(config.model.options);
@@ -112,11 +114,13 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
         torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));
   }
   std::vector<torch::Tensor> losses;
+  ThreadGovernor governor(threads.count, threads.one_per_core && device.is_cpu());  // as training has it
   const auto step = [&] {
     for (int64_t micro_batch = 1; micro_batch <= train.grad_accum_steps; ++micro_batch) {
       training_step.accumulate(batch, micro_batch == train.grad_accum_steps);
     }
     losses.push_back(training_step.apply(train.lr, false).mean_loss);
+    governor.after_step();
   };
   const auto read_back = [&] {
     if (!losses.empty()) (void)torch::stack(losses).cpu();
@@ -166,7 +170,7 @@ nlohmann::json bench_inference(const Config& config, const BenchOptions& options
 
 int run_bench(BenchOptions options) {
   const auto config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
-  configure_threads(config.train.threads);
+  const auto threads = configure_threads(config.train.threads);
   const auto device = select_device(config.train.device);
   if (options.mode == "train") require_trainable(config.model, "the training benchmark");
   if (options.batch_size == 0) options.batch_size = options.mode == "inference" ? 64 : config.train.batch_size;
@@ -175,7 +179,7 @@ int run_bench(BenchOptions options) {
   }
   torch::manual_seed(config.train.seed);
 
-  nlohmann::json result = options.mode == "train"  ? bench_train(config, options, device)
+  nlohmann::json result = options.mode == "train"  ? bench_train(config, options, device, threads)
                           : options.mode == "eval" ? bench_eval(config, options, device)
                                                    : bench_inference(config, options, device);
   for (const char* key : {"images_per_s", "latency_ms_batch1"}) {

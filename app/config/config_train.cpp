@@ -140,7 +140,8 @@ const std::vector<models::Field<TrainConfig>>& train_fields() {
                 "TensorBoard event files in the run directory (scalars every log_every steps)")
           .custom(seed_field())
           .integer("threads", &TrainConfig::threads, 0, 1024,
-                   "intra-op threads; 0: OMP_NUM_THREADS, else cores / local ranks")
+                   "intra-op threads; 0: OMP_NUM_THREADS, else cores / local ranks (one per core gives way to "
+                   "busy processes); N pins it")
           .text("device", &TrainConfig::device, "auto | cpu | cuda | cuda:N")
           .check(device_problem)
           .choice(

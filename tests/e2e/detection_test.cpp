@@ -40,7 +40,8 @@ class Detection : public ::testing::Test {
   static fs::path dir() { return dir_->path(); }
   static constexpr const char* kSmall =
       "--set train.epochs=2 --set train.batch_size=16 --set model.depth=1 --set model.dim=32 --set model.heads=2 "
-      "--set model.decoder_depth=2 --set model.decoder_heads=2 --set train.amp=none --set data.workers=1";
+      "--set model.decoder_depth=2 --set model.decoder_heads=2 --set train.amp=none --set data.workers=1 "
+      "--set train.threads=2";  // pinned: exact resume compares bits
 
  private:
   static inline TempDir* dir_ = nullptr;
