@@ -10,6 +10,7 @@
 #include "data/image_file.h"
 #include "data/regular_file.h"
 #include "data/transforms.h"
+#include "models/core/detection_model.h"
 #include "models/core/registry.h"
 #include "models/inspect/attention_rollout.h"
 
@@ -143,9 +144,8 @@ void write_attention_map(models::ImageModel& model, const PreparedImage& image, 
 nlohmann::json detected_objects(const c10::IValue& outputs, const Predictor& predictor, const fs::path& file,
                                 double threshold) {
   const auto& elements = outputs.toTupleRef().elements();
-  const auto probabilities = elements[0].toTensor()[0].to(torch::kCPU, torch::kFloat32).softmax(-1);
+  const auto [scores, classes] = models::object_scores(elements[0].toTensor()[0].to(torch::kCPU, torch::kFloat32));
   const auto boxes = elements[1].toTensor()[0].to(torch::kCPU, torch::kFloat32);
-  const auto [scores, classes] = probabilities.narrow(-1, 0, probabilities.size(-1) - 1).max(-1);
   const auto size = data::read_image_file_size(file);
   const double width = size ? static_cast<double>(size->width) : static_cast<double>(predictor.image_size);
   const double height = size ? static_cast<double>(size->height) : static_cast<double>(predictor.image_size);

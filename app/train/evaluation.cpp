@@ -155,8 +155,7 @@ DetectionSet collect_detections(models::ImageModel& model, data::DataLoader& loa
       AutocastGuard autocast(device, torch::kBFloat16, bf16_autocast);
       predictions = detector->detect(to_input(batch->images));
     }
-    const auto probabilities = predictions.logits.softmax(-1);
-    const auto [scores, classes] = probabilities.narrow(-1, 0, probabilities.size(-1) - 1).max(-1);
+    const auto [scores, classes] = models::object_scores(predictions.logits);
     const auto boxes = models::box_cxcywh_to_xyxy(predictions.boxes).to(torch::kCPU).contiguous();
     const auto score_cpu = scores.to(torch::kCPU).contiguous();
     const auto class_cpu = classes.to(torch::kCPU).contiguous();

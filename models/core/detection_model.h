@@ -27,6 +27,18 @@ class DetectionModel {
   virtual int64_t num_queries() const = 0;
 };
 
+// What inference makes of class logits [..., C + 1] (DETR's PostProcess): each query's most likely
+// object class, the no-object class aside, and that class's probability as its score.
+struct ObjectScores {
+  torch::Tensor scores;
+  torch::Tensor classes;
+};
+inline ObjectScores object_scores(const torch::Tensor& logits) {
+  const auto probabilities = logits.softmax(-1);
+  auto [scores, classes] = probabilities.narrow(-1, 0, probabilities.size(-1) - 1).max(-1);
+  return {scores, classes};
+}
+
 // The objects of a batch of images, as a detection loss and mAP read them: boxes [N, 4] (cx, cy, w, h)
 // in [0, 1] and class indices [N] of all images, image after image, `counts[b]` of them image b's.
 struct DetectionTargets {
