@@ -96,7 +96,8 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
   std::optional<ModelEma> ema;
   if (train.ema_decay > 0.0) ema.emplace(model, models::build_model(config.model.options), train.ema_decay);
   DataParallel single_process(RankEnvironment{}, train.distributed, device);
-  TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, single_process, train, device, nullptr);
+  TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, single_process, train, device, nullptr,
+                             batch_shards_for(device, threads.count));
   TrainingStep::MicroBatch batch;
   batch.inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
   if (auto* masked = models::masked_image_model(model)) {
@@ -131,7 +132,8 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
   return {{"images_per_s", images_per_second(seconds, images_per_step)}};
 }
 
-nlohmann::json bench_eval(const Config& config, const BenchOptions& options, torch::Device device) {
+nlohmann::json bench_eval(const Config& config, const BenchOptions& options, torch::Device device,
+                          const ThreadCount& threads) {
   const auto o = models::shape_of(config.model.options);
   auto model = models::build_model(config.model.options);
   model->to(device);
@@ -139,9 +141,15 @@ nlohmann::json bench_eval(const Config& config, const BenchOptions& options, tor
   torch::NoGradGuard no_grad;
   const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
   const bool autocast = config.train.amp == AmpMode::Bf16;
+  const auto shards = batch_shards_for(device, threads.count);
   const auto seconds = seconds_per_step(options, device, [&] {
-    AutocastGuard guard(device, torch::kBFloat16, autocast);
-    (void)model(inputs).argmax(1);
+    (void)shards
+        .map(inputs,
+             [&](const torch::Tensor& images) {
+               AutocastGuard guard(device, torch::kBFloat16, autocast);
+               return model(images);
+             })
+        .argmax(1);
   });
   return {{"images_per_s", images_per_second(seconds, options.batch_size)}};
 }
@@ -180,7 +188,7 @@ int run_bench(BenchOptions options) {
   torch::manual_seed(config.train.seed);
 
   nlohmann::json result = options.mode == "train"  ? bench_train(config, options, device, threads)
-                          : options.mode == "eval" ? bench_eval(config, options, device)
+                          : options.mode == "eval" ? bench_eval(config, options, device, threads)
                                                    : bench_inference(config, options, device);
   for (const char* key : {"images_per_s", "latency_ms_batch1"}) {
     if (result.contains(key)) result[std::string(key) + "_median"] = median(result[key].get<std::vector<double>>());

@@ -95,7 +95,8 @@ int run_eval(const EvalOptions& options) {
   const auto num_classes = models::shape_of(config.model.options).num_classes;
   spdlog::info("evaluating {} images on {}, {} threads ({})", images->size(), device.str(), threads.count,
                threads.source);
-  const auto result = evaluate(trained.model, *loader, num_classes, device, config.train.amp == AmpMode::Bf16);
+  const auto result = evaluate(trained.model, *loader, num_classes, device, config.train.amp == AmpMode::Bf16,
+                               batch_shards_for(device, threads.count));
 
   const auto& names = trained.class_names;
   const auto accuracy = result.per_class_accuracy();

@@ -367,8 +367,9 @@ int run_train(const TrainOptions& options) {
     step_log.emplace(run_dir, state.step);
     if (train.tensorboard) tensorboard.emplace(run_dir, resume ? &state : nullptr);
   }
+  const auto shards = batch_shards_for(device, threads.count);
   TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, parallel, train, device,
-                             teacher ? &*teacher : nullptr);
+                             teacher ? &*teacher : nullptr, shards);
   if (resume) resume->load_loss_scaler(training_step.scaler());
 
   spdlog::info("data: {} training images, {} validation images, {} classes; {} steps per epoch", splits.train->size(),
@@ -519,10 +520,10 @@ int run_train(const TrainOptions& options) {
     std::optional<EvalResult> validation;
     const bool evaluates = (state.epoch + 1) % train.eval_every == 0 || last_epoch;
     if (val_loader && evaluates && masked_model != nullptr) {
-      row.val_loss =
-          combine_ranks(evaluate_reconstruction(model, *val_loader, train.seed, device, train.amp == AmpMode::Bf16),
-                        parallel)
-              .loss;
+      row.val_loss = combine_ranks(evaluate_reconstruction(model, *val_loader, train.seed, device,
+                                                           train.amp == AmpMode::Bf16, shards),
+                                   parallel)
+                         .loss;
       spdlog::info("epoch {}: train loss {:.4f}, val reconstruction loss {:.4f} ({:.0f} img/s, {:.1f} s)", row.epoch,
                    row.train_loss, *row.val_loss, row.images_per_s, row.seconds);
     } else if (val_loader && evaluates && detector) {
@@ -543,8 +544,8 @@ int run_train(const TrainOptions& options) {
         save(run_dir / "best.ckpt", saved);
       }
     } else if (val_loader && evaluates) {
-      validation =
-          combine_ranks(evaluate(model, *val_loader, num_classes, device, train.amp == AmpMode::Bf16), parallel);
+      validation = combine_ranks(evaluate(model, *val_loader, num_classes, device, train.amp == AmpMode::Bf16, shards),
+                                 parallel);
       const auto& result = *validation;
       row.val_loss = result.loss;
       row.val_top1 = result.top1;
@@ -552,7 +553,7 @@ int run_train(const TrainOptions& options) {
       std::string ema_text;
       if (ema) {
         const auto ema_result = combine_ranks(
-            evaluate(ema->model(), *val_loader, num_classes, device, train.amp == AmpMode::Bf16), parallel);
+            evaluate(ema->model(), *val_loader, num_classes, device, train.amp == AmpMode::Bf16, shards), parallel);
         row.ema_val_top1 = ema_result.top1;
         ema_text = fmt::format(", EMA top-1 {:.2f}%", 100.0 * ema_result.top1);
       }

@@ -33,7 +33,7 @@ std::vector<std::vector<int64_t>> EvalResult::confusion_counts() const {
 }
 
 EvalResult evaluate(models::ImageModel& model, data::DataLoader& loader, int64_t num_classes, torch::Device device,
-                    bool bf16_autocast) {
+                    bool bf16_autocast, const BatchShards& shards) {
   const bool was_training = model->is_training();
   model->eval();
   torch::NoGradGuard no_grad;
@@ -49,12 +49,13 @@ EvalResult evaluate(models::ImageModel& model, data::DataLoader& loader, int64_t
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     const auto labels = batch->labels.to(device);
-    torch::Tensor logits;
-    {
-      AutocastGuard autocast(device, torch::kBFloat16, bf16_autocast);
-      logits = model(to_input(batch->images));
-    }
-    logits = logits.to(torch::kFloat32);
+    const auto logits = shards
+                            .map(to_input(batch->images),
+                                 [&](const torch::Tensor& images) {
+                                   AutocastGuard autocast(device, torch::kBFloat16, bf16_autocast);
+                                   return model(images);
+                                 })
+                            .to(torch::kFloat32);
     loss_sum += torch::nn::functional::cross_entropy(
         logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
     const auto best = std::get<1>(logits.topk(k, 1));
@@ -75,7 +76,7 @@ EvalResult evaluate(models::ImageModel& model, data::DataLoader& loader, int64_t
 }
 
 EvalResult evaluate_reconstruction(models::ImageModel& model, data::DataLoader& loader, uint64_t seed,
-                                   torch::Device device, bool bf16_autocast) {
+                                   torch::Device device, bool bf16_autocast, const BatchShards& shards) {
   auto* masked = models::masked_image_model(model);
   const bool was_training = model->is_training();
   model->eval();
@@ -86,11 +87,19 @@ EvalResult evaluate_reconstruction(models::ImageModel& model, data::DataLoader& 
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     const auto noise = data::mask_noise(batch->indices, seed, 0, masked->mask_noise_size()).to(device);
-    AutocastGuard autocast(device, torch::kBFloat16, bf16_autocast);
-    // Every image hides as many patches: the batch's mean is the mean of its images' losses.
-    const auto size = batch->images.size(0);
-    loss_sum += masked->reconstruction_loss(to_input(batch->images), noise).to(torch::kFloat64) * size;
-    result.samples += size;
+    const auto images = to_input(batch->images);
+    // Every image hides as many patches: a slice's mean is the mean of its images' losses.
+    std::vector<torch::Tensor> slice_sums(static_cast<size_t>(shards.count()));
+    shards.run(images.size(0), [&](int64_t shard, int64_t begin, int64_t end) {
+      AutocastGuard autocast(device, torch::kBFloat16, bf16_autocast);
+      slice_sums[static_cast<size_t>(shard)] =
+          masked->reconstruction_loss(images.slice(0, begin, end), noise.slice(0, begin, end)).to(torch::kFloat64) *
+          (end - begin);
+    });
+    for (const auto& sum : slice_sums) {
+      if (sum.defined()) loss_sum += sum;
+    }
+    result.samples += images.size(0);
   }
   if (was_training) model->train();
   result.loss = loss_sum.item<double>() / static_cast<double>(std::max<int64_t>(1, result.samples));

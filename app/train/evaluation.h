@@ -1,6 +1,7 @@
 #pragma once
 
 #include "app/distributed/distributed.h"
+#include "app/train/batch_shards.h"
 #include "app/train/mean_average_precision.h"
 #include "data/loader.h"
 #include "models/core/image_model.h"
@@ -21,15 +22,16 @@ struct EvalResult {
   std::vector<std::vector<int64_t>> confusion_counts() const;
 };
 
-// One pass over the loader's current-epoch batches in eval mode, without gradients.
+// One pass over the loader's current-epoch batches in eval mode, without gradients, each batch's
+// forward in `shards`.
 EvalResult evaluate(models::ImageModel& model, data::DataLoader& loader, int64_t num_classes, torch::Device device,
-                    bool bf16_autocast);
+                    bool bf16_autocast, const BatchShards& shards);
 
 // The mean reconstruction loss of a masked-image-modelling model over the loader's batches, in
 // eval mode without gradients; every evaluation hides the same patches of an image (its noise
 // drawn from (seed, epoch 0, index)), so that the losses of epochs compare. Only samples and loss are set.
 EvalResult evaluate_reconstruction(models::ImageModel& model, data::DataLoader& loader, uint64_t seed,
-                                   torch::Device device, bool bf16_autocast);
+                                   torch::Device device, bool bf16_autocast, const BatchShards& shards);
 
 // The result over every rank's shard of the validation set, from each rank's own result.
 EvalResult combine_ranks(const EvalResult& local, DataParallel& parallel);

@@ -7,6 +7,9 @@
 #include "app/train/optimization.h"
 #include "app/train/teacher.h"
 #include "models/core/registry.h"
+#include "models/layers/drop_path.h"
+
+#include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
 
@@ -14,7 +17,7 @@ namespace vit::app {
 
 TrainingStep::TrainingStep(models::ImageModel& model, torch::optim::Optimizer& optimizer, ModelEma* ema,
                            DataParallel& parallel, const TrainConfig& train, torch::Device device,
-                           const Teacher* teacher)
+                           const Teacher* teacher, BatchShards shards)
     : model_(model),
       optimizer_(optimizer),
       ema_(ema),
@@ -25,36 +28,92 @@ TrainingStep::TrainingStep(models::ImageModel& model, torch::optim::Optimizer& o
       parallel_(parallel),
       train_(train),
       device_(device),
-      scaler_(train.amp == AmpMode::Fp16, device) {}
+      scaler_(train.amp == AmpMode::Fp16, device),
+      shards_(detector_ == nullptr && !models::draws_random_numbers(*model) ? shards : BatchShards(1)) {
+  for (const auto& parameter : model_->parameters()) {
+    if (parameter.requires_grad()) trainable_.push_back(parameter);
+  }
+}
 
 void TrainingStep::accumulate(const MicroBatch& batch, bool completes_step) {
-  const auto& [inputs, labels, soft_targets, mask_noise, objects] = batch;
-  parallel_.synchronize_next_backward(completes_step);
   torch::Tensor loss;
-  {
-    AutocastGuard guard(device_, train_.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16,
-                        train_.amp != AmpMode::None);
-    if (masked_model_ != nullptr) {
-      loss = masked_model_->reconstruction_loss(inputs, mask_noise);
-    } else if (detector_ != nullptr) {
-      const auto layers = train_.detection.aux_loss
-                              ? detector_->detect_per_layer(inputs)
-                              : std::vector<models::DetectionModel::Predictions>{detector_->detect(inputs)};
-      loss = detection_loss(layers, objects, train_.detection, box_normalizer(objects));
-    } else if (teacher_ == nullptr) {
-      loss = classification_loss(model_(inputs).to(torch::kFloat32), labels, soft_targets, train_.label_smoothing);
-    } else {
-      const auto outputs = model_->forward_train(inputs);
-      const auto& distillation = train_.distillation;
-      loss = (1.0 - distillation.alpha) *
-                 classification_loss(outputs.logits.to(torch::kFloat32), labels, soft_targets, train_.label_smoothing) +
-             distillation.alpha * distillation_loss(outputs.distillation_logits.to(torch::kFloat32),
-                                                    teacher_->logits(inputs).to(torch::kFloat32), distillation.kind,
-                                                    distillation.tau);
-    }
+  if (shards_.count() > 1) {
+    // The slices' gradients reach .grad only at the end, where finish_gradient_sync() reads them.
+    parallel_.synchronize_next_backward(false);
+    loss = accumulate_in_shards(batch);
+  } else {
+    parallel_.synchronize_next_backward(completes_step);
+    loss = loss_of(batch);
+    scaler_.scale(loss / static_cast<double>(train_.grad_accum_steps)).backward();
+    loss = loss.detach();
   }
-  scaler_.scale(loss / static_cast<double>(train_.grad_accum_steps)).backward();
-  loss_sum_ = loss_sum_.defined() ? loss_sum_ + loss.detach() : loss.detach();
+  loss_sum_ = loss_sum_.defined() ? loss_sum_ + loss : loss;
+}
+
+torch::Tensor TrainingStep::loss_of(const MicroBatch& batch) {
+  const auto& [inputs, labels, soft_targets, mask_noise, objects] = batch;
+  AutocastGuard guard(device_, train_.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16,
+                      train_.amp != AmpMode::None);
+  if (masked_model_ != nullptr) return masked_model_->reconstruction_loss(inputs, mask_noise);
+  if (detector_ != nullptr) {
+    const auto layers = train_.detection.aux_loss
+                            ? detector_->detect_per_layer(inputs)
+                            : std::vector<models::DetectionModel::Predictions>{detector_->detect(inputs)};
+    return detection_loss(layers, objects, train_.detection, box_normalizer(objects));
+  }
+  if (teacher_ == nullptr) {
+    return classification_loss(model_(inputs).to(torch::kFloat32), labels, soft_targets, train_.label_smoothing);
+  }
+  const auto outputs = model_->forward_train(inputs);
+  const auto& distillation = train_.distillation;
+  return (1.0 - distillation.alpha) *
+             classification_loss(outputs.logits.to(torch::kFloat32), labels, soft_targets, train_.label_smoothing) +
+         distillation.alpha * distillation_loss(outputs.distillation_logits.to(torch::kFloat32),
+                                                teacher_->logits(inputs).to(torch::kFloat32), distillation.kind,
+                                                distillation.tau);
+}
+
+torch::Tensor TrainingStep::accumulate_in_shards(const MicroBatch& batch) {
+  const int64_t rows = batch.inputs.size(0);
+  const auto rows_of = [](const torch::Tensor& tensor, int64_t begin, int64_t end) {
+    return tensor.defined() ? tensor.slice(0, begin, end) : tensor;
+  };
+  std::vector<std::vector<torch::Tensor>> gradients(static_cast<size_t>(shards_.count()));
+  std::vector<torch::Tensor> losses(gradients.size());
+  shards_.run(rows, [&](int64_t shard, int64_t begin, int64_t end) {
+    const MicroBatch slice{rows_of(batch.inputs, begin, end),
+                           rows_of(batch.labels, begin, end),
+                           rows_of(batch.soft_targets, begin, end),
+                           rows_of(batch.mask_noise, begin, end),
+                           {}};
+    // Every loss here is a mean over rows, so the slices' means weighted by their rows make the batch's.
+    const auto loss = loss_of(slice) * (static_cast<double>(end - begin) / static_cast<double>(rows));
+    gradients[static_cast<size_t>(shard)] =
+        torch::autograd::grad({scaler_.scale(loss / static_cast<double>(train_.grad_accum_steps))}, trainable_, {},
+                              /*retain_graph=*/false, /*create_graph=*/false, /*allow_unused=*/true);
+    losses[static_cast<size_t>(shard)] = loss.detach();
+  });
+  torch::NoGradGuard no_grad;
+  auto loss = losses.front();
+  for (size_t shard = 1; shard < losses.size() && losses[shard].defined(); ++shard) loss = loss + losses[shard];
+  for (size_t i = 0; i < trainable_.size(); ++i) {
+    // Autograd's gradients may be views into buffers of other gradients: added out of place first.
+    torch::Tensor sum;
+    bool owned = false;
+    for (const auto& shard_gradients : gradients) {
+      if (shard_gradients.empty() || !shard_gradients[i].defined()) continue;
+      if (!sum.defined()) {
+        sum = shard_gradients[i];
+      } else {
+        sum = owned ? sum.add_(shard_gradients[i]) : sum + shard_gradients[i];
+        owned = true;
+      }
+    }
+    if (!sum.defined()) continue;  // a parameter this loss does not reach, as backward() leaves it
+    auto& grad = trainable_[i].mutable_grad();
+    grad = grad.defined() ? grad.add_(sum) : owned ? sum : sum.clone();
+  }
+  return loss;
 }
 
 double TrainingStep::box_normalizer(const models::DetectionTargets& objects) {

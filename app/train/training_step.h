@@ -2,6 +2,7 @@
 
 #include "app/config/config.h"
 #include "app/distributed/distributed.h"
+#include "app/train/batch_shards.h"
 #include "app/train/loss_scaler.h"
 #include "models/core/detection_model.h"
 #include "models/core/image_model.h"
@@ -26,11 +27,16 @@ class Teacher;
 // + alpha x the teacher term of the distillation head, the teacher seeing the same (mixed) batch.
 // A masked-image-modelling model (MAE) learns from the images alone: its reconstruction loss. A
 // detector (DETR) learns from the objects: its set loss (detection_loss.h).
+// With more than one batch shard, each slice of a micro-batch runs its forward and backward on
+// its own core and the slices' gradients, weighted by their share of the rows, are added in slice
+// order: the same loss as the whole batch's. Not for a detector (its losses are normalized over
+// the whole batch) or a model whose training forward draws random numbers (dropout, drop path:
+// the slices would draw them in a racing order), which run whole.
 class TrainingStep {
  public:
   // `teacher`: null without distillation.
   TrainingStep(models::ImageModel& model, torch::optim::Optimizer& optimizer, ModelEma* ema, DataParallel& parallel,
-               const TrainConfig& train, torch::Device device, const Teacher* teacher);
+               const TrainConfig& train, torch::Device device, const Teacher* teacher, BatchShards shards);
 
   // What one micro-batch brings, on the device.
   struct MicroBatch {
@@ -51,8 +57,15 @@ class TrainingStep {
   void discard();
 
   LossScaler& scaler() { return scaler_; }
+  // How many slices a micro-batch runs in (1: whole).
+  int64_t shards() const { return shards_.count(); }
 
  private:
+  // The micro-batch's loss under autocast, in fp32.
+  torch::Tensor loss_of(const MicroBatch& batch);
+  // accumulate() of a micro-batch cut into shards_.
+  torch::Tensor accumulate_in_shards(const MicroBatch& batch);
+
   models::ImageModel& model_;
   torch::optim::Optimizer& optimizer_;
   ModelEma* ema_;
@@ -66,7 +79,9 @@ class TrainingStep {
   const TrainConfig& train_;
   torch::Device device_;
   LossScaler scaler_;
-  torch::Tensor loss_sum_;  // over the micro-batches of the current step, on the device
+  BatchShards shards_;
+  std::vector<torch::Tensor> trainable_;  // the parameters that require gradients
+  torch::Tensor loss_sum_;                // over the micro-batches of the current step, on the device
 };
 
 }  // namespace vit::app

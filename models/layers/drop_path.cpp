@@ -1,11 +1,25 @@
 #include "models/layers/drop_path.h"
 
+#include <torch/nn/modules/dropout.h>
+
 #include <vector>
 
 namespace vit::models {
 
 DropPathImpl::DropPathImpl(double drop_prob) : drop_prob_(drop_prob) {
   TORCH_CHECK(drop_prob >= 0.0 && drop_prob < 1.0, "DropPath: drop_prob must be in [0, 1), got ", drop_prob);
+}
+
+bool draws_random_numbers(const torch::nn::Module& module) {
+  for (const auto& part : module.modules()) {
+    if (const auto* dropout = dynamic_cast<const torch::nn::DropoutImpl*>(part.get())) {
+      if (dropout->options.p() > 0.0) return true;
+    }
+    if (const auto* drop_path = dynamic_cast<const DropPathImpl*>(part.get())) {
+      if (drop_path->drop_prob() > 0.0) return true;
+    }
+  }
+  return false;
 }
 
 double drop_path_at(double rate, int64_t block, int64_t blocks) {

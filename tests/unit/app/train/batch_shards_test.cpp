@@ -1,0 +1,142 @@
+#include "app/train/batch_shards.h"
+
+#include "app/config/config.h"
+#include "app/distributed/distributed.h"
+#include "app/train/optimization.h"
+#include "app/train/training_step.h"
+#include "models/core/registry.h"
+#include "support/test_support.h"
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace vit::app {
+namespace {
+
+using vit::testing::TempDir;
+using vit::testing::write_file;
+
+TEST(BatchShards, CoverTheRowsOnceInContiguousSlices) {
+  const BatchShards shards(3);
+  std::mutex mutex;
+  std::vector<std::pair<int64_t, int64_t>> ranges(3);
+  int calls = 0;
+  shards.run(10, [&](int64_t shard, int64_t begin, int64_t end) {
+    std::lock_guard<std::mutex> lock(mutex);
+    ranges[static_cast<size_t>(shard)] = {begin, end};
+    ++calls;
+  });
+  EXPECT_EQ(calls, 3);
+  EXPECT_EQ(ranges, (std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {3, 6}, {6, 10}}));
+  calls = 0;
+  shards.run(2, [&](int64_t, int64_t begin, int64_t end) {
+    std::lock_guard<std::mutex> lock(mutex);
+    EXPECT_EQ(end - begin, 1);
+    ++calls;
+  });
+  EXPECT_EQ(calls, 2);  // fewer rows than slices: a slice per row
+  const auto rows = torch::arange(7).unsqueeze(1);
+  EXPECT_TRUE(torch::equal(shards.map(rows, [](const torch::Tensor& slice) { return slice * 2; }), rows * 2));
+}
+
+TEST(BatchShards, SlicesRunAloneWithTheCallersGradMode) {
+  const BatchShards shards(2);
+  std::mutex mutex;
+  std::vector<int> threads;
+  std::vector<bool> grad_modes;
+  const auto record = [&](int64_t, int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(mutex);
+    threads.push_back(at::get_num_threads());
+    grad_modes.push_back(torch::GradMode::is_enabled());
+  };
+  shards.run(4, record);
+  {
+    torch::NoGradGuard no_grad;
+    shards.run(4, record);
+  }
+  EXPECT_EQ(threads, (std::vector<int>{1, 1, 1, 1}));
+  EXPECT_EQ(grad_modes, (std::vector<bool>{true, true, false, false}));
+}
+
+TEST(BatchShards, TheFirstSlicesErrorReachesTheCaller) {
+  const BatchShards shards(2);
+  try {
+    shards.run(4, [](int64_t shard, int64_t, int64_t) {
+      throw std::runtime_error("slice " + std::to_string(shard));
+    });
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& error) {
+    EXPECT_STREQ(error.what(), "slice 0");
+  }
+  std::atomic<int> calls{0};  // the workers still serve
+  shards.run(2, [&](int64_t, int64_t, int64_t) { ++calls; });
+  EXPECT_EQ(calls, 2);
+}
+
+Config small_vit(const std::string& extra = "") {
+  TempDir dir;
+  write_file(dir / "config.yaml",
+             "model: {image_size: 28, patch_size: 7, in_chans: 1, num_classes: 10, dim: 32, depth: 2, heads: 2" + extra +
+                 "}\ntrain: {amp: none, label_smoothing: 0.1, grad_clip: 1.0}\n");
+  return load_config(dir / "config.yaml", {});
+}
+
+// The gradients and loss of one step of a fresh seed-0 model on a fixed batch.
+struct StepResult {
+  std::vector<torch::Tensor> gradients;
+  double loss = 0.0;
+  bool shards_used = false;
+};
+StepResult one_step(const Config& config, const BatchShards& shards, int threads) {
+  const int previous_threads = at::get_num_threads();
+  at::set_num_threads(threads);
+  torch::manual_seed(0);
+  auto model = models::build_model(config.model.options);
+  model->train();
+  auto optimizer = make_optimizer(model, config.train);
+  DataParallel single_process(RankEnvironment{}, config.train.distributed, torch::kCPU);
+  TrainingStep step(model, *optimizer, nullptr, single_process, config.train, torch::kCPU, nullptr, shards);
+  TrainingStep::MicroBatch batch;
+  batch.inputs = torch::randn({9, 1, 28, 28});
+  batch.labels = torch::randint(10, {9}, torch::kLong);
+  step.accumulate(batch, true);
+  StepResult result;
+  result.shards_used = step.shards() > 1;
+  for (const auto& parameter : model->parameters()) result.gradients.push_back(parameter.grad().clone());
+  result.loss = step.apply(1e-3, false).mean_loss.item<double>();
+  at::set_num_threads(previous_threads);
+  return result;
+}
+
+TEST(BatchShards, ATrainingStepInSlicesGivesTheWholeBatchsGradients) {
+  const auto config = small_vit();
+  const auto whole = one_step(config, BatchShards(), 1);
+  const auto sliced = one_step(config, BatchShards(3), 2);
+  ASSERT_TRUE(sliced.shards_used);
+  ASSERT_EQ(whole.gradients.size(), sliced.gradients.size());
+  for (size_t i = 0; i < whole.gradients.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(sliced.gradients[i], whole.gradients[i], 1e-4, 1e-6)) << "gradient " << i;
+  }
+  EXPECT_NEAR(sliced.loss, whole.loss, 1e-6);
+  // The same slices on one thread or two: the same numbers, bit for bit.
+  const auto one_thread = one_step(config, BatchShards(3), 1);
+  for (size_t i = 0; i < whole.gradients.size(); ++i) {
+    EXPECT_TRUE(torch::equal(one_thread.gradients[i], sliced.gradients[i])) << "gradient " << i;
+  }
+  EXPECT_EQ(one_thread.loss, sliced.loss);
+}
+
+TEST(BatchShards, ModelsThatDrawRandomNumbersTrainWhole) {
+  EXPECT_FALSE(one_step(small_vit(", drop_path: 0.1"), BatchShards(2), 2).shards_used);
+  EXPECT_FALSE(one_step(small_vit(", dropout: 0.1"), BatchShards(2), 2).shards_used);
+  EXPECT_TRUE(one_step(small_vit(", drop_path: 0.0"), BatchShards(2), 2).shards_used);
+}
+
+}  // namespace
+}  // namespace vit::app
