@@ -4,13 +4,17 @@
 # the median of REPEATS rounds, vitcpp and the reference alternating, each after untimed warm-up
 # steps. Writes bench/results.json and bench/results.md (also printed).
 #
-#   1. training-step throughput (AdamW): the default Fashion-MNIST model at batch 128, ViT-Ti/16
-#      at 224 px, batch 32, and Swin-T (swin_tiny_patch4_window7_224 against torchvision's swin_t)
-#      at batch 16, in fp32 and bf16 autocast
-#   2. evaluation throughput of the same models
+#   1. training-step throughput (AdamW): the default Fashion-MNIST model (17 tokens) and the same
+#      model on 4-pixel patches (50 tokens) at batch 128, ViT-Ti/16 at 224 px, batch 32, DeiT-Ti
+#      (distilled) at batch 32, the MAE step of configs/fashion_mnist_mae.yaml at batch 128, and
+#      Swin-T (swin_tiny_patch4_window7_224 against torchvision's swin_t) at batch 16, in fp32 and
+#      bf16 autocast
+#   2. evaluation throughput of the ViTs and the Swin
 #   3. exported TorchScript: batch-1 latency and batch-64 throughput (fp32)
 #   4. loader throughput of the default Fashion-MNIST pipeline
 #   5. peak resident memory of a one-epoch run of the default config
+#   6. the bf16 matrix-product peak of the cores (PyTorch, 2048^3, same threads), against which
+#      ViT-Ti/16's bf16 training FLOP/s are reported
 #
 # Environment: THREADS (all cores), REPEATS (5 rounds), QUICK=1 (fewer steps, for a smoke run),
 # ONLY=NAME (just the cases whose model name contains NAME, e.g. swin, into
@@ -33,6 +37,17 @@ cat >"$tiny_config" <<YAML
 model: {preset: vit_tiny_patch16_224, num_classes: 10}
 train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
 YAML
+tokens50_config="$work/vit_50_tokens.yaml"
+cat >"$tokens50_config" <<YAML
+model: {image_size: 28, patch_size: 4, in_chans: 1, num_classes: 10, dim: 128, depth: 6, heads: 4, mlp_ratio: 2.0, pool: mean}
+train: {optimizer: adamw, lr: 2.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.05}
+YAML
+deit_config="$work/deit_tiny.yaml"
+cat >"$deit_config" <<YAML
+model: {preset: deit_tiny_distilled_patch16_224, num_classes: 10}
+train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
+YAML
+mae_config=configs/fashion_mnist_mae.yaml
 swin_config="$work/swin_tiny.yaml"
 cat >"$swin_config" <<YAML
 model: {preset: swin_tiny_patch4_window7_224, num_classes: 10}
@@ -77,8 +92,12 @@ print(json.dumps({"case": sys.argv[3], "vitcpp": ours, "reference": theirs}))' \
 
 measure fashion_mnist "$default_config" train 128 20 none bf16
 measure fashion_mnist "$default_config" eval 128 20 none bf16
+measure vit_50_tokens "$tokens50_config" train 128 10 none bf16
+measure vit_50_tokens "$tokens50_config" eval 128 10 none bf16
 measure vit_tiny_patch16_224 "$tiny_config" train 32 3 none bf16
 measure vit_tiny_patch16_224 "$tiny_config" eval 32 3 none bf16
+measure deit_tiny_distilled_patch16_224 "$deit_config" train 32 3 none bf16
+measure mae_vit_fashion_patch4 "$mae_config" train 128 10 none bf16
 measure swin_tiny_patch4_window7_224 "$swin_config" train 16 3 none bf16
 measure swin_tiny_patch4_window7_224 "$swin_config" eval 32 3 none bf16
 measure fashion_mnist "$default_config" inference 64 20 none
@@ -102,6 +121,23 @@ subprocess.run(["build/vit", "train", "--set", "train.epochs=1", "--threads", th
 print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0}))
 PY
 
+echo "bench: bf16 matrix-product peak and ViT-Ti/16's forward cost" >&2
+"$python" - "$threads" >"$work/peak.json" <<'PY'
+import json, statistics, sys, time
+import torch
+torch.set_num_threads(int(sys.argv[1]))
+a, b = torch.randn(2048, 2048).bfloat16(), torch.randn(2048, 2048).bfloat16()
+for _ in range(2):
+    a @ b
+rates = []
+for _ in range(5):
+    start = time.perf_counter()
+    a @ b
+    rates.append(2 * 2048 ** 3 / (time.perf_counter() - start) / 1e9)
+print(json.dumps({"bf16_gemm_gflops": statistics.median(rates), "threads": torch.get_num_threads()}))
+PY
+build/vit info --config "$tiny_config" --json >"$work/vit_tiny_info.json"
+
 "$python" scripts/bench/report.py --results "$results" --loader "$work/loader.json" --memory "$work/memory.json" \
-  --json bench/results.json --markdown bench/results.md
+  --peak "$work/peak.json" --tiny-info "$work/vit_tiny_info.json" --json bench/results.json --markdown bench/results.md
 cat bench/results.md

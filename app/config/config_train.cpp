@@ -141,7 +141,7 @@ const std::vector<models::Field<TrainConfig>>& train_fields() {
           .custom(seed_field())
           .integer("threads", &TrainConfig::threads, 0, 1024,
                    "intra-op threads; 0: OMP_NUM_THREADS, else cores / local ranks (one per core gives way to "
-                   "busy processes); N pins it")
+                   "busy processes); N pins it; on the CPU also the slices a batch is cut into")
           .text("device", &TrainConfig::device, "auto | cpu | cuda | cuda:N")
           .check(device_problem)
           .choice(
