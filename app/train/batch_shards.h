@@ -32,7 +32,8 @@ class BatchShards {
   void run(int64_t rows, const std::function<void(int64_t shard, int64_t begin, int64_t end)>& work) const;
 
   // forward(slice) of each slice of `inputs`' rows, concatenated in slice order.
-  torch::Tensor map(const torch::Tensor& inputs, const std::function<torch::Tensor(const torch::Tensor&)>& forward) const;
+  torch::Tensor map(const torch::Tensor& inputs,
+                    const std::function<torch::Tensor(const torch::Tensor&)>& forward) const;
 
  private:
   int64_t count_ = 1;

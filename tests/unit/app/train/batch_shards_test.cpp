@@ -67,9 +67,7 @@ TEST(BatchShards, SlicesRunAloneWithTheCallersGradMode) {
 TEST(BatchShards, TheFirstSlicesErrorReachesTheCaller) {
   const BatchShards shards(2);
   try {
-    shards.run(4, [](int64_t shard, int64_t, int64_t) {
-      throw std::runtime_error("slice " + std::to_string(shard));
-    });
+    shards.run(4, [](int64_t shard, int64_t, int64_t) { throw std::runtime_error("slice " + std::to_string(shard)); });
     FAIL() << "no exception";
   } catch (const std::runtime_error& error) {
     EXPECT_STREQ(error.what(), "slice 0");
@@ -82,8 +80,8 @@ TEST(BatchShards, TheFirstSlicesErrorReachesTheCaller) {
 Config small_vit(const std::string& extra = "") {
   TempDir dir;
   write_file(dir / "config.yaml",
-             "model: {image_size: 28, patch_size: 7, in_chans: 1, num_classes: 10, dim: 32, depth: 2, heads: 2" + extra +
-                 "}\ntrain: {amp: none, label_smoothing: 0.1, grad_clip: 1.0}\n");
+             "model: {image_size: 28, patch_size: 7, in_chans: 1, num_classes: 10, dim: 32, depth: 2, heads: 2" +
+                 extra + "}\ntrain: {amp: none, label_smoothing: 0.1, grad_clip: 1.0}\n");
   return load_config(dir / "config.yaml", {});
 }
 
