@@ -8,10 +8,13 @@
 #include "app/train/teacher.h"
 #include "models/core/registry.h"
 #include "models/layers/drop_path.h"
+#include "models/layers/dropout.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace vit::app {
 
@@ -29,7 +32,8 @@ TrainingStep::TrainingStep(models::ImageModel& model, torch::optim::Optimizer& o
       train_(train),
       device_(device),
       scaler_(train.amp == AmpMode::Fp16, device),
-      shards_(detector_ == nullptr && !models::draws_random_numbers(*model) ? shards : BatchShards(1)) {
+      shards_(detector_ == nullptr ? shards : BatchShards(1)),
+      random_forward_(models::draws_random_numbers(*model)) {
   for (const auto& parameter : model_->parameters()) {
     if (parameter.requires_grad()) trainable_.push_back(parameter);
   }
@@ -80,7 +84,13 @@ torch::Tensor TrainingStep::accumulate_in_shards(const MicroBatch& batch) {
   };
   std::vector<std::vector<torch::Tensor>> gradients(static_cast<size_t>(shards_.count()));
   std::vector<torch::Tensor> losses(gradients.size());
+  const auto seeds =
+      random_forward_ ? torch::randint(int64_t{1} << 62, {shards_.count()}, torch::kLong) : torch::Tensor();
   shards_.run(rows, [&](int64_t shard, int64_t begin, int64_t end) {
+    std::optional<models::LayerRandomness> randomness;
+    if (seeds.defined()) {
+      randomness.emplace(at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seeds[shard].item<int64_t>())));
+    }
     const MicroBatch slice{rows_of(batch.inputs, begin, end),
                            rows_of(batch.labels, begin, end),
                            rows_of(batch.soft_targets, begin, end),

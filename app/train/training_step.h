@@ -29,9 +29,10 @@ class Teacher;
 // detector (DETR) learns from the objects: its set loss (detection_loss.h).
 // With more than one batch shard, each slice of a micro-batch runs its forward and backward on
 // its own core and the slices' gradients, weighted by their share of the rows, are added in slice
-// order: the same loss as the whole batch's. Not for a detector (its losses are normalized over
-// the whole batch) or a model whose training forward draws random numbers (dropout, drop path:
-// the slices would draw them in a racing order), which run whole.
+// order: the same loss as the whole batch's. A model whose training forward draws random numbers
+// (dropout, drop path) gives each slice a generator of its own, seeded from the default one, so
+// that the slices' draws do not depend on their timing. Not for a detector (its losses are
+// normalized over the whole batch), which runs whole.
 class TrainingStep {
  public:
   // `teacher`: null without distillation.
@@ -81,6 +82,7 @@ class TrainingStep {
   LossScaler scaler_;
   BatchShards shards_;
   std::vector<torch::Tensor> trainable_;  // the parameters that require gradients
+  bool random_forward_;                   // the training forward draws random numbers
   torch::Tensor loss_sum_;                // over the micro-batches of the current step, on the device
 };
 

@@ -42,9 +42,9 @@ AttentionImpl::AttentionImpl(const AttentionOptions& options)
               " is not divisible by num_heads ", options.num_heads);
   qkv_ = register_module(
       "qkv", torch::nn::Linear(torch::nn::LinearOptions(options.dim, 3 * options.dim).bias(options.qkv_bias)));
-  attn_drop_ = register_module("attn_drop", torch::nn::Dropout(options.attn_drop));
+  attn_drop_ = register_module("attn_drop", Dropout(options.attn_drop));
   proj_ = register_module("proj", torch::nn::Linear(options.dim, options.dim));
-  proj_drop_ = register_module("proj_drop", torch::nn::Dropout(options.proj_drop));
+  proj_drop_ = register_module("proj_drop", Dropout(options.proj_drop));
 }
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> AttentionImpl::split_heads(const torch::Tensor& qkv) {
@@ -78,7 +78,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask
   const auto qkv = qkv_(x);
 #if TORCH_VERSION_MAJOR >= 2
   const auto [q, k, v] = split_heads(qkv);
-  const double dropout = is_training() ? attn_drop_->options.p() : 0.0;
+  const double dropout = is_training() ? attn_drop_->p() : 0.0;
+  // The fused kernel draws from the default generator; a slice's own generator needs the explicit path.
+  if (dropout > 0.0 && LayerRandomness::current()) return project(attend(qkv, mask).first);
   if (mask.bias.defined()) {
     // The fused kernel takes an additive mask of the scores' own shape and the queries' dtype.
     auto additive = add_bias(torch::zeros({q.size(0), q.size(1), q.size(2), q.size(2)}, q.options()), mask.bias)
@@ -95,7 +97,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask
   }
   return project(merge_heads(at::scaled_dot_product_attention(q, k, v, {}, dropout, mask.causal)));
 #else
-  const bool drops_weights = is_training() && attn_drop_->options.p() > 0.0;
+  const bool drops_weights = is_training() && attn_drop_->p() > 0.0;
   if (mask.empty() && !drops_weights && fused_attention_applies(qkv)) {
     return project(fused_attention(qkv, num_heads_, scale_));
   }

@@ -1,7 +1,8 @@
 #pragma once
 
+#include "models/layers/dropout.h"
+
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
@@ -54,9 +55,9 @@ class AttentionImpl : public torch::nn::Module {
   int64_t head_dim_;
   double scale_;
   torch::nn::Linear qkv_{nullptr};
-  torch::nn::Dropout attn_drop_{nullptr};
+  Dropout attn_drop_{nullptr};
   torch::nn::Linear proj_{nullptr};
-  torch::nn::Dropout proj_drop_{nullptr};
+  Dropout proj_drop_{nullptr};
 };
 TORCH_MODULE(Attention);
 

@@ -15,10 +15,10 @@ DecoderBlockImpl::DecoderBlockImpl(const DecoderBlockOptions& options) {
   const MultiheadAttentionOptions attention{options.dim, options.num_heads, options.attn_drop};
   norm1_ = register_module("norm1", vit_layer_norm(options.dim));
   self_attn_ = register_module("self_attn", MultiheadAttention(attention));
-  drop1_ = register_module("drop1", torch::nn::Dropout(options.drop));
+  drop1_ = register_module("drop1", Dropout(options.drop));
   norm2_ = register_module("norm2", vit_layer_norm(options.dim));
   cross_attn_ = register_module("cross_attn", MultiheadAttention(attention));
-  drop2_ = register_module("drop2", torch::nn::Dropout(options.drop));
+  drop2_ = register_module("drop2", Dropout(options.drop));
   norm3_ = register_module("norm3", vit_layer_norm(options.dim));
   mlp_ = register_module("mlp", Mlp(MlpOptions{options.dim, hidden_dim(options), options.drop}));
 }

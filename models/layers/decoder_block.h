@@ -1,5 +1,6 @@
 #pragma once
 
+#include "models/layers/dropout.h"
 #include "models/layers/mlp.h"
 #include "models/layers/multihead_attention.h"
 
@@ -30,10 +31,10 @@ class DecoderBlockImpl : public torch::nn::Module {
  private:
   torch::nn::LayerNorm norm1_{nullptr};
   MultiheadAttention self_attn_{nullptr};
-  torch::nn::Dropout drop1_{nullptr};
+  Dropout drop1_{nullptr};
   torch::nn::LayerNorm norm2_{nullptr};
   MultiheadAttention cross_attn_{nullptr};
-  torch::nn::Dropout drop2_{nullptr};
+  Dropout drop2_{nullptr};
   torch::nn::LayerNorm norm3_{nullptr};
   Mlp mlp_{nullptr};
 };

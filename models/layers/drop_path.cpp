@@ -1,6 +1,6 @@
 #include "models/layers/drop_path.h"
 
-#include <torch/nn/modules/dropout.h>
+#include "models/layers/dropout.h"
 
 #include <vector>
 
@@ -12,8 +12,8 @@ DropPathImpl::DropPathImpl(double drop_prob) : drop_prob_(drop_prob) {
 
 bool draws_random_numbers(const torch::nn::Module& module) {
   for (const auto& part : module.modules()) {
-    if (const auto* dropout = dynamic_cast<const torch::nn::DropoutImpl*>(part.get())) {
-      if (dropout->options.p() > 0.0) return true;
+    if (const auto* dropout = dynamic_cast<const DropoutImpl*>(part.get())) {
+      if (dropout->p() > 0.0) return true;
     }
     if (const auto* drop_path = dynamic_cast<const DropPathImpl*>(part.get())) {
       if (drop_path->drop_prob() > 0.0) return true;
@@ -31,7 +31,7 @@ torch::Tensor DropPathImpl::forward(const torch::Tensor& x) {
   const double keep_prob = 1.0 - drop_prob_;
   std::vector<int64_t> per_sample_shape(x.dim(), 1);
   per_sample_shape[0] = x.size(0);
-  const auto keep = torch::empty(per_sample_shape, x.options()).bernoulli_(keep_prob);
+  const auto keep = torch::empty(per_sample_shape, x.options()).bernoulli_(keep_prob, LayerRandomness::current());
   return x * keep.div_(keep_prob);
 }
 

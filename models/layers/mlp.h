@@ -1,8 +1,9 @@
 #pragma once
 
+#include "models/layers/dropout.h"
+
 #include <torch/nn/module.h>
 #include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
@@ -23,9 +24,9 @@ class MlpImpl : public torch::nn::Module {
  private:
   torch::nn::Linear fc1_{nullptr};
   torch::nn::GELU act_{nullptr};
-  torch::nn::Dropout drop1_{nullptr};
+  Dropout drop1_{nullptr};
   torch::nn::Linear fc2_{nullptr};
-  torch::nn::Dropout drop2_{nullptr};
+  Dropout drop2_{nullptr};
 };
 TORCH_MODULE(Mlp);
 

@@ -16,7 +16,7 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(const MultiheadAttentionOptions& 
   q_proj_ = register_module("q_proj", torch::nn::Linear(options.dim, options.dim));
   k_proj_ = register_module("k_proj", torch::nn::Linear(options.dim, options.dim));
   v_proj_ = register_module("v_proj", torch::nn::Linear(options.dim, options.dim));
-  attn_drop_ = register_module("attn_drop", torch::nn::Dropout(options.attn_drop));
+  attn_drop_ = register_module("attn_drop", Dropout(options.attn_drop));
   out_proj_ = register_module("out_proj", torch::nn::Linear(options.dim, options.dim));
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 
+#include "models/layers/dropout.h"
+
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
@@ -33,7 +34,7 @@ class MultiheadAttentionImpl : public torch::nn::Module {
   torch::nn::Linear q_proj_{nullptr};
   torch::nn::Linear k_proj_{nullptr};
   torch::nn::Linear v_proj_{nullptr};
-  torch::nn::Dropout attn_drop_{nullptr};
+  Dropout attn_drop_{nullptr};
   torch::nn::Linear out_proj_{nullptr};
 };
 TORCH_MODULE(MultiheadAttention);

@@ -45,7 +45,7 @@ VisionTransformerImpl::VisionTransformerImpl(const VitOptions& options)
     case PosEmbedKind::None:
       break;
   }
-  pos_drop_ = register_module("pos_drop", torch::nn::Dropout(options.drop_rate));
+  pos_drop_ = register_module("pos_drop", Dropout(options.drop_rate));
 
   block_list_ = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < options.depth; ++i) {

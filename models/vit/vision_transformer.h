@@ -2,6 +2,7 @@
 
 #include "models/core/image_model.h"
 #include "models/layers/block.h"
+#include "models/layers/dropout.h"
 #include "models/layers/patch_embed.h"
 #include "models/vit/vit_options.h"
 
@@ -77,7 +78,7 @@ class VisionTransformerImpl : public ImageModelImpl {
   torch::Tensor cls_token_;
   torch::Tensor dist_token_;  // distilled only
   torch::Tensor pos_embed_;   // parameter when learned, buffer when fixed, undefined for none
-  torch::nn::Dropout pos_drop_{nullptr};
+  Dropout pos_drop_{nullptr};
   torch::nn::ModuleList block_list_{nullptr};
   std::vector<Block> blocks_;
   torch::nn::LayerNorm norm_{nullptr};     // not with pool avg
