@@ -28,7 +28,7 @@ class BatchShards {
   // (min(count, rows) of them, sizes differing by at most one), as many at a time as LibTorch
   // has intra-op threads now (fewer while a ThreadGovernor gives cores away), each with the
   // caller's grad mode and autocast state; returns when all are done. The first exception
-  // thrown by a slice is rethrown here.
+  // thrown by a slice is rethrown here. One caller at a time: copies share their workers.
   void run(int64_t rows, const std::function<void(int64_t shard, int64_t begin, int64_t end)>& work) const;
 
   // forward(slice) of each slice of `inputs`' rows, concatenated in slice order.
