@@ -376,6 +376,9 @@ int run_train(const TrainOptions& options) {
                splits.val ? splits.val->size() : 0, class_names.size(), steps_per_epoch);
   spdlog::info("device {}, {} threads ({}), amp {}; run directory {}", device.str(), threads.count, threads.source,
                name_of(kAmpNames, train.amp), run_dir.string());
+  if (training_step.shards() > 1) {
+    spdlog::info("each micro-batch runs as {} slices, one per thread (train.threads)", training_step.shards());
+  }
   if (ranks.world_size > 1) {
     spdlog::info("data-parallel: {} ranks ({}), {} images per rank and step", ranks.world_size, parallel.backend(),
                  rank_batch_size);
