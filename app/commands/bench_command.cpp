@@ -12,8 +12,8 @@
 #include "app/io/file_util.h"
 #include "app/runtime/runtime.h"
 #include "app/runtime/thread_governor.h"
-#include "app/train/autocast.h"
 #include "app/train/ema.h"
+#include "app/train/evaluation.h"
 #include "app/train/optimization.h"
 #include "app/train/training_step.h"
 #include "models/core/registry.h"
@@ -142,15 +142,8 @@ nlohmann::json bench_eval(const Config& config, const BenchOptions& options, tor
   const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
   const bool autocast = config.train.amp == AmpMode::Bf16;
   const auto shards = batch_shards_for(device, threads.count);
-  const auto seconds = seconds_per_step(options, device, [&] {
-    (void)shards
-        .map(inputs,
-             [&](const torch::Tensor& images) {
-               AutocastGuard guard(device, torch::kBFloat16, autocast);
-               return model(images);
-             })
-        .argmax(1);
-  });
+  const auto seconds = seconds_per_step(
+      options, device, [&] { (void)evaluation_forward(model, inputs, device, autocast, shards).argmax(1); });
   return {{"images_per_s", images_per_second(seconds, options.batch_size)}};
 }
 

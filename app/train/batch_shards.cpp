@@ -25,6 +25,9 @@ SetOmpThreads* omp_set_num_threads_of_runtime() {
   return set;
 }
 
+// The slices a batch of `rows` rows is cut into: at most one per row.
+int64_t slices_of(int64_t count, int64_t rows) { return std::max<int64_t>(1, std::min(count, rows)); }
+
 }  // namespace
 
 // Threads that each run a share of a batch's slices with one intra-op thread. The caller sleeps
@@ -95,7 +98,7 @@ BatchShards::BatchShards(int64_t count) : count_(count) {
 }
 
 void BatchShards::run(int64_t rows, const std::function<void(int64_t, int64_t, int64_t)>& work) const {
-  const int64_t shards = std::max<int64_t>(1, std::min(count_, rows));
+  const int64_t shards = slices_of(count_, rows);
   if (shards == 1) {
     work(0, 0, rows);
     return;
@@ -122,7 +125,7 @@ void BatchShards::run(int64_t rows, const std::function<void(int64_t, int64_t, i
 
 torch::Tensor BatchShards::map(const torch::Tensor& inputs,
                                const std::function<torch::Tensor(const torch::Tensor&)>& forward) const {
-  std::vector<torch::Tensor> outputs(static_cast<size_t>(std::max<int64_t>(1, std::min(count_, inputs.size(0)))));
+  std::vector<torch::Tensor> outputs(static_cast<size_t>(slices_of(count_, inputs.size(0))));
   run(inputs.size(0), [&](int64_t shard, int64_t begin, int64_t end) {
     outputs[static_cast<size_t>(shard)] = forward(inputs.slice(0, begin, end));
   });

@@ -32,6 +32,14 @@ std::vector<std::vector<int64_t>> EvalResult::confusion_counts() const {
   return counts;
 }
 
+torch::Tensor evaluation_forward(models::ImageModel& model, const torch::Tensor& images, torch::Device device,
+                                 bool bf16_autocast, const BatchShards& shards) {
+  return shards.map(images, [&](const torch::Tensor& slice) {
+    AutocastGuard autocast(device, torch::kBFloat16, bf16_autocast);
+    return model(slice);
+  });
+}
+
 EvalResult evaluate(models::ImageModel& model, data::DataLoader& loader, int64_t num_classes, torch::Device device,
                     bool bf16_autocast, const BatchShards& shards) {
   const bool was_training = model->is_training();
@@ -49,13 +57,8 @@ EvalResult evaluate(models::ImageModel& model, data::DataLoader& loader, int64_t
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     const auto labels = batch->labels.to(device);
-    const auto logits = shards
-                            .map(to_input(batch->images),
-                                 [&](const torch::Tensor& images) {
-                                   AutocastGuard autocast(device, torch::kBFloat16, bf16_autocast);
-                                   return model(images);
-                                 })
-                            .to(torch::kFloat32);
+    const auto logits =
+        evaluation_forward(model, to_input(batch->images), device, bf16_autocast, shards).to(torch::kFloat32);
     loss_sum += torch::nn::functional::cross_entropy(
         logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
     const auto best = std::get<1>(logits.topk(k, 1));

@@ -22,6 +22,11 @@ struct EvalResult {
   std::vector<std::vector<int64_t>> confusion_counts() const;
 };
 
+// The model's output for `images` as evaluation computes it: each of `shards`' slices under bf16
+// autocast when asked, concatenated. The caller sets eval mode and no-grad.
+torch::Tensor evaluation_forward(models::ImageModel& model, const torch::Tensor& images, torch::Device device,
+                                 bool bf16_autocast, const BatchShards& shards);
+
 // One pass over the loader's current-epoch batches in eval mode, without gradients, each batch's
 // forward in `shards`.
 EvalResult evaluate(models::ImageModel& model, data::DataLoader& loader, int64_t num_classes, torch::Device device,
