@@ -38,10 +38,10 @@ DetrImpl::DetrImpl(const DetrOptions& options)
     decoder_list_->push_back(decoder_blocks_.back());
   }
   decoder_norm_ = register_module("decoder_norm", vit_layer_norm(dim));
-  class_embed_ = register_module("class_embed", torch::nn::Linear(dim, options.num_classes + 1));
+  class_embed_ = register_module("class_embed", Linear(dim, options.num_classes + 1));
   bbox_embed_ = register_module(
-      "bbox_embed", torch::nn::Sequential(torch::nn::Linear(dim, dim), torch::nn::ReLU(), torch::nn::Linear(dim, dim),
-                                          torch::nn::ReLU(), torch::nn::Linear(dim, 4)));
+      "bbox_embed",
+      torch::nn::Sequential(Linear(dim, dim), torch::nn::ReLU(), Linear(dim, dim), torch::nn::ReLU(), Linear(dim, 4)));
   init_linear_layers(*encoder_list_, kInitStd);
   init_linear_layers(*decoder_list_, kInitStd);
   init_linear_layers(*class_embed_, kInitStd);

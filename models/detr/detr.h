@@ -3,6 +3,7 @@
 #include "models/core/detection_model.h"
 #include "models/detr/detr_options.h"
 #include "models/layers/decoder_block.h"
+#include "models/layers/linear.h"
 #include "models/vit/vision_transformer.h"
 
 #include <torch/nn/modules/container/modulelist.h>
@@ -61,7 +62,7 @@ class DetrImpl : public VisionTransformerImpl, public DetectionModel {
   torch::nn::ModuleList decoder_list_{nullptr};
   std::vector<DecoderBlock> decoder_blocks_;
   torch::nn::LayerNorm decoder_norm_{nullptr};
-  torch::nn::Linear class_embed_{nullptr};
+  Linear class_embed_{nullptr};
   torch::nn::Sequential bbox_embed_{nullptr};
 };
 TORCH_MODULE(Detr);

@@ -40,10 +40,9 @@ AttentionImpl::AttentionImpl(const AttentionOptions& options)
       scale_(1.0 / std::sqrt(static_cast<double>(options.dim / options.num_heads))) {
   TORCH_CHECK(options.num_heads > 0 && options.dim % options.num_heads == 0, "Attention: dim ", options.dim,
               " is not divisible by num_heads ", options.num_heads);
-  qkv_ = register_module(
-      "qkv", torch::nn::Linear(torch::nn::LinearOptions(options.dim, 3 * options.dim).bias(options.qkv_bias)));
+  qkv_ = register_module("qkv", Linear(torch::nn::LinearOptions(options.dim, 3 * options.dim).bias(options.qkv_bias)));
   attn_drop_ = register_module("attn_drop", Dropout(options.attn_drop));
-  proj_ = register_module("proj", torch::nn::Linear(options.dim, options.dim));
+  proj_ = register_module("proj", Linear(options.dim, options.dim));
   proj_drop_ = register_module("proj_drop", Dropout(options.proj_drop));
 }
 

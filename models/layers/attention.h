@@ -1,6 +1,7 @@
 #pragma once
 
 #include "models/layers/dropout.h"
+#include "models/layers/linear.h"
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
@@ -54,9 +55,9 @@ class AttentionImpl : public torch::nn::Module {
   int64_t num_heads_;
   int64_t head_dim_;
   double scale_;
-  torch::nn::Linear qkv_{nullptr};
+  Linear qkv_{nullptr};
   Dropout attn_drop_{nullptr};
-  torch::nn::Linear proj_{nullptr};
+  Linear proj_{nullptr};
   Dropout proj_drop_{nullptr};
 };
 TORCH_MODULE(Attention);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "models/layers/dropout.h"
+#include "models/layers/linear.h"
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/activation.h>
@@ -22,10 +23,10 @@ class MlpImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
-  torch::nn::Linear fc1_{nullptr};
+  Linear fc1_{nullptr};
   torch::nn::GELU act_{nullptr};
   Dropout drop1_{nullptr};
-  torch::nn::Linear fc2_{nullptr};
+  Linear fc2_{nullptr};
   Dropout drop2_{nullptr};
 };
 TORCH_MODULE(Mlp);

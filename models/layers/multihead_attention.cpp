@@ -13,11 +13,11 @@ MultiheadAttentionImpl::MultiheadAttentionImpl(const MultiheadAttentionOptions& 
                                 std::to_string(options.num_heads) + " heads");
   }
   scale_ = 1.0 / std::sqrt(static_cast<double>(options.dim / options.num_heads));
-  q_proj_ = register_module("q_proj", torch::nn::Linear(options.dim, options.dim));
-  k_proj_ = register_module("k_proj", torch::nn::Linear(options.dim, options.dim));
-  v_proj_ = register_module("v_proj", torch::nn::Linear(options.dim, options.dim));
+  q_proj_ = register_module("q_proj", Linear(options.dim, options.dim));
+  k_proj_ = register_module("k_proj", Linear(options.dim, options.dim));
+  v_proj_ = register_module("v_proj", Linear(options.dim, options.dim));
   attn_drop_ = register_module("attn_drop", Dropout(options.attn_drop));
-  out_proj_ = register_module("out_proj", torch::nn::Linear(options.dim, options.dim));
+  out_proj_ = register_module("out_proj", Linear(options.dim, options.dim));
 }
 
 torch::Tensor MultiheadAttentionImpl::split_heads(const torch::Tensor& x) const {

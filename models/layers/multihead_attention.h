@@ -1,6 +1,7 @@
 #pragma once
 
 #include "models/layers/dropout.h"
+#include "models/layers/linear.h"
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
@@ -31,11 +32,11 @@ class MultiheadAttentionImpl : public torch::nn::Module {
 
   int64_t num_heads_;
   double scale_;
-  torch::nn::Linear q_proj_{nullptr};
-  torch::nn::Linear k_proj_{nullptr};
-  torch::nn::Linear v_proj_{nullptr};
+  Linear q_proj_{nullptr};
+  Linear k_proj_{nullptr};
+  Linear v_proj_{nullptr};
   Dropout attn_drop_{nullptr};
-  torch::nn::Linear out_proj_{nullptr};
+  Linear out_proj_{nullptr};
 };
 TORCH_MODULE(MultiheadAttention);
 

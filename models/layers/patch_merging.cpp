@@ -4,8 +4,7 @@ namespace vit::models {
 
 PatchMergingImpl::PatchMergingImpl(int64_t dim)
     : norm_(register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({4 * dim})))),
-      reduction_(
-          register_module("reduction", torch::nn::Linear(torch::nn::LinearOptions(4 * dim, 2 * dim).bias(false)))) {}
+      reduction_(register_module("reduction", Linear(torch::nn::LinearOptions(4 * dim, 2 * dim).bias(false)))) {}
 
 torch::Tensor PatchMergingImpl::forward(const torch::Tensor& x) {
   const auto height = x.size(1), width = x.size(2), channels = x.size(3);

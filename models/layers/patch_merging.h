@@ -4,6 +4,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
+#include "models/layers/linear.h"
 
 namespace vit::models {
 
@@ -17,7 +18,7 @@ class PatchMergingImpl : public torch::nn::Module {
 
  private:
   torch::nn::LayerNorm norm_{nullptr};
-  torch::nn::Linear reduction_{nullptr};
+  Linear reduction_{nullptr};
 };
 TORCH_MODULE(PatchMerging);
 

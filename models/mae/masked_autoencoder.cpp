@@ -22,7 +22,7 @@ MaskedAutoencoderImpl::MaskedAutoencoderImpl(const MaeOptions& options)
   const auto& encoder = options.encoder;
   const auto dim = options.decoder_dim;
   mask_token_ = register_parameter("mask_token", torch::zeros({1, 1, dim}));
-  decoder_embed_ = register_module("decoder_embed", torch::nn::Linear(encoder.embed_dim, dim));
+  decoder_embed_ = register_module("decoder_embed", Linear(encoder.embed_dim, dim));
   decoder_pos_embed_ = register_buffer(
       "decoder_pos_embed", torch::cat({torch::zeros({1, dim}), sincos_2d(encoder.grid_size(), dim)}, 0).unsqueeze(0));
   decoder_block_list_ = register_module("decoder_blocks", torch::nn::ModuleList());
@@ -31,7 +31,7 @@ MaskedAutoencoderImpl::MaskedAutoencoderImpl(const MaeOptions& options)
     decoder_block_list_->push_back(decoder_blocks_.back());
   }
   decoder_norm_ = register_module("decoder_norm", vit_layer_norm(dim));
-  decoder_pred_ = register_module("decoder_pred", torch::nn::Linear(dim, options.patch_pixels()));
+  decoder_pred_ = register_module("decoder_pred", Linear(dim, options.patch_pixels()));
   init_mae_weights();
 }
 

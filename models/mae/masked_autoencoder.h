@@ -1,6 +1,7 @@
 #pragma once
 
 #include "models/core/masked_image_model.h"
+#include "models/layers/linear.h"
 #include "models/mae/mae_options.h"
 #include "models/vit/vision_transformer.h"
 
@@ -62,12 +63,12 @@ class MaskedAutoencoderImpl : public VisionTransformerImpl, public MaskedImageMo
   MaeOptions mae_;
   ModelOptions model_options_;
   torch::Tensor mask_token_;
-  torch::nn::Linear decoder_embed_{nullptr};
+  Linear decoder_embed_{nullptr};
   torch::Tensor decoder_pos_embed_;  // fixed 2-D sin-cos, a zero row for the class token
   torch::nn::ModuleList decoder_block_list_{nullptr};
   std::vector<Block> decoder_blocks_;
   torch::nn::LayerNorm decoder_norm_{nullptr};
-  torch::nn::Linear decoder_pred_{nullptr};
+  Linear decoder_pred_{nullptr};
 };
 TORCH_MODULE(MaskedAutoencoder);
 

@@ -110,7 +110,7 @@ SwinTransformerImpl::SwinTransformerImpl(const SwinOptions& options)
   norm_ = register_module("norm", layer_norm(options.num_features()));
   head_ = register_module("head", std::make_shared<torch::nn::Module>("ClassifierHead"));
   if (options.num_classes > 0) {
-    fc_ = head_->register_module("fc", torch::nn::Linear(options.num_features(), options.num_classes));
+    fc_ = head_->register_module("fc", Linear(options.num_features(), options.num_classes));
   }
   // timm's Swin init: norms and the patch convolution keep PyTorch's defaults; the bias tables
   // are drawn by WindowAttention.

@@ -2,6 +2,7 @@
 
 #include "models/core/image_model.h"
 #include "models/layers/drop_path.h"
+#include "models/layers/linear.h"
 #include "models/layers/mlp.h"
 #include "models/layers/patch_embed.h"
 #include "models/layers/patch_merging.h"
@@ -101,7 +102,7 @@ class SwinTransformerImpl : public ImageModelImpl {
   std::vector<SwinStage> layers_;
   torch::nn::LayerNorm norm_{nullptr};
   std::shared_ptr<torch::nn::Module> head_;
-  torch::nn::Linear fc_{nullptr};  // head.fc; none without classes
+  Linear fc_{nullptr};  // head.fc; none without classes
 };
 TORCH_MODULE(SwinTransformer);
 

@@ -19,8 +19,7 @@ torch::Tensor fixed_pos_embed(const VitOptions& options) {
 
 // A distilled model's two heads on their tokens' final states [B, P + N, D]: the class head on the
 // class token, head_dist on the distillation token.
-ImageModelImpl::TrainingOutputs distilled_heads(torch::nn::Linear& head, torch::nn::Linear& head_dist,
-                                                const torch::Tensor& features) {
+ImageModelImpl::TrainingOutputs distilled_heads(Linear& head, Linear& head_dist, const torch::Tensor& features) {
   return {head(features.select(1, 0)), head_dist(features.select(1, 1))};
 }
 
@@ -58,8 +57,8 @@ VisionTransformerImpl::VisionTransformerImpl(const VitOptions& options)
     norm_ = register_module("norm", vit_layer_norm(dim));
   }
   if (options.num_classes > 0) {
-    head_ = register_module("head", torch::nn::Linear(dim, options.num_classes));
-    if (options.distilled) head_dist_ = register_module("head_dist", torch::nn::Linear(dim, options.num_classes));
+    head_ = register_module("head", Linear(dim, options.num_classes));
+    if (options.distilled) head_dist_ = register_module("head_dist", Linear(dim, options.num_classes));
   }
   init_weights();
 }

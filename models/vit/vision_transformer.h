@@ -3,6 +3,7 @@
 #include "models/core/image_model.h"
 #include "models/layers/block.h"
 #include "models/layers/dropout.h"
+#include "models/layers/linear.h"
 #include "models/layers/patch_embed.h"
 #include "models/vit/vit_options.h"
 
@@ -83,8 +84,8 @@ class VisionTransformerImpl : public ImageModelImpl {
   std::vector<Block> blocks_;
   torch::nn::LayerNorm norm_{nullptr};     // not with pool avg
   torch::nn::LayerNorm fc_norm_{nullptr};  // pool avg only
-  torch::nn::Linear head_{nullptr};
-  torch::nn::Linear head_dist_{nullptr};  // distilled with a head only
+  Linear head_{nullptr};
+  Linear head_dist_{nullptr};  // distilled with a head only
 };
 TORCH_MODULE(VisionTransformer);
 

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+namespace vit::models {
+
+// torch::nn::Linear (same parameters, names and initialization) whose forward is the
+// torch::linear operator, the one Python's nn.Linear calls.
+//
+// LibTorch 1.13's C++ Linear multiplies and then adds its bias in place, outside autocast: under
+// bf16 autocast the product is bf16 while the bias stays fp32, so the in-place add goes through an
+// fp32 copy of the whole output, forward and backward (12 % of a ViT-Ti-sized layer's forward and
+// backward on one thread). torch::linear is an autocast operator and casts the bias with the weight.
+class LinearImpl : public torch::nn::LinearImpl {
+ public:
+  using torch::nn::LinearImpl::LinearImpl;
+  torch::Tensor forward(const torch::Tensor& input);
+};
+TORCH_MODULE(Linear);
+
+}  // namespace vit::models
