@@ -4,7 +4,6 @@
 #include "models/layers/linear.h"
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
 #include <utility>

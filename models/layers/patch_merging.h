@@ -1,10 +1,10 @@
 #pragma once
 
+#include "models/layers/linear.h"
+
 #include <torch/nn/module.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
-#include "models/layers/linear.h"
 
 namespace vit::models {
 

@@ -1,5 +1,7 @@
 #include "models/layers/linear.h"
 
+#include "models/kernels/autocast_state.h"
+
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -25,11 +27,14 @@ TEST(Linear, UnderBf16AutocastAddsItsBiasInBf16LikeTorchLinear) {
   torch::manual_seed(2);
   Linear linear(24, 40);
   const auto x = torch::randn({3, 7, 24});
-  at::autocast::set_cpu_enabled(true);
-  at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  // Through the project's shim: LibTorch 2.4 renamed the CPU autocast setters.
+  const auto previous_dtype = autocast_dtype(c10::kCPU);
+  set_autocast_dtype(c10::kCPU, torch::kBFloat16);
+  set_autocast_enabled(c10::kCPU, true);
   const auto y = linear(x);
   const auto torch_nn_y = static_cast<torch::nn::LinearImpl&>(*linear).forward(x);
-  at::autocast::set_cpu_enabled(false);
+  set_autocast_enabled(c10::kCPU, false);
+  set_autocast_dtype(c10::kCPU, previous_dtype);
   at::autocast::clear_cache();
 
   const auto bf16 = [](const torch::Tensor& t) { return t.to(torch::kBFloat16); };
