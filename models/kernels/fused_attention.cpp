@@ -1,6 +1,7 @@
 #include "models/kernels/fused_attention.h"
 
 #include "models/kernels/blas.h"
+#include "models/kernels/softmax.h"
 
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -46,7 +47,7 @@ struct FusedAttention : public torch::autograd::Function<FusedAttention> {
       blas::gemm(n, n, d, static_cast<float>(scale), x + l.qkv_offset(pair, kQ), 3 * l.dim(), false,
                  x + l.qkv_offset(pair, kK), 3 * l.dim(), true, s + l.scores_offset(pair), n);
     });
-    const auto weights = scores.softmax(-1);
+    const auto weights = scaled_softmax_forward(scores, 1.0);
     const float* const p = weights.data_ptr<float>();
     auto out = at::empty({l.batch, n, l.dim()}, qkv.options());
     float* const o = out.data_ptr<float>();
@@ -85,7 +86,7 @@ struct FusedAttention : public torch::autograd::Function<FusedAttention> {
                  gx + l.qkv_offset(pair, kV), 3 * l.dim());
     });
     // dS = softmax'(dP); dQ = scale · dS K and dK = scale · dS^T Q, per head.
-    const auto grad_scores = at::_softmax_backward_data(grad_weights, weights, -1, weights.scalar_type());
+    const auto grad_scores = scaled_softmax_backward(grad_weights, weights, 1.0);
     const float* const gs = grad_scores.data_ptr<float>();
     blas::for_each_product(l.pairs(), 2 * l.score_multiply_adds(), [&](int64_t pair) {
       blas::gemm(n, d, n, scale, gs + l.scores_offset(pair), n, false, x + l.qkv_offset(pair, kK), 3 * l.dim(), false,

@@ -2,6 +2,7 @@
 
 #include "models/kernels/batched_matmul.h"
 #include "models/kernels/fused_attention.h"
+#include "models/kernels/softmax.h"
 
 #include <torch/version.h>
 
@@ -58,12 +59,14 @@ torch::Tensor AttentionImpl::merge_heads(const torch::Tensor& per_head) { return
 
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend(const torch::Tensor& qkv, const AttentionMask& mask) {
   const auto [q, k, v] = split_heads(qkv);
-  auto scores = batched_matmul(q * scale_, k.transpose(-2, -1));
-  if (mask.bias.defined()) scores = add_bias(scores, mask.bias);
+  // The scale goes into the softmax, unless a bias is added to the scaled scores.
+  const bool biased = mask.bias.defined();
+  auto scores = batched_matmul(biased ? q * scale_ : q, k.transpose(-2, -1));
+  if (biased) scores = add_bias(scores, mask.bias);
   if (const auto blocked = blocked_pairs(mask, qkv.size(1), qkv.device()); blocked.defined()) {
     scores = scores.masked_fill(blocked, -std::numeric_limits<double>::infinity());
   }
-  const auto weights = scores.softmax(-1);
+  const auto weights = scaled_softmax(scores, biased ? 1.0 : scale_);
   return {merge_heads(batched_matmul(attn_drop_(weights), v)), weights};
 }
 

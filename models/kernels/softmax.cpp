@@ -1,0 +1,270 @@
+#include "models/kernels/softmax.h"
+
+#include <ATen/TensorOperators.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+
+#include <algorithm>
+#include <iterator>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace vit::models {
+namespace {
+
+#if defined(__x86_64__)
+
+// The row kernels are compiled for AVX2 and FMA and called only where the CPU has both.
+#define VIT_AVX2_FMA __attribute__((target("avx2,fma")))
+
+bool vector_kernels_available() {
+  static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return available;
+}
+
+// Eight consecutive values as floats.
+VIT_AVX2_FMA inline __m256 load(const float* p) { return _mm256_loadu_ps(p); }
+
+VIT_AVX2_FMA inline __m256 load(const c10::BFloat16* p) {
+  // A bf16 is the upper half of the fp32 of the same value.
+  const auto halves = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(halves), 16));
+}
+
+VIT_AVX2_FMA inline void store(float* p, __m256 values) { _mm256_storeu_ps(p, values); }
+
+VIT_AVX2_FMA inline void store(c10::BFloat16* p, __m256 values) {
+  // Rounded to nearest even, NaN to the quiet NaN: c10::BFloat16's own conversion.
+  const auto bits = _mm256_castps_si256(values);
+  const auto odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  auto rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), odd), 16);
+  const auto nan = _mm256_castps_si256(_mm256_cmp_ps(values, values, _CMP_UNORD_Q));
+  rounded = _mm256_blendv_epi8(rounded, _mm256_set1_epi32(0x7FC0), nan);
+  // packus interleaves the two 128-bit lanes; the permute puts the eight halves in order.
+  const auto packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(rounded, rounded), 0xD8);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+}
+
+// A row of n >= 8 goes in chunks of 8 starting at 0, 8, ...; a last partial chunk is the row's
+// last 8 values, overlapping the one before: its first lanes are recomputed and stored again with
+// the same values, and left out of sums. (Copying a bf16 tail through a buffer would stall on
+// store forwarding on every row.) The last chunk's lanes that are new:
+VIT_AVX2_FMA inline __m256 new_lanes(int64_t n) {
+  const auto seen = static_cast<int>(8 - n % 8);  // lanes of the last chunk covered before, if n % 8
+  const auto lanes = _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                        _mm256_set1_epi32(n % 8 == 0 ? -1 : seen - 1));
+  return _mm256_castsi256_ps(lanes);
+}
+
+// Where chunk c of a row of n >= 8 starts, and whether it overlaps the one before.
+inline int64_t chunk_start(int64_t c, int64_t n) { return std::min(8 * c, n - 8); }
+inline bool overlaps(int64_t c, int64_t n) { return 8 * c > n - 8; }
+inline int64_t chunks_of(int64_t n) { return (n + 7) / 8; }
+
+VIT_AVX2_FMA inline float horizontal_max(__m256 v) {
+  auto m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+VIT_AVX2_FMA inline float horizontal_sum(__m256 v) {
+  auto s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+// e^x for softmax's shifted scores (x <= 0, up to rounding): x = n·ln 2 + r, |r| <= ln 2 / 2,
+// e^r by Cephes' degree-7 polynomial (~1 ulp), 2^n through the exponent bits. Below e^-87, just
+// above fp32's smallest normal, the result is 0 (LibTorch gives up to 1.7e-38): a subnormal
+// product costs a microcode assist per vector on Intel cores. NaN stays NaN.
+VIT_AVX2_FMA inline __m256 exp_of(__m256 x) {
+  const auto lowest = _mm256_set1_ps(-87.0F);
+  const auto underflows = _mm256_cmp_ps(x, lowest, _CMP_LT_OQ);
+  x = _mm256_max_ps(lowest, x);  // max_ps returns its second operand, x, when x is NaN
+  const auto n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341F)),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  auto r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375F), x);  // ln 2 in two parts, the first exact
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440E-4F), r);
+  auto p = _mm256_set1_ps(1.9875691500E-4F);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3F));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3F));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2F));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1F));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1F));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0F)));
+  const auto power = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(underflows, _mm256_mul_ps(p, _mm256_castsi256_ps(power)));
+}
+
+// y = softmax(scale · x) of one row of n >= 8; `exps` holds n floats (it may be y itself for fp32).
+template <typename T>
+VIT_AVX2_FMA void softmax_row(const T* x, T* y, float* exps, int64_t n, float scale) {
+  // The max needs no masking: an overlapping chunk's first lanes are the row's own values.
+  auto top = load(x);
+  for (int64_t c = 1; c < chunks_of(n); ++c) top = _mm256_max_ps(top, load(x + chunk_start(c, n)));
+  const auto scales = _mm256_set1_ps(scale);
+  const auto shift = _mm256_set1_ps(scale * horizontal_max(top));
+  auto sum = _mm256_setzero_ps();
+  const auto last_new = new_lanes(n);
+  for (int64_t c = 0; c < chunks_of(n); ++c) {
+    const int64_t start = chunk_start(c, n);
+    const auto e = exp_of(_mm256_fmsub_ps(scales, load(x + start), shift));
+    store(exps + start, e);
+    sum = _mm256_add_ps(sum, overlaps(c, n) ? _mm256_and_ps(e, last_new) : e);
+  }
+  const auto inverse = _mm256_set1_ps(1.0F / horizontal_sum(sum));
+  // Written in place (fp32), an overlapping chunk's first lanes already hold their weights.
+  const bool in_place = static_cast<const void*>(exps) == static_cast<const void*>(y);
+  for (int64_t c = 0; c < chunks_of(n); ++c) {
+    const int64_t start = chunk_start(c, n);
+    const auto e = load(exps + start);
+    const auto weights = _mm256_mul_ps(e, inverse);
+    store(y + start, in_place && overlaps(c, n) ? _mm256_blendv_ps(e, weights, last_new) : weights);
+  }
+}
+
+// dx = scale · y ⊙ (dy − Σ dy ⊙ y) of one row of n >= 8.
+template <typename T>
+VIT_AVX2_FMA void softmax_backward_row(const T* dy, const T* y, T* dx, int64_t n, float scale) {
+  auto dot = _mm256_setzero_ps();
+  const auto last_new = new_lanes(n);
+  for (int64_t c = 0; c < chunks_of(n); ++c) {
+    const int64_t start = chunk_start(c, n);
+    const auto product = _mm256_mul_ps(load(dy + start), load(y + start));
+    dot = _mm256_add_ps(dot, overlaps(c, n) ? _mm256_and_ps(product, last_new) : product);
+  }
+  const auto dots = _mm256_set1_ps(horizontal_sum(dot));
+  const auto scales = _mm256_set1_ps(scale);
+  for (int64_t c = 0; c < chunks_of(n); ++c) {
+    const int64_t start = chunk_start(c, n);
+    const auto scaled_y = _mm256_mul_ps(scales, load(y + start));
+    store(dx + start, _mm256_mul_ps(scaled_y, _mm256_sub_ps(load(dy + start), dots)));
+  }
+}
+
+// Rows shorter than a chunk run through rows of 8 padded with values that leave them unchanged:
+// -inf scores (weight 0), zero weights and gradients.
+template <typename T>
+struct PaddedRow {
+  explicit PaddedRow(const T* values, int64_t n, float fill) {
+    std::fill(std::begin(padded), std::end(padded), T(fill));
+    std::copy(values, values + n, padded);
+  }
+  T padded[8];
+};
+
+template <typename T>
+void softmax_rows(const at::Tensor& x, const at::Tensor& y, float scale) {
+  const int64_t n = x.size(-1), rows = x.numel() / n;
+  const T* const in = x.data_ptr<T>();
+  T* const out = y.data_ptr<T>();
+  std::vector<float> exps(std::is_same_v<T, float> ? 0 : static_cast<size_t>(std::max<int64_t>(n, 8)));
+  for (int64_t row = 0; row < rows; ++row) {
+    const T* const in_row = in + row * n;
+    T* const out_row = out + row * n;
+    if (n < 8) {
+      const PaddedRow<T> scores(in_row, n, -std::numeric_limits<float>::infinity());
+      T weights[8];
+      float padded_exps[8];
+      softmax_row(scores.padded, weights, padded_exps, 8, scale);
+      std::copy(weights, weights + n, out_row);
+    } else {
+      float* const exps_row = std::is_same_v<T, float> ? reinterpret_cast<float*>(out_row) : exps.data();
+      softmax_row(in_row, out_row, exps_row, n, scale);
+    }
+  }
+}
+
+template <typename T>
+void softmax_backward_rows(const at::Tensor& dy, const at::Tensor& y, const at::Tensor& dx, float scale) {
+  const int64_t n = y.size(-1), rows = y.numel() / n;
+  const T* const g = dy.data_ptr<T>();
+  const T* const p = y.data_ptr<T>();
+  T* const out = dx.data_ptr<T>();
+  for (int64_t row = 0; row < rows; ++row) {
+    if (n < 8) {
+      const PaddedRow<T> grad(g + row * n, n, 0.0F), weights(p + row * n, n, 0.0F);
+      T grad_scores[8];
+      softmax_backward_row(grad.padded, weights.padded, grad_scores, 8, scale);
+      std::copy(grad_scores, grad_scores + n, out + row * n);
+    } else {
+      softmax_backward_row(g + row * n, p + row * n, out + row * n, n, scale);
+    }
+  }
+}
+
+#else
+
+bool vector_kernels_available() { return false; }
+
+template <typename T>
+void softmax_rows(const at::Tensor&, const at::Tensor&, float) {}
+
+template <typename T>
+void softmax_backward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, float) {}
+
+#endif
+
+bool row_kernels_apply(const at::Tensor& x) {
+  return vector_kernels_available() && x.device().is_cpu() && x.layout() == at::kStrided &&
+         (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) && x.dim() > 0 && x.numel() > 0;
+}
+
+struct ScaledSoftmax : public torch::autograd::Function<ScaledSoftmax> {
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& x, double scale) {
+    auto y = scaled_softmax_forward(x, scale);
+    context->save_for_backward({y});
+    context->saved_data["scale"] = scale;
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 const torch::autograd::variable_list& output_grads) {
+    const auto y = context->get_saved_variables()[0];
+    return {scaled_softmax_backward(output_grads[0], y, context->saved_data["scale"].toDouble()), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor scaled_softmax_forward(const at::Tensor& x, double scale) {
+  if (!row_kernels_apply(x)) return at::_softmax(scale == 1.0 ? x : x * scale, -1, false);
+  const auto input = x.contiguous();
+  auto y = at::empty_like(input, at::MemoryFormat::Contiguous);
+  if (input.scalar_type() == at::kFloat) {
+    softmax_rows<float>(input, y, static_cast<float>(scale));
+  } else {
+    softmax_rows<c10::BFloat16>(input, y, static_cast<float>(scale));
+  }
+  return y;
+}
+
+at::Tensor scaled_softmax_backward(const at::Tensor& grad_y, const at::Tensor& y, double scale) {
+  if (!row_kernels_apply(y) || grad_y.scalar_type() != y.scalar_type() || grad_y.sizes() != y.sizes()) {
+    const auto grad_x = at::_softmax_backward_data(grad_y, y, -1, y.scalar_type());
+    return scale == 1.0 ? grad_x : grad_x * scale;
+  }
+  const auto dy = grad_y.contiguous();
+  const auto output = y.contiguous();
+  auto dx = at::empty_like(output, at::MemoryFormat::Contiguous);
+  if (output.scalar_type() == at::kFloat) {
+    softmax_backward_rows<float>(dy, output, dx, static_cast<float>(scale));
+  } else {
+    softmax_backward_rows<c10::BFloat16>(dy, output, dx, static_cast<float>(scale));
+  }
+  return dx;
+}
+
+at::Tensor scaled_softmax(const at::Tensor& x, double scale) {
+  TORCH_CHECK(scale > 0.0, "scaled_softmax: the scale must be positive, got ", scale);
+  // The TorchScript tracer cannot record a custom autograd function.
+  if (!row_kernels_apply(x) || torch::jit::tracer::isTracing()) return (scale == 1.0 ? x : x * scale).softmax(-1);
+  return ScaledSoftmax::apply(x, scale);
+}
+
+}  // namespace vit::models
