@@ -56,8 +56,8 @@ VIT_AVX2_FMA inline void store(c10::BFloat16* p, __m256 values) {
 // store forwarding on every row.) The last chunk's lanes that are new:
 VIT_AVX2_FMA inline __m256 new_lanes(int64_t n) {
   const auto seen = static_cast<int>(8 - n % 8);  // lanes of the last chunk covered before, if n % 8
-  const auto lanes = _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                        _mm256_set1_epi32(n % 8 == 0 ? -1 : seen - 1));
+  const auto lanes =
+      _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n % 8 == 0 ? -1 : seen - 1));
   return _mm256_castsi256_ps(lanes);
 }
 

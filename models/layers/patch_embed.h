@@ -23,6 +23,9 @@ class PatchEmbedImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& images);
 
  private:
+  // [B, C, H, W] -> [B, (H/P)*(W/P), D] without the norm.
+  torch::Tensor project(const torch::Tensor& images);
+
   PatchEmbedOptions options_;
   torch::nn::Conv2d proj_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};

@@ -425,7 +425,7 @@ const std::vector<Knob>& train_knobs() {
             {"train.distillation.teacher={base}/last.ckpt", "train.distillation.type=soft"}),
       steps("train.detection.cost_class", "4", detr_context()),
       steps("train.detection.cost_bbox", "1", detr_context()),
-      steps("train.detection.cost_giou", "6", detr_context()),
+      steps("train.detection.cost_giou", "0", detr_context()),
       steps("train.detection.bbox_loss_coef", "2", detr_context()),
       steps("train.detection.giou_loss_coef", "1", detr_context()),
       steps("train.detection.eos_coef", "0.5", detr_context()),
