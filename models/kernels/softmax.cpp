@@ -53,11 +53,10 @@ VIT_AVX2_FMA inline void store(c10::BFloat16* p, __m256 values) {
 // A row of n >= 8 goes in chunks of 8 starting at 0, 8, ...; a last partial chunk is the row's
 // last 8 values, overlapping the one before: its first lanes are recomputed and stored again with
 // the same values, and left out of sums. (Copying a bf16 tail through a buffer would stall on
-// store forwarding on every row.) The last chunk's lanes that are new:
+// store forwarding on every row.) The last chunk's lanes that are new, when it overlaps: the last n % 8.
 VIT_AVX2_FMA inline __m256 new_lanes(int64_t n) {
-  const auto seen = static_cast<int>(8 - n % 8);  // lanes of the last chunk covered before, if n % 8
-  const auto lanes =
-      _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(n % 8 == 0 ? -1 : seen - 1));
+  const auto first_new = _mm256_set1_epi32(static_cast<int>(8 - n % 8));
+  const auto lanes = _mm256_cmpgt_epi32(_mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8), first_new);
   return _mm256_castsi256_ps(lanes);
 }
 
@@ -163,7 +162,7 @@ void softmax_rows(const at::Tensor& x, const at::Tensor& y, float scale) {
   const int64_t n = x.size(-1), rows = x.numel() / n;
   const T* const in = x.data_ptr<T>();
   T* const out = y.data_ptr<T>();
-  std::vector<float> exps(std::is_same_v<T, float> ? 0 : static_cast<size_t>(std::max<int64_t>(n, 8)));
+  std::vector<float> exps(std::is_same_v<T, float> ? 0 : static_cast<size_t>(n));
   for (int64_t row = 0; row < rows; ++row) {
     const T* const in_row = in + row * n;
     T* const out_row = out + row * n;

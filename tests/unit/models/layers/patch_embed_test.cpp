@@ -19,8 +19,8 @@ torch::Tensor convolved(PatchEmbed& embed, const torch::Tensor& images, int64_t 
 
 TEST(PatchEmbed, EqualsTheStridedConvolutionAndItsGradients) {
   torch::manual_seed(31);
-  for (const auto& options : {PatchEmbedOptions{28, 7, 1, 32}, PatchEmbedOptions{32, 4, 3, 48},
-                              PatchEmbedOptions{224, 16, 3, 64}}) {
+  for (const auto& options :
+       {PatchEmbedOptions{28, 7, 1, 32}, PatchEmbedOptions{32, 4, 3, 48}, PatchEmbedOptions{224, 16, 3, 64}}) {
     PatchEmbed embed(options);
     const auto images = torch::randn({3, options.in_chans, options.image_size, options.image_size});
     const auto tokens = embed(images);
