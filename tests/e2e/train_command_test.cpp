@@ -19,10 +19,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST(Train, EndToEndTrainEvalExportPythonPredict) {
+// The suites named *OnDevice train and predict on VIT_TEST_DEVICE (CUDA on the GPU machine).
+TEST(TrainOnDevice, EndToEndTrainEvalExportPythonPredict) {
   TempDir dir;
   const auto run = dir / "run";
-  const auto trained = run_vit("train --config " + tiny_config(dir) + " --output " + run.string());
+  const auto device = test_device_flag();
+  const auto trained = run_vit("train --config " + tiny_config(dir) + device + " --output " + run.string());
   ASSERT_EQ(trained.exit_code, 0) << trained.err;
   for (const auto* file : {"last.ckpt", "best.ckpt", "epoch_0004.ckpt", "config.yaml", "metrics.csv", "steps.csv",
                            "loss.png", "accuracy.png", "lr.png"}) {
@@ -37,7 +39,7 @@ TEST(Train, EndToEndTrainEvalExportPythonPredict) {
   EXPECT_EQ(count_lines(read_file(run / "steps.csv")), 1u + 4u * 8u);
 
   // Evaluate: the same data and model give the numbers training logged for its last epoch.
-  const auto evaluated = run_vit("eval --checkpoint " + (run / "last.ckpt").string() + " --json " +
+  const auto evaluated = run_vit("eval --checkpoint " + (run / "last.ckpt").string() + device + " --json " +
                                  (dir / "eval.json").string() + " --output " + (dir / "eval").string());
   ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
   const auto report = nlohmann::json::parse(read_file(dir / "eval.json"));
@@ -54,8 +56,9 @@ TEST(Train, EndToEndTrainEvalExportPythonPredict) {
   const auto exported = run_vit("export --checkpoint " + (run / "best.ckpt").string() + " --output " + model.string());
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   const auto image = dir / "val" / "left" / "0.png";
-  const auto from_script = run_vit("predict --json --model " + model.string() + " " + image.string());
-  const auto from_checkpoint = run_vit("predict --json --model " + (run / "best.ckpt").string() + " " + image.string());
+  const auto from_script = run_vit("predict --json --model " + model.string() + device + " " + image.string());
+  const auto from_checkpoint =
+      run_vit("predict --json --model " + (run / "best.ckpt").string() + device + " " + image.string());
   ASSERT_EQ(from_script.exit_code, 0) << from_script.err;
   ASSERT_EQ(from_checkpoint.exit_code, 0) << from_checkpoint.err;
   const auto script_result = nlohmann::json::parse(from_script.out)[0];
@@ -95,11 +98,12 @@ TEST(Train, LearnsASimpleImageSetWithinSeconds) {
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
 }
 
-TEST(Train, ResumedRunRepeatsTheUninterruptedLossesExactly) {
+// On CUDA the checkpoint carries the CUDA generator's state too.
+TEST(TrainOnDevice, ResumedRunRepeatsTheUninterruptedLossesExactly) {
   TempDir dir;
   // A constant schedule (after a step-based warmup) lets the first run stop at an epoch's end
   // by being given fewer epochs.
-  const auto config = tiny_config(dir) +
+  const auto config = tiny_config(dir) + test_device_flag() +
                       " --set train.grad_accum_steps=3 --set train.batch_size=8 --set train.schedule=constant" +
                       " --set data.train_transforms.random_crop_padding=1" +
                       " --set train.mixup.mixup_alpha=0.8 --set train.mixup.cutmix_alpha=1.0";
@@ -112,10 +116,11 @@ TEST(Train, ResumedRunRepeatsTheUninterruptedLossesExactly) {
   const auto first = run_vit("train --config " + config + " --set train.epochs=1 --output " + interrupted.string());
   ASSERT_EQ(first.exit_code, 0) << first.err;
   EXPECT_EQ(loss_column(interrupted / "steps.csv").size(), 5u);
-  const auto second = run_vit("train --resume " + interrupted.string() + " --set train.epochs=3 --stop-after 2");
+  const auto second =
+      run_vit("train --resume " + interrupted.string() + test_device_flag() + " --set train.epochs=3 --stop-after 2");
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_NE(second.err.find("continue with: vit train --resume"), std::string::npos) << second.err;
-  const auto third = run_vit("train --resume " + (interrupted / "last.ckpt").string());
+  const auto third = run_vit("train --resume " + (interrupted / "last.ckpt").string() + test_device_flag());
   ASSERT_EQ(third.exit_code, 0) << third.err;
 
   const auto expected = loss_column(straight / "steps.csv");

@@ -2,14 +2,29 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <torch/cuda.h>
 
 #include <unistd.h>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace vit::testing {
+
+c10::Device test_device() {
+  const char* requested = std::getenv("VIT_TEST_DEVICE");
+  const c10::Device device(requested == nullptr || *requested == '\0' ? "cpu" : requested);
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    throw std::runtime_error("VIT_TEST_DEVICE=" + std::string(requested) + " but LibTorch sees no CUDA device");
+  }
+  return device;
+}
+
+std::string test_device_flag() { return " --device " + test_device().str(); }
+
 TempDir::TempDir() {
   static std::atomic<int> counter{0};
   path_ = std::filesystem::path(::testing::TempDir()) /

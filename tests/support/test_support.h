@@ -2,6 +2,8 @@
 
 #include "models/vit/vit_options.h"
 
+#include <c10/core/Device.h>
+
 #include <filesystem>
 #include <string>
 
@@ -38,5 +40,11 @@ models::VitOptions small_vit(int64_t image_size, int64_t patch_size, int64_t in_
                              int64_t depth, int64_t heads);
 
 CommandResult run_vit(const std::string& arguments, const std::string& environment = "");
+
+// The device of the test suites named *OnDevice: VIT_TEST_DEVICE, cpu by default; cuda on the GPU
+// machine (scripts/gpu_check.sh). Asking for CUDA where there is none throws: no quiet CPU run.
+c10::Device test_device();
+// The same for a `vit` command line: " --device cpu" or " --device cuda".
+std::string test_device_flag();
 
 }  // namespace vit::testing

@@ -11,7 +11,9 @@
 namespace vit::testing {
 namespace {
 
-TEST(DeviceInput, Uint8BatchesNormalizedOnTheDeviceEqualTheLoadersFloatBatches) {
+// On CUDA the uint8 batches come from pinned memory, as `vit train` loads them there.
+TEST(DeviceInputOnDevice, Uint8BatchesNormalizedOnTheDeviceEqualTheLoadersFloatBatches) {
+  const auto device = test_device();
   TempDir dir;
   write_halves_dataset(dir / "train", 12, 4);
   const auto config = app::load_config_text(
@@ -28,8 +30,10 @@ TEST(DeviceInput, Uint8BatchesNormalizedOnTheDeviceEqualTheLoadersFloatBatches) 
   options.workers = 2;
   data::DataLoader floats(splits.train, app::make_transform(config, true), options);
   options.bytes = true;
+  options.pin_memory = device.is_cuda();
   data::DataLoader bytes(splits.train, app::make_transform(config, true), options);
-  const app::DeviceInput to_input(bytes.transform().mean(), bytes.transform().std(), torch::kCPU);
+  options.pin_memory = false;
+  const app::DeviceInput to_input(bytes.transform().mean(), bytes.transform().std(), device);
   EXPECT_EQ(bytes.transform().mean(), (std::vector<double>{0.4, 0.5, 0.6}));
 
   floats.start_epoch(1);
@@ -39,17 +43,19 @@ TEST(DeviceInput, Uint8BatchesNormalizedOnTheDeviceEqualTheLoadersFloatBatches) 
     const auto got = bytes.next();
     ASSERT_TRUE(got.has_value());
     EXPECT_EQ(got->images.scalar_type(), torch::kUInt8);
+    EXPECT_EQ(got->images.is_pinned(), device.is_cuda());
     EXPECT_TRUE(torch::equal(got->labels, expected->labels));
     const auto input = to_input(got->images);
     EXPECT_EQ(input.scalar_type(), torch::kFloat32);
-    EXPECT_LE((input - expected->images).abs().max().item<double>(), 1e-5);
+    EXPECT_EQ(input.device(), device);
+    EXPECT_LE((input.cpu() - expected->images).abs().max().item<double>(), 1e-5);
     ++batches;
   }
   EXPECT_EQ(batches, 3);
   EXPECT_FALSE(bytes.next().has_value());
 
   // Float batches pass through untouched; uint8 batches cannot carry mixup.
-  EXPECT_TRUE(torch::equal(to_input(torch::ones({1, 3, 2, 2})), torch::ones({1, 3, 2, 2})));
+  EXPECT_TRUE(torch::equal(to_input(torch::ones({1, 3, 2, 2})).cpu(), torch::ones({1, 3, 2, 2})));
   options.mixup.mixup_alpha = 0.8;
   options.num_classes = 2;
   EXPECT_THROW(data::DataLoader(splits.train, app::make_transform(config, true), options), std::invalid_argument);

@@ -1,7 +1,8 @@
 #include "app/train/loss_scaler.h"
 
+#include "support/test_support.h"
+
 #include <gtest/gtest.h>
-#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <limits>
@@ -11,9 +12,9 @@ namespace {
 
 // LibTorch 1.x has the scaler's ops (those of torch.cuda.amp.GradScaler) for CUDA only, the one
 // place fp16 training runs; scripts/gpu_check.sh runs this where a GPU is.
-TEST(LossScaler, UnscalesSkipsOverflowsAndAdaptsTheScaleOnTheDevice) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "fp16 loss scaling runs on CUDA only";
-  const torch::Device cuda(torch::kCUDA);
+TEST(LossScalerOnDevice, UnscalesSkipsOverflowsAndAdaptsTheScale) {
+  const auto cuda = test_device();
+  if (!cuda.is_cuda()) GTEST_SKIP() << "fp16 loss scaling runs on CUDA only (VIT_TEST_DEVICE=cuda)";
   app::LossScaler scaler(true, cuda, 1024.0, /*growth_interval=*/2);
   auto weight = torch::ones({3}, torch::TensorOptions(cuda).requires_grad(true));
   scaler.scale((weight * 2.0).sum()).backward();

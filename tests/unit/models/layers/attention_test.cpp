@@ -1,4 +1,5 @@
 #include "models/layers/attention.h"
+#include "support/test_support.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -13,21 +14,28 @@ constexpr int64_t kTokens = 5;
 constexpr int64_t kDim = 8;
 constexpr int64_t kHeads = 2;
 
+// The suites named *OnDevice run where VIT_TEST_DEVICE says (CUDA on the GPU machine; LibTorch
+// 2.x takes the fused scaled_dot_product_attention path there, masks included).
+torch::Tensor randn(std::vector<int64_t> sizes) {
+  return torch::randn(sizes, torch::TensorOptions(vit::testing::test_device()));
+}
+
 Attention make_attention() {
   torch::manual_seed(7);
   Attention attention(AttentionOptions{kDim, kHeads, /*qkv_bias=*/true});
   torch::NoGradGuard no_grad;
   for (auto& parameter : attention->parameters()) parameter.normal_(0.0, 0.5);  // non-zero biases too
   attention->eval();
+  attention->to(vit::testing::test_device());
   return attention;
 }
 
 // softmax(q k^T / sqrt(d)) v for every head, written as plain loops over the formula.
 torch::Tensor reference_attention(Attention& attention, const torch::Tensor& input) {
   auto params = attention->named_parameters();
-  const auto x = input.to(torch::kFloat64);
-  const auto qkv =
-      torch::matmul(x, params["qkv.weight"].to(torch::kFloat64).t()) + params["qkv.bias"].to(torch::kFloat64);
+  const auto exact = [](const torch::Tensor& t) { return t.to(torch::kCPU, torch::kFloat64); };
+  const auto x = exact(input);
+  const auto qkv = torch::matmul(x, exact(params["qkv.weight"]).t()) + exact(params["qkv.bias"]);
   const int64_t head_dim = kDim / kHeads;
   auto merged = torch::zeros({kBatch, kTokens, kDim}, torch::kFloat64);
   auto q = qkv.accessor<double, 3>();
@@ -52,17 +60,15 @@ torch::Tensor reference_attention(Attention& attention, const torch::Tensor& inp
       }
     }
   }
-  return (torch::matmul(merged, params["proj.weight"].to(torch::kFloat64).t()) +
-          params["proj.bias"].to(torch::kFloat64))
-      .to(torch::kFloat32);
+  return (torch::matmul(merged, exact(params["proj.weight"]).t()) + exact(params["proj.bias"])).to(torch::kFloat32);
 }
 
-TEST(Attention, EqualsThePerHeadFormula) {
+TEST(AttentionOnDevice, EqualsThePerHeadFormula) {
   auto attention = make_attention();
-  const auto x = torch::randn({kBatch, kTokens, kDim});
+  const auto x = randn({kBatch, kTokens, kDim});
   const auto expected = reference_attention(attention, x);
-  EXPECT_TRUE(torch::allclose(attention(x), expected, 1e-4, 1e-5));
-  EXPECT_TRUE(torch::allclose(attention->forward_with_weights(x).first, expected, 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(attention(x).cpu(), expected, 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(attention->forward_with_weights(x).first.cpu(), expected, 1e-4, 1e-5));
 }
 
 TEST(Attention, WeightsAreRowStochasticPerHead) {
@@ -72,10 +78,10 @@ TEST(Attention, WeightsAreRowStochasticPerHead) {
   EXPECT_TRUE(torch::allclose(weights.sum(-1), torch::ones({kBatch, kHeads, kTokens})));
 }
 
-TEST(Attention, PaddedKeysGetZeroWeightAndDoNotLeak) {
+TEST(AttentionOnDevice, PaddedKeysGetZeroWeightAndDoNotLeak) {
   auto attention = make_attention();
-  const auto x = torch::randn({kBatch, kTokens, kDim});
-  auto padding = torch::zeros({kBatch, kTokens}, torch::kBool);
+  const auto x = randn({kBatch, kTokens, kDim});
+  auto padding = torch::zeros({kBatch, kTokens}, torch::TensorOptions(torch::kBool).device(x.device()));
   padding.index_put_({0, 3}, true);
   padding.index_put_({0, 4}, true);
   padding.index_put_({1, 1}, true);
@@ -86,21 +92,21 @@ TEST(Attention, PaddedKeysGetZeroWeightAndDoNotLeak) {
   EXPECT_EQ(weights.index({0, torch::indexing::Slice(), torch::indexing::Slice(), 3}).abs().max().item<float>(), 0.0f);
   EXPECT_EQ(weights.index({0, torch::indexing::Slice(), torch::indexing::Slice(), 4}).abs().max().item<float>(), 0.0f);
   EXPECT_EQ(weights.index({1, torch::indexing::Slice(), torch::indexing::Slice(), 1}).abs().max().item<float>(), 0.0f);
-  EXPECT_TRUE(torch::allclose(weights.sum(-1), torch::ones({kBatch, kHeads, kTokens})));
+  EXPECT_TRUE(torch::allclose(weights.sum(-1).cpu(), torch::ones({kBatch, kHeads, kTokens})));
 
   // Changing what sits in padded positions leaves every unpadded token's output unchanged.
   auto changed = x.clone();
-  changed.index_put_({0, 3}, torch::randn({kDim}) * 10);
-  changed.index_put_({1, 1}, torch::randn({kDim}) * 10);
+  changed.index_put_({0, 3}, randn({kDim}) * 10);
+  changed.index_put_({1, 1}, randn({kDim}) * 10);
   const auto out_changed = attention(changed, mask);
   const auto keep = padding.logical_not();
   EXPECT_TRUE(torch::allclose(out.index({keep}), out_changed.index({keep}), 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(attention(x, mask), out, 1e-5, 1e-6));
 }
 
-TEST(Attention, CausalOutputsIgnoreLaterTokens) {
+TEST(AttentionOnDevice, CausalOutputsIgnoreLaterTokens) {
   auto attention = make_attention();
-  const auto x = torch::randn({kBatch, kTokens, kDim});
+  const auto x = randn({kBatch, kTokens, kDim});
   AttentionMask causal;
   causal.causal = true;
   const auto [out, weights] = attention->forward_with_weights(x, causal);
@@ -108,7 +114,7 @@ TEST(Attention, CausalOutputsIgnoreLaterTokens) {
 
   for (int64_t j = 1; j < kTokens; ++j) {
     auto changed = x.clone();
-    changed.index_put_({torch::indexing::Slice(), j}, torch::randn({kBatch, kDim}) * 10);
+    changed.index_put_({torch::indexing::Slice(), j}, randn({kBatch, kDim}) * 10);
     const auto out_changed = attention(changed, causal);
     const auto before = torch::indexing::Slice(0, j);
     EXPECT_TRUE(torch::allclose(out.index({torch::indexing::Slice(), before}),

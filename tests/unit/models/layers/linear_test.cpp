@@ -1,6 +1,7 @@
 #include "models/layers/linear.h"
 
 #include "models/kernels/autocast_state.h"
+#include "support/test_support.h"
 
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
@@ -23,25 +24,32 @@ TEST(Linear, HasTorchsParametersAndFp32Outputs) {
   }
 }
 
-TEST(Linear, UnderBf16AutocastAddsItsBiasInBf16LikeTorchLinear) {
-  torch::manual_seed(2);
-  Linear linear(24, 40);
-  const auto x = torch::randn({3, 7, 24});
-  // Through the project's shim: LibTorch 2.4 renamed the CPU autocast setters.
-  const auto previous_dtype = autocast_dtype(c10::kCPU);
-  set_autocast_dtype(c10::kCPU, torch::kBFloat16);
-  set_autocast_enabled(c10::kCPU, true);
-  const auto y = linear(x);
-  const auto torch_nn_y = static_cast<torch::nn::LinearImpl&>(*linear).forward(x);
-  set_autocast_enabled(c10::kCPU, false);
-  set_autocast_dtype(c10::kCPU, previous_dtype);
-  at::autocast::clear_cache();
+// bf16 autocast, and on CUDA fp16 autocast too.
+TEST(LinearOnDevice, UnderAutocastAddsItsBiasInTheLowPrecisionLikeTorchLinear) {
+  const auto device = vit::testing::test_device();
+  std::vector<torch::ScalarType> dtypes{torch::kBFloat16};
+  if (device.is_cuda()) dtypes.push_back(torch::kHalf);
+  for (const auto dtype : dtypes) {
+    torch::manual_seed(2);
+    Linear linear(24, 40);
+    linear->to(device);
+    const auto x = torch::randn({3, 7, 24}, device);
+    // Through the project's shim: LibTorch 2.4 renamed the autocast setters.
+    const auto previous_dtype = autocast_dtype(device.type());
+    set_autocast_dtype(device.type(), dtype);
+    set_autocast_enabled(device.type(), true);
+    const auto y = linear(x);
+    const auto torch_nn_y = static_cast<torch::nn::LinearImpl&>(*linear).forward(x);
+    set_autocast_enabled(device.type(), false);
+    set_autocast_dtype(device.type(), previous_dtype);
+    at::autocast::clear_cache();
 
-  const auto bf16 = [](const torch::Tensor& t) { return t.to(torch::kBFloat16); };
-  EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
-  EXPECT_TRUE(torch::equal(y, torch::linear(bf16(x), bf16(linear->weight), bf16(linear->bias))));
-  // torch::nn::Linear's forward adds the fp32 bias to the bf16 product instead: other numbers.
-  EXPECT_FALSE(torch::equal(y, torch_nn_y));
+    const auto low = [dtype](const torch::Tensor& t) { return t.to(dtype); };
+    EXPECT_EQ(y.scalar_type(), dtype);
+    EXPECT_TRUE(torch::equal(y, torch::linear(low(x), low(linear->weight), low(linear->bias)))) << dtype;
+    // torch::nn::Linear's forward adds the fp32 bias to the low-precision product instead: other numbers.
+    EXPECT_FALSE(torch::equal(y.to(torch::kFloat32), torch_nn_y.to(torch::kFloat32))) << dtype;
+  }
 }
 
 }  // namespace
