@@ -14,6 +14,7 @@ and 3 (max abs difference <= 1e-4); Debian bookworm has no onnxruntime package, 
 then says that the outputs were not compared.
 """
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -60,11 +61,14 @@ def main():
     folder = os.path.dirname(os.path.abspath(args.output))
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".onnx.tmp", delete=False) as scratch:
         temporary = scratch.name
+    # PyTorch 2.9 made the dynamo-based exporter the default; it takes no TorchScript module.
+    exporter = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     try:
         try:
             with torch.no_grad():
                 torch.onnx.export(module, (example,), temporary, opset_version=args.opset, input_names=["images"],
-                                  output_names=outputs, dynamic_axes={name: {0: "batch"} for name in ["images"] + outputs})
+                                  output_names=outputs, dynamic_axes={name: {0: "batch"} for name in ["images"] + outputs},
+                                  **exporter)
             model = onnx.load(temporary)
             for key, value in config.items():
                 entry = model.metadata_props.add()

@@ -186,6 +186,11 @@ def torchvision_swin(m):
     return model
 
 
+def compiled(spec, model):
+    """The model as `torch.compile` makes it when asked (--compile; PyTorch 2.x)."""
+    return torch.compile(model) if spec.get("compile") else model
+
+
 def reference_model(spec):
     """The plain PyTorch model of a `vit bench --json` spec: this file's ViT, MAE's reference
     (mae_reference.py), torchvision's own Swin."""
@@ -267,6 +272,7 @@ def bench_train(spec, device):
     inputs = images(spec, device, batch)
     model = reference_model(spec).to(device).train()
     optimizer = make_optimizer(model, t)
+    model = compiled(spec, model)
     if spec["model"]["arch"] == "mae":  # the pretraining step of a masked autoencoder
         def step():
             mae_step(spec, model, optimizer, inputs)
@@ -281,7 +287,7 @@ def bench_train(spec, device):
 
 def bench_eval(spec, device):
     batch = spec["batch_size"]
-    model = reference_model(spec).to(device).eval()
+    model = compiled(spec, reference_model(spec).to(device).eval())
     inputs = images(spec, device, batch)
     bf16 = spec["amp"] == "bf16"
 
@@ -414,8 +420,13 @@ def main():
     parser.add_argument("--count-parameters", action="store_true", help="print the model's parameter count only")
     parser.add_argument("--fit", metavar="CONFIG", help="train on the data and with the recipe of this vitcpp config")
     parser.add_argument("--metrics", metavar="CSV", help="--fit: where to write the per-epoch metrics")
+    parser.add_argument("--compile", action="store_true", help="train or evaluate the model through torch.compile")
     args = parser.parse_args()
     spec = json.load(open(args.like))
+    if args.compile:
+        if not hasattr(torch, "compile"):
+            parser.error(f"--compile needs PyTorch 2.x, this is {torch.__version__}")
+        spec["compile"] = True
     if args.count_parameters:
         print(sum(p.numel() for p in reference_model(spec).parameters()))
         return
@@ -433,7 +444,7 @@ def main():
             result[key + "_median"] = statistics.median(result[key])
     result.update({key: spec[key] for key in ("mode", "model", "train", "batch_size", "amp", "device", "warmup",
                                               "steps", "repeats")})
-    result.update({"implementation": "pytorch", "threads": torch.get_num_threads(), "libtorch": torch.__version__,
+    result.update({"implementation": "pytorch+compile" if spec.get("compile") else "pytorch", "threads": torch.get_num_threads(), "libtorch": torch.__version__,
                    "allocator": loaded_allocator(),
                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0})
     print(json.dumps(result))

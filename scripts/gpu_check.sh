@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# The GPU check: vitcpp built against the GPU machine's LibTorch 2.x (CUDA), its device tests run
+# on CUDA, its imports and exports checked by the peers that only that machine has (timm,
+# tensorboard, onnxruntime, torchmetrics), its bf16 training measured against PyTorch eager and
+# torch.compile, and NCCL trained with one rank. One command, well inside the device tool's
+# 10-minute limit; a step that fails is reported and the next one still runs.
+#
+# Before the run, here (the .deb files of the libraries the GPU machine lacks; .gpu/ is ignored):
+#   scripts/gpu/debs.sh download .gpu/debs
+# On the GPU machine (the device tool: carry [".gpu"]):
+#   scripts/gpu_check.sh                 # report and logs in bench/tmp/gpu/; with $OUT set, the
+#                                        # report and a tarball of the logs there, after each step
+# In CI, on the CPU (the same steps on small cases, to keep the script's logic tested):
+#   scripts/gpu_check.sh --cpu-only      # uses the test build in build/; downloads the .deb files
+#
+# The results of a GPU run go to bench/gpu.md by hand, with the date.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+cpu_only=0
+[[ ${1:-} == --cpu-only ]] && cpu_only=1
+out=bench/tmp/gpu
+mkdir -p "$out"
+report=$out/gpu.md
+# The device tool brings back at most 8 files from $OUT: the report and one tarball of the logs,
+# refreshed after every step so that a run stopped at its time limit still returns what it did.
+returned=${OUT:-}
+python=${VIT_PYTHON:-python3}
+((cpu_only)) && python=/usr/bin/python3  # Debian's interpreter, where python3-torch lives
+export VIT_PYTHON=$python                # vit export --format onnx runs scripts/export_onnx.py with it
+debs=.gpu/debs
+root=${TMPDIR:-/tmp}/vitcpp-gpu-root
+failures=0
+
+log() { echo "gpu_check: $*" >&2; }
+result() {  # step, PASS/FAIL/SKIP, detail
+  echo "| $1 | $2 | $3 |" >>"$report"
+  log "$1: $2 $3"
+  [[ $2 == FAIL ]] && failures=$((failures + 1))
+  if [[ -n $returned ]]; then
+    cp "$report" "$returned/gpu.md"
+    (cd "$out" && tar czf "$returned/logs.tar.gz" --ignore-failed-read ./*.log ./*.rows ./*.json 2>/dev/null)
+  fi
+  return 0
+}
+# Runs a command with its output in $out/NAME.log; the log's tail on failure.
+logged() {
+  local name=$1
+  shift
+  if "$@" >"$out/$name.log" 2>&1; then return 0; fi
+  tail -n 30 "$out/$name.log" >&2
+  return 1
+}
+
+header() {
+  local device
+  if ((cpu_only)); then
+    device="CPU dry run ($(nproc) cores), no GPU"
+  else
+    device=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "no nvidia-smi")
+  fi
+  {
+    echo "# GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo
+    echo "- device: $device"
+    echo "- PyTorch / LibTorch: $("$python" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>&1 | tail -n 1)"
+    echo
+    echo "| step | result | detail |"
+    echo "| --- | --- | --- |"
+  } >"$report"
+}
+
+# 1. The build: Release, against the unpacked .deb files and the machine's LibTorch. On the CPU
+# the configuration alone is checked against them (a second full build would take CI 20 minutes);
+# the later steps use the test build.
+build() {
+  if [[ ! -d $debs ]]; then
+    ((cpu_only)) || { result build FAIL "no .deb files in $debs: run scripts/gpu/debs.sh download $debs here first"; return 1; }
+    logged debs scripts/gpu/debs.sh download "$debs" || { result build FAIL "downloading the .deb files"; return 1; }
+  fi
+  logged unpack scripts/gpu/debs.sh unpack "$debs" "$root" || { result build FAIL "unpacking the .deb files"; return 1; }
+  local torch_prefix build_dir=build-gpu generator=()
+  command -v ninja >/dev/null && generator=(-G Ninja)
+  torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)') ||
+    { result build FAIL "$python has no torch"; return 1; }
+  ((cpu_only)) && build_dir=$out/configure-only
+  # The executables find the carried libraries, and the libraries each other, through an old-style
+  # RPATH (which, unlike RUNPATH, serves a library's own dependencies too): no LD_LIBRARY_PATH,
+  # which would also put Debian's zlib or libpng in front of the machine's own in Python.
+  logged configure cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DVIT_BUILD_TESTS=ON \
+    -DCMAKE_PREFIX_PATH="$root/usr;$torch_prefix" -DCMAKE_BUILD_RPATH="$root/usr/lib/x86_64-linux-gnu" \
+    -DCMAKE_EXE_LINKER_FLAGS=-Wl,--disable-new-dtags ||
+    { result build FAIL "cmake configure (see configure.log)"; return 1; }
+  local package dir outside=()
+  for package in OpenCV yaml-cpp spdlog fmt GTest nlohmann_json; do
+    dir=$(sed -n "s/^${package}_DIR:PATH=//p" "$build_dir/CMakeCache.txt")
+    [[ $dir == "$root"/* ]] || outside+=("$package:$dir")
+  done
+  [[ $(sed -n 's/^TURBOJPEG_LIBRARY:FILEPATH=//p' "$build_dir/CMakeCache.txt") == "$root"/* ]] || outside+=(turbojpeg)
+  ((${#outside[@]} == 0)) || { result build FAIL "found outside the unpacked root: ${outside[*]}"; return 1; }
+  if ((cpu_only)); then
+    result build PASS "the carried libraries closed and loaded (a PNG round trip through them); configured against them and $torch_prefix (CPU: configure only)"
+    vit_build=build
+    return 0
+  fi
+  local start=$SECONDS
+  logged build cmake --build "$build_dir" -j "$(nproc)" || { result build FAIL "compile (see build.log)"; return 1; }
+  result build PASS "$(nproc) cores, $((SECONDS - start)) s"
+  vit_build=$build_dir
+}
+
+passed() { grep -o 'out of [0-9]*' "$1" | sed 's/out of \(.*\)/\1 tests passed/'; }
+failed() { sed -n '/tests FAILED:/,$p' "$1" | grep -o '[A-Za-z0-9_]*\.[A-Za-z0-9_]*' | head -n 20 | tr '\n' ' '; }
+
+# 2. The device tests (suites named *OnDevice, which honour VIT_TEST_DEVICE) on CUDA.
+device_tests() {
+  local device=cuda
+  ((cpu_only)) && device=cpu
+  VIT_TEST_DEVICE=$device logged device_tests ctest --test-dir "$vit_build" -R OnDevice -j 2 --timeout 120 \
+    --output-on-failure &&
+    result "device tests ($device)" PASS "$(passed "$out/device_tests.log")" ||
+    result "device tests ($device)" FAIL "$(failed "$out/device_tests.log")"
+}
+
+# 3. The peers: timm's models imported, TensorBoard's reader, onnxruntime, torchmetrics.
+peers() {
+  local flag=()
+  ((cpu_only)) && flag=(--allow-missing)
+  timeout 240 "$python" scripts/gpu/peers.py --vit "$vit_build/vit" --work "$out/peers" --device "$(((cpu_only)) && echo cpu || echo cuda)" \
+    "${flag[@]}" 2>"$out/peers.log" >>"$out/peers.rows" || true
+  [[ -s $out/peers.rows ]] || { result peers FAIL "peers.py wrote nothing (see peers.log)"; return; }
+  local row
+  while IFS='|' read -r _ step status detail _; do
+    result "$(echo $step)" "$(echo $status)" "$(echo $detail)"
+  done <"$out/peers.rows"
+}
+
+# 4. bf16 training speed: vitcpp, PyTorch eager and torch.compile on the same model and step.
+performance() {
+  local config=$out/perf.yaml batch=128 steps=20 device=cuda
+  if ((cpu_only)); then
+    echo 'model: {preset: vit_micro_patch4_28, num_classes: 10}' >"$config"
+    batch=8 steps=2 device=cpu
+  else
+    echo 'model: {preset: vit_base_patch16_224, num_classes: 1000}' >"$config"
+  fi
+  echo 'train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, amp: bf16}' >>"$config"
+  logged bench_vitcpp timeout 120 "$vit_build/vit" bench --config "$config" --mode train --batch-size $batch --device $device \
+    --warmup 3 --steps $steps --repeats 3 --json || { result performance FAIL "vit bench (see bench_vitcpp.log)"; return; }
+  tail -n 1 "$out/bench_vitcpp.log" >"$out/bench_vitcpp.json"
+  logged bench_eager timeout 120 "$python" scripts/bench/reference.py --like "$out/bench_vitcpp.json" ||
+    { result performance FAIL "reference.py (see bench_eager.log)"; return; }
+  local compiled=$out/bench_compile.log
+  if "$python" -c 'import torch, sys; sys.exit(not hasattr(torch, "compile"))'; then
+    logged bench_compile timeout 240 "$python" scripts/bench/reference.py --like "$out/bench_vitcpp.json" --compile ||
+      result "performance: torch.compile" FAIL "see bench_compile.log"
+  else
+    compiled=
+  fi
+  "$vit_build/vit" info --config "$config" --json >"$out/perf_info.json"
+  "$python" scripts/gpu/perf_row.py "$out/bench_vitcpp.json" "$out/bench_eager.log" "$compiled" "$out/perf_info.json" \
+    "$((cpu_only))" >>"$out/perf.rows" || { result performance FAIL "perf_row.py"; return; }
+  while IFS='|' read -r _ step status detail _; do
+    result "$(echo $step)" "$(echo $status)" "$(echo $detail)"
+  done <"$out/perf.rows"
+}
+
+# 5. Data-parallel training with one rank, on a generated detection task (the machine has no
+# network for Fashion-MNIST): NCCL on CUDA (Gloo on the CPU).
+one_rank() {
+  local device=cuda backend=NCCL
+  ((cpu_only)) && device=cpu backend=Gloo
+  logged one_rank_data "$vit_build/vit" data synth-detection --output "$out/one_rank_data" --train-images 32 \
+    --val-images 8 || { result "data-parallel, 1 rank" FAIL "vit data synth-detection"; return; }
+  logged one_rank timeout 120 "$vit_build/vit" train --config "$out/one_rank_data/detection.yaml" --nproc 1 --device $device \
+    --output "$out/one_rank" --set train.epochs=1 &&
+    result "data-parallel, 1 rank ($backend)" PASS "$(grep -o 'epoch 1:.*' "$out/one_rank.log" | head -n 1)" ||
+    result "data-parallel, 1 rank ($backend)" FAIL "see one_rank.log"
+}
+
+# 6. Last, as time allows: the unit tests on the CPU against this LibTorch (2.x on the GPU machine).
+unit_tests() {
+  logged unit_tests ctest --test-dir "$vit_build" -L unit -j "$(nproc)" --timeout 120 --output-on-failure &&
+    result "unit tests (CPU, this LibTorch)" PASS "$(passed "$out/unit_tests.log")" ||
+    result "unit tests (CPU, this LibTorch)" FAIL "$(failed "$out/unit_tests.log")"
+}
+
+rm -rf "$out"/*.rows "$out"/*.log "$out"/peers "$out"/one_rank "$out"/one_rank_data
+header
+if build; then
+  device_tests
+  peers
+  performance
+  one_rank
+  ((cpu_only)) || unit_tests  # CI has just run them
+else
+  result "later steps" SKIP "no build"
+fi
+echo >>"$report"
+cat "$report"
+((failures == 0))
