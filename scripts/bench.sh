@@ -7,8 +7,9 @@
 #   1. training-step throughput (AdamW): the default Fashion-MNIST model (17 tokens) and the same
 #      model on 4-pixel patches (50 tokens) at batch 128, ViT-Ti/16 at 224 px, batch 32, DeiT-Ti
 #      (distilled) at batch 32, the MAE step of configs/fashion_mnist_mae.yaml at batch 128, and
-#      Swin-T (swin_tiny_patch4_window7_224 against torchvision's swin_t) at batch 16, in fp32 and
-#      bf16 autocast
+#      Swin-T (swin_tiny_patch4_window7_224 against torchvision's swin_t) at batch 16, and the DETR
+#      step of `vit data synth-detection`'s config (detr_shapes_64 against detr_reference.py, two
+#      random boxes per image) at batch 32, in fp32 and bf16 autocast
 #   2. evaluation throughput of the ViTs and the Swin
 #   3. exported TorchScript: batch-1 latency and batch-64 throughput (fp32)
 #   4. loader throughput of the default Fashion-MNIST pipeline
@@ -48,6 +49,11 @@ model: {preset: deit_tiny_distilled_patch16_224, num_classes: 10}
 train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
 YAML
 mae_config=configs/fashion_mnist_mae.yaml
+detr_config="$work/detr_shapes.yaml"
+cat >"$detr_config" <<YAML
+model: {preset: detr_shapes_64}
+train: {optimizer: adamw, lr: 5.0e-4, weight_decay: 1.0e-4, grad_clip: 0.1}
+YAML
 swin_config="$work/swin_tiny.yaml"
 cat >"$swin_config" <<YAML
 model: {preset: swin_tiny_patch4_window7_224, num_classes: 10}
@@ -100,6 +106,7 @@ measure deit_tiny_distilled_patch16_224 "$deit_config" train 32 3 none bf16
 measure mae_vit_fashion_patch4 "$mae_config" train 128 10 none bf16
 measure swin_tiny_patch4_window7_224 "$swin_config" train 16 3 none bf16
 measure swin_tiny_patch4_window7_224 "$swin_config" eval 32 3 none bf16
+measure detr_shapes_64 "$detr_config" train 32 10 none bf16
 measure fashion_mnist "$default_config" inference 64 20 none
 measure vit_tiny_patch16_224 "$tiny_config" inference 64 3 none
 

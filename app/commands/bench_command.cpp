@@ -81,6 +81,17 @@ std::vector<double> images_per_second(const std::vector<double>& seconds, int64_
   return rates;
 }
 
+// A detector's matching costs and loss weights, for the Python reference's set loss.
+nlohmann::json detection_json(const DetectionLossConfig& d) {
+  return {{"cost_class", d.cost_class},
+          {"cost_bbox", d.cost_bbox},
+          {"cost_giou", d.cost_giou},
+          {"bbox_loss_coef", d.bbox_loss_coef},
+          {"giou_loss_coef", d.giou_loss_coef},
+          {"eos_coef", d.eos_coef},
+          {"aux_loss", d.aux_loss}};
+}
+
 // Optimizer steps exactly as `vit train` takes them (TrainingStep: autocast forward, fp32 loss,
 // loss-scaled backward over train.grad_accum_steps micro-batches, unscaling, clipping, the
 // optimizer step, EMA); the losses are read back once per timed repeat, as training reads them
@@ -199,7 +210,8 @@ int run_bench(BenchOptions options) {
                    {"grad_clip", config.train.grad_clip},
                    {"label_smoothing", config.train.label_smoothing},
                    {"grad_accum_steps", config.train.grad_accum_steps},
-                   {"ema_decay", config.train.ema_decay}}},
+                   {"ema_decay", config.train.ema_decay},
+                   {"detection", detection_json(config.train.detection)}}},
                  {"batch_size", options.batch_size},
                  {"amp", name_of(kAmpNames, config.train.amp)},
                  {"device", device.str()},

@@ -193,11 +193,14 @@ def compiled(spec, model):
 
 def reference_model(spec):
     """The plain PyTorch model of a `vit bench --json` spec: this file's ViT, MAE's reference
-    (mae_reference.py), torchvision's own Swin."""
+    (mae_reference.py), torchvision's own Swin, DETR's reference (detr_reference.py)."""
     m = spec["model"]
     if m["arch"] == "mae":
         from mae_reference import MaskedAutoencoder
         return MaskedAutoencoder(m)
+    if m["arch"] == "detr":
+        from detr_reference import Detr
+        return Detr(m)
     if m["arch"] == "swin":
         return torchvision_swin(m)
     return VisionTransformer(m)
@@ -276,6 +279,12 @@ def bench_train(spec, device):
     if spec["model"]["arch"] == "mae":  # the pretraining step of a masked autoencoder
         def step():
             mae_step(spec, model, optimizer, inputs)
+    elif spec["model"]["arch"] == "detr":  # a detector's step: matching and the set loss
+        from detr_reference import random_objects, set_loss
+        objects = random_objects(batch, spec["model"]["num_classes"], device)
+
+        def step():
+            optimizer_step(spec, model, optimizer, lambda: set_loss(model(inputs), *objects, t["detection"]))
     else:
         labels = torch.randint(spec["model"]["num_classes"], (batch,), device=device)
 

@@ -64,6 +64,7 @@ def main():
     same_precision("mae_vit_fashion_patch4", "train", 1.2, "the MAE reference")
     for mode in ("train", "eval"):
         same_precision("swin_tiny_patch4_window7_224", mode, 1.2, "torchvision swin_t")
+    same_precision("detr_shapes_64", "train", 1.2, "the DETR reference")
     # A training step costs about three forwards (the backward: gradients of inputs and of weights).
     tiny_rate = find("vit_tiny_patch16_224", "train", "bf16")["vitcpp"]["images_per_s_median"]
     tiny_gflops = 3 * tiny_info["gflops"] * tiny_rate

@@ -71,6 +71,26 @@ TEST(BenchCommand, PythonReferenceBuildsTheSameModel) {
   }
 }
 
+// The DETR step's peer (detr_reference.py): the same parameters, and its training step runs on the
+// spec's matching costs and loss weights.
+TEST(BenchCommand, PythonDetrReferenceBuildsTheSameModelAndTakesItsStep) {
+  TempDir dir;
+  write_file(dir / "detr.yaml", "model: {preset: detr_shapes_64}\n");
+  const auto config = " --config " + (dir / "detr.yaml").string();
+  const auto result = run_vit("bench --mode train --batch-size 2 --warmup 0 --steps 1 --repeats 1 --json" + config);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  write_file(dir / "spec.json", result.out);
+  EXPECT_EQ(nlohmann::json::parse(result.out)["train"]["detection"]["eos_coef"], 0.1);
+  const auto info = run_vit("info --json" + config);
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const auto reference = "/usr/bin/python3 " + std::string(VIT_SOURCE_DIR) + "/scripts/bench/reference.py --like " +
+                         (dir / "spec.json").string();
+  ASSERT_EQ(std::system((reference + " --count-parameters > " + (dir / "count").string()).c_str()), 0);
+  EXPECT_EQ(std::stoll(read_file(dir / "count")), nlohmann::json::parse(info.out)["parameters"].get<int64_t>());
+  ASSERT_EQ(std::system((reference + " > " + (dir / "reference.json").string()).c_str()), 0);
+  EXPECT_GT(nlohmann::json::parse(read_file(dir / "reference.json"))["images_per_s_median"].get<double>(), 0.0);
+}
+
 TEST(BenchCommand, Fp16IsAConfigError) {
   const auto result = run_vit("bench --mode eval --set train.amp=fp16 " + kTinyModel);
   EXPECT_EQ(result.exit_code, 2);
