@@ -7,6 +7,11 @@
 #
 # Before the run, here (the .deb files of the libraries the GPU machine lacks; .gpu/ is ignored):
 #   scripts/gpu/debs.sh download .gpu/debs
+# and, for torchmetrics' mAP, which needs pycocotools (absent there, and no network): its source
+# in .gpu/pycocotools (setup.py, pycocotools/ and common/, as in github.com/ppwwyyxx/cocoapi's
+# PythonAPI), built there with the machine's Cython:
+#   git -C COCOAPI archive HEAD PythonAPI/pycocotools PythonAPI/setup.py common | tar x -C /tmp/coco
+#   mkdir -p .gpu/pycocotools && cp -r /tmp/coco/PythonAPI/* /tmp/coco/common .gpu/pycocotools/
 # On the GPU machine (the device tool: carry [".gpu"]):
 #   scripts/gpu_check.sh                 # report and logs in bench/tmp/gpu/; with $OUT set, the
 #                                        # report and a tarball of the logs there, after each step
@@ -122,8 +127,24 @@ device_tests() {
     result "device tests ($device)" FAIL "$(failed "$out/device_tests.log")"
 }
 
+# torchmetrics' MeanAveragePrecision computes through pycocotools or faster_coco_eval.
+coco_backend() {
+  "$python" -c 'import importlib.util as u, sys
+sys.exit(not (u.find_spec("pycocotools") or u.find_spec("faster_coco_eval")))' && return 0
+  [[ -f .gpu/pycocotools/setup.py ]] || return 0
+  local dir=$out/pycocotools
+  rm -rf "$dir"
+  cp -r .gpu/pycocotools "$dir"
+  if (cd "$dir" && "$python" setup.py build_ext --inplace) >"$out/pycocotools.log" 2>&1; then
+    export PYTHONPATH=$PWD/$dir${PYTHONPATH:+:$PYTHONPATH}
+  else
+    log "pycocotools did not build from .gpu/pycocotools (see pycocotools.log)"
+  fi
+}
+
 # 3. The peers: timm's models imported, TensorBoard's reader, onnxruntime, torchmetrics.
 peers() {
+  coco_backend
   local flag=()
   ((cpu_only)) && flag=(--allow-missing)
   timeout 240 "$python" scripts/gpu/peers.py --vit "$vit_build/vit" --work "$out/peers" --device "$(((cpu_only)) && echo cpu || echo cuda)" \
@@ -185,7 +206,7 @@ unit_tests() {
     result "unit tests (CPU, this LibTorch)" FAIL "$(failed "$out/unit_tests.log")"
 }
 
-rm -rf "$out"/*.rows "$out"/*.log "$out"/peers "$out"/one_rank "$out"/one_rank_data
+rm -rf "$out"/*.rows "$out"/*.log "$out"/peers "$out"/one_rank "$out"/one_rank_data "$out"/pycocotools
 header
 if build; then
   device_tests
