@@ -34,8 +34,7 @@ class CocoDataset : public Dataset {
   bool has_objects() const override { return true; }
   ObjectBoxes objects(size_t index) const override { return images_[index].objects; }
 
-  // The COCO category id of each class.
-  const std::vector<int64_t>& category_ids() const { return category_ids_; }
+  const std::vector<int64_t>& category_ids() const override { return category_ids_; }
   // The COCO image id of each sample.
   int64_t image_id(size_t index) const { return images_[index].id; }
   int64_t skipped() const { return skipped_; }

@@ -35,6 +35,12 @@ class Dataset {
   // kNoLabel: only pretraining (masked image modelling) learns from them.
   virtual const std::vector<std::string>& class_names() const = 0;
   bool labelled() const { return !class_names().empty(); }
+  // The data's own id of each class where it has one (COCO's category ids, which may have gaps);
+  // empty where classes are only numbered.
+  virtual const std::vector<int64_t>& category_ids() const {
+    static const std::vector<int64_t> numbered;
+    return numbered;
+  }
   // Detection data (COCO): the objects of image `index`, in the stored image's pixels, their
   // categories indexing class_names(); label() is kNoLabel then.
   virtual bool has_objects() const { return false; }

@@ -18,6 +18,7 @@ class SubsetDataset : public Dataset {
   cv::Mat load(size_t index, int channels) const override { return base_->load(indices_[index], channels); }
   std::string describe(size_t index) const override { return base_->describe(indices_[index]); }
   const std::vector<std::string>& class_names() const override { return base_->class_names(); }
+  const std::vector<int64_t>& category_ids() const override { return base_->category_ids(); }
   std::optional<ImageSize> stored_size(size_t index) const override { return base_->stored_size(indices_[index]); }
   bool has_objects() const override { return base_->has_objects(); }
   ObjectBoxes objects(size_t index) const override { return base_->objects(indices_[index]); }

@@ -50,6 +50,7 @@ struct Predictor {
   int64_t image_size = 0;
   int64_t in_chans = 0;
   std::vector<std::string> class_names;
+  std::vector<int64_t> category_ids;  // a COCO-trained detector's category id of each class
   // A classifier's logits [B, classes], or a detector's (class logits [B, Q, C + 1], boxes [B, Q, 4]).
   std::function<c10::IValue(const torch::Tensor&)> outputs;
   bool detector = false;
@@ -84,6 +85,7 @@ Predictor load_predictor(const PredictOptions& options, torch::Device device) {
       predictor.image_size = metadata.at("image_size").get<int64_t>();
       predictor.in_chans = metadata.at("in_chans").get<int64_t>();
       predictor.class_names = metadata.at("class_names").get<std::vector<std::string>>();
+      predictor.category_ids = metadata.value("category_ids", std::vector<int64_t>{});
       predictor.preprocessing.mean = metadata.at("mean").get<std::vector<double>>();
       predictor.preprocessing.std = metadata.at("std").get<std::vector<double>>();
       predictor.preprocessing.resize = metadata.value("resize", int64_t{0});
@@ -115,6 +117,7 @@ Predictor load_predictor(const PredictOptions& options, torch::Device device) {
   predictor.image_size = shape.image_size;
   predictor.in_chans = shape.in_chans;
   predictor.class_names = trained.class_names;
+  predictor.category_ids = trained.category_ids;
   auto model = trained.model;
   if (auto* detector = models::detection_model(model)) {
     predictor.detector = true;
@@ -160,8 +163,10 @@ nlohmann::json detected_objects(const c10::IValue& outputs, const Predictor& pre
     const double w = box[2].item<double>() * width, h = box[3].item<double>() * height;
     const double x = box[0].item<double>() * width - w / 2, y = box[1].item<double>() * height - h / 2;
     const auto index = classes[q].item<int64_t>();
+    // COCO results name the annotation file's category; models of earlier releases only know the index.
+    const bool known = index < static_cast<int64_t>(predictor.category_ids.size());
     objects.push_back({{"image_id", file.string()},
-                       {"category_id", index},
+                       {"category_id", known ? predictor.category_ids[static_cast<size_t>(index)] : index},
                        {"category", index < static_cast<int64_t>(predictor.class_names.size())
                                         ? predictor.class_names[static_cast<size_t>(index)]
                                         : std::to_string(index)},
@@ -281,7 +286,8 @@ void add_predict_command(CLI::App& app, int& exit_code) {
   command->add_option("--topk", options->topk, "Classes shown per image")->check(CLI::Range(1, 1000));
   command->add_flag("--json", options->json,
                     "Print [{path, topk: [{index, class, prob}], logits}]; a detector's: COCO results [{image_id, "
-                    "category_id, category, bbox: [x, y, w, h] in pixels, score}]");
+                    "category_id (the training annotations' id), category, bbox: [x, y, w, h] in pixels, "
+                    "score}]");
   command->add_flag("--ema", options->ema, "With a checkpoint: use the EMA weights");
   command->add_option("--attention-map", options->attention_map,
                       "With a checkpoint: write the attention-rollout heatmap to this PNG");

@@ -393,6 +393,7 @@ int run_train(const TrainOptions& options) {
     contents.loss_scaler = &training_step.scaler();
     contents.config_yaml = emit_config(config);
     contents.class_names = class_names;
+    contents.category_ids = splits.train->category_ids();
     contents.state = at;
     contents.device = device;
     if (teacher) contents.teacher_fingerprint = teacher->fingerprint();

@@ -56,6 +56,7 @@ void save_checkpoint(const std::filesystem::path& file, const CheckpointContents
   torch::serialize::OutputArchive archive;
   archive.write("config", c10::IValue(contents.config_yaml));
   archive.write("class_names", string_list(contents.class_names));
+  if (!contents.category_ids.empty()) archive.write("category_ids", c10::IValue(contents.category_ids));
   archive.write("epoch", c10::IValue(contents.state.epoch));
   archive.write("batch_in_epoch", c10::IValue(contents.state.batch_in_epoch));
   archive.write("step", c10::IValue(contents.state.step));
@@ -109,6 +110,7 @@ CheckpointReader::CheckpointReader(const std::filesystem::path& file) : file_(fi
     config_yaml_ = value.toStringRef();
     archive_.read("class_names", value);
     for (const auto& name : value.toListRef()) class_names_.push_back(name.toStringRef());
+    if (archive_.try_read("category_ids", value)) category_ids_ = value.toIntVector();
     archive_.read("epoch", value);
     state_.epoch = value.toInt();
     archive_.read("batch_in_epoch", value);

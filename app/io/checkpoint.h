@@ -33,6 +33,7 @@ struct CheckpointContents {
   const LossScaler* loss_scaler = nullptr;       // may be null; saved when enabled (fp16)
   std::string config_yaml;                       // the effective config
   std::vector<std::string> class_names;
+  std::vector<int64_t> category_ids;  // the data's own class ids (COCO); empty for numbered classes
   TrainingState state;
   torch::Device device{torch::kCPU};  // whose random generator state is saved with the CPU's
   std::string teacher_fingerprint;    // train.distillation's teacher file; empty without one
@@ -54,6 +55,8 @@ class CheckpointReader {
   const std::filesystem::path& file() const { return file_; }
   const std::string& config_yaml() const { return config_yaml_; }
   const std::vector<std::string>& class_names() const { return class_names_; }
+  // Empty for numbered classes and for checkpoints of releases before detection results named them.
+  const std::vector<int64_t>& category_ids() const { return category_ids_; }
   const TrainingState& state() const { return state_; }
   bool has_ema() const { return has_ema_; }
   // The distillation teacher's file_fingerprint; empty for runs without one (and earlier releases).
@@ -81,6 +84,7 @@ class CheckpointReader {
   torch::serialize::InputArchive archive_;
   std::string config_yaml_;
   std::vector<std::string> class_names_;
+  std::vector<int64_t> category_ids_;
   TrainingState state_;
   bool has_ema_ = false;
   std::string teacher_fingerprint_;

@@ -54,6 +54,7 @@ TrainedModel load_trained_model(const std::filesystem::path& checkpoint, const C
     trained.config.data = file.data;
   }
   trained.class_names = reader.class_names();
+  trained.category_ids = reader.category_ids();
   trained.model = models::build_model(trained.config.model.options);
   reader.load_model(trained.model, ema);
   spdlog::debug("{}: {} weights after {} steps ({} epochs), {} classes", reader.file().string(), ema ? "EMA" : "model",
@@ -68,7 +69,7 @@ std::string export_metadata(const TrainedModel& trained) {
   const auto& t = trained.config.data.val_transforms;
   // The evaluation transform's per-channel mean and std, as the model was fed.
   const data::Transform transform(t, static_cast<int>(o.image_size), static_cast<int>(o.in_chans));
-  const nlohmann::json metadata = {
+  nlohmann::json metadata = {
       {"format", "vitcpp-torchscript"},
       {"version", 1},
       {"image_size", o.image_size},
@@ -85,6 +86,7 @@ std::string export_metadata(const TrainedModel& trained) {
       {"model", model_json(trained.config.model)},
       {"config_yaml", emit_config(trained.config)},
   };
+  if (!trained.category_ids.empty()) metadata["category_ids"] = trained.category_ids;
   return metadata.dump(2);
 }
 

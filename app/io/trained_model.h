@@ -17,6 +17,7 @@ namespace vit::app {
 struct TrainedModel {
   Config config;
   std::vector<std::string> class_names;
+  std::vector<int64_t> category_ids;  // the data's own class ids (COCO); empty for numbered classes
   models::ImageModel model{nullptr};
 };
 

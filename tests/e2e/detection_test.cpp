@@ -176,7 +176,15 @@ TEST_F(Detection, ExportReturnsLogitsAndBoxesForAnyBatchSize) {
   ASSERT_EQ(from_module.exit_code, 0) << from_module.err;
   const auto objects = nlohmann::json::parse(from_module.out);
   ASSERT_EQ(objects.size(), 10u);  // every query at threshold 0
+  // COCO results: each category_id is the annotation file's id of the class named (ids 1-4 here).
+  std::map<int64_t, std::string> categories;
+  const auto annotations = nlohmann::json::parse(read_file(data() / "val.json"));
+  for (const auto& category : annotations["categories"]) {
+    categories[category["id"].get<int64_t>()] = category["name"].get<std::string>();
+  }
   for (const auto& object : objects) {
+    ASSERT_EQ(categories.count(object["category_id"].get<int64_t>()), 1u) << object;
+    EXPECT_EQ(categories[object["category_id"].get<int64_t>()], object["category"].get<std::string>()) << object;
     EXPECT_EQ(object["image_id"], image);
     EXPECT_EQ(object["bbox"].size(), 4u);
     EXPECT_GE(object["bbox"][2].get<double>(), 0.0);
@@ -194,6 +202,7 @@ TEST_F(Detection, ExportReturnsLogitsAndBoxesForAnyBatchSize) {
   const auto same = nlohmann::json::parse(from_checkpoint.out);
   ASSERT_EQ(same.size(), objects.size());
   EXPECT_NEAR(same[0]["score"].get<double>(), objects[0]["score"].get<double>(), 1e-4);
+  EXPECT_EQ(same[0]["category_id"], objects[0]["category_id"]);
   EXPECT_NEAR(same[0]["bbox"][0].get<double>(), objects[0]["bbox"][0].get<double>(), 1e-3);
 }
 
