@@ -106,11 +106,24 @@ build() {
   # The executables find the carried libraries, and the libraries each other, through an old-style
   # RPATH (which, unlike RUNPATH, serves a library's own dependencies too): no LD_LIBRARY_PATH,
   # which would also put Debian's zlib or libpng in front of the machine's own in Python.
-  # The wheel's NCCL headers, for c10d's NCCL process group (none on the CPU).
-  local nccl_include
-  nccl_include=$("$python" -c 'import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], "include"))' 2>/dev/null)
+  # The wheel keeps NCCL's and cuDNN's headers in its nvidia-* packages, where neither c10d's NCCL
+  # process group nor LibTorch's CMake package (FindCUDNN) looks (none of them on the CPU).
+  local hints=()
+  mapfile -t hints < <("$python" - <<'PY' 2>/dev/null
+import glob, os
+try:
+    import nvidia.nccl, nvidia.cudnn
+except ImportError:
+    raise SystemExit
+nccl, cudnn = (list(package.__path__)[0] for package in (nvidia.nccl, nvidia.cudnn))
+print(f"-DNCCL_INCLUDE_DIR={nccl}/include")
+print(f"-DCUDNN_INCLUDE_PATH={cudnn}/include")
+for library in sorted(glob.glob(f"{cudnn}/lib/libcudnn.so*"))[:1]:
+    print(f"-DCUDNN_LIBRARY_PATH={library}")
+PY
+)
   logged configure cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DVIT_BUILD_TESTS=ON \
-    ${nccl_include:+-DNCCL_INCLUDE_DIR="$nccl_include"} \
+    "${hints[@]}" \
     -DCMAKE_PREFIX_PATH="$root/usr;$torch_prefix" -DCMAKE_BUILD_RPATH="$root/usr/lib/x86_64-linux-gnu" \
     -DCMAKE_EXE_LINKER_FLAGS=-Wl,--disable-new-dtags ||
     { result build FAIL "cmake configure (see configure.log)"; return 1; }
