@@ -62,7 +62,7 @@ TEST_F(ExportFormats, SafetensorsAndPthEqualTheTorchScriptExportInPython) {
     EXPECT_NE(exported.err.find("as " + format), std::string::npos) << exported.err;
   }
   const auto report_file = path("exports.json");
-  const auto command = "/usr/bin/python3 " + std::string(VIT_SOURCE_DIR) + "/tests/e2e/exports/check_exports.py " +
+  const auto command = python_command() + " " + std::string(VIT_SOURCE_DIR) + "/tests/e2e/exports/check_exports.py " +
                        path("model.pt").string() + " " + path("model.safetensors").string() + " " +
                        path("model.pth").string() + " > " + report_file.string();
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
@@ -109,12 +109,12 @@ TEST_F(ExportFormats, OnnxIsConvertedAndCheckedByTheScript) {
   const auto exported = export_as("onnx", "model.onnx");
   ASSERT_EQ(exported.exit_code, 0) << exported.err << exported.out;
   EXPECT_NE(exported.out.find("onnx.checker passed"), std::string::npos) << exported.out;
-  const auto check =
-      "/usr/bin/python3 -c \"import onnx, json, sys; m = onnx.load(sys.argv[1]); "
-      "onnx.checker.check_model(m); p = {e.key: e.value for e in m.metadata_props}; "
-      "assert json.loads(p['class_names']) == ['left', 'right'], p; "
-      "assert m.graph.input[0].name == 'images' and m.graph.output[0].name == 'logits'\" " +
-      path("model.onnx").string();
+  const auto check = python_command() +
+                     " -c \"import onnx, json, sys; m = onnx.load(sys.argv[1]); "
+                     "onnx.checker.check_model(m); p = {e.key: e.value for e in m.metadata_props}; "
+                     "assert json.loads(p['class_names']) == ['left', 'right'], p; "
+                     "assert m.graph.input[0].name == 'images' and m.graph.output[0].name == 'logits'\" " +
+                     path("model.onnx").string();
   EXPECT_EQ(std::system(check.c_str()), 0) << check;
 
   // Without an interpreter that can run the script: a clear error, and no file.

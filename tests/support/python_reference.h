@@ -18,7 +18,7 @@ class PythonReferenceTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir;
     const auto command =
-        "/usr/bin/python3 " + std::string(VIT_SOURCE_DIR) + "/" + Derived::kScript + " " + dir_->path().string();
+        python_command() + " " + std::string(VIT_SOURCE_DIR) + "/" + Derived::kScript + " " + dir_->path().string();
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
   }
   static void TearDownTestSuite() {

@@ -41,6 +41,10 @@ models::VitOptions small_vit(int64_t image_size, int64_t patch_size, int64_t in_
 
 CommandResult run_vit(const std::string& arguments, const std::string& environment = "");
 
+// The Python with torch that the tests' peer scripts run on: VIT_PYTHON (as `vit export --format
+// onnx` reads it), else Debian's /usr/bin/python3 with python3-torch.
+std::string python_command();
+
 // The device of the test suites named *OnDevice: VIT_TEST_DEVICE, cpu by default; cuda on the GPU
 // machine (scripts/gpu_check.sh). Asking for CUDA where there is none throws: no quiet CPU run.
 c10::Device test_device();
