@@ -88,9 +88,10 @@ unpack() {
     rm -rf "${root:?}/lib"
   fi
   # Development links that point into the machine's /lib point at the carried copy instead.
-  local link
+  local link target
   while read -r link; do
-    [[ -e $libdir/$(basename "$(readlink "$link")") ]] && ln -sf "$(basename "$(readlink "$link")")" "$link"
+    target=$(basename "$(readlink "$link")")
+    if [[ -e $libdir/$target ]]; then ln -sf "$target" "$link"; fi
   done < <(find "$libdir" -maxdepth 1 -type l -lname '/*')
   # update-alternatives, which dpkg -x does not run, provides these names.
   ln -sf blas/libblas.so.3 "$libdir/libblas.so.3"
