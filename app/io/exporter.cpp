@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cstdlib>
 #include <sstream>
 
 namespace vit::app {
@@ -121,20 +120,12 @@ std::filesystem::path onnx_script() {
   return std::filesystem::path(VIT_SOURCE_SCRIPTS) / "export_onnx.py";
 }
 
-// Debian's interpreter has python3-torch; another python3 first in PATH (a virtualenv, pyenv)
-// often has not. VIT_PYTHON chooses one.
-std::string python() {
-  if (const char* chosen = std::getenv("VIT_PYTHON"); chosen != nullptr && *chosen != '\0') return chosen;
-  std::error_code error;
-  return std::filesystem::exists("/usr/bin/python3", error) ? "/usr/bin/python3" : "python3";
-}
-
 void export_onnx(models::ImageModel& model, const std::filesystem::path& file, const std::string& metadata_json) {
   const TemporaryDirectory scratch("vit_onnx_");
   const auto torchscript = scratch.path() / "model.pt";
   export_torchscript(model, torchscript, metadata_json);
   const auto script = onnx_script();
-  const auto interpreter = python();
+  const auto interpreter = python_interpreter();
   const int exit_code = run_program({interpreter, script.string(), torchscript.string(), file.string()});
   if (exit_code == 127) {
     throw FileError(

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 namespace vit::app {
 
@@ -27,6 +28,12 @@ int run_program(const std::vector<std::string>& argv) {
 std::filesystem::path executable_dir() {
   std::error_code error;
   return std::filesystem::read_symlink("/proc/self/exe", error).parent_path();
+}
+
+std::string python_interpreter() {
+  if (const char* chosen = std::getenv("VIT_PYTHON"); chosen != nullptr && *chosen != '\0') return chosen;
+  std::error_code error;
+  return std::filesystem::exists("/usr/bin/python3", error) ? "/usr/bin/python3" : "python3";
 }
 
 }  // namespace vit::app

@@ -64,8 +64,9 @@ TEST(BenchCommand, PythonReferenceBuildsTheSameModel) {
                               "--set model.dim=32 --set model.depth=2 --set model.heads=2 " + model);
     ASSERT_EQ(info.exit_code, 0) << info.err;
     const auto expected = nlohmann::json::parse(info.out)["parameters"].get<int64_t>();
-    const auto command = python_command() + " " + std::string(VIT_SOURCE_DIR) + "/scripts/bench/reference.py --like " +
-                         (dir / "spec.json").string() + " --count-parameters > " + (dir / "count").string();
+    const auto command = app::python_interpreter() + " " + std::string(VIT_SOURCE_DIR) +
+                         "/scripts/bench/reference.py --like " + (dir / "spec.json").string() +
+                         " --count-parameters > " + (dir / "count").string();
     ASSERT_EQ(std::system(command.c_str()), 0);
     EXPECT_EQ(std::stoll(read_file(dir / "count")), expected) << model;
   }
@@ -83,8 +84,8 @@ TEST(BenchCommand, PythonDetrReferenceBuildsTheSameModelAndTakesItsStep) {
   EXPECT_EQ(nlohmann::json::parse(result.out)["train"]["detection"]["eos_coef"], 0.1);
   const auto info = run_vit("info --json" + config);
   ASSERT_EQ(info.exit_code, 0) << info.err;
-  const auto reference = python_command() + " " + std::string(VIT_SOURCE_DIR) + "/scripts/bench/reference.py --like " +
-                         (dir / "spec.json").string();
+  const auto reference = app::python_interpreter() + " " + std::string(VIT_SOURCE_DIR) +
+                         "/scripts/bench/reference.py --like " + (dir / "spec.json").string();
   ASSERT_EQ(std::system((reference + " --count-parameters > " + (dir / "count").string()).c_str()), 0);
   EXPECT_EQ(std::stoll(read_file(dir / "count")), nlohmann::json::parse(info.out)["parameters"].get<int64_t>());
   ASSERT_EQ(std::system((reference + " > " + (dir / "reference.json").string()).c_str()), 0);

@@ -38,7 +38,7 @@ TEST(Csv, ConfusionMatrixWithAwkwardClassNamesReadsBackInPython) {
              "print(len(rows), [len(r) for r in rows], rows[0][1], rows[1][0], sum(int(x) for r in rows[1:] for x in "
              "r[1:]))\n");
   const auto out = dir / "python.txt";
-  ASSERT_EQ(std::system((python_command() + " " + (dir / "read.py").string() + " " +
+  ASSERT_EQ(std::system((app::python_interpreter() + " " + (dir / "read.py").string() + " " +
                          (dir / "eval" / "confusion.csv").string() + " > " + out.string())
                             .c_str()),
             0);

@@ -147,7 +147,8 @@ TEST_F(Detection, ExportReturnsLogitsAndBoxesForAnyBatchSize) {
              "    logits, boxes = m(torch.zeros(b, 3, 64, 64))\n"
              "    print(tuple(logits.shape), tuple(boxes.shape), float(boxes.min()) > 0, float(boxes.max()) < 1)\n");
   const auto printed = dir() / "load.txt";
-  const auto command = python_command() + " " + script.string() + " " + model.string() + " > " + printed.string();
+  const auto command =
+      app::python_interpreter() + " " + script.string() + " " + model.string() + " > " + printed.string();
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   const auto python = read_file(printed);
   EXPECT_NE(python.find("(1, 10, 5) (1, 10, 4) True True"), std::string::npos) << python;
@@ -164,7 +165,7 @@ TEST_F(Detection, ExportReturnsLogitsAndBoxesForAnyBatchSize) {
              "print([(o.name, o.type.tensor_type.shape.dim[0].dim_param) for o in m.graph.output])\n");
   const auto onnx_printed = dir() / "onnx_outputs.txt";
   const auto onnx_command =
-      python_command() + " " + onnx_script.string() + " " + onnx.string() + " > " + onnx_printed.string();
+      app::python_interpreter() + " " + onnx_script.string() + " " + onnx.string() + " > " + onnx_printed.string();
   ASSERT_EQ(std::system(onnx_command.c_str()), 0) << onnx_command;
   EXPECT_NE(read_file(onnx_printed).find("[('logits', 'batch'), ('boxes', 'batch')]"), std::string::npos)
       << read_file(onnx_printed);

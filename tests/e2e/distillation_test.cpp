@@ -23,7 +23,7 @@ class Distillation : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir;
     config_ = tiny_config(*dir_);
-    const auto command = python_command() + " " + std::string(VIT_SOURCE_DIR) +
+    const auto command = app::python_interpreter() + " " + std::string(VIT_SOURCE_DIR) +
                          "/tests/e2e/distillation/make_teachers.py " + dir_->path().string();
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
   }
@@ -202,9 +202,10 @@ TEST_F(Distillation, ACheckpointTeacherWithOtherNormalizationTeachesADistilledSt
     ASSERT_EQ(exported.exit_code, 0) << exported.err;
   }
   const auto report_file = path("exports.json");
-  const auto command = python_command() + " " + std::string(VIT_SOURCE_DIR) + "/tests/e2e/exports/check_exports.py " +
-                       path("deit.pt").string() + " " + path("deit.safetensors").string() + " " +
-                       path("deit.pth").string() + " > " + report_file.string();
+  const auto command = app::python_interpreter() + " " + std::string(VIT_SOURCE_DIR) +
+                       "/tests/e2e/exports/check_exports.py " + path("deit.pt").string() + " " +
+                       path("deit.safetensors").string() + " " + path("deit.pth").string() + " > " +
+                       report_file.string();
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   const auto report = nlohmann::json::parse(read_file(report_file));
   EXPECT_EQ(report["tensors"].get<int>(), 2 + 2 + 2 * 12 + 2 + 2 + 3);  // + dist_token, head_dist.*

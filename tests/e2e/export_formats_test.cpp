@@ -62,9 +62,10 @@ TEST_F(ExportFormats, SafetensorsAndPthEqualTheTorchScriptExportInPython) {
     EXPECT_NE(exported.err.find("as " + format), std::string::npos) << exported.err;
   }
   const auto report_file = path("exports.json");
-  const auto command = python_command() + " " + std::string(VIT_SOURCE_DIR) + "/tests/e2e/exports/check_exports.py " +
-                       path("model.pt").string() + " " + path("model.safetensors").string() + " " +
-                       path("model.pth").string() + " > " + report_file.string();
+  const auto command = app::python_interpreter() + " " + std::string(VIT_SOURCE_DIR) +
+                       "/tests/e2e/exports/check_exports.py " + path("model.pt").string() + " " +
+                       path("model.safetensors").string() + " " + path("model.pth").string() + " > " +
+                       report_file.string();
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   const auto report = nlohmann::json::parse(read_file(report_file));
   EXPECT_EQ(report["tensors"].get<int>(), 2 + 2 + 2 * 14 + 2 + 2);  // embeddings, patch conv, blocks, norm, head
@@ -109,7 +110,7 @@ TEST_F(ExportFormats, OnnxIsConvertedAndCheckedByTheScript) {
   const auto exported = export_as("onnx", "model.onnx");
   ASSERT_EQ(exported.exit_code, 0) << exported.err << exported.out;
   EXPECT_NE(exported.out.find("onnx.checker passed"), std::string::npos) << exported.out;
-  const auto check = python_command() +
+  const auto check = app::python_interpreter() +
                      " -c \"import onnx, json, sys; m = onnx.load(sys.argv[1]); "
                      "onnx.checker.check_model(m); p = {e.key: e.value for e in m.metadata_props}; "
                      "assert json.loads(p['class_names']) == ['left', 'right'], p; "

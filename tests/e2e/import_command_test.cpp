@@ -23,8 +23,8 @@ class Pretrained : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    const auto command =
-        python_command() + " " + std::string(VIT_SOURCE_DIR) + "/tests/e2e/make_pretrained.py " + dir_->path().string();
+    const auto command = app::python_interpreter() + " " + std::string(VIT_SOURCE_DIR) +
+                         "/tests/e2e/make_pretrained.py " + dir_->path().string();
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
     io_ = new app::NamedTensors(app::read_safetensors(dir_->path() / "io.safetensors"));
   }

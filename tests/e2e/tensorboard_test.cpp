@@ -24,8 +24,8 @@ struct Events {
 
 Events read_events(const fs::path& run_dir, const TempDir& dir) {
   const auto out = dir / "events.json";
-  const auto command = python_command() + " " + std::string(VIT_SOURCE_DIR) + "/tests/e2e/tensorboard/read_events.py " +
-                       run_dir.string() + " > " + out.string();
+  const auto command = app::python_interpreter() + " " + std::string(VIT_SOURCE_DIR) +
+                       "/tests/e2e/tensorboard/read_events.py " + run_dir.string() + " > " + out.string();
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
   Events events;
   events.report = nlohmann::json::parse(read_file(out));

@@ -17,8 +17,8 @@ class PythonReferenceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir;
-    const auto command =
-        python_command() + " " + std::string(VIT_SOURCE_DIR) + "/" + Derived::kScript + " " + dir_->path().string();
+    const auto command = app::python_interpreter() + " " + std::string(VIT_SOURCE_DIR) + "/" + Derived::kScript + " " +
+                         dir_->path().string();
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
   }
   static void TearDownTestSuite() {

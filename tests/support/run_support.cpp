@@ -100,8 +100,8 @@ std::string python_jit_predict(const TempDir& dir, const fs::path& model, const 
              "print(json.dumps({'logits': out[0].tolist(), 'classes': meta['class_names'],\n"
              "                  'keys': list(m.state_dict().keys())[:3]}))\n");
   const auto output = dir / "jit_predict.json";
-  const auto command = python_command() + " " + script.string() + " " + model.string() + " " + grey_image.string() +
-                       " > " + output.string();
+  const auto command = app::python_interpreter() + " " + script.string() + " " + model.string() + " " +
+                       grey_image.string() + " > " + output.string();
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
   return read_file(output);
 }

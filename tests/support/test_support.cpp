@@ -25,11 +25,6 @@ c10::Device test_device() {
 
 std::string test_device_flag() { return " --device " + test_device().str(); }
 
-std::string python_command() {
-  const char* chosen = std::getenv("VIT_PYTHON");
-  return chosen == nullptr || *chosen == '\0' ? "/usr/bin/python3" : chosen;
-}
-
 TempDir::TempDir() {
   static std::atomic<int> counter{0};
   path_ = std::filesystem::path(::testing::TempDir()) /

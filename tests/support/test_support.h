@@ -1,5 +1,6 @@
 #pragma once
 
+#include "app/runtime/process.h"  // app::python_interpreter(), which the peer scripts run on
 #include "models/vit/vit_options.h"
 
 #include <c10/core/Device.h>
@@ -40,10 +41,6 @@ models::VitOptions small_vit(int64_t image_size, int64_t patch_size, int64_t in_
                              int64_t depth, int64_t heads);
 
 CommandResult run_vit(const std::string& arguments, const std::string& environment = "");
-
-// The Python with torch that the tests' peer scripts run on: VIT_PYTHON (as `vit export --format
-// onnx` reads it), else Debian's /usr/bin/python3 with python3-torch.
-std::string python_command();
 
 // The device of the test suites named *OnDevice: VIT_TEST_DEVICE, cpu by default; cuda on the GPU
 // machine (scripts/gpu_check.sh). Asking for CUDA where there is none throws: no quiet CPU run.

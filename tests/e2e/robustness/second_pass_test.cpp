@@ -313,7 +313,9 @@ TEST(Messages, AFailingTorchScriptModuleIsOneLineNamingTheFile) {
              "meta = {'image_size': 16, 'in_chans': 1, 'class_names': ['a'], 'mean': [0.5], 'std': [0.5]}\n"
              "torch.jit.save(torch.jit.script(Bad()), sys.argv[1], _extra_files={'config.json': json.dumps(meta)})\n");
   ASSERT_EQ(
-      std::system((python_command() + " " + (dir / "make.py").string() + " " + (dir / "bad.pt").string()).c_str()), 0);
+      std::system(
+          (app::python_interpreter() + " " + (dir / "make.py").string() + " " + (dir / "bad.pt").string()).c_str()),
+      0);
   expect_clean_failure(
       run_vit("predict --model " + (dir / "bad.pt").string() + " " + (dir / "images" / "left" / "0.png").string()), 1,
       {"bad.pt: the module fails on a [1, 1, 16, 16] input"});
