@@ -52,6 +52,13 @@ result() {  # step, PASS/FAIL/SKIP, detail
   fi
   return 0
 }
+# Reports each markdown row "| step | STATUS | detail |" that a helper script wrote to FILE.
+results_of() {
+  local step status detail
+  while IFS='|' read -r _ step status detail _; do
+    result "$(echo $step)" "$(echo $status)" "$(echo $detail)"
+  done <"$1"
+}
 # Runs step function FUNCTION (reported as NAME) when NEED seconds of the budget are left.
 within_budget() {
   local name=$1 need=$2
@@ -182,9 +189,7 @@ peers() {
     "${flag[@]}" 2>"$out/peers.log" >>"$out/peers.rows" || true
   [[ -s $out/peers.rows ]] || { result peers FAIL "peers.py wrote nothing (see peers.log)"; return; }
   local row
-  while IFS='|' read -r _ step status detail _; do
-    result "$(echo $step)" "$(echo $status)" "$(echo $detail)"
-  done <"$out/peers.rows"
+  results_of "$out/peers.rows"
 }
 
 # 4. bf16 training speed: vitcpp, PyTorch eager and torch.compile on the same model and step.
@@ -212,9 +217,7 @@ performance() {
   "$vit_build/vit" info --config "$config" --json >"$out/perf_info.json"
   "$python" scripts/gpu/perf_row.py "$out/bench_vitcpp.json" "$out/bench_eager.log" "$compiled" "$out/perf_info.json" \
     "$((cpu_only))" >>"$out/perf.rows" || { result performance FAIL "perf_row.py"; return; }
-  while IFS='|' read -r _ step status detail _; do
-    result "$(echo $step)" "$(echo $status)" "$(echo $detail)"
-  done <"$out/perf.rows"
+  results_of "$out/perf.rows"
 }
 
 # 5. Data-parallel training with one rank, on a generated detection task (the machine has no
