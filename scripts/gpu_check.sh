@@ -188,7 +188,6 @@ peers() {
   timeout 240 "$python" scripts/gpu/peers.py --vit "$vit_build/vit" --work "$out/peers" --device "$(((cpu_only)) && echo cpu || echo cuda)" \
     "${flag[@]}" 2>"$out/peers.log" >>"$out/peers.rows" || true
   [[ -s $out/peers.rows ]] || { result peers FAIL "peers.py wrote nothing (see peers.log)"; return; }
-  local row
   results_of "$out/peers.rows"
 }
 
