@@ -329,7 +329,8 @@ int run_train(const TrainOptions& options) {
   model->to(device);
   parallel.broadcast_from_main(*model);
   parallel.attach_gradient_buckets(model->parameters());
-  auto optimizer = make_optimizer(model, train);
+  const auto shards = batch_shards_for(device, threads.count);
+  auto optimizer = make_optimizer(model, train, shards);
   std::optional<ModelEma> ema;
   if (train.ema_decay > 0.0) ema.emplace(model, models::build_model(config.model.options), train.ema_decay);
   // The teacher answers a probe batch before training starts, so that a teacher that does not fit
@@ -367,7 +368,6 @@ int run_train(const TrainOptions& options) {
     step_log.emplace(run_dir, state.step);
     if (train.tensorboard) tensorboard.emplace(run_dir, resume ? &state : nullptr);
   }
-  const auto shards = batch_shards_for(device, threads.count);
   TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, parallel, train, device,
                              teacher ? &*teacher : nullptr, shards);
   if (resume) resume->load_loss_scaler(training_step.scaler());

@@ -1,12 +1,13 @@
 #include "app/train/optimization.h"
 
 #include "app/errors.h"
+#include "app/train/fused_adamw.h"
 
-#include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
 #include <cmath>
 #include <map>
+#include <utility>
 
 namespace vit::app {
 namespace {
@@ -56,7 +57,8 @@ std::vector<double> group_lr_scales(models::ImageModel& model, const TrainConfig
   return group_parameters(model, train).scales;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::ImageModel& model, const TrainConfig& train) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::ImageModel& model, const TrainConfig& train,
+                                                        BatchShards shards) {
   const auto parameters = group_parameters(model, train);
   // The groups in group_lr_scales' order, each with the optimizer's options.
   const auto grouped = [&](const auto& options) {
@@ -71,7 +73,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::ImageModel& mode
       return std::make_unique<torch::optim::AdamWOptions>(
           torch::optim::AdamWOptions(train.lr).betas({train.beta1, train.beta2}).weight_decay(weight_decay));
     });
-    return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(train.lr));
+    return std::make_unique<FusedAdamW>(groups, torch::optim::AdamWOptions(train.lr), std::move(shards));
   }
   const auto groups = grouped([&](double weight_decay) {
     return std::make_unique<torch::optim::SGDOptions>(

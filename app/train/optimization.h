@@ -1,6 +1,7 @@
 #pragma once
 
 #include "app/config/config.h"
+#include "app/train/batch_shards.h"
 #include "models/core/image_model.h"
 
 #include <torch/optim/optimizer.h>
@@ -14,7 +15,9 @@ namespace vit::app {
 // decay, and biases, norms, pos_embed and cls_token that do not (as timm and DeiT do). Fine-tuning
 // splits them further by learning-rate scale: the head apart when train.backbone_lr_scale != 1,
 // one pair per layer with train.layer_decay < 1 (group_lr_scales lists the groups' scales).
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::ImageModel& model, const TrainConfig& train);
+// AdamW is FusedAdamW, its CPU pass divided among `shards`' threads (whole on the caller's by default).
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::ImageModel& model, const TrainConfig& train,
+                                                        BatchShards shards = BatchShards());
 // The learning-rate scale of each of make_optimizer's groups, in its order: backbone_lr_scale
 // outside the head, times layer_decay^(layer_count - layer).
 std::vector<double> group_lr_scales(models::ImageModel& model, const TrainConfig& train);

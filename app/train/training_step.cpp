@@ -46,12 +46,14 @@ void TrainingStep::accumulate(const MicroBatch& batch, bool completes_step) {
     parallel_.synchronize_next_backward(false);
     loss = accumulate_in_shards(batch);
   } else {
+    if (gradients_spent_) optimizer_.zero_grad();
     parallel_.synchronize_next_backward(completes_step);
     loss = loss_of(batch);
     scaler_.scale(loss / static_cast<double>(train_.grad_accum_steps)).backward();
     loss = loss.detach();
   }
   loss_sum_ = loss_sum_.defined() ? loss_sum_ + loss : loss;
+  gradients_spent_ = false;
 }
 
 torch::Tensor TrainingStep::loss_of(const MicroBatch& batch) {
@@ -119,9 +121,12 @@ torch::Tensor TrainingStep::accumulate_in_shards(const MicroBatch& batch) {
         owned = true;
       }
     }
-    if (!sum.defined()) continue;  // a parameter this loss does not reach, as backward() leaves it
     auto& grad = trainable_[i].mutable_grad();
-    grad = grad.defined() ? grad.add_(sum) : owned ? sum : sum.clone();
+    if (!sum.defined()) {  // a parameter this loss does not reach, as backward() leaves it
+      if (gradients_spent_ && grad.defined()) grad.zero_();
+      continue;
+    }
+    grad = grad.defined() && !gradients_spent_ ? grad.add_(sum) : owned ? sum : sum.clone();
   }
   return loss;
 }
@@ -148,14 +153,14 @@ DataParallel::StepSummary TrainingStep::apply(double lr, bool stop_requested) {
   if (train_.grad_clip > 0.0) clip_gradient_norm(parameters, train_.grad_clip);
   set_learning_rate(optimizer_, lr, group_lr_scales_);
   if (finite_gradients) optimizer_.step();
-  optimizer_.zero_grad();
+  gradients_spent_ = true;
   scaler_.update();
   if (ema_ != nullptr) ema_->update(model_);
   return summary;
 }
 
 void TrainingStep::discard() {
-  optimizer_.zero_grad();
+  gradients_spent_ = true;
   loss_sum_ = torch::Tensor();
 }
 

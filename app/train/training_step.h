@@ -84,6 +84,9 @@ class TrainingStep {
   std::vector<torch::Tensor> trainable_;  // the parameters that require gradients
   bool random_forward_;                   // the training forward draws random numbers
   torch::Tensor loss_sum_;                // over the micro-batches of the current step, on the device
+  // The gradients in .grad belong to the last step and count as zero: the next micro-batch
+  // overwrites them rather than zeroing them in one pass and adding to them in another.
+  bool gradients_spent_ = true;
 };
 
 }  // namespace vit::app

@@ -85,25 +85,34 @@ Config small_vit(const std::string& extra = "") {
   return load_config(dir / "config.yaml", {});
 }
 
-// The gradients and loss of one step of a fresh seed-0 model on a fixed batch.
+// The gradients and loss of one step of a fresh seed-0 model on fixed batches, after
+// `earlier_steps` optimizer steps, of `micro_batches` micro-batches.
 struct StepResult {
   std::vector<torch::Tensor> gradients;
   double loss = 0.0;
   bool shards_used = false;
 };
-StepResult one_step(const Config& config, const BatchShards& shards, int threads) {
+StepResult one_step(const Config& config, const BatchShards& shards, int threads, int earlier_steps = 0,
+                    int micro_batches = 1) {
   const int previous_threads = at::get_num_threads();
   at::set_num_threads(threads);
   torch::manual_seed(0);
   auto model = models::build_model(config.model.options);
   model->train();
-  auto optimizer = make_optimizer(model, config.train);
+  auto optimizer = make_optimizer(model, config.train, shards);
   DataParallel single_process(RankEnvironment{}, config.train.distributed, torch::kCPU);
   TrainingStep step(model, *optimizer, nullptr, single_process, config.train, torch::kCPU, nullptr, shards);
-  TrainingStep::MicroBatch batch;
-  batch.inputs = torch::randn({9, 1, 28, 28});
-  batch.labels = torch::randint(10, {9}, torch::kLong);
-  step.accumulate(batch, true);
+  const auto accumulate = [&](bool completes_step) {
+    TrainingStep::MicroBatch batch;
+    batch.inputs = torch::randn({9, 1, 28, 28});
+    batch.labels = torch::randint(10, {9}, torch::kLong);
+    step.accumulate(batch, completes_step);
+  };
+  for (int earlier = 0; earlier < earlier_steps; ++earlier) {
+    accumulate(true);
+    step.apply(1e-3, false);
+  }
+  for (int micro_batch = 1; micro_batch <= micro_batches; ++micro_batch) accumulate(micro_batch == micro_batches);
   StepResult result;
   result.shards_used = step.shards() > 1;
   for (const auto& parameter : model->parameters()) result.gradients.push_back(parameter.grad().clone());
@@ -128,6 +137,24 @@ TEST(BatchShards, ATrainingStepInSlicesGivesTheWholeBatchsGradients) {
     EXPECT_TRUE(torch::equal(one_thread.gradients[i], sliced.gradients[i])) << "gradient " << i;
   }
   EXPECT_EQ(one_thread.loss, sliced.loss);
+}
+
+TEST(BatchShards, LaterStepsAndAccumulatedMicroBatchesInSlicesGiveTheWholeBatchsGradients) {
+  // The slices overwrite the last step's gradients rather than add to zeroed ones: nothing of an
+  // earlier step may remain, and the micro-batches of one step must add up.
+  const auto config = small_vit();
+  const auto whole = one_step(config, BatchShards(), 1, 2, 2);
+  const auto sliced = one_step(config, BatchShards(3), 2, 2, 2);
+  ASSERT_TRUE(sliced.shards_used);
+  for (size_t i = 0; i < whole.gradients.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(sliced.gradients[i], whole.gradients[i], 1e-4, 1e-6)) << "gradient " << i;
+  }
+  const auto first_micro_batch = one_step(config, BatchShards(3), 2, 2, 1);
+  double difference = 0.0;
+  for (size_t i = 0; i < whole.gradients.size(); ++i) {
+    difference += (first_micro_batch.gradients[i] - sliced.gradients[i]).abs().sum().item<double>();
+  }
+  EXPECT_GT(difference, 1e-3);  // the second micro-batch's gradients were added
 }
 
 TEST(BatchShards, SlicesOfAModelThatDrawsRandomNumbersDrawReproducibly) {

@@ -1,0 +1,160 @@
+#include "app/train/fused_adamw.h"
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace vit::app {
+namespace {
+
+// LibTorch's step, one element; every operation rounds to fp32 on its own, as its kernels do but
+// for their multiply-adds. The vector loop below repeats this order lane by lane.
+inline void update_element(const AdamWElements& e, int64_t i) {
+  const float grad = e.grad[i];
+  const float exp_avg = e.exp_avg[i] * e.beta1 + e.one_minus_beta1 * grad;
+  const float exp_avg_sq = e.exp_avg_sq[i] * e.beta2 + e.one_minus_beta2 * grad * grad;
+  const float denom = std::sqrt(exp_avg_sq) / e.bias_correction2_sqrt + e.eps;
+  e.exp_avg[i] = exp_avg;
+  e.exp_avg_sq[i] = exp_avg_sq;
+  e.param[i] = e.param[i] * e.decay + e.neg_step_size * exp_avg / denom;
+}
+
+void update_portable(const AdamWElements& elements, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) update_element(elements, i);
+}
+
+#if defined(__x86_64__)
+// AVX2 without FMA, so that the compiler cannot fuse a multiply-add the scalar loop rounds twice.
+__attribute__((target("avx2"))) void update_avx2(const AdamWElements& e, int64_t begin, int64_t end) {
+  const __m256 beta1 = _mm256_set1_ps(e.beta1), one_minus_beta1 = _mm256_set1_ps(e.one_minus_beta1);
+  const __m256 beta2 = _mm256_set1_ps(e.beta2), one_minus_beta2 = _mm256_set1_ps(e.one_minus_beta2);
+  const __m256 correction = _mm256_set1_ps(e.bias_correction2_sqrt), eps = _mm256_set1_ps(e.eps);
+  const __m256 decay = _mm256_set1_ps(e.decay), neg_step_size = _mm256_set1_ps(e.neg_step_size);
+  int64_t i = begin;
+  for (; i + 8 <= end; i += 8) {
+    const __m256 grad = _mm256_loadu_ps(e.grad + i);
+    const __m256 exp_avg = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(e.exp_avg + i), beta1),
+                                         _mm256_mul_ps(one_minus_beta1, grad));
+    const __m256 exp_avg_sq = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(e.exp_avg_sq + i), beta2),
+                                            _mm256_mul_ps(_mm256_mul_ps(one_minus_beta2, grad), grad));
+    const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(exp_avg_sq), correction), eps);
+    _mm256_storeu_ps(e.exp_avg + i, exp_avg);
+    _mm256_storeu_ps(e.exp_avg_sq + i, exp_avg_sq);
+    _mm256_storeu_ps(e.param + i, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(e.param + i), decay),
+                                                _mm256_div_ps(_mm256_mul_ps(neg_step_size, exp_avg), denom)));
+  }
+  update_portable(e, i, end);
+}
+
+bool avx2_available() {
+  static const bool available = __builtin_cpu_supports("avx2");
+  return available;
+}
+#endif
+
+// The key under which torch::optim::Optimizer keeps a parameter's state: the text of its
+// TensorImpl's address in LibTorch 1.13 (c10::guts::to_string), the address itself in later releases.
+template <typename Key>
+Key state_key(const torch::Tensor& parameter) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;
+    text << parameter.unsafeGetTensorImpl();
+    return text.str();
+  } else {
+    return parameter.unsafeGetTensorImpl();
+  }
+}
+
+bool is_plain_fp32_cpu(const torch::Tensor& tensor) {
+  return tensor.defined() && tensor.device().is_cpu() && tensor.scalar_type() == torch::kFloat32 &&
+         tensor.layout() == torch::kStrided && tensor.is_contiguous();
+}
+
+}  // namespace
+
+void update_adamw_elements(const AdamWElements& elements, int64_t begin, int64_t end, bool portable) {
+#if defined(__x86_64__)
+  if (!portable && avx2_available()) {
+    update_avx2(elements, begin, end);
+    return;
+  }
+#endif
+  update_portable(elements, begin, end);
+}
+
+FusedAdamW::FusedAdamW(std::vector<torch::optim::OptimizerParamGroup> groups, torch::optim::AdamWOptions defaults,
+                       BatchShards shards)
+    : torch::optim::AdamW(std::move(groups), std::move(defaults)), shards_(std::move(shards)) {}
+
+torch::Tensor FusedAdamW::step(LossClosure closure) {
+  using Key = typename std::decay_t<decltype(state_)>::key_type;
+  // Decided for the whole optimizer before any state changes: a parameter left out of the pass
+  // would have to take LibTorch's step, and a mixed step is not worth its code.
+  for (const auto& group : param_groups_) {
+    if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) {
+      return torch::optim::AdamW::step(std::move(closure));
+    }
+    for (const auto& parameter : group.params()) {
+      if (!parameter.grad().defined()) continue;
+      if (!is_plain_fp32_cpu(parameter) || !is_plain_fp32_cpu(parameter.grad())) {
+        return torch::optim::AdamW::step(std::move(closure));
+      }
+      const auto found = state_.find(state_key<Key>(parameter));
+      if (found == state_.end()) continue;
+      const auto& state = static_cast<const torch::optim::AdamWParamState&>(*found->second);
+      if (!is_plain_fp32_cpu(state.exp_avg()) || !is_plain_fp32_cpu(state.exp_avg_sq())) {
+        return torch::optim::AdamW::step(std::move(closure));
+      }
+    }
+  }
+
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  std::vector<AdamWElements> parameters;
+  std::vector<int64_t> offsets{0};  // parameters[k] is elements [offsets[k], offsets[k + 1]) of the pass
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    const auto [beta1, beta2] = options.betas();
+    for (auto& parameter : group.params()) {
+      if (!parameter.grad().defined()) continue;
+      auto& slot = state_[state_key<Key>(parameter)];
+      if (!slot) {
+        auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+        fresh->exp_avg(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
+        slot = std::move(fresh);
+      }
+      auto& state = static_cast<torch::optim::AdamWParamState&>(*slot);
+      state.step(state.step() + 1);
+      const double step = static_cast<double>(state.step());
+      parameters.push_back({parameter.data_ptr<float>(), parameter.grad().data_ptr<float>(),
+                            state.exp_avg().data_ptr<float>(), state.exp_avg_sq().data_ptr<float>(),
+                            static_cast<float>(1.0 - options.lr() * options.weight_decay()),
+                            static_cast<float>(beta1), static_cast<float>(1.0 - beta1), static_cast<float>(beta2),
+                            static_cast<float>(1.0 - beta2),
+                            static_cast<float>(std::sqrt(1.0 - std::pow(beta2, step))), static_cast<float>(options.eps()),
+                            static_cast<float>(-options.lr() / (1.0 - std::pow(beta1, step)))});
+      offsets.push_back(offsets.back() + parameter.numel());
+    }
+  }
+  // Each thread takes a contiguous range of the parameters' elements laid end to end.
+  shards_.run(offsets.back(), [&](int64_t, int64_t begin, int64_t end) {
+    for (size_t k = 0; k < parameters.size(); ++k) {
+      const int64_t first = std::max(begin, offsets[k]), last = std::min(end, offsets[k + 1]);
+      if (first < last) update_adamw_elements(parameters[k], first - offsets[k], last - offsets[k]);
+    }
+  });
+  return loss;
+}
+
+}  // namespace vit::app
