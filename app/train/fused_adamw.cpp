@@ -94,58 +94,65 @@ FusedAdamW::FusedAdamW(std::vector<torch::optim::OptimizerParamGroup> groups, to
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {
   using Key = typename std::decay_t<decltype(state_)>::key_type;
+  torch::Tensor loss;
+  if (closure != nullptr) {  // first, as LibTorch's step does: it may compute the gradients
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
   // Decided for the whole optimizer before any state changes: a parameter left out of the pass
   // would have to take LibTorch's step, and a mixed step is not worth its code.
+  const auto libtorch_step = [&] {
+    torch::optim::AdamW::step();
+    return loss;
+  };
+  struct Pending {
+    torch::Tensor parameter;
+    const torch::optim::AdamWOptions* options;
+    Key key;
+  };
+  std::vector<Pending> pending;
   for (const auto& group : param_groups_) {
-    if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) {
-      return torch::optim::AdamW::step(std::move(closure));
-    }
+    const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
+    if (options.amsgrad()) return libtorch_step();
     for (const auto& parameter : group.params()) {
       if (!parameter.grad().defined()) continue;
       if (!is_plain_fp32_cpu(parameter) || !is_plain_fp32_cpu(parameter.grad())) {
-        return torch::optim::AdamW::step(std::move(closure));
+        return libtorch_step();
       }
-      const auto found = state_.find(state_key<Key>(parameter));
-      if (found == state_.end()) continue;
-      const auto& state = static_cast<const torch::optim::AdamWParamState&>(*found->second);
-      if (!is_plain_fp32_cpu(state.exp_avg()) || !is_plain_fp32_cpu(state.exp_avg_sq())) {
-        return torch::optim::AdamW::step(std::move(closure));
+      auto key = state_key<Key>(parameter);
+      const auto found = state_.find(key);
+      if (found != state_.end()) {
+        const auto& state = static_cast<const torch::optim::AdamWParamState&>(*found->second);
+        if (!is_plain_fp32_cpu(state.exp_avg()) || !is_plain_fp32_cpu(state.exp_avg_sq())) {
+          return libtorch_step();
+        }
       }
+      pending.push_back({parameter, &options, std::move(key)});
     }
   }
 
   torch::NoGradGuard no_grad;
-  torch::Tensor loss;
-  if (closure != nullptr) {
-    at::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
   std::vector<AdamWElements> parameters;
   std::vector<int64_t> offsets{0};  // parameters[k] is elements [offsets[k], offsets[k + 1]) of the pass
-  for (auto& group : param_groups_) {
-    const auto& options = static_cast<const torch::optim::AdamWOptions&>(group.options());
-    const auto [beta1, beta2] = options.betas();
-    for (auto& parameter : group.params()) {
-      if (!parameter.grad().defined()) continue;
-      auto& slot = state_[state_key<Key>(parameter)];
-      if (!slot) {
-        auto fresh = std::make_unique<torch::optim::AdamWParamState>();
-        fresh->exp_avg(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
-        fresh->exp_avg_sq(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
-        slot = std::move(fresh);
-      }
-      auto& state = static_cast<torch::optim::AdamWParamState&>(*slot);
-      state.step(state.step() + 1);
-      const double step = static_cast<double>(state.step());
-      parameters.push_back({parameter.data_ptr<float>(), parameter.grad().data_ptr<float>(),
-                            state.exp_avg().data_ptr<float>(), state.exp_avg_sq().data_ptr<float>(),
-                            static_cast<float>(1.0 - options.lr() * options.weight_decay()),
-                            static_cast<float>(beta1), static_cast<float>(1.0 - beta1), static_cast<float>(beta2),
-                            static_cast<float>(1.0 - beta2),
-                            static_cast<float>(std::sqrt(1.0 - std::pow(beta2, step))), static_cast<float>(options.eps()),
-                            static_cast<float>(-options.lr() / (1.0 - std::pow(beta1, step)))});
-      offsets.push_back(offsets.back() + parameter.numel());
+  for (auto& [parameter, options, key] : pending) {
+    auto& slot = state_[key];
+    if (!slot) {
+      auto fresh = std::make_unique<torch::optim::AdamWParamState>();
+      fresh->exp_avg(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
+      fresh->exp_avg_sq(torch::zeros_like(parameter, torch::MemoryFormat::Preserve));
+      slot = std::move(fresh);
     }
+    auto& state = static_cast<torch::optim::AdamWParamState&>(*slot);
+    state.step(state.step() + 1);
+    const double step = static_cast<double>(state.step());
+    const auto [beta1, beta2] = options->betas();
+    parameters.push_back({parameter.data_ptr<float>(), parameter.grad().data_ptr<float>(),
+                          state.exp_avg().data_ptr<float>(), state.exp_avg_sq().data_ptr<float>(),
+                          static_cast<float>(1.0 - options->lr() * options->weight_decay()), static_cast<float>(beta1),
+                          static_cast<float>(1.0 - beta1), static_cast<float>(beta2), static_cast<float>(1.0 - beta2),
+                          static_cast<float>(std::sqrt(1.0 - std::pow(beta2, step))), static_cast<float>(options->eps()),
+                          static_cast<float>(-options->lr() / (1.0 - std::pow(beta1, step)))});
+    offsets.push_back(offsets.back() + parameter.numel());
   }
   // Each thread takes a contiguous range of the parameters' elements laid end to end.
   shards_.run(offsets.back(), [&](int64_t, int64_t begin, int64_t end) {

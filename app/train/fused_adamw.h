@@ -13,7 +13,7 @@ namespace vit::app {
 // gradient and two moments, the passes divided among the batch shards' threads by elements.
 // LibTorch's step makes nine passes per parameter (the decay, two for each moment, the square
 // root, its scaling, eps, the update), each an operator dispatched and split among the OpenMP
-// threads: for a small model, a fifth of a training step. Same options, state and saved form as
+// threads, which for a small model is milliseconds of each step. Same options, state and saved form as
 // torch::optim::AdamW (checkpoints load in either), the same formula in the same order; the
 // results differ from LibTorch's in the last bit where its kernels fuse a multiply-add, and do not
 // depend on the thread count or on whether the CPU has AVX2. Anything else (another dtype or device,

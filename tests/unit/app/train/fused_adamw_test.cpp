@@ -75,6 +75,28 @@ TEST(FusedAdamW, FollowsLibTorchsAdamW) {
   EXPECT_GT((fused_parameters[5] - fresh_parameters()[5]).abs().mean().item<double>(), 2e-3);
 }
 
+TEST(FusedAdamW, AClosureRunsFirstAndItsLossIsReturned) {
+  // The closure computes the gradients, as LibTorch's optimizers allow: the step must see them.
+  const auto fused_parameters = fresh_parameters();
+  const auto reference_parameters = copies(fused_parameters);
+  FusedAdamW fused(groups_of(fused_parameters), AdamWOptions(), BatchShards());
+  torch::optim::AdamW reference(groups_of(reference_parameters));
+  const auto closure_of = [](const std::vector<torch::Tensor>& parameters) {
+    return [&parameters] {
+      auto loss = torch::zeros({});
+      for (const auto& parameter : parameters) loss = loss + parameter.square().sum();
+      for (const auto& parameter : parameters) parameter.mutable_grad() = torch::Tensor();
+      loss.backward();
+      return loss;
+    };
+  };
+  const auto fused_loss = fused.step(closure_of(fused_parameters));
+  const auto reference_loss = reference.step(closure_of(reference_parameters));
+  EXPECT_TRUE(torch::equal(fused_loss, reference_loss));
+  expect_close(fused_parameters, reference_parameters);
+  EXPECT_FALSE(torch::equal(fused_parameters[5], fresh_parameters()[5]));  // the step was taken
+}
+
 TEST(FusedAdamW, TheSameBitsOnAnyNumberOfThreadsWithOrWithoutVectors) {
   const int previous_threads = at::get_num_threads();
   at::set_num_threads(2);
