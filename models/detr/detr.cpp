@@ -56,8 +56,7 @@ DecoderBlockOptions DetrImpl::decoder_block_options() const {
 torch::Tensor DetrImpl::encode(const torch::Tensor& images) {
   auto tokens = forward_features(images).slice(1, detr_.backbone.num_prefix_tokens());
   if (encoder_blocks_.empty()) return tokens;
-  for (auto& block : encoder_blocks_) tokens = block(tokens);
-  return encoder_norm_(tokens);
+  return forward_blocks(encoder_blocks_, tokens, encoder_norm_);
 }
 
 torch::Tensor DetrImpl::decode(const torch::Tensor& memory) {

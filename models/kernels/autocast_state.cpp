@@ -25,4 +25,9 @@ void set_autocast_dtype(c10::DeviceType type, c10::ScalarType dtype) {
 }
 #endif
 
+c10::ScalarType linear_input_dtype(const at::Tensor& x) {
+  const auto device = x.device().type();
+  return autocast_enabled(device) ? autocast_dtype(device) : x.scalar_type();
+}
+
 }  // namespace vit::models

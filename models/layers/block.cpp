@@ -1,5 +1,8 @@
 #include "models/layers/block.h"
 
+#include "models/kernels/autocast_state.h"
+#include "models/kernels/residual_layer_norm.h"
+
 namespace vit::models {
 
 torch::nn::LayerNorm vit_layer_norm(int64_t dim) {
@@ -51,20 +54,45 @@ BlockImpl::BlockImpl(const BlockOptions& options) {
   drop_path2_ = register_module("drop_path2", DropPath(options.drop_path));
 }
 
-torch::Tensor BlockImpl::residual_attention(const torch::Tensor& x, const torch::Tensor& attended) {
-  return x + drop_path1_(scaled(ls1_, attended));
+namespace {
+
+// The stream's value and norm(value), in `dtype`.
+NormalizedSum normalize(const ResidualStream& x, torch::nn::LayerNorm& norm, at::ScalarType dtype) {
+  if (!x.pending.defined()) return {x.residual, norm(x.residual)};
+  return residual_layer_norm(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps(), dtype);
 }
 
-torch::Tensor BlockImpl::residual_mlp(const torch::Tensor& x) { return x + drop_path2_(scaled(ls2_, mlp_(norm2_(x)))); }
+}  // namespace
+
+torch::Tensor ResidualStream::value() const { return pending.defined() ? residual + pending : residual; }
+
+ResidualStream BlockImpl::add_attention(const torch::Tensor& x, const torch::Tensor& attended) {
+  const auto branch = drop_path1_(scaled(ls1_, attended));
+  auto [sum, normalized] = normalize({x, branch}, norm2_, linear_input_dtype(x));
+  return {sum, drop_path2_(scaled(ls2_, mlp_(normalized)))};
+}
+
+ResidualStream BlockImpl::forward_stream(const ResidualStream& x, const AttentionMask& mask) {
+  const auto [input, normalized] = normalize(x, norm1_, linear_input_dtype(x.residual));
+  return add_attention(input, attn_(normalized, mask));
+}
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
-  return residual_mlp(residual_attention(x, attn_(norm1_(x), mask)));
+  return forward_stream({x, {}}, mask).value();
 }
 
 std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_with_attention(const torch::Tensor& x,
                                                                           const AttentionMask& mask) {
   auto [attended, weights] = attn_->forward_with_weights(norm1_(x), mask);
-  return {residual_mlp(residual_attention(x, attended)), weights};
+  return {add_attention(x, attended).value(), weights};
+}
+
+torch::Tensor forward_blocks(std::vector<Block>& blocks, const torch::Tensor& x,
+                             torch::nn::LayerNorm& final_norm, const AttentionMask& mask) {
+  ResidualStream stream{x, {}};
+  for (auto& block : blocks) stream = block->forward_stream(stream, mask);
+  if (final_norm.is_empty()) return stream.value();
+  return normalize(stream, final_norm, stream.residual.scalar_type()).normalized;
 }
 
 }  // namespace vit::models

@@ -29,6 +29,16 @@ struct BlockOptions {
 int64_t block_macs(const BlockOptions& options, int64_t tokens);
 int64_t block_activation_floats(const BlockOptions& options, int64_t tokens);
 
+// The token states between pre-norm blocks: residual + pending, where `pending` is the last
+// block's MLP branch not yet added (undefined: none), so that the next LayerNorm adds it in the
+// same pass (models/kernels/residual_layer_norm).
+struct ResidualStream {
+  torch::Tensor residual;
+  torch::Tensor pending;
+
+  torch::Tensor value() const;
+};
+
 // Pre-norm Transformer encoder block:
 //   x = x + drop_path(ls1(attn(norm1(x))))
 //   x = x + drop_path(ls2(mlp(norm2(x))))
@@ -36,13 +46,15 @@ class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const BlockOptions& options);
   torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask = {});
+  // The same on the stream, leaving the MLP branch pending.
+  ResidualStream forward_stream(const ResidualStream& x, const AttentionMask& mask = {});
   // Also returns this block's attention weights [B, H, N, N].
   std::pair<torch::Tensor, torch::Tensor> forward_with_attention(const torch::Tensor& x,
                                                                  const AttentionMask& mask = {});
 
  private:
-  torch::Tensor residual_attention(const torch::Tensor& x, const torch::Tensor& attended);
-  torch::Tensor residual_mlp(const torch::Tensor& x);
+  // x plus the attention branch, and the MLP branch of that sum's norm2, pending.
+  ResidualStream add_attention(const torch::Tensor& x, const torch::Tensor& attended);
 
   torch::nn::LayerNorm norm1_{nullptr};
   Attention attn_{nullptr};
@@ -54,5 +66,10 @@ class BlockImpl : public torch::nn::Module {
   DropPath drop_path2_{nullptr};
 };
 TORCH_MODULE(Block);
+
+// x through the blocks and then final_norm (none if empty): each residual add in one pass with the
+// LayerNorm that reads its sum.
+torch::Tensor forward_blocks(std::vector<Block>& blocks, const torch::Tensor& x,
+                             torch::nn::LayerNorm& final_norm, const AttentionMask& mask = {});
 
 }  // namespace vit::models

@@ -78,9 +78,7 @@ torch::Tensor MaskedAutoencoderImpl::encode(const torch::Tensor& images, const M
     cls = cls + pos_embed().narrow(1, 0, 1);
   }
   const auto visible = gather_tokens(patches, masking.keep);
-  auto x = torch::cat({cls.expand({visible.size(0), -1, -1}).to(visible.scalar_type()), visible}, 1);
-  for (auto& block : blocks()) x = block(x);
-  return final_norm(x);
+  return encode_tokens(torch::cat({cls.expand({visible.size(0), -1, -1}).to(visible.scalar_type()), visible}, 1));
 }
 
 torch::Tensor MaskedAutoencoderImpl::decode(const torch::Tensor& latent, const Masking& masking) {
@@ -89,8 +87,7 @@ torch::Tensor MaskedAutoencoderImpl::decode(const torch::Tensor& latent, const M
   const auto mask_tokens = mask_token_.to(x.scalar_type()).expand({x.size(0), hidden, -1});
   const auto in_patch_order = gather_tokens(torch::cat({x.slice(1, 1), mask_tokens}, 1), masking.restore);
   x = torch::cat({x.narrow(1, 0, 1), in_patch_order}, 1) + decoder_pos_embed_;
-  for (auto& block : decoder_blocks_) x = block(x);
-  return decoder_pred_(decoder_norm_(x)).slice(1, 1).to(torch::kFloat32);
+  return decoder_pred_(forward_blocks(decoder_blocks_, x, decoder_norm_)).slice(1, 1).to(torch::kFloat32);
 }
 
 torch::Tensor MaskedAutoencoderImpl::patchify(const torch::Tensor& images) const {

@@ -1,5 +1,7 @@
 #include "models/swin/swin_transformer.h"
 
+#include "models/kernels/autocast_state.h"
+#include "models/kernels/residual_layer_norm.h"
 #include "models/layers/block.h"
 #include "models/layers/init.h"
 
@@ -71,8 +73,9 @@ torch::Tensor SwinBlockImpl::attend(const torch::Tensor& x) {
 }
 
 torch::Tensor SwinBlockImpl::forward(const torch::Tensor& x) {
-  const auto attended = x + drop_path1_(attend(norm1_(x)));
-  return attended + drop_path2_(mlp_(norm2_(attended)));
+  const auto [attended, normalized] = residual_layer_norm(x, drop_path1_(attend(norm1_(x))), norm2_->weight,
+                                                          norm2_->bias, norm2_->options.eps(), linear_input_dtype(x));
+  return attended + drop_path2_(mlp_(normalized));
 }
 
 SwinStageImpl::SwinStageImpl(const SwinOptions& options, int64_t stage, const std::vector<double>& drop_paths) {

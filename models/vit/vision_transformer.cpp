@@ -84,13 +84,11 @@ torch::Tensor VisionTransformerImpl::embed(const torch::Tensor& patch_tokens) {
 }
 
 torch::Tensor VisionTransformerImpl::forward_tokens(const torch::Tensor& patch_tokens, const AttentionMask& mask) {
-  auto x = embed(patch_tokens);
-  for (auto& block : blocks_) x = block(x, mask);
-  return final_norm(x);
+  return encode_tokens(embed(patch_tokens), mask);
 }
 
-torch::Tensor VisionTransformerImpl::final_norm(const torch::Tensor& tokens) {
-  return norm_.is_empty() ? tokens : norm_(tokens);
+torch::Tensor VisionTransformerImpl::encode_tokens(const torch::Tensor& tokens, const AttentionMask& mask) {
+  return forward_blocks(blocks_, tokens, norm_, mask);
 }
 
 torch::Tensor VisionTransformerImpl::forward_features(const torch::Tensor& images) {

@@ -63,9 +63,9 @@ class VisionTransformerImpl : public ImageModelImpl {
   PatchEmbed& patch_embed() { return patch_embed_; }
   const torch::Tensor& cls_token() const { return cls_token_; }
   const torch::Tensor& pos_embed() const { return pos_embed_; }
-  std::vector<Block>& blocks() { return blocks_; }
-  // The final norm; the identity with pool avg (fc_norm normalizes after pooling instead).
-  torch::Tensor final_norm(const torch::Tensor& tokens);
+  // The encoder blocks on embedded tokens, then the final norm (none with pool avg: fc_norm
+  // normalizes after pooling instead).
+  torch::Tensor encode_tokens(const torch::Tensor& tokens, const AttentionMask& mask = {});
   // An encoder block of these options with this stochastic depth.
   BlockOptions block_options(double drop_path) const;
 

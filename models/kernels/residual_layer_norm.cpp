@@ -1,0 +1,273 @@
+#include "models/kernels/residual_layer_norm.h"
+
+#include "models/kernels/vector8.h"
+
+#include <ATen/Functions.h>
+#include <ATen/Parallel.h>
+#include <ATen/TensorOperators.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+
+#include <cmath>
+#include <vector>
+
+namespace vit::models {
+namespace {
+
+#if defined(__x86_64__)
+
+using vector8::horizontal_sum;
+using vector8::load;
+using vector8::store;
+
+// A row of d values: the first d - d % 8 go in vectors of 8, the rest one by one.
+inline int64_t vectorized(int64_t d) { return d - d % 8; }
+
+struct RowMoments {
+  float mean;
+  float rstd;  // 1 / sqrt(variance + eps)
+};
+
+// One row: sum = residual + branch, then normalized = (sum − mean) · rstd · weight + bias,
+// the variance from a second pass over the row just written (still in L1).
+template <typename Branch, typename Normalized>
+VIT_AVX2_FMA RowMoments forward_row(const float* residual, const Branch* branch, const float* weight, const float* bias,
+                                    float* sum, Normalized* normalized, int64_t d, float eps) {
+  const int64_t v = vectorized(d);
+  auto total = _mm256_setzero_ps();
+  float tail_total = 0.0F;
+  for (int64_t j = 0; j < v; j += 8) {
+    const auto s = _mm256_add_ps(load(residual + j), load(branch + j));
+    store(sum + j, s);
+    total = _mm256_add_ps(total, s);
+  }
+  for (int64_t j = v; j < d; ++j) {
+    sum[j] = residual[j] + static_cast<float>(branch[j]);
+    tail_total += sum[j];
+  }
+  const float mean = (horizontal_sum(total) + tail_total) / static_cast<float>(d);
+  const auto means = _mm256_set1_ps(mean);
+  auto squares = _mm256_setzero_ps();
+  float tail_squares = 0.0F;
+  for (int64_t j = 0; j < v; j += 8) {
+    const auto centered = _mm256_sub_ps(load(sum + j), means);
+    squares = _mm256_fmadd_ps(centered, centered, squares);
+  }
+  for (int64_t j = v; j < d; ++j) tail_squares += (sum[j] - mean) * (sum[j] - mean);
+  const float variance = (horizontal_sum(squares) + tail_squares) / static_cast<float>(d);
+  const float rstd = 1.0F / std::sqrt(variance + eps);
+  const auto rstds = _mm256_set1_ps(rstd);
+  for (int64_t j = 0; j < v; j += 8) {
+    const auto unit = _mm256_mul_ps(_mm256_sub_ps(load(sum + j), means), rstds);
+    store(normalized + j, _mm256_fmadd_ps(unit, load(weight + j), load(bias + j)));
+  }
+  for (int64_t j = v; j < d; ++j) normalized[j] = static_cast<Normalized>((sum[j] - mean) * rstd * weight[j] + bias[j]);
+  return {mean, rstd};
+}
+
+// One row of the gradient. With g = dnormalized · weight and x̂ = (sum − mean) · rstd:
+//   dsum = dsum_out + rstd · (g − mean(g) − x̂ · mean(g · x̂)),
+// the residual's gradient dsum and the branch's dsum in its dtype (when that is not fp32); the
+// weight and bias gradients gain dnormalized · x̂ and dnormalized. Null gradients are zeros.
+template <typename Branch, typename Normalized>
+VIT_AVX2_FMA void backward_row(const Normalized* grad_normalized, const float* grad_sum, const float* sum,
+                               const float* weight, RowMoments moments, int64_t d, float* grad_residual,
+                               Branch* grad_branch, float* grad_weight, float* grad_bias) {
+  const int64_t v = vectorized(d);
+  const auto means = _mm256_set1_ps(moments.mean), rstds = _mm256_set1_ps(moments.rstd);
+  float mean_g = 0.0F, mean_g_unit = 0.0F;
+  if (grad_normalized != nullptr) {
+    auto g_total = _mm256_setzero_ps(), g_unit_total = _mm256_setzero_ps();
+    float g_tail = 0.0F, g_unit_tail = 0.0F;
+    for (int64_t j = 0; j < v; j += 8) {
+      const auto upstream = load(grad_normalized + j);
+      const auto unit = _mm256_mul_ps(_mm256_sub_ps(load(sum + j), means), rstds);
+      const auto g = _mm256_mul_ps(upstream, load(weight + j));
+      g_total = _mm256_add_ps(g_total, g);
+      g_unit_total = _mm256_fmadd_ps(g, unit, g_unit_total);
+      store(grad_weight + j, _mm256_fmadd_ps(upstream, unit, load(grad_weight + j)));
+      store(grad_bias + j, _mm256_add_ps(load(grad_bias + j), upstream));
+    }
+    for (int64_t j = v; j < d; ++j) {
+      const float upstream = static_cast<float>(grad_normalized[j]);
+      const float unit = (sum[j] - moments.mean) * moments.rstd;
+      const float g = upstream * weight[j];
+      g_tail += g;
+      g_unit_tail += g * unit;
+      grad_weight[j] += upstream * unit;
+      grad_bias[j] += upstream;
+    }
+    mean_g = (horizontal_sum(g_total) + g_tail) / static_cast<float>(d);
+    mean_g_unit = (horizontal_sum(g_unit_total) + g_unit_tail) / static_cast<float>(d);
+  }
+  const auto mean_gs = _mm256_set1_ps(mean_g), mean_g_units = _mm256_set1_ps(mean_g_unit);
+  for (int64_t j = 0; j < v; j += 8) {
+    auto grad = grad_sum != nullptr ? load(grad_sum + j) : _mm256_setzero_ps();
+    if (grad_normalized != nullptr) {
+      const auto unit = _mm256_mul_ps(_mm256_sub_ps(load(sum + j), means), rstds);
+      const auto g = _mm256_mul_ps(load(grad_normalized + j), load(weight + j));
+      const auto centered = _mm256_sub_ps(_mm256_sub_ps(g, mean_gs), _mm256_mul_ps(unit, mean_g_units));
+      grad = _mm256_fmadd_ps(rstds, centered, grad);
+    }
+    store(grad_residual + j, grad);
+    if (grad_branch != nullptr) store(grad_branch + j, grad);
+  }
+  for (int64_t j = v; j < d; ++j) {
+    float grad = grad_sum != nullptr ? grad_sum[j] : 0.0F;
+    if (grad_normalized != nullptr) {
+      const float unit = (sum[j] - moments.mean) * moments.rstd;
+      const float g = static_cast<float>(grad_normalized[j]) * weight[j];
+      grad += moments.rstd * (g - mean_g - unit * mean_g_unit);
+    }
+    grad_residual[j] = grad;
+    if (grad_branch != nullptr) grad_branch[j] = static_cast<Branch>(grad);
+  }
+}
+
+template <typename Branch, typename Normalized>
+void forward_rows(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
+                  const at::Tensor& bias, float eps, const at::Tensor& sum, const at::Tensor& normalized,
+                  const at::Tensor& moments) {
+  const int64_t d = residual.size(-1), rows = residual.numel() / d;
+  auto* const row_moments = reinterpret_cast<RowMoments*>(moments.data_ptr<float>());
+  for (int64_t row = 0; row < rows; ++row) {
+    row_moments[row] = forward_row(residual.data_ptr<float>() + row * d, branch.data_ptr<Branch>() + row * d,
+                                   weight.data_ptr<float>(), bias.data_ptr<float>(), sum.data_ptr<float>() + row * d,
+                                   normalized.data_ptr<Normalized>() + row * d, d, eps);
+  }
+}
+
+template <typename T>
+T* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+template <typename Branch, typename Normalized>
+void backward_rows(const at::Tensor& grad_normalized, const at::Tensor& grad_sum, const at::Tensor& sum,
+                   const at::Tensor& weight, const at::Tensor& moments, const at::Tensor& grad_residual,
+                   const at::Tensor& grad_branch, const at::Tensor& grad_weight, const at::Tensor& grad_bias) {
+  const int64_t d = sum.size(-1), rows = sum.numel() / d;
+  const auto* const row_moments = reinterpret_cast<const RowMoments*>(moments.data_ptr<float>());
+  const Normalized* const gn = data_or_null<Normalized>(grad_normalized);
+  const float* const gs = data_or_null<float>(grad_sum);
+  Branch* const gb = data_or_null<Branch>(grad_branch);
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t offset = row * d;
+    backward_row(gn != nullptr ? gn + offset : nullptr, gs != nullptr ? gs + offset : nullptr,
+                 sum.data_ptr<float>() + offset, weight.data_ptr<float>(), row_moments[row], d,
+                 grad_residual.data_ptr<float>() + offset, gb != nullptr ? gb + offset : nullptr,
+                 grad_weight.data_ptr<float>(), grad_bias.data_ptr<float>());
+  }
+}
+
+bool vector_kernels_available() { return vector8::avx2_fma_available(); }
+
+#else
+
+bool vector_kernels_available() { return false; }
+
+template <typename Branch, typename Normalized>
+void forward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, float,
+                  const at::Tensor&, const at::Tensor&, const at::Tensor&) {}
+
+template <typename Branch, typename Normalized>
+void backward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                   const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {}
+
+#endif
+
+bool is_float_or_bf16(at::ScalarType type) { return type == at::kFloat || type == at::kBFloat16; }
+
+bool is_plain_cpu(const at::Tensor& t, at::ScalarType type) {
+  return t.defined() && t.device().is_cpu() && t.layout() == at::kStrided && t.scalar_type() == type &&
+         t.is_contiguous();
+}
+
+bool kernel_applies(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
+                    const at::Tensor& bias, at::ScalarType normalized_dtype) {
+  if (!vector_kernels_available() || at::get_num_threads() != 1 || torch::jit::tracer::isTracing()) return false;
+  if (!is_plain_cpu(residual, at::kFloat) || residual.dim() == 0 || residual.numel() == 0) return false;
+  if (!branch.defined() || !is_float_or_bf16(branch.scalar_type()) || !is_plain_cpu(branch, branch.scalar_type()) ||
+      branch.sizes() != residual.sizes()) {
+    return false;
+  }
+  const int64_t d = residual.size(-1);
+  const auto is_row_parameter = [d](const at::Tensor& t) {
+    return is_plain_cpu(t, at::kFloat) && t.dim() == 1 && t.size(0) == d;
+  };
+  return is_row_parameter(weight) && is_row_parameter(bias) && is_float_or_bf16(normalized_dtype);
+}
+
+template <typename T>
+struct Type {
+  using type = T;
+};
+
+// Calls f(Type<Branch>{}, Type<Normalized>{}) for the two tensors' dtypes (fp32 or bf16 each).
+template <typename F>
+void dispatch(at::ScalarType branch, at::ScalarType normalized, F&& f) {
+  const bool bf16_branch = branch == at::kBFloat16, bf16_normalized = normalized == at::kBFloat16;
+  if (bf16_branch && bf16_normalized) {
+    f(Type<c10::BFloat16>{}, Type<c10::BFloat16>{});
+  } else if (bf16_branch) {
+    f(Type<c10::BFloat16>{}, Type<float>{});
+  } else if (bf16_normalized) {
+    f(Type<float>{}, Type<c10::BFloat16>{});
+  } else {
+    f(Type<float>{}, Type<float>{});
+  }
+}
+
+struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* context, const at::Tensor& residual,
+                                                const at::Tensor& branch, const at::Tensor& weight,
+                                                const at::Tensor& bias, double eps, at::ScalarType normalized_dtype) {
+    const int64_t rows = residual.numel() / residual.size(-1);
+    auto sum = at::empty_like(residual);
+    auto normalized = at::empty(residual.sizes(), residual.options().dtype(normalized_dtype));
+    auto moments = at::empty({rows, 2}, residual.options());
+    dispatch(branch.scalar_type(), normalized_dtype, [&](auto branch_type, auto normalized_type) {
+      forward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(residual, branch, weight, bias, static_cast<float>(eps), sum, normalized,
+                                       moments);
+    });
+    context->save_for_backward({sum, weight, moments});
+    context->saved_data["branch_dtype"] = static_cast<int64_t>(branch.scalar_type());
+    // An output that nothing reads gets an undefined gradient (not a tensor of zeros to read).
+    context->set_materialize_grads(false);
+    return {sum, normalized};
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 const torch::autograd::variable_list& output_grads) {
+    const auto saved = context->get_saved_variables();
+    const auto &sum = saved[0], &weight = saved[1], &moments = saved[2];
+    const auto branch_dtype = static_cast<at::ScalarType>(context->saved_data["branch_dtype"].toInt());
+    const auto grad_sum = output_grads[0].defined() ? output_grads[0].contiguous() : at::Tensor();
+    const auto grad_normalized = output_grads[1].defined() ? output_grads[1].contiguous() : at::Tensor();
+    auto grad_residual = at::empty_like(sum);
+    auto grad_branch = branch_dtype == at::kFloat ? grad_residual : at::empty_like(sum, sum.options().dtype(branch_dtype));
+    auto grad_weight = at::zeros_like(weight), grad_bias = at::zeros_like(weight);
+    const auto normalized_dtype = grad_normalized.defined() ? grad_normalized.scalar_type() : at::kFloat;
+    dispatch(branch_dtype, normalized_dtype, [&](auto branch_type, auto normalized_type) {
+      backward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(grad_normalized, grad_sum, sum, weight, moments, grad_residual,
+                                        branch_dtype == at::kFloat ? at::Tensor() : grad_branch, grad_weight,
+                                        grad_bias);
+    });
+    return {grad_residual, grad_branch, grad_weight, grad_bias, at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+NormalizedSum residual_layer_norm(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
+                                  const at::Tensor& bias, double eps, at::ScalarType normalized_dtype) {
+  if (!kernel_applies(residual, branch, weight, bias, normalized_dtype)) {
+    auto sum = residual + branch;
+    auto normalized = at::layer_norm(sum, {sum.size(-1)}, weight, bias, eps);
+    return {sum, normalized.scalar_type() == normalized_dtype ? normalized : normalized.to(normalized_dtype)};
+  }
+  const auto outputs = ResidualLayerNorm::apply(residual, branch, weight, bias, eps, normalized_dtype);
+  return {outputs[0], outputs[1]};
+}
+
+}  // namespace vit::models

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace vit::models {
+
+// A pre-norm Transformer's residual add and the LayerNorm that reads its result.
+struct NormalizedSum {
+  at::Tensor sum;         // residual + branch, in the residual's dtype
+  at::Tensor normalized;  // LayerNorm(sum) over the last dimension, times weight, plus bias
+};
+
+// Both outputs differentiable with respect to all four inputs; `normalized` in `normalized_dtype`
+// (the dtype of the layer that reads it: under autocast a linear layer would cast it anyway).
+//
+// Unfused, LibTorch makes the add (casting a bf16 branch to fp32 first), the LayerNorm, the cast
+// of its output, and backward as many passes again, with the gradient of the sum added to
+// LayerNorm's and cast back for the branch: for a small ViT ~15 % of a bf16 training step. For an
+// fp32 residual, an fp32 or bf16 branch and fp32 weights, contiguous on a CPU with AVX2 and FMA,
+// with one intra-op thread (a batch slice), each row here is one pass that writes both outputs
+// (mean and variance from the row in L1, in fp32), and backward one pass that writes the residual's
+// and the branch's gradients, the weight and bias gradients summed row after row. Otherwise, and
+// under the TorchScript tracer, it is LibTorch's add and layer_norm (and a cast).
+NormalizedSum residual_layer_norm(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
+                                  const at::Tensor& bias, double eps, at::ScalarType normalized_dtype);
+
+}  // namespace vit::models

@@ -1,0 +1,219 @@
+#include "models/kernels/residual_layer_norm.h"
+
+#include "models/kernels/autocast_state.h"
+#include "models/layers/block.h"
+
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+namespace vit::models {
+namespace {
+
+// Row lengths around the 8-float vectors: shorter than one, whole vectors, and tails.
+const int64_t kRowLengths[] = {1, 3, 8, 13, 64, 192, 197};
+
+// The kernel serves a batch slice, whose thread runs its operators alone.
+class OneThread {
+ public:
+  OneThread() : previous_(at::get_num_threads()) { at::set_num_threads(1); }
+  ~OneThread() { at::set_num_threads(previous_); }
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
+
+ private:
+  int previous_;
+};
+
+bool kernel_ran(const NormalizedSum& outputs) {
+  return outputs.sum.grad_fn() != nullptr &&
+         outputs.sum.grad_fn()->name().find("ResidualLayerNorm") != std::string::npos;
+}
+
+struct Inputs {
+  torch::Tensor residual, branch, weight, bias;
+
+  static Inputs random(int64_t rows, int64_t d, torch::ScalarType branch_dtype, torch::ScalarType dtype) {
+    return {(3.0 * torch::randn({rows, d}) + 1.0).to(dtype), torch::randn({rows, d}).to(branch_dtype),
+            (1.0 + 0.5 * torch::randn({d})).to(dtype), (0.2 * torch::randn({d})).to(dtype)};
+  }
+  Inputs leaves() const {
+    return {residual.clone().requires_grad_(), branch.clone().requires_grad_(), weight.clone().requires_grad_(),
+            bias.clone().requires_grad_()};
+  }
+  std::vector<torch::Tensor> grads() const { return {residual.grad(), branch.grad(), weight.grad(), bias.grad()}; }
+};
+
+// The definition in float64: the sum, LayerNorm of it, and the four gradients from both outputs'.
+struct Reference {
+  torch::Tensor sum, normalized;
+  std::vector<torch::Tensor> grads;
+};
+
+Reference reference(const Inputs& in, const torch::Tensor& grad_sum, const torch::Tensor& grad_normalized,
+                    double eps) {
+  const auto to64 = [](const torch::Tensor& t) { return t.detach().to(torch::kFloat64).requires_grad_(); };
+  const Inputs exact{to64(in.residual), to64(in.branch), to64(in.weight), to64(in.bias)};
+  const auto sum = exact.residual + exact.branch;
+  const auto normalized = at::layer_norm(sum, {sum.size(-1)}, exact.weight, exact.bias, eps);
+  torch::Tensor loss = torch::zeros({}, torch::kFloat64);
+  if (grad_sum.defined()) loss = loss + (sum * grad_sum.to(torch::kFloat64)).sum();
+  if (grad_normalized.defined()) loss = loss + (normalized * grad_normalized.to(torch::kFloat64)).sum();
+  loss.backward();
+  return {sum.detach(), normalized.detach(), exact.grads()};
+}
+
+void backward(const NormalizedSum& outputs, const torch::Tensor& grad_sum, const torch::Tensor& grad_normalized) {
+  std::vector<torch::Tensor> roots, grads;
+  if (grad_sum.defined()) roots.push_back(outputs.sum), grads.push_back(grad_sum);
+  if (grad_normalized.defined()) roots.push_back(outputs.normalized), grads.push_back(grad_normalized);
+  torch::autograd::backward(roots, grads);
+}
+
+bool close(const torch::Tensor& actual, const torch::Tensor& expected, double rtol, double atol) {
+  return torch::allclose(actual.to(torch::kFloat64), expected, rtol, atol);
+}
+
+TEST(ResidualLayerNorm, Fp32EqualsTheFloat64DefinitionAndItsGradients) {
+  const OneThread one_thread;
+  torch::manual_seed(31);
+  for (const int64_t d : kRowLengths) {
+    const auto in = Inputs::random(21, d, torch::kFloat32, torch::kFloat32).leaves();
+    const auto outputs = residual_layer_norm(in.residual, in.branch, in.weight, in.bias, 1e-6, torch::kFloat32);
+    if (at::get_num_threads() == 1 && __builtin_cpu_supports("avx2")) {
+      EXPECT_TRUE(kernel_ran(outputs)) << "d " << d;
+    }
+    const auto grad_sum = torch::randn({21, d}), grad_normalized = torch::randn({21, d});
+    backward(outputs, grad_sum, grad_normalized);
+    const auto expected = reference(in, grad_sum, grad_normalized, 1e-6);
+    ASSERT_EQ(outputs.normalized.scalar_type(), torch::kFloat32);
+    EXPECT_TRUE(torch::equal(outputs.sum, in.residual.detach() + in.branch.detach())) << "d " << d;
+    EXPECT_TRUE(close(outputs.normalized, expected.normalized, 1e-5, 1e-5)) << "d " << d;
+    const auto grads = in.grads();
+    for (size_t i = 0; i < grads.size(); ++i) {
+      ASSERT_TRUE(grads[i].defined());
+      EXPECT_TRUE(close(grads[i], expected.grads[i], 1e-4, 1e-4)) << "d " << d << " input " << i;
+    }
+  }
+}
+
+TEST(ResidualLayerNorm, Bf16BranchAndOutputAreRoundedOnceFromFp32) {
+  const OneThread one_thread;
+  torch::manual_seed(32);
+  for (const int64_t d : kRowLengths) {
+    const auto in = Inputs::random(17, d, torch::kBFloat16, torch::kFloat32).leaves();
+    const auto outputs = residual_layer_norm(in.residual, in.branch, in.weight, in.bias, 1e-6, torch::kBFloat16);
+    ASSERT_EQ(outputs.sum.scalar_type(), torch::kFloat32);
+    ASSERT_EQ(outputs.normalized.scalar_type(), torch::kBFloat16);
+    const auto grad_sum = torch::randn({17, d}), grad_normalized = torch::randn({17, d}).to(torch::kBFloat16);
+    backward(outputs, grad_sum, grad_normalized);
+    const auto expected = reference(in, grad_sum, grad_normalized, 1e-6);
+    // The bf16 branch converts to fp32 exactly: the sum is LibTorch's fp32 + bf16 bit for bit.
+    EXPECT_TRUE(torch::equal(outputs.sum, in.residual.detach() + in.branch.detach())) << "d " << d;
+    EXPECT_TRUE(close(outputs.normalized, expected.normalized, 1.0 / 256, 1e-3)) << "d " << d;
+    const auto grads = in.grads();
+    ASSERT_EQ(grads[1].scalar_type(), torch::kBFloat16);
+    EXPECT_TRUE(close(grads[0], expected.grads[0], 1e-4, 1e-4)) << "d " << d;
+    // The branch's gradient is the residual's, rounded once.
+    EXPECT_TRUE(torch::equal(grads[1], grads[0].to(torch::kBFloat16))) << "d " << d;
+    EXPECT_TRUE(close(grads[2], expected.grads[2], 1e-4, 1e-4)) << "d " << d;
+    EXPECT_TRUE(close(grads[3], expected.grads[3], 1e-4, 1e-4)) << "d " << d;
+  }
+}
+
+TEST(ResidualLayerNorm, AnOutputNothingReadsContributesNoGradient) {
+  const OneThread one_thread;
+  torch::manual_seed(33);
+  const auto grad = torch::randn({9, 24});
+  for (const bool only_sum : {true, false}) {
+    const auto in = Inputs::random(9, 24, torch::kFloat32, torch::kFloat32).leaves();
+    const auto outputs = residual_layer_norm(in.residual, in.branch, in.weight, in.bias, 1e-5, torch::kFloat32);
+    const torch::Tensor grad_sum = only_sum ? grad : torch::Tensor();
+    const torch::Tensor grad_normalized = only_sum ? torch::Tensor() : grad;
+    backward(outputs, grad_sum, grad_normalized);
+    const auto expected = reference(in, grad_sum, grad_normalized, 1e-5);
+    const auto grads = in.grads();
+    EXPECT_TRUE(close(grads[0], expected.grads[0], 1e-4, 1e-5)) << "only sum " << only_sum;
+    EXPECT_TRUE(close(grads[1], expected.grads[1], 1e-4, 1e-5)) << "only sum " << only_sum;
+    if (only_sum) {
+      EXPECT_TRUE(torch::equal(grads[0], grad));
+      EXPECT_TRUE(torch::equal(grads[2], torch::zeros({24})));
+    }
+  }
+}
+
+TEST(ResidualLayerNorm, ElsewhereIsLibTorchsAddAndLayerNormInTheAskedDtype) {
+  torch::manual_seed(34);
+  const auto in = Inputs::random(6, 40, torch::kFloat32, torch::kFloat32);
+  const auto expected_sum = in.residual + in.branch;
+  const auto expected = at::layer_norm(expected_sum, {40}, in.weight, in.bias, 1e-6);
+  const auto check = [&](const NormalizedSum& outputs, const std::string& what) {
+    EXPECT_FALSE(kernel_ran(outputs)) << what;
+    EXPECT_TRUE(torch::equal(outputs.sum, expected_sum)) << what;
+    EXPECT_TRUE(torch::allclose(outputs.normalized.to(torch::kFloat32), expected, 1.0 / 128, 1e-2)) << what;
+  };
+  at::set_num_threads(2);  // a whole batch on two threads: LibTorch's parallel operators
+  const auto two_threads = residual_layer_norm(in.residual.requires_grad_(), in.branch, in.weight, in.bias, 1e-6,
+                                               torch::kBFloat16);
+  EXPECT_EQ(two_threads.normalized.scalar_type(), torch::kBFloat16);
+  check(two_threads, "two threads");
+  const OneThread one_thread;
+  const auto strided = torch::randn({40, 6}).t();
+  const auto transposed = residual_layer_norm(in.residual, strided, in.weight, in.bias, 1e-6, torch::kFloat32);
+  EXPECT_FALSE(kernel_ran(transposed));
+  EXPECT_TRUE(torch::equal(transposed.sum, in.residual + strided));
+  const auto doubles = residual_layer_norm(in.residual.detach().to(torch::kFloat64), in.branch.to(torch::kFloat64),
+                                           in.weight.to(torch::kFloat64), in.bias.to(torch::kFloat64), 1e-6,
+                                           torch::kFloat64);
+  EXPECT_TRUE(close(doubles.normalized, expected.to(torch::kFloat64), 1e-5, 1e-5));
+}
+
+// A stack of blocks on the residual stream (each add fused with the next LayerNorm) against the
+// same blocks one by one with LibTorch's operators: same outputs and parameter gradients, in fp32
+// and under bf16 autocast.
+TEST(ResidualLayerNorm, BlocksOnTheStreamMatchTheBlocksOneByOne) {
+  torch::manual_seed(35);
+  std::vector<Block> blocks;
+  for (int i = 0; i < 3; ++i) blocks.emplace_back(BlockOptions{48, 4, 2.0});
+  auto final_norm = vit_layer_norm(48);
+  const auto x = torch::randn({5, 9, 48});
+  // Not out.pow(2).sum(): a LayerNorm's squares sum to a constant, and their gradient to rounding noise.
+  const auto projection = torch::randn({5, 9, 48});
+  const auto run = [&](bool fused, bool bf16) {
+    for (auto& block : blocks) block->zero_grad();
+    set_autocast_enabled(c10::kCPU, bf16);
+    set_autocast_dtype(c10::kCPU, torch::kBFloat16);
+    torch::Tensor out;
+    if (fused) {
+      const OneThread one_thread;
+      out = forward_blocks(blocks, x, final_norm);
+    } else {
+      at::set_num_threads(2);
+      out = x;
+      for (auto& block : blocks) out = block(out);
+      out = final_norm(out);
+    }
+    set_autocast_enabled(c10::kCPU, false);
+    (out * projection).sum().backward();
+    std::vector<torch::Tensor> results{out.detach()};
+    for (auto& block : blocks) {
+      for (const auto& p : block->parameters()) results.push_back(p.grad().clone());
+    }
+    return results;
+  };
+  for (const bool bf16 : {false, true}) {
+    const auto fused = run(true, bf16), unfused = run(false, bf16);
+    const double tolerance = bf16 ? 2e-2 : 1e-4;
+    ASSERT_EQ(fused.size(), unfused.size());
+    for (size_t i = 0; i < fused.size(); ++i) {
+      const double scale = unfused[i].abs().max().item<double>();
+      EXPECT_LE((fused[i] - unfused[i]).abs().max().item<double>(), tolerance * scale)
+          << "bf16 " << bf16 << " tensor " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vit::models
