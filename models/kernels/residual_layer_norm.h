@@ -15,7 +15,8 @@ struct NormalizedSum {
 //
 // Unfused, LibTorch makes the add (casting a bf16 branch to fp32 first), the LayerNorm, the cast
 // of its output, and backward as many passes again, with the gradient of the sum added to
-// LayerNorm's and cast back for the branch: for a small ViT ~15 % of a bf16 training step. For an
+// LayerNorm's and cast back for the branch (the default model's bf16 training step ran 8 % faster
+// without them; docs/performance.md). For an
 // fp32 residual, an fp32 or bf16 branch and fp32 weights, contiguous on a CPU with AVX2 and FMA,
 // with one intra-op thread (a batch slice), each row here is one pass that writes both outputs
 // (mean and variance from the row in L1, in fp32), and backward one pass that writes the residual's

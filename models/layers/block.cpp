@@ -56,7 +56,8 @@ BlockImpl::BlockImpl(const BlockOptions& options) {
 
 namespace {
 
-// The stream's value and norm(value), in `dtype`.
+// The stream's value and norm(value): in `dtype` where the pending branch is added in the same pass,
+// else LayerNorm's own output (which a linear layer reading it casts the same way).
 NormalizedSum normalize(const ResidualStream& x, torch::nn::LayerNorm& norm, at::ScalarType dtype) {
   if (!x.pending.defined()) return {x.residual, norm(x.residual)};
   return residual_layer_norm(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps(), dtype);

@@ -215,5 +215,51 @@ TEST(ResidualLayerNorm, BlocksOnTheStreamMatchTheBlocksOneByOne) {
   }
 }
 
+// What the fusion does to bf16 training: the gradients of a stack of blocks under bf16 autocast,
+// with the kernel and with LibTorch's operators, each against the same blocks in float64.
+TEST(ResidualLayerNorm, Bf16GradientsOfBlocksAreAsCloseToFloat64AsLibTorchs) {
+  const auto make_blocks = [] {
+    torch::manual_seed(36);
+    std::vector<Block> blocks;
+    for (int i = 0; i < 4; ++i) blocks.emplace_back(BlockOptions{64, 4, 2.0});
+    return blocks;
+  };
+  const auto x = torch::randn({8, 17, 64});
+  const auto projection = torch::randn({8, 17, 64});
+  const auto gradients = [&](std::vector<Block> blocks, bool bf16, bool fused) {
+    auto final_norm = vit_layer_norm(64);
+    if (!bf16) {
+      for (auto& block : blocks) block->to(torch::kFloat64);
+      final_norm->to(torch::kFloat64);
+    }
+    set_autocast_enabled(c10::kCPU, bf16);
+    set_autocast_dtype(c10::kCPU, torch::kBFloat16);
+    const auto input = bf16 ? x : x.to(torch::kFloat64);
+    torch::Tensor out;
+    if (fused) {
+      const OneThread one_thread;
+      out = forward_blocks(blocks, input, final_norm);
+    } else {
+      at::set_num_threads(2);
+      out = input;
+      for (auto& block : blocks) out = block(out);
+      out = final_norm(out);
+    }
+    set_autocast_enabled(c10::kCPU, false);
+    (out * projection.to(out.scalar_type())).sum().backward();
+    std::vector<torch::Tensor> grads;
+    for (auto& block : blocks) {
+      for (const auto& p : block->parameters()) grads.push_back(p.grad().to(torch::kFloat64).flatten());
+    }
+    return torch::cat(grads);
+  };
+  const auto exact = gradients(make_blocks(), false, false);
+  const auto relative_error = [&](const torch::Tensor& g) { return ((g - exact).norm() / exact.norm()).item<double>(); };
+  const double fused = relative_error(gradients(make_blocks(), true, true));
+  const double unfused = relative_error(gradients(make_blocks(), true, false));
+  EXPECT_GT(unfused, 0.0);
+  EXPECT_LE(fused, 1.1 * unfused) << "fused " << fused << ", LibTorch " << unfused;
+}
+
 }  // namespace
 }  // namespace vit::models
