@@ -9,7 +9,6 @@
 #include <torch/csrc/jit/frontend/tracer.h>
 
 #include <cmath>
-#include <vector>
 
 namespace vit::models {
 namespace {

@@ -12,7 +12,6 @@
 #include <type_traits>
 #include <vector>
 
-
 namespace vit::models {
 namespace {
 
