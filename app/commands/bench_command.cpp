@@ -108,8 +108,7 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
   std::optional<ModelEma> ema;
   if (train.ema_decay > 0.0) ema.emplace(model, models::build_model(config.model.options), train.ema_decay);
   DataParallel single_process(RankEnvironment{}, train.distributed, device);
-  TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, single_process, train, device, nullptr,
-                             shards);
+  TrainingStep training_step(model, *optimizer, ema ? &*ema : nullptr, single_process, train, device, nullptr, shards);
   TrainingStep::MicroBatch batch;
   batch.inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
   if (auto* masked = models::masked_image_model(model)) {

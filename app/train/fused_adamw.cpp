@@ -39,8 +39,8 @@ __attribute__((target("avx2"))) void update_avx2(const AdamWElements& e, int64_t
   int64_t i = begin;
   for (; i + 8 <= end; i += 8) {
     const __m256 grad = _mm256_loadu_ps(e.grad + i);
-    const __m256 exp_avg = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(e.exp_avg + i), beta1),
-                                         _mm256_mul_ps(one_minus_beta1, grad));
+    const __m256 exp_avg =
+        _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(e.exp_avg + i), beta1), _mm256_mul_ps(one_minus_beta1, grad));
     const __m256 exp_avg_sq = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(e.exp_avg_sq + i), beta2),
                                             _mm256_mul_ps(_mm256_mul_ps(one_minus_beta2, grad), grad));
     const __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(exp_avg_sq), correction), eps);
@@ -146,12 +146,12 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
     state.step(state.step() + 1);
     const double step = static_cast<double>(state.step());
     const auto [beta1, beta2] = options->betas();
-    parameters.push_back({parameter.data_ptr<float>(), parameter.grad().data_ptr<float>(),
-                          state.exp_avg().data_ptr<float>(), state.exp_avg_sq().data_ptr<float>(),
-                          static_cast<float>(1.0 - options->lr() * options->weight_decay()), static_cast<float>(beta1),
-                          static_cast<float>(1.0 - beta1), static_cast<float>(beta2), static_cast<float>(1.0 - beta2),
-                          static_cast<float>(std::sqrt(1.0 - std::pow(beta2, step))), static_cast<float>(options->eps()),
-                          static_cast<float>(-options->lr() / (1.0 - std::pow(beta1, step)))});
+    parameters.push_back(
+        {parameter.data_ptr<float>(), parameter.grad().data_ptr<float>(), state.exp_avg().data_ptr<float>(),
+         state.exp_avg_sq().data_ptr<float>(), static_cast<float>(1.0 - options->lr() * options->weight_decay()),
+         static_cast<float>(beta1), static_cast<float>(1.0 - beta1), static_cast<float>(beta2),
+         static_cast<float>(1.0 - beta2), static_cast<float>(std::sqrt(1.0 - std::pow(beta2, step))),
+         static_cast<float>(options->eps()), static_cast<float>(-options->lr() / (1.0 - std::pow(beta1, step)))});
     offsets.push_back(offsets.back() + parameter.numel());
   }
   // Each thread takes a contiguous range of the parameters' elements laid end to end.

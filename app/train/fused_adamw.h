@@ -34,14 +34,14 @@ struct AdamWElements {
   const float* grad;
   float* exp_avg;
   float* exp_avg_sq;
-  float decay;               // 1 - lr * weight_decay
+  float decay;  // 1 - lr * weight_decay
   float beta1;
   float one_minus_beta1;
   float beta2;
   float one_minus_beta2;
   float bias_correction2_sqrt;  // sqrt(1 - beta2^step)
   float eps;
-  float neg_step_size;          // -lr / (1 - beta1^step)
+  float neg_step_size;  // -lr / (1 - beta1^step)
 };
 
 // Where the CPU has AVX2 the elements go 8 at a time; `portable` forces the scalar loop (its tests

@@ -166,8 +166,8 @@ bool vector_kernels_available() { return vector8::avx2_fma_available(); }
 bool vector_kernels_available() { return false; }
 
 template <typename Branch, typename Normalized>
-void forward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, float,
-                  const at::Tensor&, const at::Tensor&, const at::Tensor&) {}
+void forward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, float, const at::Tensor&,
+                  const at::Tensor&, const at::Tensor&) {}
 
 template <typename Branch, typename Normalized>
 void backward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
@@ -226,8 +226,8 @@ struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
     auto normalized = at::empty(residual.sizes(), residual.options().dtype(normalized_dtype));
     auto moments = at::empty({rows, 2}, residual.options());
     dispatch(branch.scalar_type(), normalized_dtype, [&](auto branch_type, auto normalized_type) {
-      forward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(residual, branch, weight, bias, static_cast<float>(eps), sum, normalized,
-                                       moments);
+      forward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
+          residual, branch, weight, bias, static_cast<float>(eps), sum, normalized, moments);
     });
     context->save_for_backward({sum, weight, moments});
     context->saved_data["branch_dtype"] = static_cast<int64_t>(branch.scalar_type());
@@ -244,13 +244,14 @@ struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
     const auto grad_sum = output_grads[0].defined() ? output_grads[0].contiguous() : at::Tensor();
     const auto grad_normalized = output_grads[1].defined() ? output_grads[1].contiguous() : at::Tensor();
     auto grad_residual = at::empty_like(sum);
-    auto grad_branch = branch_dtype == at::kFloat ? grad_residual : at::empty_like(sum, sum.options().dtype(branch_dtype));
+    auto grad_branch =
+        branch_dtype == at::kFloat ? grad_residual : at::empty_like(sum, sum.options().dtype(branch_dtype));
     auto grad_weight = at::zeros_like(weight), grad_bias = at::zeros_like(weight);
     const auto normalized_dtype = grad_normalized.defined() ? grad_normalized.scalar_type() : at::kFloat;
     dispatch(branch_dtype, normalized_dtype, [&](auto branch_type, auto normalized_type) {
-      backward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(grad_normalized, grad_sum, sum, weight, moments, grad_residual,
-                                        branch_dtype == at::kFloat ? at::Tensor() : grad_branch, grad_weight,
-                                        grad_bias);
+      backward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
+          grad_normalized, grad_sum, sum, weight, moments, grad_residual,
+          branch_dtype == at::kFloat ? at::Tensor() : grad_branch, grad_weight, grad_bias);
     });
     return {grad_residual, grad_branch, grad_weight, grad_bias, at::Tensor(), at::Tensor()};
   }

@@ -88,8 +88,8 @@ std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_with_attention(const 
   return {add_attention(x, attended).value(), weights};
 }
 
-torch::Tensor forward_blocks(std::vector<Block>& blocks, const torch::Tensor& x,
-                             torch::nn::LayerNorm& final_norm, const AttentionMask& mask) {
+torch::Tensor forward_blocks(std::vector<Block>& blocks, const torch::Tensor& x, torch::nn::LayerNorm& final_norm,
+                             const AttentionMask& mask) {
   ResidualStream stream{x, {}};
   for (auto& block : blocks) stream = block->forward_stream(stream, mask);
   if (final_norm.is_empty()) return stream.value();

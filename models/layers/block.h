@@ -69,7 +69,7 @@ TORCH_MODULE(Block);
 
 // x through the blocks and then final_norm (none if empty): each residual add in one pass with the
 // LayerNorm that reads its sum.
-torch::Tensor forward_blocks(std::vector<Block>& blocks, const torch::Tensor& x,
-                             torch::nn::LayerNorm& final_norm, const AttentionMask& mask = {});
+torch::Tensor forward_blocks(std::vector<Block>& blocks, const torch::Tensor& x, torch::nn::LayerNorm& final_norm,
+                             const AttentionMask& mask = {});
 
 }  // namespace vit::models

@@ -115,8 +115,18 @@ TEST(FusedAdamW, TheSameBitsOnAnyNumberOfThreadsWithOrWithoutVectors) {
   std::vector<torch::Tensor> vectorized{torch::randn({size}), torch::rand({size}), torch::rand({size}) * 1e-3};
   std::vector<torch::Tensor> portable{vectorized[0].clone(), vectorized[1].clone(), vectorized[2].clone()};
   const auto elements_of = [&](std::vector<torch::Tensor>& state) {
-    return AdamWElements{state[0].data_ptr<float>(), grad.data_ptr<float>(), state[1].data_ptr<float>(),
-                         state[2].data_ptr<float>(), 0.99995f, 0.9f, 0.1f, 0.999f, 0.001f, 0.0447f, 1e-8f, -0.01f};
+    return AdamWElements{state[0].data_ptr<float>(),
+                         grad.data_ptr<float>(),
+                         state[1].data_ptr<float>(),
+                         state[2].data_ptr<float>(),
+                         0.99995f,
+                         0.9f,
+                         0.1f,
+                         0.999f,
+                         0.001f,
+                         0.0447f,
+                         1e-8f,
+                         -0.01f};
   };
   update_adamw_elements(elements_of(vectorized), 0, size);
   update_adamw_elements(elements_of(portable), 0, size, /*portable=*/true);

@@ -52,8 +52,7 @@ struct Reference {
   std::vector<torch::Tensor> grads;
 };
 
-Reference reference(const Inputs& in, const torch::Tensor& grad_sum, const torch::Tensor& grad_normalized,
-                    double eps) {
+Reference reference(const Inputs& in, const torch::Tensor& grad_sum, const torch::Tensor& grad_normalized, double eps) {
   const auto to64 = [](const torch::Tensor& t) { return t.detach().to(torch::kFloat64).requires_grad_(); };
   const Inputs exact{to64(in.residual), to64(in.branch), to64(in.weight), to64(in.bias)};
   const auto sum = exact.residual + exact.branch;
@@ -155,8 +154,8 @@ TEST(ResidualLayerNorm, ElsewhereIsLibTorchsAddAndLayerNormInTheAskedDtype) {
     EXPECT_TRUE(torch::allclose(outputs.normalized.to(torch::kFloat32), expected, 1.0 / 128, 1e-2)) << what;
   };
   at::set_num_threads(2);  // a whole batch on two threads: LibTorch's parallel operators
-  const auto two_threads = residual_layer_norm(in.residual.requires_grad_(), in.branch, in.weight, in.bias, 1e-6,
-                                               torch::kBFloat16);
+  const auto two_threads =
+      residual_layer_norm(in.residual.requires_grad_(), in.branch, in.weight, in.bias, 1e-6, torch::kBFloat16);
   EXPECT_EQ(two_threads.normalized.scalar_type(), torch::kBFloat16);
   check(two_threads, "two threads");
   const OneThread one_thread;
@@ -164,9 +163,9 @@ TEST(ResidualLayerNorm, ElsewhereIsLibTorchsAddAndLayerNormInTheAskedDtype) {
   const auto transposed = residual_layer_norm(in.residual, strided, in.weight, in.bias, 1e-6, torch::kFloat32);
   EXPECT_FALSE(kernel_ran(transposed));
   EXPECT_TRUE(torch::equal(transposed.sum, in.residual + strided));
-  const auto doubles = residual_layer_norm(in.residual.detach().to(torch::kFloat64), in.branch.to(torch::kFloat64),
-                                           in.weight.to(torch::kFloat64), in.bias.to(torch::kFloat64), 1e-6,
-                                           torch::kFloat64);
+  const auto doubles =
+      residual_layer_norm(in.residual.detach().to(torch::kFloat64), in.branch.to(torch::kFloat64),
+                          in.weight.to(torch::kFloat64), in.bias.to(torch::kFloat64), 1e-6, torch::kFloat64);
   EXPECT_TRUE(close(doubles.normalized, expected.to(torch::kFloat64), 1e-5, 1e-5));
 }
 
@@ -254,7 +253,9 @@ TEST(ResidualLayerNorm, Bf16GradientsOfBlocksAreAsCloseToFloat64AsLibTorchs) {
     return torch::cat(grads);
   };
   const auto exact = gradients(make_blocks(), false, false);
-  const auto relative_error = [&](const torch::Tensor& g) { return ((g - exact).norm() / exact.norm()).item<double>(); };
+  const auto relative_error = [&](const torch::Tensor& g) {
+    return ((g - exact).norm() / exact.norm()).item<double>();
+  };
   const double fused = relative_error(gradients(make_blocks(), true, true));
   const double unfused = relative_error(gradients(make_blocks(), true, false));
   EXPECT_GT(unfused, 0.0);
