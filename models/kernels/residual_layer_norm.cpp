@@ -128,11 +128,17 @@ void forward_rows(const at::Tensor& residual, const at::Tensor& branch, const at
                   const at::Tensor& bias, float eps, const at::Tensor& sum, const at::Tensor& normalized,
                   const at::Tensor& moments) {
   const int64_t d = residual.size(-1), rows = residual.numel() / d;
+  const float* const in = residual.data_ptr<float>();
+  const Branch* const added = branch.data_ptr<Branch>();
+  const float* const w = weight.data_ptr<float>();
+  const float* const b = bias.data_ptr<float>();
+  float* const out_sum = sum.data_ptr<float>();
+  Normalized* const out_normalized = normalized.data_ptr<Normalized>();
   auto* const row_moments = reinterpret_cast<RowMoments*>(moments.data_ptr<float>());
   for (int64_t row = 0; row < rows; ++row) {
-    row_moments[row] = forward_row(residual.data_ptr<float>() + row * d, branch.data_ptr<Branch>() + row * d,
-                                   weight.data_ptr<float>(), bias.data_ptr<float>(), sum.data_ptr<float>() + row * d,
-                                   normalized.data_ptr<Normalized>() + row * d, d, eps);
+    const int64_t offset = row * d;
+    row_moments[row] =
+        forward_row(in + offset, added + offset, w, b, out_sum + offset, out_normalized + offset, d, eps);
   }
 }
 
@@ -150,12 +156,15 @@ void backward_rows(const at::Tensor& grad_normalized, const at::Tensor& grad_sum
   const Normalized* const gn = data_or_null<Normalized>(grad_normalized);
   const float* const gs = data_or_null<float>(grad_sum);
   Branch* const gb = data_or_null<Branch>(grad_branch);
+  const float* const s = sum.data_ptr<float>();
+  const float* const w = weight.data_ptr<float>();
+  float* const gr = grad_residual.data_ptr<float>();
+  float* const gw = grad_weight.data_ptr<float>();
+  float* const gbias = grad_bias.data_ptr<float>();
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t offset = row * d;
-    backward_row(gn != nullptr ? gn + offset : nullptr, gs != nullptr ? gs + offset : nullptr,
-                 sum.data_ptr<float>() + offset, weight.data_ptr<float>(), row_moments[row], d,
-                 grad_residual.data_ptr<float>() + offset, gb != nullptr ? gb + offset : nullptr,
-                 grad_weight.data_ptr<float>(), grad_bias.data_ptr<float>());
+    backward_row(gn != nullptr ? gn + offset : nullptr, gs != nullptr ? gs + offset : nullptr, s + offset, w,
+                 row_moments[row], d, gr + offset, gb != nullptr ? gb + offset : nullptr, gw, gbias);
   }
 }
 
