@@ -15,13 +15,14 @@ namespace {
 // Row lengths around the 8-float vectors: shorter than one, whole vectors, and tails.
 const int64_t kRowLengths[] = {1, 3, 8, 13, 64, 192, 197};
 
-// The kernel serves a batch slice, whose thread runs its operators alone.
-class OneThread {
+// LibTorch's intra-op thread count for a scope. The kernel serves a batch slice, whose thread runs
+// its operators alone (1); a whole batch on several threads keeps LibTorch's operators.
+class IntraOpThreads {
  public:
-  OneThread() : previous_(at::get_num_threads()) { at::set_num_threads(1); }
-  ~OneThread() { at::set_num_threads(previous_); }
-  OneThread(const OneThread&) = delete;
-  OneThread& operator=(const OneThread&) = delete;
+  explicit IntraOpThreads(int threads) : previous_(at::get_num_threads()) { at::set_num_threads(threads); }
+  ~IntraOpThreads() { at::set_num_threads(previous_); }
+  IntraOpThreads(const IntraOpThreads&) = delete;
+  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
 
  private:
   int previous_;
@@ -76,7 +77,7 @@ bool close(const torch::Tensor& actual, const torch::Tensor& expected, double rt
 }
 
 TEST(ResidualLayerNorm, Fp32EqualsTheFloat64DefinitionAndItsGradients) {
-  const OneThread one_thread;
+  const IntraOpThreads one_thread(1);
   torch::manual_seed(31);
   for (const int64_t d : kRowLengths) {
     const auto in = Inputs::random(21, d, torch::kFloat32, torch::kFloat32).leaves();
@@ -99,7 +100,7 @@ TEST(ResidualLayerNorm, Fp32EqualsTheFloat64DefinitionAndItsGradients) {
 }
 
 TEST(ResidualLayerNorm, Bf16BranchAndOutputAreRoundedOnceFromFp32) {
-  const OneThread one_thread;
+  const IntraOpThreads one_thread(1);
   torch::manual_seed(32);
   for (const int64_t d : kRowLengths) {
     const auto in = Inputs::random(17, d, torch::kBFloat16, torch::kFloat32).leaves();
@@ -123,7 +124,7 @@ TEST(ResidualLayerNorm, Bf16BranchAndOutputAreRoundedOnceFromFp32) {
 }
 
 TEST(ResidualLayerNorm, AnOutputNothingReadsContributesNoGradient) {
-  const OneThread one_thread;
+  const IntraOpThreads one_thread(1);
   torch::manual_seed(33);
   const auto grad = torch::randn({9, 24});
   for (const bool only_sum : {true, false}) {
@@ -153,12 +154,14 @@ TEST(ResidualLayerNorm, ElsewhereIsLibTorchsAddAndLayerNormInTheAskedDtype) {
     EXPECT_TRUE(torch::equal(outputs.sum, expected_sum)) << what;
     EXPECT_TRUE(torch::allclose(outputs.normalized.to(torch::kFloat32), expected, 1.0 / 128, 1e-2)) << what;
   };
-  at::set_num_threads(2);  // a whole batch on two threads: LibTorch's parallel operators
-  const auto two_threads =
-      residual_layer_norm(in.residual.requires_grad_(), in.branch, in.weight, in.bias, 1e-6, torch::kBFloat16);
-  EXPECT_EQ(two_threads.normalized.scalar_type(), torch::kBFloat16);
-  check(two_threads, "two threads");
-  const OneThread one_thread;
+  {
+    const IntraOpThreads two_threads(2);
+    const auto whole_batch =
+        residual_layer_norm(in.residual.requires_grad_(), in.branch, in.weight, in.bias, 1e-6, torch::kBFloat16);
+    EXPECT_EQ(whole_batch.normalized.scalar_type(), torch::kBFloat16);
+    check(whole_batch, "two threads");
+  }
+  const IntraOpThreads one_thread(1);
   const auto strided = torch::randn({40, 6}).t();
   const auto transposed = residual_layer_norm(in.residual, strided, in.weight, in.bias, 1e-6, torch::kFloat32);
   EXPECT_FALSE(kernel_ran(transposed));
@@ -167,6 +170,34 @@ TEST(ResidualLayerNorm, ElsewhereIsLibTorchsAddAndLayerNormInTheAskedDtype) {
       residual_layer_norm(in.residual.detach().to(torch::kFloat64), in.branch.to(torch::kFloat64),
                           in.weight.to(torch::kFloat64), in.bias.to(torch::kFloat64), 1e-6, torch::kFloat64);
   EXPECT_TRUE(close(doubles.normalized, expected.to(torch::kFloat64), 1e-5, 1e-5));
+}
+
+// The blocks and the final norm on x, under bf16 autocast or not: on the residual stream with one
+// thread (the kernel), or block by block on two threads (LibTorch's operators).
+torch::Tensor run_blocks(std::vector<Block>& blocks, torch::nn::LayerNorm& final_norm, const torch::Tensor& x,
+                         bool bf16, bool fused) {
+  set_autocast_enabled(c10::kCPU, bf16);
+  set_autocast_dtype(c10::kCPU, torch::kBFloat16);
+  torch::Tensor out;
+  if (fused) {
+    const IntraOpThreads one_thread(1);
+    out = forward_blocks(blocks, x, final_norm);
+  } else {
+    const IntraOpThreads two_threads(2);
+    out = x;
+    for (auto& block : blocks) out = block(out);
+    out = final_norm(out);
+  }
+  set_autocast_enabled(c10::kCPU, false);
+  return out;
+}
+
+std::vector<torch::Tensor> parameter_gradients(std::vector<Block>& blocks) {
+  std::vector<torch::Tensor> grads;
+  for (auto& block : blocks) {
+    for (const auto& p : block->parameters()) grads.push_back(p.grad().clone());
+  }
+  return grads;
 }
 
 // A stack of blocks on the residual stream (each add fused with the next LayerNorm) against the
@@ -182,24 +213,10 @@ TEST(ResidualLayerNorm, BlocksOnTheStreamMatchTheBlocksOneByOne) {
   const auto projection = torch::randn({5, 9, 48});
   const auto run = [&](bool fused, bool bf16) {
     for (auto& block : blocks) block->zero_grad();
-    set_autocast_enabled(c10::kCPU, bf16);
-    set_autocast_dtype(c10::kCPU, torch::kBFloat16);
-    torch::Tensor out;
-    if (fused) {
-      const OneThread one_thread;
-      out = forward_blocks(blocks, x, final_norm);
-    } else {
-      at::set_num_threads(2);
-      out = x;
-      for (auto& block : blocks) out = block(out);
-      out = final_norm(out);
-    }
-    set_autocast_enabled(c10::kCPU, false);
+    const auto out = run_blocks(blocks, final_norm, x, bf16, fused);
     (out * projection).sum().backward();
     std::vector<torch::Tensor> results{out.detach()};
-    for (auto& block : blocks) {
-      for (const auto& p : block->parameters()) results.push_back(p.grad().clone());
-    }
+    for (auto& grad : parameter_gradients(blocks)) results.push_back(grad);
     return results;
   };
   for (const bool bf16 : {false, true}) {
@@ -231,25 +248,10 @@ TEST(ResidualLayerNorm, Bf16GradientsOfBlocksAreAsCloseToFloat64AsLibTorchs) {
       for (auto& block : blocks) block->to(torch::kFloat64);
       final_norm->to(torch::kFloat64);
     }
-    set_autocast_enabled(c10::kCPU, bf16);
-    set_autocast_dtype(c10::kCPU, torch::kBFloat16);
-    const auto input = bf16 ? x : x.to(torch::kFloat64);
-    torch::Tensor out;
-    if (fused) {
-      const OneThread one_thread;
-      out = forward_blocks(blocks, input, final_norm);
-    } else {
-      at::set_num_threads(2);
-      out = input;
-      for (auto& block : blocks) out = block(out);
-      out = final_norm(out);
-    }
-    set_autocast_enabled(c10::kCPU, false);
+    const auto out = run_blocks(blocks, final_norm, bf16 ? x : x.to(torch::kFloat64), bf16, fused);
     (out * projection.to(out.scalar_type())).sum().backward();
     std::vector<torch::Tensor> grads;
-    for (auto& block : blocks) {
-      for (const auto& p : block->parameters()) grads.push_back(p.grad().to(torch::kFloat64).flatten());
-    }
+    for (const auto& grad : parameter_gradients(blocks)) grads.push_back(grad.to(torch::kFloat64).flatten());
     return torch::cat(grads);
   };
   const auto exact = gradients(make_blocks(), false, false);
