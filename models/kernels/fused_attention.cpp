@@ -3,7 +3,10 @@
 #include "models/kernels/blas.h"
 #include "models/kernels/softmax.h"
 
+#include <ATen/ops/bmm.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/jit/frontend/tracer.h>
 
 #include <climits>
 
@@ -98,18 +101,83 @@ struct FusedAttention : public torch::autograd::Function<FusedAttention> {
   }
 };
 
+// bf16: no system BLAS multiplies bf16, and LibTorch's batched product (oneDNN) wants whole
+// matrices, so q, k and v are copied once, head-major, and each product takes its operands in the
+// layouts oneDNN reads fastest here: k and v transposed as views, never as copies.
+struct HeadMajorAttention : public torch::autograd::Function<HeadMajorAttention> {
+  // [B, N, 3, H, Dh] -> [3, B·H, N, Dh]
+  static at::Tensor heads_of(const at::Tensor& qkv, const HeadLayout& l) {
+    return qkv.view({l.batch, l.tokens, 3, l.heads, l.head_dim})
+        .permute({2, 0, 3, 1, 4})
+        .contiguous()
+        .view({3, l.pairs(), l.tokens, l.head_dim});
+  }
+
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& qkv, int64_t num_heads,
+                            double scale) {
+    // The products are bf16 already; autocast would only re-dispatch them.
+    const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+    const auto l = layout_of(qkv, num_heads);
+    const auto heads = heads_of(qkv, l);
+    const auto q = heads[kQ], k = heads[kK], v = heads[kV];
+    const auto weights = scaled_softmax_forward(at::bmm(q, k.transpose(1, 2)), scale);
+    const auto out = at::bmm(weights, v).view({l.batch, l.heads, l.tokens, l.head_dim}).transpose(1, 2);
+    context->save_for_backward({heads, weights});
+    context->saved_data["num_heads"] = num_heads;
+    context->saved_data["scale"] = scale;
+    return out.reshape({l.batch, l.tokens, l.dim()});
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 const torch::autograd::variable_list& output_grads) {
+    const auto saved = context->get_saved_variables();
+    const auto& heads = saved[0];
+    const auto& weights = saved[1];
+    const auto q = heads[kQ], k = heads[kK], v = heads[kV];
+    const auto& grad_out = output_grads[0];
+    const HeadLayout l{grad_out.size(0), grad_out.size(1), context->saved_data["num_heads"].toInt(), q.size(2)};
+    const auto grad = grad_out.to(heads.scalar_type())
+                          .view({l.batch, l.tokens, l.heads, l.head_dim})
+                          .transpose(1, 2)
+                          .reshape({l.pairs(), l.tokens, l.head_dim});
+    // dV = P^T dO; dS = softmax'(dO V^T); dQ = dS K; dK = dS^T Q, written head-major in place.
+    const auto grad_heads = at::empty_like(heads);
+    const auto multiply_into = [&](int part, const at::Tensor& a, const at::Tensor& b) {
+      auto out = grad_heads[part];
+      at::bmm_out(out, a, b);
+    };
+    multiply_into(kV, weights.transpose(1, 2), grad);
+    const auto grad_scores =
+        scaled_softmax_backward(at::bmm(grad, v.transpose(1, 2)), weights, context->saved_data["scale"].toDouble());
+    multiply_into(kQ, grad_scores, k);
+    multiply_into(kK, grad_scores.transpose(1, 2), q);
+    // [3, B·H, N, Dh] -> [B, N, 3, H, Dh]
+    const auto grad_qkv = grad_heads.view({3, l.batch, l.heads, l.tokens, l.head_dim})
+                              .permute({1, 3, 0, 2, 4})
+                              .reshape({l.batch, l.tokens, 3 * l.dim()});
+    return {grad_qkv, at::Tensor(), at::Tensor()};
+  }
+};
+
+bool is_projection(const at::Tensor& qkv) {
+  return qkv.device().is_cpu() && qkv.layout() == at::kStrided && qkv.dim() == 3 && qkv.is_contiguous() &&
+         qkv.numel() > 0 && qkv.size(2) <= INT_MAX && qkv.size(1) <= INT_MAX;
+}
+
 }  // namespace
 
 bool fused_attention_applies(const at::Tensor& qkv) {
-  return blas::kernels_apply() && qkv.device().is_cpu() && qkv.layout() == at::kStrided &&
-         qkv.scalar_type() == at::kFloat && qkv.dim() == 3 && qkv.is_contiguous() && qkv.numel() > 0 &&
-         qkv.size(2) <= INT_MAX && qkv.size(1) <= INT_MAX;
+  if (!is_projection(qkv)) return false;
+  if (qkv.scalar_type() == at::kFloat) return blas::kernels_apply();
+  return qkv.scalar_type() == at::kBFloat16 && !torch::jit::tracer::isTracing();
 }
 
 at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scale) {
-  TORCH_CHECK(fused_attention_applies(qkv), "fused_attention: qkv must be a contiguous fp32 CPU tensor [B, N, 3D]");
+  TORCH_CHECK(fused_attention_applies(qkv),
+              "fused_attention: qkv must be a contiguous fp32 or bf16 CPU tensor [B, N, 3D]");
   TORCH_CHECK(num_heads > 0 && qkv.size(2) % (3 * num_heads) == 0, "fused_attention: ", qkv.size(2),
               " channels do not split into q, k, v of ", num_heads, " heads");
+  if (qkv.scalar_type() == at::kBFloat16) return HeadMajorAttention::apply(qkv, num_heads, scale);
   return FusedAttention::apply(qkv, num_heads, scale);
 }
 

@@ -4,8 +4,8 @@
 
 namespace vit::models {
 
-// Whether fused_attention can take this fused qkv projection [B, N, 3·D]: a contiguous fp32 CPU
-// tensor, with the system BLAS available and no autocast or tracing active.
+// Whether fused_attention can take this fused qkv projection [B, N, 3·D]: a contiguous CPU tensor,
+// fp32 with the system BLAS available and no autocast active, or bf16; not while tracing.
 bool fused_attention_applies(const at::Tensor& qkv);
 
 // softmax(Q K^T · scale) V for every head of the fused qkv projection [B, N, 3·D] (D = heads ·
@@ -16,7 +16,10 @@ bool fused_attention_applies(const at::Tensor& qkv);
 // kernel: the per-head products read q, k and v where the projection wrote them and write the
 // heads' outputs (and, backwards, q, k and v's gradients) straight into the merged layout, each
 // product one BLAS call, the products divided among the intra-op threads. That leaves out the
-// copies of the permuted heads, the scaling of q, and the re-stacking of the gradients.
+// copies of the permuted heads, the scaling of q, and the re-stacking of the gradients. In bf16
+// (which the system BLAS does not multiply) q, k and v are copied once, head-major, for LibTorch's
+// batched products, which then read k and v transposed in place; the scale goes into the
+// softmax, and q, k and v's gradients are written head-major and put back in one copy.
 at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scale);
 
 }  // namespace vit::models

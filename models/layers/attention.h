@@ -36,7 +36,8 @@ class AttentionImpl : public torch::nn::Module {
   explicit AttentionImpl(const AttentionOptions& options);
 
   // [B, N, D] -> [B, N, D]. Uses the fused scaled_dot_product_attention kernel on LibTorch >= 2.0,
-  // and vitcpp's fused_attention for fp32 on the CPU before that, where no mask or attention dropout applies.
+  // and vitcpp's fused_attention for fp32 and bf16 on the CPU before that, where no mask or
+  // attention dropout applies.
   torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask = {});
   // Also returns the attention weights [B, H, N, N] (after masking and softmax, before dropout).
   std::pair<torch::Tensor, torch::Tensor> forward_with_weights(const torch::Tensor& x, const AttentionMask& mask = {});

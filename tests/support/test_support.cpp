@@ -1,5 +1,6 @@
 #include "support/test_support.h"
 
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <torch/cuda.h>
@@ -71,6 +72,11 @@ models::VitOptions small_vit(int64_t image_size, int64_t patch_size, int64_t in_
   options.depth = depth;
   options.num_heads = heads;
   return options;
+}
+
+double relative_error(const at::Tensor& value, const at::Tensor& exact) {
+  const auto exact64 = exact.to(at::kDouble);
+  return (value.to(at::kDouble) - exact64).norm().item<double>() / exact64.norm().item<double>();
 }
 
 }  // namespace vit::testing

@@ -3,6 +3,7 @@
 #include "app/runtime/process.h"  // app::python_interpreter(), which the peer scripts run on
 #include "models/vit/vit_options.h"
 
+#include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
 #include <filesystem>
@@ -41,6 +42,9 @@ models::VitOptions small_vit(int64_t image_size, int64_t patch_size, int64_t in_
                              int64_t depth, int64_t heads);
 
 CommandResult run_vit(const std::string& arguments, const std::string& environment = "");
+
+// ||value - exact|| / ||exact||, in float64.
+double relative_error(const at::Tensor& value, const at::Tensor& exact);
 
 // The device of the test suites named *OnDevice: VIT_TEST_DEVICE, cpu by default; cuda on the GPU
 // machine (scripts/gpu_check.sh). Asking for CUDA where there is none throws: no quiet CPU run.

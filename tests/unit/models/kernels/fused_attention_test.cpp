@@ -1,4 +1,5 @@
 #include "models/kernels/fused_attention.h"
+#include "support/test_support.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -7,6 +8,8 @@
 
 namespace vit::models {
 namespace {
+
+using vit::testing::relative_error;
 
 // softmax(q k^T · scale) v per head in float64 from LibTorch's own ops, heads merged to [B, N, D].
 torch::Tensor unfused(const torch::Tensor& qkv, int64_t heads, double scale) {
@@ -57,8 +60,46 @@ TEST(FusedAttention, GivesTheSameBitsOnOneThreadAndOnTwo) {
   EXPECT_TRUE(torch::equal(grads[0], grads[1]));
 }
 
-TEST(FusedAttention, TakesOnlyContiguousFloatCpuProjections) {
+// The output and qkv's gradient of an attention over bf16 values, as float64.
+std::pair<torch::Tensor, torch::Tensor> bf16_attention(const torch::Tensor& values, const torch::Tensor& upstream,
+                                                       int64_t heads, double scale, bool fused) {
+  const auto qkv = values.clone().requires_grad_();
+  const auto out = fused ? fused_attention(qkv, heads, scale) : unfused(qkv, heads, scale);
+  (out * upstream.to(torch::kBFloat16)).sum().backward();
+  return {out.to(torch::kFloat64), qkv.grad().to(torch::kFloat64)};
+}
+
+TEST(FusedAttention, InBf16IsAsCloseToFloat64AsLibTorchsBf16Products) {
+  torch::manual_seed(13);
+  for (const auto& s :
+       {Shape{2, 5, 2, 4}, Shape{3, 17, 4, 32}, Shape{1, 1, 1, 8}, Shape{2, 50, 4, 32}, Shape{2, 197, 3, 64}}) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(s.head_dim));
+    // Rounded to bf16 first, so that every path multiplies the same values.
+    const auto values = torch::randn({s.batch, s.tokens, 3 * s.heads * s.head_dim}).to(torch::kBFloat16);
+    ASSERT_TRUE(fused_attention_applies(values));
+    const auto qkv64 = values.to(torch::kFloat64).requires_grad_();
+    const auto expected = unfused(qkv64, s.heads, scale);
+    const auto upstream = torch::randn(expected.sizes(), torch::kFloat64);
+    (expected * upstream.to(torch::kBFloat16).to(torch::kFloat64)).sum().backward();
+
+    const auto [out, grad] = bf16_attention(values, upstream, s.heads, scale, true);
+    const auto [libtorch_out, libtorch_grad] = bf16_attention(values, upstream, s.heads, scale, false);
+    ASSERT_EQ(out.sizes(), expected.sizes());
+    ASSERT_EQ(grad.sizes(), qkv64.sizes());
+    // bf16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2 %); each path rounds the scores,
+    // the weights and the products.
+    EXPECT_LT(relative_error(out, expected), 1e-2) << "tokens " << s.tokens;
+    EXPECT_LT(relative_error(grad, qkv64.grad()), 2e-2) << "tokens " << s.tokens;
+    EXPECT_LT(relative_error(out, expected), 1.25 * relative_error(libtorch_out, expected) + 1e-3)
+        << "tokens " << s.tokens;
+    EXPECT_LT(relative_error(grad, qkv64.grad()), 1.25 * relative_error(libtorch_grad, qkv64.grad()) + 1e-3)
+        << "tokens " << s.tokens;
+  }
+}
+
+TEST(FusedAttention, TakesOnlyContiguousFp32OrBf16CpuProjections) {
   EXPECT_FALSE(fused_attention_applies(torch::randn({2, 5, 24}, torch::kFloat64)));
+  EXPECT_FALSE(fused_attention_applies(torch::randn({2, 24, 5}, torch::kBFloat16).transpose(1, 2)));
   EXPECT_FALSE(fused_attention_applies(torch::randn({2, 24, 5}).transpose(1, 2)));
   EXPECT_FALSE(fused_attention_applies(torch::randn({5, 24})));
   EXPECT_THROW(fused_attention(torch::randn({2, 5, 24}), 5, 1.0), c10::Error);  // 24 channels, 5 heads

@@ -1,4 +1,5 @@
 #include "models/layers/attention.h"
+#include "models/kernels/autocast_state.h"
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,8 @@
 
 namespace vit::models {
 namespace {
+
+using vit::testing::relative_error;
 
 constexpr int64_t kBatch = 2;
 constexpr int64_t kTokens = 5;
@@ -69,6 +72,23 @@ TEST(AttentionOnDevice, EqualsThePerHeadFormula) {
   const auto expected = reference_attention(attention, x);
   EXPECT_TRUE(torch::allclose(attention(x).cpu(), expected, 1e-4, 1e-5));
   EXPECT_TRUE(torch::allclose(attention->forward_with_weights(x).first.cpu(), expected, 1e-4, 1e-5));
+}
+
+// Under bf16 autocast the projections run in bf16, and on the CPU with LibTorch 1.x the heads go
+// through fused_attention's bf16 path; forward_with_weights takes the unfused products.
+TEST(Attention, UnderBf16AutocastStaysWithinBf16RoundingOfThePerHeadFormula) {
+  auto attention = make_attention();
+  attention->to(torch::kCPU);
+  const auto x = torch::randn({kBatch, kTokens, kDim});
+  const auto expected = reference_attention(attention, x);
+  set_autocast_dtype(c10::kCPU, torch::kBFloat16);
+  set_autocast_enabled(c10::kCPU, true);
+  const auto fused = attention(x);
+  const auto unfused = attention->forward_with_weights(x).first;
+  set_autocast_enabled(c10::kCPU, false);
+  EXPECT_EQ(fused.scalar_type(), torch::kBFloat16);
+  EXPECT_LT(relative_error(fused, expected), 2e-2);
+  EXPECT_LT(relative_error(unfused, expected), 2e-2);
 }
 
 TEST(Attention, WeightsAreRowStochasticPerHead) {
