@@ -12,6 +12,8 @@ namespace vit::models {
 // bf16 autocast the product is bf16 while the bias stays fp32, so the in-place add goes through an
 // fp32 copy of the whole output, forward and backward (12 % of a ViT-Ti-sized layer's forward and
 // backward on one thread). torch::linear is an autocast operator and casts the bias with the weight.
+// Inputs of more than three dimensions are multiplied flattened to [rows, in_features], so that the
+// bias goes into the product there too.
 class LinearImpl : public torch::nn::LinearImpl {
  public:
   using torch::nn::LinearImpl::LinearImpl;

@@ -52,5 +52,28 @@ TEST(LinearOnDevice, UnderAutocastAddsItsBiasInTheLowPrecisionLikeTorchLinear) {
   }
 }
 
+// LibTorch 1.13's linear multiplies a [B, H, W, C] input and then adds the bias, which in bf16
+// rounds twice; Linear flattens it so that the bias goes into the product.
+TEST(Linear, FoldsTheBiasIntoTheProductForInputsOfMoreThanThreeDimensions) {
+  torch::manual_seed(3);
+  Linear linear(24, 40);
+  // bf16 values, so that only the products and the bias add round.
+  const auto x = torch::randn({2, 3, 5, 24}).to(torch::kBFloat16).to(torch::kFloat32);
+  EXPECT_TRUE(torch::equal(linear(x), linear(x.flatten(0, -2)).view({2, 3, 5, 40})));
+  set_autocast_dtype(c10::kCPU, torch::kBFloat16);
+  set_autocast_enabled(c10::kCPU, true);
+  const auto y = linear(x);
+  const auto flat = linear(x.flatten(0, -2));
+  const auto two_passes = torch::linear(x, linear->weight, linear->bias);
+  set_autocast_enabled(c10::kCPU, false);
+  at::autocast::clear_cache();
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 3, 5, 40}));
+  EXPECT_TRUE(torch::equal(y, flat.view({2, 3, 5, 40})));
+  const auto exact =
+      torch::linear(x.to(torch::kFloat64), linear->weight.to(torch::kFloat64).to(torch::kBFloat16).to(torch::kFloat64),
+                    linear->bias.to(torch::kBFloat16).to(torch::kFloat64));
+  EXPECT_LT(vit::testing::relative_error(y, exact), vit::testing::relative_error(two_passes, exact));
+}
+
 }  // namespace
 }  // namespace vit::models
