@@ -2,6 +2,7 @@
 
 #include "models/kernels/autocast_state.h"
 #include "models/layers/block.h"
+#include "support/test_support.h"
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
@@ -255,11 +256,8 @@ TEST(ResidualLayerNorm, Bf16GradientsOfBlocksAreAsCloseToFloat64AsLibTorchs) {
     return torch::cat(grads);
   };
   const auto exact = gradients(make_blocks(), false, false);
-  const auto relative_error = [&](const torch::Tensor& g) {
-    return ((g - exact).norm() / exact.norm()).item<double>();
-  };
-  const double fused = relative_error(gradients(make_blocks(), true, true));
-  const double unfused = relative_error(gradients(make_blocks(), true, false));
+  const double fused = vit::testing::relative_error(gradients(make_blocks(), true, true), exact);
+  const double unfused = vit::testing::relative_error(gradients(make_blocks(), true, false), exact);
   EXPECT_GT(unfused, 0.0);
   EXPECT_LE(fused, 1.1 * unfused) << "fused " << fused << ", LibTorch " << unfused;
 }

@@ -69,9 +69,8 @@ TEST(Linear, FoldsTheBiasIntoTheProductForInputsOfMoreThanThreeDimensions) {
   at::autocast::clear_cache();
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 3, 5, 40}));
   EXPECT_TRUE(torch::equal(y, flat.view({2, 3, 5, 40})));
-  const auto exact =
-      torch::linear(x.to(torch::kFloat64), linear->weight.to(torch::kFloat64).to(torch::kBFloat16).to(torch::kFloat64),
-                    linear->bias.to(torch::kBFloat16).to(torch::kFloat64));
+  const auto exact = torch::linear(x.to(torch::kFloat64), linear->weight.to(torch::kBFloat16).to(torch::kFloat64),
+                                   linear->bias.to(torch::kBFloat16).to(torch::kFloat64));
   EXPECT_LT(vit::testing::relative_error(y, exact), vit::testing::relative_error(two_passes, exact));
 }
 
