@@ -2,6 +2,7 @@
 
 #include "data/errors.h"
 #include "data/image_file.h"
+#include "data/json_integer.h"
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <type_traits>
 
 namespace vit::data {
 namespace {
@@ -40,11 +42,24 @@ template <typename T>
 T member(const json& object, const char* key, const std::string& where) {
   const auto found = object.find(key);
   if (found == object.end()) throw DataError(where + " has no \"" + key + "\"");
-  try {
-    return found->get<T>();
-  } catch (const json::exception&) {
-    throw DataError(where + ": \"" + key + "\" has the wrong type (" + found->dump() + ")");
+  if constexpr (std::is_same_v<T, int64_t>) {
+    if (const auto number = json_integer(*found)) return *number;
+    throw DataError(where + ": \"" + key + "\" is not a whole number (" + found->dump() + ")");
+  } else {
+    try {
+      return found->get<T>();
+    } catch (const json::exception&) {
+      throw DataError(where + ": \"" + key + "\" has the wrong type (" + found->dump() + ")");
+    }
   }
+}
+
+// COCO writes iscrowd as 0 or 1; some tools write a boolean.
+bool is_crowd(const json& annotation, const std::string& where) {
+  const auto found = annotation.find("iscrowd");
+  if (found == annotation.end()) return false;
+  if (found->is_boolean()) return found->get<bool>();
+  return member<int64_t>(annotation, "iscrowd", where) != 0;
 }
 
 const json& array_of(const json& root, const char* key, const fs::path& file) {
@@ -65,7 +80,7 @@ CocoDataset::CocoDataset(const fs::path& images, const fs::path& annotations, in
   try {
     read(images, parse_file(annotations), skip_bad);
   } catch (const nlohmann::json::exception& e) {
-    // Entries of the wrong kind (an annotation that is a number, an iscrowd that is text).
+    // Entries of a kind the reader does not check for itself.
     throw DataError(annotations.string() + ": not a COCO annotation file (" + e.what() + ")");
   }
 }
@@ -127,7 +142,7 @@ void CocoDataset::read(const fs::path& images, const nlohmann::json& root, bool 
   for (const auto& annotation : array_of(root, "annotations", annotations)) {
     const auto where =
         file + ": annotation " + (annotation.contains("id") ? "id " + annotation["id"].dump() : annotation.dump());
-    if (annotation.value("iscrowd", 0) != 0) continue;
+    if (is_crowd(annotation, where)) continue;
     const auto image_id = member<int64_t>(annotation, "image_id", where);
     const auto category_id = member<int64_t>(annotation, "category_id", where);
     const auto bbox = member<std::vector<double>>(annotation, "bbox", where);

@@ -8,6 +8,7 @@
 #include "app/viz/plot.h"
 #include "data/errors.h"
 #include "data/image_file.h"
+#include "data/json_integer.h"
 #include "data/regular_file.h"
 #include "data/transforms.h"
 #include "models/core/detection_model.h"
@@ -80,15 +81,22 @@ Predictor load_predictor(const PredictOptions& options, torch::Device device) {
     }
     module.eval();
     nlohmann::json metadata;
+    const auto whole_number = [&](const nlohmann::json& value, const char* key) {
+      if (const auto number = data::json_integer(value)) return *number;
+      throw FileError(options.model + ": config.json metadata's \"" + key + "\" is not a whole number (" +
+                      value.dump() + ")");
+    };
     try {
       metadata = nlohmann::json::parse(extra["config.json"]);
-      predictor.image_size = metadata.at("image_size").get<int64_t>();
-      predictor.in_chans = metadata.at("in_chans").get<int64_t>();
+      predictor.image_size = whole_number(metadata.at("image_size"), "image_size");
+      predictor.in_chans = whole_number(metadata.at("in_chans"), "in_chans");
       predictor.class_names = metadata.at("class_names").get<std::vector<std::string>>();
-      predictor.category_ids = metadata.value("category_ids", std::vector<int64_t>{});
+      for (const auto& id : metadata.value("category_ids", nlohmann::json::array()).get<nlohmann::json::array_t>()) {
+        predictor.category_ids.push_back(whole_number(id, "category_ids"));
+      }
       predictor.preprocessing.mean = metadata.at("mean").get<std::vector<double>>();
       predictor.preprocessing.std = metadata.at("std").get<std::vector<double>>();
-      predictor.preprocessing.resize = metadata.value("resize", int64_t{0});
+      predictor.preprocessing.resize = whole_number(metadata.value("resize", nlohmann::json(0)), "resize");
       predictor.preprocessing.crop_pct = metadata.value("crop_pct", 0.0);
       predictor.preprocessing.center_crop = metadata.value("center_crop", false);
       predictor.detector = metadata.value("task", std::string("classification")) == "detection";

@@ -321,6 +321,24 @@ TEST(Messages, AFailingTorchScriptModuleIsOneLineNamingTheFile) {
       {"bad.pt: the module fails on a [1, 1, 16, 16] input"});
 }
 
+// An image size of 1e30 in an export's metadata was cast to int64 unchecked (undefined behaviour).
+TEST(Messages, ExportMetadataThatIsNotAWholeNumberIsRefusedNamingTheKey) {
+  TempDir dir;
+  write_halves_dataset(dir / "images", 1, 1);
+  write_file(dir / "make.py",
+             "import json, sys, torch\n"
+             "meta = {'image_size': 1e30, 'in_chans': 1, 'class_names': ['a'], 'mean': [0.5], 'std': [0.5]}\n"
+             "torch.jit.save(torch.jit.script(torch.nn.Flatten()), sys.argv[1], "
+             "_extra_files={'config.json': json.dumps(meta)})\n");
+  ASSERT_EQ(
+      std::system(
+          (app::python_interpreter() + " " + (dir / "make.py").string() + " " + (dir / "big.pt").string()).c_str()),
+      0);
+  expect_clean_failure(
+      run_vit("predict --model " + (dir / "big.pt").string() + " " + (dir / "images" / "left" / "0.png").string()), 1,
+      {"big.pt: config.json metadata's \"image_size\" is not a whole number (1e+30)"});
+}
+
 TEST(Messages, ACsvListWithAByteOrderMarkReadsItsFirstPath) {
   TempDir dir;
   write_halves_dataset(dir / "val", 2, 3);

@@ -156,6 +156,31 @@ TEST(CocoDataset, ErrorsNameTheFileAndTheAnnotation) {
   EXPECT_NE(files.error().find("no \"categories\" array"), std::string::npos);
 }
 
+// An id of 1e30 was cast to int64 unchecked (undefined behaviour, found by fuzz_coco under UBSan).
+TEST(CocoDataset, IdsOutsideInt64OrNotWholeAreRefusedNamingTheKey) {
+  CocoFiles files;
+  files.root["categories"][0]["id"] = 1e30;
+  EXPECT_NE(files.error().find("\"id\" is not a whole number (1e+30)"), std::string::npos) << files.error();
+  files.root["categories"][0]["id"] = 18446744073709551615u;  // past int64 as an unsigned
+  EXPECT_NE(files.error().find("\"id\" is not a whole number (18446744073709551615)"), std::string::npos)
+      << files.error();
+  files.root["categories"][0]["id"] = 5;
+  files.root["images"][0]["width"] = 32.5;
+  EXPECT_NE(files.error().find("image 7: \"width\" is not a whole number (32.5)"), std::string::npos) << files.error();
+  files.root["images"][0]["width"] = "32";
+  EXPECT_NE(files.error().find("\"width\" is not a whole number (\"32\")"), std::string::npos) << files.error();
+  files.root["annotations"][0]["iscrowd"] = -1e300;
+  files.root["images"][0]["width"] = 32.0;  // whole floats, as some exporters write them, are read
+  EXPECT_NE(files.error().find("annotation id 100: \"iscrowd\" is not a whole number"), std::string::npos)
+      << files.error();
+  files.root["annotations"][0]["iscrowd"] = true;  // a boolean iscrowd drops the annotation like 1
+  files.root["annotations"][1]["category_id"] = 5.0;
+  const CocoDataset dataset(files.dir.path(), files.write(), 1 << 20, false);
+  ASSERT_EQ(dataset.objects(1).size(), 1u);
+  EXPECT_EQ(dataset.objects(1)[0].category, 1);  // category 5 ("dog") is class 1
+  EXPECT_DOUBLE_EQ(dataset.objects(1)[0].x0, 20.0);
+}
+
 TEST(CocoDataset, TheLoaderGivesNormalizedCenterBoxesPerImage) {
   CocoFiles files;
   const auto dataset = std::make_shared<CocoDataset>(files.dir.path(), files.write(), 1 << 20, false);
