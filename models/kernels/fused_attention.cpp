@@ -5,6 +5,7 @@
 
 #include <ATen/ops/bmm.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
+#include <c10/util/accumulate.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 
@@ -38,9 +39,48 @@ HeadLayout layout_of(const at::Tensor& qkv, int64_t num_heads) {
 
 constexpr int kQ = 0, kK = 1, kV = 2;
 
-struct FusedAttention : public torch::autograd::Function<FusedAttention> {
+void save_bias_shape(torch::autograd::AutogradContext* context, const at::Tensor& bias) {
+  if (bias.defined()) context->saved_data["bias_sizes"] = bias.sizes();
+}
+
+// The gradients of the node's inputs (qkv, the bias when there is one, num_heads, scale). The
+// bias's is the scores' gradient summed in fp32 over the sequences that took each bias, from
+// grad_scores = `scale` · d(logits).
+torch::autograd::variable_list input_gradients(torch::autograd::AutogradContext* context, const at::Tensor& grad_qkv,
+                                               const at::Tensor& grad_scores, double scale) {
+  torch::autograd::variable_list gradients{grad_qkv};
+  const auto sizes = context->saved_data.find("bias_sizes");
+  if (sizes != context->saved_data.end()) {
+    at::Tensor grad_bias;
+    if (context->needs_input_grad(1)) {
+      const auto shape = sizes->second.toIntVector();
+      grad_bias = grad_scores.view({-1, c10::multiply_integers(shape)}).sum(0, false, at::kFloat);
+      if (scale != 1.0) grad_bias.mul_(1.0 / scale);
+      grad_bias = grad_bias.view(shape);
+    }
+    gradients.push_back(grad_bias);
+  }
+  gradients.resize(gradients.size() + 2);  // num_heads, scale
+  return gradients;
+}
+
+// An attention node's two entries: the bias is an input only when there is one, since LibTorch
+// 1.13's custom functions take no undefined tensors. Node::attend does the work.
+template <typename Node>
+struct OptionalBias : public torch::autograd::Function<Node> {
   static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& qkv, int64_t num_heads,
                             double scale) {
+    return Node::attend(context, qkv, {}, num_heads, scale);
+  }
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& qkv, const at::Tensor& bias,
+                            int64_t num_heads, double scale) {
+    return Node::attend(context, qkv, bias, num_heads, scale);
+  }
+};
+
+struct FusedAttention : public OptionalBias<FusedAttention> {
+  static at::Tensor attend(torch::autograd::AutogradContext* context, const at::Tensor& qkv, const at::Tensor& bias,
+                           int64_t num_heads, double scale) {
     const auto l = layout_of(qkv, num_heads);
     const auto n = l.tokens, d = l.head_dim;
     const float* const x = qkv.data_ptr<float>();
@@ -50,7 +90,7 @@ struct FusedAttention : public torch::autograd::Function<FusedAttention> {
       blas::gemm(n, n, d, static_cast<float>(scale), x + l.qkv_offset(pair, kQ), 3 * l.dim(), false,
                  x + l.qkv_offset(pair, kK), 3 * l.dim(), true, s + l.scores_offset(pair), n);
     });
-    const auto weights = scaled_softmax_forward(scores, 1.0);
+    const auto weights = scaled_softmax_forward(scores, 1.0, bias);
     const float* const p = weights.data_ptr<float>();
     auto out = at::empty({l.batch, n, l.dim()}, qkv.options());
     float* const o = out.data_ptr<float>();
@@ -59,6 +99,7 @@ struct FusedAttention : public torch::autograd::Function<FusedAttention> {
                  o + l.merged_offset(pair), l.dim());
     });
     context->save_for_backward({qkv, weights});
+    save_bias_shape(context, bias);
     context->saved_data["num_heads"] = num_heads;
     context->saved_data["scale"] = scale;
     return out;
@@ -97,14 +138,14 @@ struct FusedAttention : public torch::autograd::Function<FusedAttention> {
       blas::gemm(n, d, n, scale, gs + l.scores_offset(pair), n, true, x + l.qkv_offset(pair, kQ), 3 * l.dim(), false,
                  gx + l.qkv_offset(pair, kK), 3 * l.dim());
     });
-    return {grad_qkv, at::Tensor(), at::Tensor()};
+    return input_gradients(context, grad_qkv, grad_scores, 1.0);
   }
 };
 
 // bf16: no system BLAS multiplies bf16, and LibTorch's batched product (oneDNN) wants whole
 // matrices, so q, k and v are copied once, head-major, and each product takes its operands in the
 // layouts oneDNN reads fastest here: k and v transposed as views, never as copies.
-struct HeadMajorAttention : public torch::autograd::Function<HeadMajorAttention> {
+struct HeadMajorAttention : public OptionalBias<HeadMajorAttention> {
   // [B, N, 3, H, Dh] -> [3, B·H, N, Dh]
   static at::Tensor heads_of(const at::Tensor& qkv, const HeadLayout& l) {
     return qkv.view({l.batch, l.tokens, 3, l.heads, l.head_dim})
@@ -113,16 +154,17 @@ struct HeadMajorAttention : public torch::autograd::Function<HeadMajorAttention>
         .view({3, l.pairs(), l.tokens, l.head_dim});
   }
 
-  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& qkv, int64_t num_heads,
-                            double scale) {
+  static at::Tensor attend(torch::autograd::AutogradContext* context, const at::Tensor& qkv, const at::Tensor& bias,
+                           int64_t num_heads, double scale) {
     // The products are bf16 already; autocast would only re-dispatch them.
     const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
     const auto l = layout_of(qkv, num_heads);
     const auto heads = heads_of(qkv, l);
     const auto q = heads[kQ], k = heads[kK], v = heads[kV];
-    const auto weights = scaled_softmax_forward(at::bmm(q, k.transpose(1, 2)), scale);
+    const auto weights = scaled_softmax_forward(at::bmm(q, k.transpose(1, 2)), scale, bias);
     const auto out = at::bmm(weights, v).view({l.batch, l.heads, l.tokens, l.head_dim}).transpose(1, 2);
     context->save_for_backward({heads, weights});
+    save_bias_shape(context, bias);
     context->saved_data["num_heads"] = num_heads;
     context->saved_data["scale"] = scale;
     return out.reshape({l.batch, l.tokens, l.dim()});
@@ -147,15 +189,15 @@ struct HeadMajorAttention : public torch::autograd::Function<HeadMajorAttention>
       at::bmm_out(out, a, b);
     };
     multiply_into(kV, weights.transpose(1, 2), grad);
-    const auto grad_scores =
-        scaled_softmax_backward(at::bmm(grad, v.transpose(1, 2)), weights, context->saved_data["scale"].toDouble());
+    const auto scale = context->saved_data["scale"].toDouble();
+    const auto grad_scores = scaled_softmax_backward(at::bmm(grad, v.transpose(1, 2)), weights, scale);
     multiply_into(kQ, grad_scores, k);
     multiply_into(kK, grad_scores.transpose(1, 2), q);
     // [3, B·H, N, Dh] -> [B, N, 3, H, Dh]
     const auto grad_qkv = grad_heads.view({3, l.batch, l.heads, l.tokens, l.head_dim})
                               .permute({1, 3, 0, 2, 4})
                               .reshape({l.batch, l.tokens, 3 * l.dim()});
-    return {grad_qkv, at::Tensor(), at::Tensor()};
+    return input_gradients(context, grad_qkv, grad_scores, scale);
   }
 };
 
@@ -172,13 +214,26 @@ bool fused_attention_applies(const at::Tensor& qkv) {
   return qkv.scalar_type() == at::kBFloat16 && !torch::jit::tracer::isTracing();
 }
 
-at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scale) {
+at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scale, const at::Tensor& bias) {
   TORCH_CHECK(fused_attention_applies(qkv),
               "fused_attention: qkv must be a contiguous fp32 or bf16 CPU tensor [B, N, 3D]");
   TORCH_CHECK(num_heads > 0 && qkv.size(2) % (3 * num_heads) == 0, "fused_attention: ", qkv.size(2),
               " channels do not split into q, k, v of ", num_heads, " heads");
-  if (qkv.scalar_type() == at::kBFloat16) return HeadMajorAttention::apply(qkv, num_heads, scale);
-  return FusedAttention::apply(qkv, num_heads, scale);
+  at::Tensor per_head_bias;
+  if (bias.defined()) {
+    const auto n = qkv.size(1);
+    TORCH_CHECK(bias.dim() == 4 && bias.size(0) > 0 && qkv.size(0) % bias.size(0) == 0 &&
+                    (bias.size(1) == num_heads || bias.size(1) == 1) && bias.size(2) == n && bias.size(3) == n,
+                "fused_attention: the bias must be [G, heads | 1, N, N] with G dividing the batch, got ", bias.sizes());
+    // Differentiable outside the node, so that autograd takes the cast and the broadcast back.
+    per_head_bias = bias.to(at::kFloat).expand({bias.size(0), num_heads, n, n}).contiguous();
+  }
+  const bool head_major = qkv.scalar_type() == at::kBFloat16;
+  if (!bias.defined()) {
+    return head_major ? HeadMajorAttention::apply(qkv, num_heads, scale) : FusedAttention::apply(qkv, num_heads, scale);
+  }
+  return head_major ? HeadMajorAttention::apply(qkv, per_head_bias, num_heads, scale)
+                    : FusedAttention::apply(qkv, per_head_bias, num_heads, scale);
 }
 
 }  // namespace vit::models

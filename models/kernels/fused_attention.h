@@ -8,7 +8,7 @@ namespace vit::models {
 // fp32 with the system BLAS available and no autocast active, or bf16; not while tracing.
 bool fused_attention_applies(const at::Tensor& qkv);
 
-// softmax(Q K^T · scale) V for every head of the fused qkv projection [B, N, 3·D] (D = heads ·
+// softmax(Q K^T · scale + bias) V for every head of the fused qkv projection [B, N, 3·D] (D = heads ·
 // head_dim, laid out as timm's [3, heads, head_dim]), returned with the heads side by side as the
 // output projection takes them, [B, N, D]; differentiable with respect to qkv.
 //
@@ -20,6 +20,11 @@ bool fused_attention_applies(const at::Tensor& qkv);
 // (which the system BLAS does not multiply) q, k and v are copied once, head-major, for LibTorch's
 // batched products, which then read k and v transposed in place; the scale goes into the
 // softmax, and q, k and v's gradients are written head-major and put back in one copy.
-at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scale);
+//
+// An additive bias, optional, goes onto the scaled scores before the softmax: [G, heads | 1, N, N]
+// with G dividing the batch, sequence b taking bias[b mod G] (Swin's relative position bias, with
+// the shifted-window mask of window b mod G folded in); added in fp32 inside the softmax and
+// differentiable too.
+at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scale, const at::Tensor& bias = {});
 
 }  // namespace vit::models

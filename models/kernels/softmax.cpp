@@ -62,19 +62,41 @@ VIT_AVX2_FMA inline __m256 exp_of(__m256 x) {
   return _mm256_andnot_ps(underflows, _mm256_mul_ps(p, _mm256_castsi256_ps(power)));
 }
 
-// y = softmax(scale · x) of one row of n >= 8; `exps` holds n floats (it may be y itself for fp32).
+// The chunk of the row's logits at `start`, less `shift`: scale · x − shift, or with a bias row
+// scale · x + bias − shift. (Without a bias the scale goes into the exponent's one fused product.)
 template <typename T>
-VIT_AVX2_FMA void softmax_row(const T* x, T* y, float* exps, int64_t n, float scale) {
-  // The max needs no masking: an overlapping chunk's first lanes are the row's own values.
-  auto top = load(x);
-  for (int64_t c = 1; c < chunks_of(n); ++c) top = _mm256_max_ps(top, load(x + chunk_start(c, n)));
+VIT_AVX2_FMA inline __m256 shifted_logits(const T* x, const float* bias, int64_t start, __m256 scales, __m256 shift) {
+  if (bias == nullptr) return _mm256_fmsub_ps(scales, load(x + start), shift);
+  return _mm256_sub_ps(_mm256_fmadd_ps(scales, load(x + start), load(bias + start)), shift);
+}
+
+// The largest logit of a row of n >= 8. The max needs no masking: an overlapping chunk's first
+// lanes are the row's own values.
+template <typename T>
+VIT_AVX2_FMA float largest_logit(const T* x, const float* bias, int64_t n, float scale) {
+  const auto scales = _mm256_set1_ps(scale), zero = _mm256_setzero_ps();
+  if (bias == nullptr) {
+    auto top = load(x);
+    for (int64_t c = 1; c < chunks_of(n); ++c) top = _mm256_max_ps(top, load(x + chunk_start(c, n)));
+    return scale * horizontal_max(top);
+  }
+  auto top = shifted_logits(x, bias, 0, scales, zero);
+  for (int64_t c = 1; c < chunks_of(n); ++c)
+    top = _mm256_max_ps(top, shifted_logits(x, bias, chunk_start(c, n), scales, zero));
+  return horizontal_max(top);
+}
+
+// y = softmax(scale · x + bias) of one row of n >= 8, bias a row of n floats or null; `exps` holds n
+// floats (it may be y itself for fp32).
+template <typename T>
+VIT_AVX2_FMA void softmax_row(const T* x, const float* bias, T* y, float* exps, int64_t n, float scale) {
   const auto scales = _mm256_set1_ps(scale);
-  const auto shift = _mm256_set1_ps(scale * horizontal_max(top));
+  const auto shift = _mm256_set1_ps(largest_logit(x, bias, n, scale));
   auto sum = _mm256_setzero_ps();
   const auto last_new = new_lanes(n);
   for (int64_t c = 0; c < chunks_of(n); ++c) {
     const int64_t start = chunk_start(c, n);
-    const auto e = exp_of(_mm256_fmsub_ps(scales, load(x + start), shift));
+    const auto e = exp_of(shifted_logits(x, bias, start, scales, shift));
     store(exps + start, e);
     sum = _mm256_add_ps(sum, overlaps(c, n) ? _mm256_and_ps(e, last_new) : e);
   }
@@ -119,24 +141,33 @@ struct PaddedRow {
   T padded[8];
 };
 
+// Row r of x takes bias row r mod (bias rows), or no bias when `bias` is undefined.
 template <typename T>
-void softmax_rows(const at::Tensor& x, const at::Tensor& y, float scale) {
+void softmax_rows(const at::Tensor& x, const at::Tensor& bias, const at::Tensor& y, float scale) {
   const int64_t n = x.size(-1), rows = x.numel() / n;
   const T* const in = x.data_ptr<T>();
   T* const out = y.data_ptr<T>();
+  const float* const bias_values = bias.defined() ? bias.data_ptr<float>() : nullptr;
+  const int64_t bias_rows = bias.defined() ? bias.numel() / n : 1;
   std::vector<float> exps(std::is_same_v<T, float> ? 0 : static_cast<size_t>(n));
   for (int64_t row = 0; row < rows; ++row) {
     const T* const in_row = in + row * n;
     T* const out_row = out + row * n;
+    const float* const bias_row = bias_values == nullptr ? nullptr : bias_values + (row % bias_rows) * n;
     if (n < 8) {
       const PaddedRow<T> scores(in_row, n, -std::numeric_limits<float>::infinity());
       T weights[8];
       float padded_exps[8];
-      softmax_row(scores.padded, weights, padded_exps, 8, scale);
+      if (bias_row == nullptr) {
+        softmax_row(scores.padded, nullptr, weights, padded_exps, 8, scale);
+      } else {
+        const PaddedRow<float> padded_bias(bias_row, n, 0.0F);
+        softmax_row(scores.padded, padded_bias.padded, weights, padded_exps, 8, scale);
+      }
       std::copy(weights, weights + n, out_row);
     } else {
       float* const exps_row = std::is_same_v<T, float> ? reinterpret_cast<float*>(out_row) : exps.data();
-      softmax_row(in_row, out_row, exps_row, n, scale);
+      softmax_row(in_row, bias_row, out_row, exps_row, n, scale);
     }
   }
 }
@@ -164,7 +195,7 @@ void softmax_backward_rows(const at::Tensor& dy, const at::Tensor& y, const at::
 bool vector_kernels_available() { return false; }
 
 template <typename T>
-void softmax_rows(const at::Tensor&, const at::Tensor&, float) {}
+void softmax_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, float) {}
 
 template <typename T>
 void softmax_backward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, float) {}
@@ -193,14 +224,23 @@ struct ScaledSoftmax : public torch::autograd::Function<ScaledSoftmax> {
 
 }  // namespace
 
-at::Tensor scaled_softmax_forward(const at::Tensor& x, double scale) {
-  if (!row_kernels_apply(x)) return at::_softmax(scale == 1.0 ? x : x * scale, -1, false);
+at::Tensor scaled_softmax_forward(const at::Tensor& x, double scale, const at::Tensor& bias) {
+  if (bias.defined()) {
+    TORCH_CHECK(bias.scalar_type() == at::kFloat && bias.is_contiguous() && bias.dim() > 0 &&
+                    bias.size(-1) == x.size(-1) && x.numel() % bias.numel() == 0,
+                "scaled_softmax_forward: the bias must be contiguous fp32 rows as long as x's that x's rows repeat");
+  }
+  if (!row_kernels_apply(x)) {
+    if (!bias.defined()) return at::_softmax(scale == 1.0 ? x : x * scale, -1, false);
+    const auto logits = (x * scale).reshape({-1, bias.numel()}) + bias.view({1, -1});
+    return at::_softmax(logits.view(x.sizes()), -1, false).to(x.scalar_type());
+  }
   const auto input = x.contiguous();
   auto y = at::empty_like(input, at::MemoryFormat::Contiguous);
   if (input.scalar_type() == at::kFloat) {
-    softmax_rows<float>(input, y, static_cast<float>(scale));
+    softmax_rows<float>(input, bias, y, static_cast<float>(scale));
   } else {
-    softmax_rows<c10::BFloat16>(input, y, static_cast<float>(scale));
+    softmax_rows<c10::BFloat16>(input, bias, y, static_cast<float>(scale));
   }
   return y;
 }

@@ -16,9 +16,12 @@ namespace vit::models {
 // Rows run on the calling thread: on the CPU a batch slice owns its core.
 at::Tensor scaled_softmax(const at::Tensor& x, double scale);
 
-// The same without autograd, for kernels that own their backward: y = softmax(scale · x) and,
-// from the output y and its gradient, the gradient with respect to x.
-at::Tensor scaled_softmax_forward(const at::Tensor& x, double scale);
+// The same without autograd, for kernels that own their backward: y = softmax(scale · x + bias)
+// and, from the output y and its gradient, the gradient with respect to x (the bias's is the sum
+// of x's over the rows that took each bias row). The bias, optional, is contiguous fp32 rows as
+// long as x's, repeated over x's rows: row r of x takes bias row r mod (bias rows), as x
+// [B, G, H, N, N] + bias [G, H, N, N] broadcasts. Added in fp32 before the max is taken.
+at::Tensor scaled_softmax_forward(const at::Tensor& x, double scale, const at::Tensor& bias = {});
 at::Tensor scaled_softmax_backward(const at::Tensor& grad_y, const at::Tensor& y, double scale);
 
 }  // namespace vit::models

@@ -100,8 +100,10 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask
   return project(merge_heads(at::scaled_dot_product_attention(q, k, v, {}, dropout, mask.causal)));
 #else
   const bool drops_weights = is_training() && attn_drop_->p() > 0.0;
-  if (mask.empty() && !drops_weights && fused_attention_applies(qkv)) {
-    return project(fused_attention(qkv, num_heads_, scale_));
+  // An additive bias goes into the fused node; masks that block pairs take the products one by one.
+  const bool blocks_pairs = mask.key_padding.defined() || mask.causal;
+  if (!blocks_pairs && !drops_weights && fused_attention_applies(qkv)) {
+    return project(fused_attention(qkv, num_heads_, scale_, mask.bias));
   }
   return project(attend(qkv, mask).first);
 #endif

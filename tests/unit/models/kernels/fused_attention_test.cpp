@@ -11,10 +11,13 @@ namespace {
 
 using vit::testing::relative_error;
 
-// softmax(q k^T · scale) v per head in float64 from LibTorch's own ops, heads merged to [B, N, D].
-torch::Tensor unfused(const torch::Tensor& qkv, int64_t heads, double scale) {
+// softmax(q k^T · scale + bias) v per head from LibTorch's own ops, heads merged to [B, N, D];
+// sequence b takes bias[b mod G] (the scores promoted to the bias's dtype, the weights cast back).
+torch::Tensor unfused(const torch::Tensor& qkv, int64_t heads, double scale, const torch::Tensor& bias = {}) {
   const auto parts = qkv.unflatten(-1, {3, heads, -1}).permute({2, 0, 3, 1, 4});
-  const auto weights = torch::matmul(parts[0], parts[1].transpose(-2, -1)).mul(scale).softmax(-1);
+  auto scores = torch::matmul(parts[0], parts[1].transpose(-2, -1)).mul(scale);
+  if (bias.defined()) scores = (scores.unflatten(0, {-1, bias.size(0)}) + bias).flatten(0, 1);
+  const auto weights = scores.softmax(-1).to(qkv.scalar_type());
   return torch::matmul(weights, parts[2]).transpose(1, 2).flatten(2);
 }
 
@@ -95,6 +98,61 @@ TEST(FusedAttention, InBf16IsAsCloseToFloat64AsLibTorchsBf16Products) {
     EXPECT_LT(relative_error(grad, qkv64.grad()), 1.25 * relative_error(libtorch_grad, qkv64.grad()) + 1e-3)
         << "tokens " << s.tokens;
   }
+}
+
+struct BiasedShape {
+  int64_t batch, tokens, heads, head_dim, groups, bias_heads;
+};
+
+// Swin's relative position bias and shift mask: [G, heads | 1, N, N], sequence b taking bias[b mod G].
+TEST(FusedAttention, AddsABiasPerGroupOfSequencesAndGivesItsGradient) {
+  torch::manual_seed(14);
+  for (const auto& s : {BiasedShape{4, 49, 3, 8, 2, 3}, BiasedShape{2, 5, 2, 4, 1, 1}, BiasedShape{3, 7, 2, 4, 3, 2},
+                        BiasedShape{2, 16, 4, 32, 2, 4}}) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(s.head_dim));
+    auto bias_values = torch::randn({s.groups, s.bias_heads, s.tokens, s.tokens});
+    bias_values.index_put_({0, 0, 0, torch::indexing::Slice(1, torch::indexing::None)}, -100.0);  // a masked pair
+    const auto bias64 = bias_values.to(torch::kFloat64).requires_grad_();
+    for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+      // Rounded to the dtype first, so that every path multiplies the same values.
+      const auto values = torch::randn({s.batch, s.tokens, 3 * s.heads * s.head_dim}).to(dtype);
+      const auto qkv64 = values.to(torch::kFloat64).requires_grad_();
+      const auto expected = unfused(qkv64, s.heads, scale, bias64);
+      const auto upstream = torch::randn(expected.sizes(), torch::kFloat64).to(dtype).to(torch::kFloat64);
+      bias64.mutable_grad() = torch::Tensor();
+      (expected * upstream).sum().backward();
+
+      const auto outcome = [&](bool fused) {
+        const auto qkv = values.clone().requires_grad_();
+        const auto bias = bias_values.clone().requires_grad_();
+        const auto out = fused ? fused_attention(qkv, s.heads, scale, bias) : unfused(qkv, s.heads, scale, bias);
+        (out * upstream.to(dtype)).sum().backward();
+        EXPECT_EQ(bias.grad().scalar_type(), torch::kFloat32);
+        return std::vector<torch::Tensor>{out.to(torch::kFloat64), qkv.grad().to(torch::kFloat64),
+                                          bias.grad().to(torch::kFloat64)};
+      };
+      const auto fused = outcome(true);
+      const std::vector<torch::Tensor> exact{expected, qkv64.grad(), bias64.grad()};
+      const auto where = ::testing::Message() << "tokens " << s.tokens << " groups " << s.groups << " " << dtype;
+      if (dtype == torch::kFloat32) {
+        EXPECT_TRUE(torch::allclose(fused[0], exact[0], 1e-5, 1e-5)) << where;
+        EXPECT_TRUE(torch::allclose(fused[1], exact[1], 1e-4, 1e-5)) << where;
+        EXPECT_TRUE(torch::allclose(fused[2], exact[2], 1e-4, 1e-5)) << where;
+        continue;
+      }
+      // bf16: as close to float64 as LibTorch's bf16 products with the bias added in fp32.
+      const auto libtorch = outcome(false);
+      for (size_t i = 0; i < exact.size(); ++i) {
+        EXPECT_LT(relative_error(fused[i], exact[i]), 2e-2) << where << " output " << i;
+        EXPECT_LT(relative_error(fused[i], exact[i]), 1.25 * relative_error(libtorch[i], exact[i]) + 1e-3)
+            << where << " output " << i;
+      }
+    }
+  }
+  const auto qkv = torch::randn({4, 5, 24});
+  EXPECT_THROW(fused_attention(qkv, 2, 1.0, torch::zeros({3, 2, 5, 5})), c10::Error);  // 3 does not divide 4
+  EXPECT_THROW(fused_attention(qkv, 2, 1.0, torch::zeros({2, 3, 5, 5})), c10::Error);  // 3 heads of 2
+  EXPECT_THROW(fused_attention(qkv, 2, 1.0, torch::zeros({2, 2, 5})), c10::Error);
 }
 
 TEST(FusedAttention, TakesOnlyContiguousFp32OrBf16CpuProjections) {

@@ -99,5 +99,33 @@ TEST(ScaledSoftmax, ForwardAndBackwardWithoutAutogradMatchTheDifferentiableOne) 
   EXPECT_TRUE(torch::equal(x.grad(), scaled_softmax_backward(upstream, y_plain, 0.7)));
 }
 
+// Swin's windows: x [B, G, H, N, N] + bias [G, H, N, N], row r of x taking bias row r mod G·H·N.
+TEST(ScaledSoftmax, AddsABiasRepeatedOverTheRowsInFp32BeforeTheMax) {
+  torch::manual_seed(25);
+  for (const int64_t n : kRowLengths) {
+    const auto bias = 3.0 * torch::randn({2, 3, 4, n});
+    const auto bias64 = bias.to(torch::kFloat64);
+    for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+      const auto x = (4.0 * torch::randn({5, 2, 3, 4, n})).to(dtype);
+      const auto y = scaled_softmax_forward(x.flatten(0, 1), 0.25, bias);
+      const auto expected = (0.25 * x.to(torch::kFloat64) + bias64).softmax(-1).flatten(0, 1);
+      ASSERT_EQ(y.scalar_type(), dtype);
+      // bf16: the exact softmax of the fp32 logits rounded once.
+      const double tolerance = dtype == torch::kFloat32 ? 1e-6 : 1.0 / 256;
+      EXPECT_TRUE(torch::allclose(y.to(torch::kFloat64), expected, tolerance, 1e-7)) << "n " << n << " " << dtype;
+    }
+  }
+  // A bias of -inf gives those pairs no weight; LibTorch's softmax where the row kernels do not apply.
+  auto blocking = torch::zeros({1, 9});
+  blocking.index_put_({0, torch::indexing::Slice(0, 4)}, -std::numeric_limits<float>::infinity());
+  const auto scores = torch::randn({3, 9});
+  EXPECT_TRUE(torch::equal(scaled_softmax_forward(scores, 1.0, blocking).slice(1, 0, 4), torch::zeros({3, 4})));
+  const auto doubles = scores.to(torch::kFloat64);
+  EXPECT_TRUE(torch::allclose(scaled_softmax_forward(doubles, 0.5, blocking),
+                              (0.5 * doubles + blocking.to(torch::kFloat64)).softmax(-1)));
+  EXPECT_THROW(scaled_softmax_forward(scores, 1.0, torch::zeros({2, 9})), c10::Error);  // 3 rows, 2 bias rows
+  EXPECT_THROW(scaled_softmax_forward(scores, 1.0, torch::zeros({1, 9}, torch::kFloat64)), c10::Error);
+}
+
 }  // namespace
 }  // namespace vit::models
