@@ -12,6 +12,7 @@ usage: read_events.py RUN_DIR
 import importlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -35,10 +36,16 @@ def masked(crc):
 def compiled_messages():
     here = os.path.dirname(os.path.abspath(__file__))
     out = tempfile.mkdtemp(prefix="vit_proto_")
-    subprocess.run(["protoc", f"--proto_path={here}", f"--python_out={out}", "event.proto", "summary.proto"],
-                   check=True)
-    sys.path.insert(0, out)
-    return importlib.import_module("event_pb2")
+    try:
+        subprocess.run(["protoc", f"--proto_path={here}", f"--python_out={out}", "event.proto", "summary.proto"],
+                       check=True)
+        sys.path.insert(0, out)
+        # Imported (with summary_pb2) before the folder goes: each run left one behind in /tmp.
+        return importlib.import_module("event_pb2")
+    finally:
+        if out in sys.path:
+            sys.path.remove(out)
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def records(path):
