@@ -2,6 +2,8 @@
 
 #include "models/layers/init.h"
 
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/nn/functional/upsampling.h>
 
 #include <cmath>
@@ -20,6 +22,28 @@ torch::Tensor relative_position_index(int64_t window) {
   return offsets[0] * (2 * window - 1) + offsets[1];
 }
 
+// x [B, L, C] with its tokens taken in `order`; a permutation's gradient goes back through its
+// inverse as another gather (LibTorch's index_select backward scatters into zeros).
+struct GatherTokens : public torch::autograd::Function<GatherTokens> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& x,
+                               const torch::Tensor& order, const torch::Tensor& inverse) {
+    context->save_for_backward({inverse});
+    return x.index_select(1, order);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 const torch::autograd::variable_list& output_grads) {
+    const auto inverse = context->get_saved_variables()[0];
+    return {output_grads[0].index_select(1, inverse), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+torch::Tensor gather_tokens(const torch::Tensor& x, const torch::Tensor& order, const torch::Tensor& inverse) {
+  // The TorchScript tracer cannot record a custom autograd function.
+  if (torch::jit::tracer::isTracing()) return x.index_select(1, order);
+  return GatherTokens::apply(x, order, inverse);
+}
+
 }  // namespace
 
 torch::Tensor window_partition(const torch::Tensor& x, int64_t window) {
@@ -29,11 +53,28 @@ torch::Tensor window_partition(const torch::Tensor& x, int64_t window) {
       .reshape({-1, window * window, channels});
 }
 
-torch::Tensor window_reverse(const torch::Tensor& windows, int64_t window, int64_t height, int64_t width) {
+torch::Tensor window_token_order(int64_t height, int64_t width, int64_t window, int64_t shift) {
+  const auto positions = torch::arange(height * width).view({1, height, width, 1});
+  const auto shifted = shift > 0 ? torch::roll(positions, {-shift, -shift}, {1, 2}) : positions;
+  return window_partition(shifted, window).flatten();
+}
+
+WindowTokens::WindowTokens(int64_t height, int64_t width, int64_t window, int64_t shift)
+    : height_(height), width_(width), window_(window), order_(window_token_order(height, width, window, shift)) {
+  inverse_ = torch::empty_like(order_).index_put_({order_}, torch::arange(order_.numel()));
+}
+
+torch::Tensor WindowTokens::partition(const torch::Tensor& map) const {
+  const auto tokens = map.flatten(1, 2);
+  return gather_tokens(tokens, order_.to(map.device()), inverse_.to(map.device()))
+      .view({-1, window_ * window_, map.size(3)});
+}
+
+torch::Tensor WindowTokens::merge(const torch::Tensor& windows) const {
   const auto channels = windows.size(2);
-  return windows.view({-1, height / window, width / window, window, window, channels})
-      .permute({0, 1, 3, 2, 4, 5})
-      .reshape({-1, height, width, channels});
+  const auto tokens = windows.reshape({-1, height_ * width_, channels});
+  return gather_tokens(tokens, inverse_.to(windows.device()), order_.to(windows.device()))
+      .view({-1, height_, width_, channels});
 }
 
 torch::Tensor shifted_window_mask(int64_t height, int64_t width, int64_t window, int64_t shift) {

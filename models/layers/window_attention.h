@@ -7,8 +7,26 @@ namespace vit::models {
 // Square windows of a channels-last feature map (Swin, Liu et al., 2021).
 // [B, H, W, C] -> [B * (H/w) * (W/w), w*w, C], windows in row-major order, tokens row-major inside.
 torch::Tensor window_partition(const torch::Tensor& x, int64_t window);
-// The inverse: windows of an H x W map -> [B, H, W, C]; the batch size stays symbolic when traced.
-torch::Tensor window_reverse(const torch::Tensor& windows, int64_t window, int64_t height, int64_t width);
+// Where the tokens of the windows of an H x W map cyclically shifted by -shift (torch::roll by
+// (-shift, -shift)) come from: [H·W] row-major positions in the unshifted map, in window_partition's
+// order.
+torch::Tensor window_token_order(int64_t height, int64_t width, int64_t window, int64_t shift);
+
+// A block's shift and window partition of a channels-last map as one gather of its tokens, and the
+// merge and unshift of the windows as the inverse gather: one copy each way, forwards and backwards
+// (a roll, a partition and their reverses copied the map up to three times each).
+class WindowTokens {
+ public:
+  WindowTokens(int64_t height, int64_t width, int64_t window, int64_t shift);
+  // [B, H, W, C] -> [B * (H/w) * (W/w), w*w, C]
+  torch::Tensor partition(const torch::Tensor& map) const;
+  // The inverse: [B * nW, w*w, C] -> [B, H, W, C]; the batch size stays symbolic when traced.
+  torch::Tensor merge(const torch::Tensor& windows) const;
+
+ private:
+  int64_t height_, width_, window_;
+  torch::Tensor order_, inverse_;  // a permutation of the H·W tokens and its inverse
+};
 // The additive mask [nW, w*w, w*w] of a map cyclically shifted by `shift`: 0 between tokens of the
 // same region, -100 between tokens the shift brought together from opposite edges.
 torch::Tensor shifted_window_mask(int64_t height, int64_t width, int64_t window, int64_t shift);

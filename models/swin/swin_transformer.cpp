@@ -48,7 +48,9 @@ std::pair<int64_t, int64_t> stage_and_block(const std::string& name) {
 
 }  // namespace
 
-SwinBlockImpl::SwinBlockImpl(const SwinBlockOptions& options) : options_(options) {
+SwinBlockImpl::SwinBlockImpl(const SwinBlockOptions& options)
+    : options_(options),
+      window_tokens_(options.resolution, options.resolution, options.window_size, options.shift_size) {
   norm1_ = register_module("norm1", layer_norm(options.dim));
   attn_ = register_module("attn",
                           WindowAttention(WindowAttentionOptions{options.dim, options.num_heads, options.window_size,
@@ -64,12 +66,7 @@ SwinBlockImpl::SwinBlockImpl(const SwinBlockOptions& options) : options_(options
 }
 
 torch::Tensor SwinBlockImpl::attend(const torch::Tensor& x) {
-  const auto shift = options_.shift_size;
-  const auto side = options_.resolution;
-  const auto shifted = shift > 0 ? torch::roll(x, {-shift, -shift}, {1, 2}) : x;
-  const auto windows = attn_(window_partition(shifted, options_.window_size), attn_mask_);
-  const auto merged = window_reverse(windows, options_.window_size, side, side);
-  return shift > 0 ? torch::roll(merged, {shift, shift}, {1, 2}) : merged;
+  return window_tokens_.merge(attn_(window_tokens_.partition(x), attn_mask_));
 }
 
 torch::Tensor SwinBlockImpl::forward(const torch::Tensor& x) {

@@ -33,7 +33,7 @@ struct SwinBlockOptions {
 //   x = x + drop_path(unshift(merge(attn(partition(shift(norm1(x)))))))
 //   x = x + drop_path(mlp(norm2(x)))
 // A shifted block rolls the map by -shift first, masks the pairs the roll brought together
-// (the attn_mask buffer) and rolls back after.
+// (the attn_mask buffer) and rolls back after; shift and partition are one gather (WindowTokens).
 class SwinBlockImpl : public torch::nn::Module {
  public:
   explicit SwinBlockImpl(const SwinBlockOptions& options);
@@ -43,6 +43,7 @@ class SwinBlockImpl : public torch::nn::Module {
   torch::Tensor attend(const torch::Tensor& x);
 
   SwinBlockOptions options_;
+  WindowTokens window_tokens_;
   torch::nn::LayerNorm norm1_{nullptr};
   WindowAttention attn_{nullptr};
   DropPath drop_path1_{nullptr};

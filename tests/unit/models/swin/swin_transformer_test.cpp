@@ -130,14 +130,43 @@ TEST(SwinTransformer, ParameterNamesAreTimms) {
   EXPECT_EQ(model->layer_of("head.fc.weight"), 7);
 }
 
-TEST(SwinTransformer, WindowPartitionAndReverseAreInverseAndRowMajor) {
+TEST(SwinTransformer, WindowPartitionIsRowMajor) {
   const auto map = torch::arange(2 * 8 * 8 * 3, torch::kFloat32).reshape({2, 8, 8, 3});
   const auto windows = window_partition(map, 4);
   ASSERT_EQ(windows.sizes(), (std::vector<int64_t>{8, 16, 3}));
   // Window 1 of image 0 is the top-right 4x4 block; its token 5 is row 1, column 1 inside it.
   EXPECT_TRUE(windows[1][5].equal(map[0][1][5]));
   EXPECT_TRUE(windows[7][0].equal(map[1][4][4]));
-  EXPECT_TRUE(window_reverse(windows, 4, 8, 8).equal(map));
+}
+
+TEST(SwinTransformer, WindowTokensAreTheRolledPartitionAndMergeBackWithTheRollsGradients) {
+  torch::manual_seed(31);
+  for (const int64_t shift : {0, 2}) {
+    for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+      const WindowTokens tokens(8, 12, 4, shift);
+      const auto values = torch::randn({2, 8, 12, 3}).to(dtype);
+      const auto map = values.clone().requires_grad_();
+      const auto reference_map = values.clone().requires_grad_();
+      const auto windows = tokens.partition(map);
+      const auto rolled = shift > 0 ? torch::roll(reference_map, {-shift, -shift}, {1, 2}) : reference_map;
+      const auto expected = window_partition(rolled, 4);
+      ASSERT_EQ(windows.sizes(), (std::vector<int64_t>{12, 16, 3}));
+      EXPECT_TRUE(windows.equal(expected)) << "shift " << shift;
+      EXPECT_TRUE(tokens.merge(windows).equal(values)) << "shift " << shift;
+
+      const auto upstream = torch::randn(windows.sizes()).to(dtype);
+      windows.backward(upstream);
+      expected.backward(upstream);
+      EXPECT_TRUE(map.grad().equal(reference_map.grad())) << "shift " << shift;
+      // merge's gradient is partition's gather: merge(windows)'s gradient is its upstream partitioned.
+      const auto merge_input = windows.detach().requires_grad_();
+      const auto map_upstream = torch::randn({2, 8, 12, 3}).to(dtype);
+      tokens.merge(merge_input).backward(map_upstream);
+      EXPECT_TRUE(merge_input.grad().equal(tokens.partition(map_upstream))) << "shift " << shift;
+    }
+  }
+  EXPECT_TRUE(window_token_order(4, 4, 2, 1)
+                  .equal(torch::tensor({5, 6, 9, 10, 7, 4, 11, 8, 13, 14, 1, 2, 15, 12, 3, 0}, torch::kLong)));
 }
 
 TEST(SwinTransformer, ShiftedWindowMaskSeparatesOnlyWhatTheShiftBroughtTogether) {
