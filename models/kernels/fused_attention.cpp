@@ -65,9 +65,12 @@ torch::autograd::variable_list input_gradients(torch::autograd::AutogradContext*
 }
 
 // An attention node's two entries: the bias is an input only when there is one, since LibTorch
-// 1.13's custom functions take no undefined tensors. Node::attend does the work.
+// 1.13's custom functions take no undefined tensors. Node::attend does the work; run() picks the entry.
 template <typename Node>
 struct OptionalBias : public torch::autograd::Function<Node> {
+  static at::Tensor run(const at::Tensor& qkv, const at::Tensor& bias, int64_t num_heads, double scale) {
+    return bias.defined() ? Node::apply(qkv, bias, num_heads, scale) : Node::apply(qkv, num_heads, scale);
+  }
   static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& qkv, int64_t num_heads,
                             double scale) {
     return Node::attend(context, qkv, {}, num_heads, scale);
@@ -228,12 +231,8 @@ at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scal
     // Differentiable outside the node, so that autograd takes the cast and the broadcast back.
     per_head_bias = bias.to(at::kFloat).expand({bias.size(0), num_heads, n, n}).contiguous();
   }
-  const bool head_major = qkv.scalar_type() == at::kBFloat16;
-  if (!bias.defined()) {
-    return head_major ? HeadMajorAttention::apply(qkv, num_heads, scale) : FusedAttention::apply(qkv, num_heads, scale);
-  }
-  return head_major ? HeadMajorAttention::apply(qkv, per_head_bias, num_heads, scale)
-                    : FusedAttention::apply(qkv, per_head_bias, num_heads, scale);
+  if (qkv.scalar_type() == at::kBFloat16) return HeadMajorAttention::run(qkv, per_head_bias, num_heads, scale);
+  return FusedAttention::run(qkv, per_head_bias, num_heads, scale);
 }
 
 }  // namespace vit::models
