@@ -302,20 +302,27 @@ TEST(Messages, ZeroSizedIdxImagesNameTheFile) {
                        1, {"train-images-idx3-ubyte", "size 0"});
 }
 
+// A TorchScript file as `vit export` writes one, made by hand: torch.jit.script(`module`), after
+// `definitions`, saved by Python's torch with `metadata` (a Python dict) as its config.json. Returns
+// the exit status of that Python.
+int save_scripted_module(const fs::path& file, const std::string& definitions, const std::string& module,
+                         const std::string& metadata) {
+  const auto script = file.parent_path() / "make.py";
+  write_file(script, "import json, sys, torch\n" + definitions + "torch.jit.save(torch.jit.script(" + module +
+                         "), sys.argv[1], _extra_files={'config.json': json.dumps(" + metadata + ")})\n");
+  return std::system((app::python_interpreter() + " " + script.string() + " " + file.string()).c_str());
+}
+
 TEST(Messages, AFailingTorchScriptModuleIsOneLineNamingTheFile) {
   TempDir dir;
   write_halves_dataset(dir / "images", 1, 1);
-  write_file(dir / "make.py",
-             "import json, sys, torch\n"
-             "class Bad(torch.nn.Module):\n"
-             "    def forward(self, x):\n"
-             "        return x.view(7, -1)\n"
-             "meta = {'image_size': 16, 'in_chans': 1, 'class_names': ['a'], 'mean': [0.5], 'std': [0.5]}\n"
-             "torch.jit.save(torch.jit.script(Bad()), sys.argv[1], _extra_files={'config.json': json.dumps(meta)})\n");
-  ASSERT_EQ(
-      std::system(
-          (app::python_interpreter() + " " + (dir / "make.py").string() + " " + (dir / "bad.pt").string()).c_str()),
-      0);
+  ASSERT_EQ(save_scripted_module(
+                dir / "bad.pt",
+                "class Bad(torch.nn.Module):\n"
+                "    def forward(self, x):\n"
+                "        return x.view(7, -1)\n",
+                "Bad()", "{'image_size': 16, 'in_chans': 1, 'class_names': ['a'], 'mean': [0.5], 'std': [0.5]}"),
+            0);
   expect_clean_failure(
       run_vit("predict --model " + (dir / "bad.pt").string() + " " + (dir / "images" / "left" / "0.png").string()), 1,
       {"bad.pt: the module fails on a [1, 1, 16, 16] input"});
@@ -325,14 +332,9 @@ TEST(Messages, AFailingTorchScriptModuleIsOneLineNamingTheFile) {
 TEST(Messages, ExportMetadataThatIsNotAWholeNumberIsRefusedNamingTheKey) {
   TempDir dir;
   write_halves_dataset(dir / "images", 1, 1);
-  write_file(dir / "make.py",
-             "import json, sys, torch\n"
-             "meta = {'image_size': 1e30, 'in_chans': 1, 'class_names': ['a'], 'mean': [0.5], 'std': [0.5]}\n"
-             "torch.jit.save(torch.jit.script(torch.nn.Flatten()), sys.argv[1], "
-             "_extra_files={'config.json': json.dumps(meta)})\n");
   ASSERT_EQ(
-      std::system(
-          (app::python_interpreter() + " " + (dir / "make.py").string() + " " + (dir / "big.pt").string()).c_str()),
+      save_scripted_module(dir / "big.pt", "", "torch.nn.Flatten()",
+                           "{'image_size': 1e30, 'in_chans': 1, 'class_names': ['a'], 'mean': [0.5], 'std': [0.5]}"),
       0);
   expect_clean_failure(
       run_vit("predict --model " + (dir / "big.pt").string() + " " + (dir / "images" / "left" / "0.png").string()), 1,
