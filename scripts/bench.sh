@@ -23,6 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
+source scripts/bench/same_blas_kernels.sh
 
 python=/usr/bin/python3  # Debian's interpreter, where python3-torch lives
 threads=${THREADS:-$(nproc)}

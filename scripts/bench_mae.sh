@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
+source scripts/bench/same_blas_kernels.sh
 
 python=/usr/bin/python3
 threads=${THREADS:-$(nproc)}

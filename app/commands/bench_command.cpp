@@ -10,6 +10,7 @@
 #include "app/errors.h"
 #include "app/io/exporter.h"
 #include "app/io/file_util.h"
+#include "app/runtime/blas_kernels.h"
 #include "app/runtime/runtime.h"
 #include "app/runtime/thread_governor.h"
 #include "app/train/ema.h"
@@ -222,6 +223,7 @@ int run_bench(BenchOptions options) {
                  {"peak_rss_mb", peak_rss_mb()},
                  {"libtorch", TORCH_VERSION},
                  {"blas", blas.name},
+                 {"blas_kernels", blas_kernels().name},
                  {"allocator", loaded_allocator()}});
   if (options.json) {
     std::cout << result.dump() << "\n";

@@ -1,6 +1,7 @@
 #include "app/runtime/runtime.h"
 
 #include "app/errors.h"
+#include "app/runtime/blas_kernels.h"
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
@@ -74,6 +75,10 @@ ThreadCount configure_threads(int64_t threads) {
         "Install libopenblas0-openmp (apt-get install libopenblas0-openmp) or select it with "
         "update-alternatives --config libblas.so.3-x86_64-linux-gnu",
         blas.name, blas.path);
+  }
+  if (const auto kernels = blas_kernels(); !kernels.replaced.empty()) {
+    spdlog::debug("OpenBLAS took this CPU for a {}; its {} kernels run instead (OPENBLAS_CORETYPE chooses others)",
+                  kernels.replaced, kernels.name);
   }
   return chosen;
 }

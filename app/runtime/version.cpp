@@ -1,5 +1,7 @@
 #include "app/runtime/version.h"
 
+#include "app/runtime/blas_kernels.h"
+
 #include <ATen/Context.h>
 #include <dlfcn.h>
 #include <fmt/format.h>
@@ -29,6 +31,16 @@ std::string blas_in_use() {
   return openblas_config != nullptr ? fmt::format("{} ({})", openblas_config(), file) : file;
 }
 
+// Which of OpenBLAS's kernel sets runs, and who chose it.
+std::string blas_kernels_line() {
+  const auto kernels = blas_kernels();
+  if (kernels.name.empty()) return "";
+  const auto chooser = kernels.from_environment   ? "set by OPENBLAS_CORETYPE"
+                       : kernels.replaced.empty() ? "OpenBLAS's choice"
+                                                  : "chosen by vit: OpenBLAS took this CPU for a " + kernels.replaced;
+  return fmt::format("\nBLAS kernels: {} ({})", kernels.name, chooser);
+}
+
 }  // namespace
 
 std::string version_text() {
@@ -36,8 +48,8 @@ std::string version_text() {
   const std::string cuda = torch::cuda::is_available()
                                ? fmt::format("available, {} device(s)", torch::cuda::device_count())
                                : "not available";
-  return fmt::format("vitcpp {}{}\nLibTorch {}\nCUDA: {}\nBLAS: {}", kProjectVersion, git, TORCH_VERSION, cuda,
-                     blas_in_use());
+  return fmt::format("vitcpp {}{}\nLibTorch {}\nCUDA: {}\nBLAS: {}{}", kProjectVersion, git, TORCH_VERSION, cuda,
+                     blas_in_use(), blas_kernels_line());
 }
 
 }  // namespace vit::app

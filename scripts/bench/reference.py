@@ -22,6 +22,7 @@ Dropout and drop-path are not modelled: the benchmark configs leave them off. Th
 the timm-named peer that tests/e2e/exports/check_exports.py loads vitcpp's state_dict exports into."""
 import argparse
 import csv
+import ctypes
 import gzip
 import json
 import math
@@ -423,6 +424,17 @@ def loaded_allocator():
     return next((name for name in sorted(mapped) if "tcmalloc" in name or "jemalloc" in name), "libc.so.6")
 
 
+def openblas_kernels():
+    """OpenBLAS's kernel set in this process as `vit bench` reports its own ("Cooperlake"), "" for another BLAS."""
+    maps = (line.split()[-1] for line in open("/proc/self/maps") if "/" in line)
+    library = next((path for path in maps if "openblas" in path.rsplit("/", 1)[-1]), None)
+    if library is None:
+        return ""
+    core_name = ctypes.CDLL(library).openblas_get_corename
+    core_name.restype = ctypes.c_char_p
+    return core_name().decode()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--like", required=True, help="JSON printed by `vit bench --json`")
@@ -454,7 +466,7 @@ def main():
     result.update({key: spec[key] for key in ("mode", "model", "train", "batch_size", "amp", "device", "warmup",
                                               "steps", "repeats")})
     result.update({"implementation": "pytorch+compile" if spec.get("compile") else "pytorch", "threads": torch.get_num_threads(), "libtorch": torch.__version__,
-                   "allocator": loaded_allocator(),
+                   "allocator": loaded_allocator(), "blas_kernels": openblas_kernels(),
                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0})
     print(json.dumps(result))
 

@@ -30,6 +30,7 @@ def main():
     system = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": first["threads"],
               "vitcpp_libtorch": first["libtorch"], "reference_pytorch": cases[0]["reference"]["libtorch"],
               "blas": first["blas"], "device": first["device"],
+              "blas_kernels": f'{first["blas_kernels"]} (vitcpp), {cases[0]["reference"]["blas_kernels"]} (reference)',
               "vitcpp_allocator": first["allocator"], "reference_allocator": cases[0]["reference"]["allocator"],
               "date": datetime.datetime.now().isoformat(timespec="seconds")}
 
@@ -83,7 +84,7 @@ def main():
 
     lines = [f'CPU: {system["cpu"]} ({system["cores"]} cores), {system["threads"]} threads; '
              f'vitcpp on LibTorch {system["vitcpp_libtorch"]}, reference on PyTorch {system["reference_pytorch"]}; '
-             f'BLAS: {system["blas"]}; malloc: {system["vitcpp_allocator"]} (vitcpp), '
+             f'BLAS: {system["blas"]}, kernels {system["blas_kernels"]}; malloc: {system["vitcpp_allocator"]} (vitcpp), '
              f'{system["reference_allocator"]} (reference); {system["date"]}', "",
              "| model | mode | amp | measure | vitcpp | reference | vitcpp speed-up |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {label} | {measure} | {ours:.1f} | {theirs:.1f} | {speedup:.2f}x |"

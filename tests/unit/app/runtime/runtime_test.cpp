@@ -1,4 +1,5 @@
 #include "app/runtime/runtime.h"
+#include "app/runtime/blas_kernels.h"
 #include "app/runtime/thread_governor.h"
 
 #include <gtest/gtest.h>
@@ -62,6 +63,21 @@ TEST(Threads, GiveTheCoresThatOtherProcessesKeepBusy) {
   EXPECT_EQ(app::threads_beside(3.0, 16, 8), 8);  // never more than asked
   EXPECT_EQ(app::threads_beside(10.0, 16, 8), 6);
   EXPECT_EQ(app::threads_beside(-0.2, 2, 2), 2);  // rounding in /proc/stat
+}
+
+// OpenBLAS's generic kernels are replaced only when they are its fallback for a CPU it does not know
+// and the CPU can run better ones; a choice OpenBLAS made for a CPU it knows stands.
+TEST(BlasKernels, OnlyTheFallbackForAnUnknownCpuIsReplacedByTheWidestKernelsItRuns) {
+  const app::VectorExtensions sse3_only{}, avx2{true, false, false}, avx512{true, true, false},
+      avx512_bf16{true, true, true};
+  EXPECT_EQ(app::kernels_for_unrecognised_cpu("Prescott", avx512_bf16), "Cooperlake");
+  EXPECT_EQ(app::kernels_for_unrecognised_cpu("Prescott", avx512), "SkylakeX");
+  EXPECT_EQ(app::kernels_for_unrecognised_cpu("Prescott", avx2), "Haswell");
+  EXPECT_EQ(app::kernels_for_unrecognised_cpu("Prescott", sse3_only), "");
+  for (const auto* known : {"Haswell", "SkylakeX", "Cooperlake", "SapphireRapids", "Zen", "Sandybridge"}) {
+    EXPECT_EQ(app::kernels_for_unrecognised_cpu(known, avx512_bf16), "") << known;
+  }
+  EXPECT_EQ(app::kernels_for_unrecognised_cpu("", avx512_bf16), "");  // not OpenBLAS
 }
 
 }  // namespace

@@ -1,0 +1,75 @@
+#include "app/runtime/blas_kernels.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+
+namespace vit::app {
+namespace {
+
+// OpenBLAS's entry points, looked up in the process: LibTorch may serve its products from another
+// BLAS (MKL in PyTorch's own LibTorch builds, Netlib's through Debian's alternatives).
+template <typename Function>
+Function openblas_function(const char* name) {
+  return reinterpret_cast<Function>(::dlsym(RTLD_DEFAULT, name));
+}
+
+std::string openblas_kernels() {
+  const auto core_name = openblas_function<char* (*)()>("openblas_get_corename");
+  return core_name != nullptr ? std::string(core_name()) : std::string();
+}
+
+BlasKernels& chosen_kernels() {
+  static BlasKernels kernels{openblas_kernels(), "", std::getenv("OPENBLAS_CORETYPE") != nullptr};
+  return kernels;
+}
+
+}  // namespace
+
+VectorExtensions this_cpu_vector_extensions() {
+  VectorExtensions cpu;
+#if defined(__x86_64__)
+  // The compiler's runtime checks the OS enables the registers (XCR0), not only CPUID's bits.
+  __builtin_cpu_init();
+  cpu.avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  cpu.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vl");
+  cpu.avx512_bf16 = cpu.avx512 && __builtin_cpu_supports("avx512bf16");
+#endif
+  return cpu;
+}
+
+std::string kernels_for_unrecognised_cpu(std::string_view openblas_choice, const VectorExtensions& cpu) {
+  // "Prescott" is also the right answer for a CPU without AVX2, which then keeps it.
+  if (openblas_choice != "Prescott") return "";
+  if (cpu.avx512_bf16) return "Cooperlake";
+  if (cpu.avx512) return "SkylakeX";
+  if (cpu.avx2_fma) return "Haswell";
+  return "";
+}
+
+BlasKernels fit_blas_kernels_to_cpu() {
+  auto& kernels = chosen_kernels();
+  if (kernels.from_environment || !kernels.replaced.empty()) return kernels;
+  const auto fitting = kernels_for_unrecognised_cpu(kernels.name, this_cpu_vector_extensions());
+  const auto quit = openblas_function<void (*)()>("gotoblas_dynamic_quit");
+  const auto init = openblas_function<void (*)()>("gotoblas_dynamic_init");
+  if (fitting.empty() || quit == nullptr || init == nullptr) return kernels;
+  // OpenBLAS's init reads OPENBLAS_CORETYPE; set, it also gives child processes (the ranks of
+  // `vit train --nproc`, the ONNX exporter's Python) the same kernels.
+  ::setenv("OPENBLAS_CORETYPE", fitting.c_str(), 1);
+  quit();
+  init();
+  const auto now = openblas_kernels();
+  if (now == kernels.name) {
+    ::unsetenv("OPENBLAS_CORETYPE");  // this OpenBLAS was built without them
+    return kernels;
+  }
+  kernels = {now, kernels.name, false};
+  return kernels;
+}
+
+BlasKernels blas_kernels() { return chosen_kernels(); }
+
+}  // namespace vit::app

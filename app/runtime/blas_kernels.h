@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace vit::app {
+
+// The vector instructions this CPU has and the operating system lets programs use.
+struct VectorExtensions {
+  bool avx2_fma = false;
+  bool avx512 = false;       // F, CD, BW, DQ and VL: what OpenBLAS's SkylakeX kernels use
+  bool avx512_bf16 = false;  // what its Cooperlake kernels add
+};
+VectorExtensions this_cpu_vector_extensions();
+
+// OpenBLAS picks its kernels once, as it loads, from a table of the CPUs it knew when it was built;
+// a newer CPU gets its generic "Prescott" kernels (SSE3), 4-5x slower fp32 products than the CPU can
+// run. The kernel set that fits `cpu` when OpenBLAS's choice is that fallback, else "" (its choice
+// stands).
+std::string kernels_for_unrecognised_cpu(std::string_view openblas_choice, const VectorExtensions& cpu);
+
+struct BlasKernels {
+  std::string name;            // OpenBLAS's kernel set in use ("Cooperlake"), "" for another BLAS
+  std::string replaced;        // the fallback vit replaced ("Prescott"), else ""
+  bool from_environment = false;  // OPENBLAS_CORETYPE chose them
+};
+
+// Run first thing in main, before any matrix product: where OpenBLAS took this CPU for one it does
+// not know, it starts over with the kernels that fit (OpenBLAS's own quit and init, which read
+// OPENBLAS_CORETYPE; the variable is also set for child processes). A user's OPENBLAS_CORETYPE wins.
+BlasKernels fit_blas_kernels_to_cpu();
+// What the last call chose, or OpenBLAS's own choice when it was never called.
+BlasKernels blas_kernels();
+
+}  // namespace vit::app
