@@ -56,7 +56,7 @@ int run_cli(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag(
       "--version", [] { return version_text(); },
-      "Print the versions of vitcpp and LibTorch, whether CUDA is available, and the BLAS in use");
+      "Print the versions of vitcpp and LibTorch, whether CUDA is available, the BLAS in use and its kernels");
   int exit_code = kExitSuccess;
   add_train_command(app, exit_code);
   add_eval_command(app, exit_code);

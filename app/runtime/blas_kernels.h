@@ -14,14 +14,14 @@ struct VectorExtensions {
 VectorExtensions this_cpu_vector_extensions();
 
 // OpenBLAS picks its kernels once, as it loads, from a table of the CPUs it knew when it was built;
-// a newer CPU gets its generic "Prescott" kernels (SSE3), 4-5x slower fp32 products than the CPU can
+// a newer CPU gets its generic "Prescott" kernels (SSE3), 4-8x slower fp32 products than the CPU can
 // run. The kernel set that fits `cpu` when OpenBLAS's choice is that fallback, else "" (its choice
 // stands).
 std::string kernels_for_unrecognised_cpu(std::string_view openblas_choice, const VectorExtensions& cpu);
 
 struct BlasKernels {
-  std::string name;            // OpenBLAS's kernel set in use ("Cooperlake"), "" for another BLAS
-  std::string replaced;        // the fallback vit replaced ("Prescott"), else ""
+  std::string name;               // OpenBLAS's kernel set in use ("Cooperlake"), "" for another BLAS
+  std::string replaced;           // the fallback vit replaced ("Prescott"), else ""
   bool from_environment = false;  // OPENBLAS_CORETYPE chose them
 };
 
