@@ -49,13 +49,13 @@ std::string kernels_for_unrecognised_cpu(std::string_view openblas_choice, const
   return "";
 }
 
-BlasKernels fit_blas_kernels_to_cpu() {
+void fit_blas_kernels_to_cpu() {
   auto& kernels = chosen_kernels();
-  if (kernels.from_environment || !kernels.replaced.empty()) return kernels;
+  if (kernels.from_environment || !kernels.replaced.empty()) return;
   const auto fitting = kernels_for_unrecognised_cpu(kernels.name, this_cpu_vector_extensions());
   const auto quit = openblas_function<void (*)()>("gotoblas_dynamic_quit");
   const auto init = openblas_function<void (*)()>("gotoblas_dynamic_init");
-  if (fitting.empty() || quit == nullptr || init == nullptr) return kernels;
+  if (fitting.empty() || quit == nullptr || init == nullptr) return;
   // OpenBLAS's init reads OPENBLAS_CORETYPE; set, it also gives child processes (the ranks of
   // `vit train --nproc`, the ONNX exporter's Python) the same kernels.
   ::setenv("OPENBLAS_CORETYPE", fitting.c_str(), 1);
@@ -64,10 +64,9 @@ BlasKernels fit_blas_kernels_to_cpu() {
   const auto now = openblas_kernels();
   if (now == kernels.name) {
     ::unsetenv("OPENBLAS_CORETYPE");  // this OpenBLAS was built without them
-    return kernels;
+    return;
   }
   kernels = {now, kernels.name, false};
-  return kernels;
 }
 
 BlasKernels blas_kernels() { return chosen_kernels(); }

@@ -28,8 +28,8 @@ struct BlasKernels {
 // Run first thing in main, before any matrix product: where OpenBLAS took this CPU for one it does
 // not know, it starts over with the kernels that fit (OpenBLAS's own quit and init, which read
 // OPENBLAS_CORETYPE; the variable is also set for child processes). A user's OPENBLAS_CORETYPE wins.
-BlasKernels fit_blas_kernels_to_cpu();
-// What the last call chose, or OpenBLAS's own choice when it was never called.
+void fit_blas_kernels_to_cpu();
+// What that call chose, or OpenBLAS's own choice when it was never called.
 BlasKernels blas_kernels();
 
 }  // namespace vit::app
