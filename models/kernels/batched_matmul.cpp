@@ -1,5 +1,7 @@
 #include "models/kernels/batched_matmul.h"
 
+#include "models/kernels/autocast_state.h"
+#include "models/kernels/bf16_products.h"
 #include "models/kernels/blas.h"
 
 #include <torch/csrc/autograd/custom_function.h>
@@ -85,11 +87,11 @@ struct BatchedMatmul : public torch::autograd::Function<BatchedMatmul> {
   }
 };
 
-bool blas_kernel_applies(const at::Tensor& a, const at::Tensor& b) {
-  if (!blas::kernels_apply()) return false;
+// Whether blas::gemm can read both operands' matrices, whatever their dtype.
+bool blas_shapes_fit(const at::Tensor& a, const at::Tensor& b) {
   for (const auto* matrices : {&a, &b}) {
-    if (!matrices->device().is_cpu() || matrices->layout() != at::kStrided || matrices->scalar_type() != at::kFloat ||
-        matrices->dim() < 3 || matrices->numel() == 0) {
+    if (!matrices->device().is_cpu() || matrices->layout() != at::kStrided || matrices->dim() < 3 ||
+        matrices->numel() == 0) {
       return false;
     }
   }
@@ -98,10 +100,24 @@ bool blas_kernel_applies(const at::Tensor& a, const at::Tensor& b) {
          a.size(-1) == b.size(-2) && std::max({a.size(-2), a.size(-1), b.size(-1)}) <= INT_MAX;
 }
 
+bool fp32_product(const at::Tensor& a, const at::Tensor& b) {
+  return a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat && blas::kernels_apply();
+}
+
+// bf16 under autocast, or bf16 operands outside it.
+bool bf16_product(const at::Tensor& a, const at::Tensor& b) {
+  const auto dtype = linear_input_dtype(a);
+  return dtype == at::kBFloat16 && (autocast_enabled(c10::kCPU) || b.scalar_type() == dtype) &&
+         bf16_products_on_blas(a);
+}
+
 }  // namespace
 
 at::Tensor batched_matmul(const at::Tensor& a, const at::Tensor& b) {
-  return blas_kernel_applies(a, b) ? BatchedMatmul::apply(a, b) : at::matmul(a, b);
+  if (!blas_shapes_fit(a, b)) return at::matmul(a, b);
+  if (fp32_product(a, b)) return BatchedMatmul::apply(a, b);
+  if (bf16_product(a, b)) return BatchedMatmul::apply(bf16_values(a), bf16_values(b)).to(at::kBFloat16);
+  return at::matmul(a, b);
 }
 
 }  // namespace vit::models

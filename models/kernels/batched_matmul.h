@@ -11,8 +11,9 @@ namespace vit::models {
 // matrix costs more in synchronisation than in arithmetic), and copies permuted q/k/v first.
 // Here, for fp32 CPU tensors outside autocast and tracing, each matrix is one single-threaded
 // BLAS call on the operands' own strides and the matrices are divided among the intra-op
-// threads. Anything else (other dtypes or devices, broadcast batch shapes, a LibTorch without
-// an exported sgemm_) goes to torch::matmul.
+// threads; so are bf16 products (under bf16 autocast, or of bf16 operands) where bf16_products()
+// sends them to the fp32 kernels. Anything else (other dtypes or devices, broadcast batch shapes, a
+// LibTorch without an exported sgemm_) goes to torch::matmul.
 at::Tensor batched_matmul(const at::Tensor& a, const at::Tensor& b);
 
 }  // namespace vit::models

@@ -23,8 +23,10 @@ Sgemm* system_sgemm() {
 
 }  // namespace
 
+bool system_blas_available() { return system_sgemm() != nullptr; }
+
 bool kernels_apply() {
-  return system_sgemm() != nullptr && !autocast_enabled(c10::kCPU) && !torch::jit::tracer::isTracing();
+  return system_blas_available() && !autocast_enabled(c10::kCPU) && !torch::jit::tracer::isTracing();
 }
 
 void gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, bool transpose_a, const float* b,

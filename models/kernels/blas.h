@@ -7,6 +7,9 @@
 
 namespace vit::models::blas {
 
+// Whether the process has an exported system BLAS for the kernels below.
+bool system_blas_available();
+
 // Whether the kernels below may stand in for LibTorch's fp32 CPU products here: the process has
 // an exported system BLAS, and neither CPU autocast (which would run the product in its lower
 // precision) nor the TorchScript tracer (which cannot record them) is active.

@@ -1,5 +1,6 @@
 #include "models/kernels/fused_attention.h"
 
+#include "models/kernels/bf16_products.h"
 #include "models/kernels/blas.h"
 #include "models/kernels/softmax.h"
 
@@ -231,8 +232,12 @@ at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scal
     // Differentiable outside the node, so that autograd takes the cast and the broadcast back.
     per_head_bias = bias.to(at::kFloat).expand({bias.size(0), num_heads, n, n}).contiguous();
   }
-  if (qkv.scalar_type() == at::kBFloat16) return HeadMajorAttention::run(qkv, per_head_bias, num_heads, scale);
-  return FusedAttention::run(qkv, per_head_bias, num_heads, scale);
+  if (qkv.scalar_type() == at::kFloat) return FusedAttention::run(qkv, per_head_bias, num_heads, scale);
+  if (bf16_products_on_blas(qkv)) {
+    // bf16 values multiplied by the fp32 kernels; the scores and the softmax stay in fp32.
+    return FusedAttention::run(bf16_values(qkv), per_head_bias, num_heads, scale).to(at::kBFloat16);
+  }
+  return HeadMajorAttention::run(qkv, per_head_bias, num_heads, scale);
 }
 
 }  // namespace vit::models

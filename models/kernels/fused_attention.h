@@ -16,10 +16,12 @@ bool fused_attention_applies(const at::Tensor& qkv);
 // kernel: the per-head products read q, k and v where the projection wrote them and write the
 // heads' outputs (and, backwards, q, k and v's gradients) straight into the merged layout, each
 // product one BLAS call, the products divided among the intra-op threads. That leaves out the
-// copies of the permuted heads, the scaling of q, and the re-stacking of the gradients. In bf16
-// (which the system BLAS does not multiply) q, k and v are copied once, head-major, for LibTorch's
-// batched products, which then read k and v transposed in place; the scale goes into the
-// softmax, and q, k and v's gradients are written head-major and put back in one copy.
+// copies of the permuted heads, the scaling of q, and the re-stacking of the gradients. In bf16,
+// where bf16_products() sends bf16 products to the fp32 BLAS kernels, the fp32 node takes qkv's
+// values in fp32 (scores and softmax in fp32, the output rounded to bf16); otherwise q, k and v are
+// copied once, head-major, for LibTorch's batched products, which then read k and v transposed in
+// place; the scale goes into the softmax, and q, k and v's gradients are written head-major and put
+// back in one copy.
 //
 // An additive bias, optional, goes onto the scaled scores before the softmax: [G, heads | 1, N, N]
 // with G dividing the batch, sequence b taking bias[b mod G] (Swin's relative position bias, with

@@ -1,10 +1,15 @@
 #include "models/layers/linear.h"
 
+#include "models/kernels/autocast_state.h"
+#include "models/kernels/bf16_products.h"
+
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 
 namespace vit::models {
+namespace {
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
+torch::Tensor product_of_rows(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
   // LibTorch 1.13's linear puts the bias into the product only for 2- and 3-dimensional inputs;
   // with more (Swin's MLP and patch merging read [B, H, W, C]) it adds the bias in a second pass
   // over the output, in bf16 a second rounding. Not while tracing: the tracer would record the
@@ -14,5 +19,19 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
   sizes.back() = weight.size(0);
   return torch::linear(input.flatten(0, -2), weight, bias).view(sizes);
 }
+
+}  // namespace
+
+torch::Tensor linear(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (linear_input_dtype(input) != torch::kBFloat16 || !bf16_products_on_blas(input)) {
+    return product_of_rows(input, weight, bias);
+  }
+  // Autocast would send the fp32 product back to bf16.
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  const auto bias_values = bias.defined() ? bf16_values(bias) : bias;
+  return product_of_rows(bf16_values(input), bf16_values(weight), bias_values).to(torch::kBFloat16);
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& input) { return linear(input, weight, bias); }
 
 }  // namespace vit::models

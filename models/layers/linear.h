@@ -5,8 +5,11 @@
 
 namespace vit::models {
 
-// torch::nn::Linear (same parameters, names and initialization) whose forward is the
-// torch::linear operator, the one Python's nn.Linear calls.
+// torch::linear, whose bf16 products go where bf16_products() says (models/kernels/bf16_products.h).
+torch::Tensor linear(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias);
+
+// torch::nn::Linear (same parameters, names and initialization) whose forward is linear() above:
+// the torch::linear operator, the one Python's nn.Linear calls.
 //
 // LibTorch 1.13's C++ Linear multiplies and then adds its bias in place, outside autocast: under
 // bf16 autocast the product is bf16 while the bias stays fp32, so the in-place add goes through an

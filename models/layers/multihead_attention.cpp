@@ -1,5 +1,6 @@
 #include "models/layers/multihead_attention.h"
 
+#include "models/kernels/batched_matmul.h"
 #include "models/kernels/softmax.h"
 
 #include <cmath>
@@ -33,8 +34,8 @@ torch::Tensor MultiheadAttentionImpl::forward(const torch::Tensor& query, const 
   const auto k = split_heads(k_proj_(key));
   const auto v = split_heads(v_proj_(value));
   // The softmax in fp32 whatever the autocast precision: bf16 scores lose the small differences.
-  const auto weights = scaled_softmax(torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32), scale_);
-  const auto attended = torch::matmul(attn_drop_(weights).to(v.scalar_type()), v);
+  const auto weights = scaled_softmax(batched_matmul(q, k.transpose(-2, -1)).to(torch::kFloat32), scale_);
+  const auto attended = batched_matmul(attn_drop_(weights).to(v.scalar_type()), v);
   return out_proj_(attended.transpose(1, 2).flatten(2));
 }
 

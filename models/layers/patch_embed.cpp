@@ -1,5 +1,7 @@
 #include "models/layers/patch_embed.h"
 
+#include "models/layers/linear.h"
+
 #include <torch/csrc/jit/frontend/tracer.h>
 
 namespace vit::models {
@@ -25,7 +27,7 @@ torch::Tensor PatchEmbedImpl::project(const torch::Tensor& images) {
   const auto patches = images.reshape({batch, channels, grid, p, grid, p})
                            .permute({0, 2, 4, 1, 3, 5})
                            .reshape({batch, grid * grid, channels * p * p});
-  return torch::linear(patches, proj_->weight.flatten(1), proj_->bias);
+  return linear(patches, proj_->weight.flatten(1), proj_->bias);
 }
 
 torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& images) {

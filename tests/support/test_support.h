@@ -1,6 +1,7 @@
 #pragma once
 
 #include "app/runtime/process.h"  // app::python_interpreter(), which the peer scripts run on
+#include "models/kernels/bf16_products.h"
 #include "models/vit/vit_options.h"
 
 #include <ATen/core/Tensor.h>
@@ -35,13 +36,27 @@ struct CommandResult {
   std::string err;  // stderr
 };
 
-// Runs the built `vit` binary with the given arguments (shell-quoted by the caller), with
-// `environment` ("NAME=value ...") added to its environment.
 // A small ViT's options, fields in the paper's order.
 models::VitOptions small_vit(int64_t image_size, int64_t patch_size, int64_t in_chans, int64_t num_classes, int64_t dim,
                              int64_t depth, int64_t heads);
 
+// Runs the built `vit` binary with the given arguments (shell-quoted by the caller), with
+// `environment` ("NAME=value ...") added to its environment.
 CommandResult run_vit(const std::string& arguments, const std::string& environment = "");
+
+// Where the CPU's bf16 products run, for the lifetime of the object.
+class ScopedBf16Products {
+ public:
+  explicit ScopedBf16Products(models::Bf16Products products) : previous_(models::bf16_products()) {
+    models::set_bf16_products(products);
+  }
+  ~ScopedBf16Products() { models::set_bf16_products(previous_); }
+  ScopedBf16Products(const ScopedBf16Products&) = delete;
+  ScopedBf16Products& operator=(const ScopedBf16Products&) = delete;
+
+ private:
+  models::Bf16Products previous_;
+};
 
 // ||value - exact|| / ||exact||, in float64.
 double relative_error(const at::Tensor& value, const at::Tensor& exact);

@@ -1,4 +1,6 @@
 #include "models/kernels/fused_attention.h"
+
+#include "models/kernels/bf16_products.h"
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +12,7 @@ namespace vit::models {
 namespace {
 
 using vit::testing::relative_error;
+using vit::testing::ScopedBf16Products;
 
 // softmax(q k^T · scale + bias) v per head from LibTorch's own ops, heads merged to [B, N, D];
 // sequence b takes bias[b mod G] (the scores promoted to the bias's dtype, the weights cast back).
@@ -85,18 +88,23 @@ TEST(FusedAttention, InBf16IsAsCloseToFloat64AsLibTorchsBf16Products) {
     const auto upstream = torch::randn(expected.sizes(), torch::kFloat64);
     (expected * upstream.to(torch::kBFloat16).to(torch::kFloat64)).sum().backward();
 
-    const auto [out, grad] = bf16_attention(values, upstream, s.heads, scale, true);
     const auto [libtorch_out, libtorch_grad] = bf16_attention(values, upstream, s.heads, scale, false);
-    ASSERT_EQ(out.sizes(), expected.sizes());
-    ASSERT_EQ(grad.sizes(), qkv64.sizes());
-    // bf16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2 %); each path rounds the scores,
-    // the weights and the products.
-    EXPECT_LT(relative_error(out, expected), 1e-2) << "tokens " << s.tokens;
-    EXPECT_LT(relative_error(grad, qkv64.grad()), 2e-2) << "tokens " << s.tokens;
-    EXPECT_LT(relative_error(out, expected), 1.25 * relative_error(libtorch_out, expected) + 1e-3)
-        << "tokens " << s.tokens;
-    EXPECT_LT(relative_error(grad, qkv64.grad()), 1.25 * relative_error(libtorch_grad, qkv64.grad()) + 1e-3)
-        << "tokens " << s.tokens;
+    // Head-major through oneDNN's bf16 products, or the fp32 node on the bf16 values.
+    for (const auto products : {Bf16Products::kOneDnn, Bf16Products::kFp32Blas}) {
+      const ScopedBf16Products chosen(products);
+      const auto [out, grad] = bf16_attention(values, upstream, s.heads, scale, true);
+      const auto label =
+          "tokens " + std::to_string(s.tokens) + (products == Bf16Products::kOneDnn ? ", oneDNN" : ", BLAS");
+      ASSERT_EQ(out.scalar_type(), torch::kFloat64);
+      ASSERT_EQ(out.sizes(), expected.sizes());
+      ASSERT_EQ(grad.sizes(), qkv64.sizes());
+      // bf16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2 %); LibTorch rounds the scores,
+      // the weights and the products.
+      EXPECT_LT(relative_error(out, expected), 1e-2) << label;
+      EXPECT_LT(relative_error(grad, qkv64.grad()), 2e-2) << label;
+      EXPECT_LT(relative_error(out, expected), 1.25 * relative_error(libtorch_out, expected) + 1e-3) << label;
+      EXPECT_LT(relative_error(grad, qkv64.grad()), 1.25 * relative_error(libtorch_grad, qkv64.grad()) + 1e-3) << label;
+    }
   }
 }
 
