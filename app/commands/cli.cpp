@@ -14,6 +14,7 @@
 #include "app/commands/train_command.h"
 #include "app/config/yaml_section.h"
 #include "app/errors.h"
+#include "app/runtime/blas_kernels.h"
 #include "app/runtime/version.h"
 #include "data/errors.h"
 
@@ -56,7 +57,8 @@ int run_cli(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag(
       "--version", [] { return version_text(); },
-      "Print the versions of vitcpp and LibTorch, whether CUDA is available, the BLAS in use and its kernels");
+      "Print the versions of vitcpp and LibTorch, whether CUDA is available, the BLAS in use, its kernels "
+      "and the kernels of bf16 products");
   int exit_code = kExitSuccess;
   add_train_command(app, exit_code);
   add_eval_command(app, exit_code);
@@ -84,6 +86,7 @@ int run_cli(int argc, char** argv) {
     }
   }
   try {
+    choose_bf16_products();
     app.parse(argc, argv);
     return exit_code;
   } catch (const CLI::ParseError& error) {

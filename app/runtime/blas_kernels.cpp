@@ -1,5 +1,9 @@
 #include "app/runtime/blas_kernels.h"
 
+#include "app/errors.h"
+#include "app/runtime/runtime.h"
+#include "models/kernels/blas.h"
+
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -19,6 +23,11 @@ std::string openblas_kernels() {
   return core_name != nullptr ? std::string(core_name()) : std::string();
 }
 
+Bf16ProductsChoice& bf16_choice() {
+  static Bf16ProductsChoice choice{models::bf16_products(), "LibTorch's choice"};
+  return choice;
+}
+
 BlasKernels& chosen_kernels() {
   static BlasKernels kernels{openblas_kernels(), "", std::getenv("OPENBLAS_CORETYPE") != nullptr};
   return kernels;
@@ -36,6 +45,7 @@ VectorExtensions this_cpu_vector_extensions() {
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx512vl");
   cpu.avx512_bf16 = cpu.avx512 && __builtin_cpu_supports("avx512bf16");
+  cpu.amx_bf16 = __builtin_cpu_supports("amx-bf16");
 #endif
   return cpu;
 }
@@ -70,5 +80,29 @@ void fit_blas_kernels_to_cpu() {
 }
 
 BlasKernels blas_kernels() { return chosen_kernels(); }
+
+Bf16ProductsChoice bf16_products_for(const VectorExtensions& cpu, bool fast_system_blas) {
+  if (cpu.amx_bf16) return {models::Bf16Products::kOneDnn, "chosen by vit: this CPU has AMX"};
+  if (!fast_system_blas) return {models::Bf16Products::kOneDnn, "chosen by vit: no fast system BLAS"};
+  return {models::Bf16Products::kFp32Blas, "chosen by vit: no AMX on this CPU"};
+}
+
+void choose_bf16_products() {
+  auto& choice = bf16_choice();
+  if (const char* forced = std::getenv("VIT_BF16_PRODUCTS"); forced != nullptr && *forced != '\0') {
+    const std::string name = forced;
+    if (name != "onednn" && name != "blas") {
+      throw ConfigError("VIT_BF16_PRODUCTS='" + name + "': expected onednn or blas (or unset, to let vit choose)");
+    }
+    choice = {name == "blas" ? models::Bf16Products::kFp32Blas : models::Bf16Products::kOneDnn,
+              "set by VIT_BF16_PRODUCTS"};
+  } else {
+    choice =
+        bf16_products_for(this_cpu_vector_extensions(), models::blas::system_blas_available() && !loaded_blas().slow);
+  }
+  models::set_bf16_products(choice.products);
+}
+
+Bf16ProductsChoice chosen_bf16_products() { return bf16_choice(); }
 
 }  // namespace vit::app

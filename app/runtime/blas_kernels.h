@@ -1,5 +1,7 @@
 #pragma once
 
+#include "models/kernels/bf16_products.h"
+
 #include <string>
 #include <string_view>
 
@@ -10,6 +12,7 @@ struct VectorExtensions {
   bool avx2_fma = false;
   bool avx512 = false;       // F, CD, BW, DQ and VL: what OpenBLAS's SkylakeX kernels use
   bool avx512_bf16 = false;  // what its Cooperlake kernels add
+  bool amx_bf16 = false;     // the tile units oneDNN's bf16 products run on
 };
 VectorExtensions this_cpu_vector_extensions();
 
@@ -31,5 +34,20 @@ struct BlasKernels {
 void fit_blas_kernels_to_cpu();
 // What that call chose, or OpenBLAS's own choice when it was never called.
 BlasKernels blas_kernels();
+
+// Where the CPU's bf16 matrix products run (models/kernels/bf16_products.h), and why.
+struct Bf16ProductsChoice {
+  models::Bf16Products products = models::Bf16Products::kOneDnn;
+  std::string reason;  // for `vit --version` and the log
+};
+
+// oneDNN's bf16 products outrun the fp32 BLAS kernels only on CPUs with AMX (1,349 against ~260
+// GFLOP/s on two cores of the Xeons measured); elsewhere bf16 values go to the fp32 kernels, unless
+// the system BLAS is missing or Netlib's reference implementation.
+Bf16ProductsChoice bf16_products_for(const VectorExtensions& cpu, bool fast_system_blas);
+// Sets the models' bf16 products from that rule for this CPU and BLAS, or from VIT_BF16_PRODUCTS
+// ("onednn" or "blas") where set; another value is a ConfigError that names the variable.
+void choose_bf16_products();
+Bf16ProductsChoice chosen_bf16_products();
 
 }  // namespace vit::app

@@ -41,6 +41,13 @@ std::string blas_kernels_line() {
   return fmt::format("\nBLAS kernels: {} ({})", kernels.name, chooser);
 }
 
+std::string bf16_products_line() {
+  const auto choice = chosen_bf16_products();
+  const auto kernels =
+      choice.products == models::Bf16Products::kFp32Blas ? "the BLAS's fp32 kernels on bf16 values" : "oneDNN";
+  return fmt::format("\nbf16 products: {} ({})", kernels, choice.reason);
+}
+
 }  // namespace
 
 std::string version_text() {
@@ -48,8 +55,8 @@ std::string version_text() {
   const std::string cuda = torch::cuda::is_available()
                                ? fmt::format("available, {} device(s)", torch::cuda::device_count())
                                : "not available";
-  return fmt::format("vitcpp {}{}\nLibTorch {}\nCUDA: {}\nBLAS: {}{}", kProjectVersion, git, TORCH_VERSION, cuda,
-                     blas_in_use(), blas_kernels_line());
+  return fmt::format("vitcpp {}{}\nLibTorch {}\nCUDA: {}\nBLAS: {}{}{}", kProjectVersion, git, TORCH_VERSION, cuda,
+                     blas_in_use(), blas_kernels_line(), bf16_products_line());
 }
 
 }  // namespace vit::app

@@ -1,5 +1,6 @@
 #include "app/runtime/blas_kernels.h"
 #include "app/runtime/runtime.h"
+#include "support/run_support.h"
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
@@ -155,6 +156,71 @@ TEST(Blas, AUsersOpenblasCoretypeWins) {
   const auto chosen = kernels_line("OPENBLAS_CORETYPE=Prescott");
   EXPECT_EQ(chosen.name, "Prescott");
   EXPECT_EQ(chosen.chooser, "set by OPENBLAS_CORETYPE");
+}
+
+// What `vit --version` says of the CPU's bf16 products: "bf16 products: KERNELS (WHO CHOSE THEM)".
+std::string bf16_products_line(const std::string& environment) {
+  const auto result = run_vit("--version", environment);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  const auto start = result.out.find("bf16 products: ");
+  if (start == std::string::npos) return "";
+  return result.out.substr(start + 15, result.out.find('\n', start) - start - 15);
+}
+
+TEST(Bf16Products, VitMultipliesBf16OnTheFp32BlasKernelsOnlyOnACpuWithoutAmx) {
+  const auto cpu = app::this_cpu_vector_extensions();
+  const auto choice = app::bf16_products_for(cpu, !kernels_line().name.empty());
+  const bool on_blas = choice.products == models::Bf16Products::kFp32Blas;
+  EXPECT_EQ(bf16_products_line("env -u VIT_BF16_PRODUCTS"),
+            std::string(on_blas ? "the BLAS's fp32 kernels on bf16 values" : "oneDNN") + " (" + choice.reason + ")");
+  const auto report = nlohmann::json::parse(
+      run_vit("bench --mode eval --batch-size 2 --set train.amp=bf16 " + kTinyModel, "env -u VIT_BF16_PRODUCTS").out);
+  EXPECT_EQ(report["bf16_products"], on_blas ? "blas" : "onednn");
+}
+
+TEST(Bf16Products, VitBf16ProductsChoosesTheKernelsAndAnotherValueIsAUsageError) {
+  EXPECT_EQ(bf16_products_line("VIT_BF16_PRODUCTS=onednn"), "oneDNN (set by VIT_BF16_PRODUCTS)");
+  if (!kernels_line().name.empty()) {
+    EXPECT_EQ(bf16_products_line("VIT_BF16_PRODUCTS=blas"),
+              "the BLAS's fp32 kernels on bf16 values (set by VIT_BF16_PRODUCTS)");
+  }
+  const auto result = run_vit("bench --mode eval --batch-size 2 " + kTinyModel, "VIT_BF16_PRODUCTS=fast");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("VIT_BF16_PRODUCTS='fast': expected onednn or blas"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find("terminate"), std::string::npos) << result.err;
+}
+
+TEST(Bf16Products, OnTheReferenceBlasOneDnnKeepsThem) {
+  const std::filesystem::path reference = "/usr/lib/x86_64-linux-gnu/blas";
+  if (!std::filesystem::exists(reference / "libblas.so.3")) GTEST_SKIP() << "Netlib's libblas3 is not installed";
+  const auto line = bf16_products_line("env -u VIT_BF16_PRODUCTS LD_LIBRARY_PATH=" + reference.string());
+  EXPECT_TRUE(line == "oneDNN (chosen by vit: no fast system BLAS)" ||
+              line == "oneDNN (chosen by vit: this CPU has AMX)")
+      << line;
+}
+
+// The same bf16 training on either kernels: the same arithmetic with the sums in another order, so
+// close losses that are not bit for bit the same.
+TEST(Bf16Products, ChangeTheBitsOfABf16TrainingRunButNotItsCourse) {
+  if (kernels_line().name.empty()) GTEST_SKIP() << "the BLAS in use is not OpenBLAS";
+  TempDir dir;
+  const auto config = tiny_config(dir) + " --set train.amp=bf16 --set train.epochs=2 --threads 1";
+  std::vector<std::string> losses[2];
+  for (const int on_blas : {0, 1}) {
+    const auto run = dir / (on_blas != 0 ? "blas" : "onednn");
+    const auto result = run_vit("train --config " + config + " --output " + run.string(),
+                                std::string("VIT_BF16_PRODUCTS=") + (on_blas != 0 ? "blas" : "onednn"));
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    losses[on_blas] = loss_column(run / "steps.csv");
+  }
+  ASSERT_EQ(losses[0].size(), losses[1].size());
+  ASSERT_FALSE(losses[0].empty());
+  EXPECT_NE(losses[0], losses[1]);
+  for (size_t i = 0; i < losses[0].size(); ++i) {
+    const double a = std::stod(losses[0][i].substr(losses[0][i].find(':') + 1));
+    const double b = std::stod(losses[1][i].substr(losses[1][i].find(':') + 1));
+    EXPECT_NEAR(a, b, 0.02 * a + 0.01) << "step " << i;
+  }
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "app/runtime/runtime.h"
+#include "app/errors.h"
 #include "app/runtime/blas_kernels.h"
 #include "app/runtime/thread_governor.h"
+#include "support/test_support.h"
 
 #include <gtest/gtest.h>
 
@@ -78,6 +80,40 @@ TEST(BlasKernels, OnlyTheFallbackForAnUnknownCpuIsReplacedByTheWidestKernelsItRu
     EXPECT_EQ(app::kernels_for_unrecognised_cpu(known, avx512_bf16), "") << known;
   }
   EXPECT_EQ(app::kernels_for_unrecognised_cpu("", avx512_bf16), "");  // not OpenBLAS
+}
+
+TEST(Bf16Products, OneDnnOnlyWithAmxOrWithoutAFastSystemBlas) {
+  const app::VectorExtensions avx2{true, false, false, false}, avx512_bf16{true, true, true, false},
+      amx{true, true, true, true};
+  for (const auto& cpu : {avx2, avx512_bf16}) {
+    EXPECT_EQ(app::bf16_products_for(cpu, true).products, models::Bf16Products::kFp32Blas);
+    EXPECT_EQ(app::bf16_products_for(cpu, true).reason, "chosen by vit: no AMX on this CPU");
+    EXPECT_EQ(app::bf16_products_for(cpu, false).products, models::Bf16Products::kOneDnn);
+  }
+  EXPECT_EQ(app::bf16_products_for(amx, true).products, models::Bf16Products::kOneDnn);
+  EXPECT_EQ(app::bf16_products_for(amx, true).reason, "chosen by vit: this CPU has AMX");
+}
+
+TEST(Bf16Products, VitBf16ProductsOverridesTheRuleAndOtherValuesAreUsageErrors) {
+  const ScopedBf16Products restored(models::bf16_products());
+  {
+    const ScopedEnvironment blas("VIT_BF16_PRODUCTS", "blas");
+    app::choose_bf16_products();
+    EXPECT_EQ(models::bf16_products(), models::Bf16Products::kFp32Blas);
+    EXPECT_EQ(app::chosen_bf16_products().reason, "set by VIT_BF16_PRODUCTS");
+  }
+  {
+    const ScopedEnvironment onednn("VIT_BF16_PRODUCTS", "onednn");
+    app::choose_bf16_products();
+    EXPECT_EQ(models::bf16_products(), models::Bf16Products::kOneDnn);
+  }
+  const ScopedEnvironment bad("VIT_BF16_PRODUCTS", "fast");
+  try {
+    app::choose_bf16_products();
+    FAIL() << "VIT_BF16_PRODUCTS=fast was accepted";
+  } catch (const app::ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("VIT_BF16_PRODUCTS='fast'"), std::string::npos) << error.what();
+  }
 }
 
 }  // namespace
