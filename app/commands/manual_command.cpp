@@ -199,6 +199,16 @@ std::string man_page(const CLI::App& root) {
         << "\n"
         << roff(key.help) << "\n";
   }
+  out << ".SH ENVIRONMENT\n"
+      << ".TP\n.B OMP_NUM_THREADS\nintra-op threads when train.threads is 0 (torchrun sets 1 per rank)\n"
+      << ".TP\n.B OPENBLAS_CORETYPE\nOpenBLAS's kernel set; unset, vit replaces OpenBLAS's generic fallback on a CPU "
+         "it does not know with the widest set the CPU runs\n"
+      << ".TP\n.B VIT_BF16_PRODUCTS\nonednn or blas: where the CPU's bf16 matrix products run; unset, oneDNN on "
+         "CPUs with AMX or without a fast system BLAS, else the BLAS's fp32 kernels on bf16 values (vit "
+         "\\-\\-version says which)\n"
+      << ".TP\n.B VIT_PYTHON\nthe Python interpreter of the ONNX export (default /usr/bin/python3)\n"
+      << ".TP\n.B RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT\n"
+         "a data-parallel rank's place, as PyTorch's launchers set them (GLOO_SOCKET_IFNAME picks the interface)\n";
   out << ".SH EXIT STATUS\n0 on success; 1 when a run fails (bad data, a file that cannot be read or written); "
          "2 for a usage or configuration error; 128+N when signal N stopped a training (its last.ckpt saved).\n"
       << ".SH FILES\n.TP\n.I <prefix>/share/vitcpp/configs\nexample configurations\n"

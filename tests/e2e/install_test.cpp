@@ -44,8 +44,9 @@ TEST(Install, TheInstalledVitTrainsWithItsDefaultConfigFromAnyFolder) {
   // The manual page: roff with the commands, their options and every config key.
   const auto man = read_file(prefix / "share/man/man1/vit.1");
   EXPECT_EQ(man.rfind(".TH VIT 1", 0), 0u);
-  for (const auto* part : {".SH COMMANDS", ".SS \"vit train\"", ".SS \"vit data inspect\"", "\\-\\-resume",
-                           ".SH CONFIGURATION", "train.tensorboard", ".SH EXIT STATUS"}) {
+  for (const auto* part :
+       {".SH COMMANDS", ".SS \"vit train\"", ".SS \"vit data inspect\"", "\\-\\-resume", ".SH CONFIGURATION",
+        "train.tensorboard", ".SH ENVIRONMENT", "VIT_BF16_PRODUCTS", ".SH EXIT STATUS"}) {
     EXPECT_NE(man.find(part), std::string::npos) << part;
   }
 }
