@@ -199,7 +199,6 @@ int run_bench(BenchOptions options) {
     if (result.contains(key)) result[std::string(key) + "_median"] = median(result[key].get<std::vector<double>>());
   }
   const auto blas = loaded_blas();
-  const auto* bf16_products = chosen_bf16_products().products == models::Bf16Products::kFp32Blas ? "blas" : "onednn";
   result.update({{"implementation", "vitcpp"},
                  {"mode", options.mode},
                  {"model", model_json(config.model, /*training_fields=*/true)},
@@ -225,7 +224,7 @@ int run_bench(BenchOptions options) {
                  {"libtorch", TORCH_VERSION},
                  {"blas", blas.name},
                  {"blas_kernels", blas_kernels().name},
-                 {"bf16_products", bf16_products},
+                 {"bf16_products", bf16_products_name(chosen_bf16_products().products)},
                  {"allocator", loaded_allocator()}});
   if (options.json) {
     std::cout << result.dump() << "\n";

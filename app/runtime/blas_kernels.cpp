@@ -105,15 +105,20 @@ Bf16ProductsChoice bf16_products_for(const VectorExtensions& cpu, bool fast_syst
   return {models::Bf16Products::kFp32Blas, "chosen by vit: no AMX on this CPU"};
 }
 
+const char* bf16_products_name(models::Bf16Products products) {
+  return products == models::Bf16Products::kFp32Blas ? "blas" : "onednn";
+}
+
 void choose_bf16_products() {
   auto& choice = bf16_choice();
   if (const char* forced = std::getenv("VIT_BF16_PRODUCTS"); forced != nullptr && *forced != '\0') {
     const std::string name = forced;
-    if (name != "onednn" && name != "blas") {
+    const auto products = name == bf16_products_name(models::Bf16Products::kFp32Blas) ? models::Bf16Products::kFp32Blas
+                                                                                      : models::Bf16Products::kOneDnn;
+    if (name != bf16_products_name(products)) {
       throw ConfigError("VIT_BF16_PRODUCTS='" + name + "': expected onednn or blas (or unset, to let vit choose)");
     }
-    choice = {name == "blas" ? models::Bf16Products::kFp32Blas : models::Bf16Products::kOneDnn,
-              "set by VIT_BF16_PRODUCTS"};
+    choice = {products, "set by VIT_BF16_PRODUCTS"};
   } else {
     choice =
         bf16_products_for(this_cpu_vector_extensions(), models::blas::system_blas_available() && !loaded_blas().slow);

@@ -45,6 +45,8 @@ struct Bf16ProductsChoice {
 // GFLOP/s on two cores of the Xeons measured); elsewhere bf16 values go to the fp32 kernels, unless
 // the system BLAS is missing or Netlib's reference implementation.
 Bf16ProductsChoice bf16_products_for(const VectorExtensions& cpu, bool fast_system_blas);
+// "onednn" or "blas": the names VIT_BF16_PRODUCTS takes and `vit bench --json` reports.
+const char* bf16_products_name(models::Bf16Products products);
 // Sets the models' bf16 products from that rule for this CPU and BLAS, or from VIT_BF16_PRODUCTS
 // ("onednn" or "blas") where set; another value is a ConfigError that names the variable.
 void choose_bf16_products();
