@@ -19,7 +19,7 @@ cmake --build build-sanitize -j"${VIT_JOBS:-$(nproc)}" --target vit vit_unit_tes
 # LibTorch and OpenMP keep allocations alive until exit by design: leak checks would only report those.
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-sanitized_tests='TorchPickle|EventFile|IdxFile|IdxDataset|CifarDataset|CsvList|ImageFile|ImageFolder|Config|Bad|Transform|CenterCrop|RandomResizedCrop|RandAugment|ColorOps|BatchedMatmul|Bf16Products|FusedAttention|FusedAdamW|ScaledSoftmax|ResidualLayerNorm|TeachersThatDoNotFit|UnlabeledLists|MaskedAutoencoder|SwinTransformer|SwinReference|CocoDataset|ObjectBoxes|SyntheticShapes|MeanAveragePrecision|LinearAssignment|DetectionReference|HungarianMatch|DetectionLoss|Detr'
+sanitized_tests='TorchPickle|EventFile|IdxFile|IdxDataset|CifarDataset|CsvList|ImageFile|ImageFolder|Config|Bad|Transform|CenterCrop|RandomResizedCrop|RandAugment|ColorOps|BatchedMatmul|Bf16Products|Bf16Gelu|FusedAttention|FusedAdamW|ScaledSoftmax|ResidualLayerNorm|TeachersThatDoNotFit|UnlabeledLists|MaskedAutoencoder|SwinTransformer|SwinReference|CocoDataset|ObjectBoxes|SyntheticShapes|MeanAveragePrecision|LinearAssignment|DetectionReference|HungarianMatch|DetectionLoss|Detr'
 (cd build-sanitize && ctest --output-on-failure -j"$(nproc)" -R "$sanitized_tests")
 
 mkdir -p build-sanitize/crashes

@@ -22,14 +22,19 @@ torch::Tensor product_of_rows(const torch::Tensor& input, const torch::Tensor& w
 
 }  // namespace
 
+torch::Tensor product_of_bf16_values(const torch::Tensor& input_values, const torch::Tensor& weight,
+                                     const torch::Tensor& bias) {
+  const auto bias_values = bias.defined() ? bf16_values(bias) : bias;
+  return product_of_rows(input_values, bf16_values(weight), bias_values);
+}
+
 torch::Tensor linear(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (linear_input_dtype(input) != torch::kBFloat16 || !bf16_products_on_blas(input)) {
     return product_of_rows(input, weight, bias);
   }
   // Autocast would send the fp32 product back to bf16.
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
-  const auto bias_values = bias.defined() ? bf16_values(bias) : bias;
-  return product_of_rows(bf16_values(input), bf16_values(weight), bias_values).to(torch::kBFloat16);
+  return product_of_bf16_values(bf16_values(input), weight, bias).to(torch::kBFloat16);
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& input) { return linear(input, weight, bias); }

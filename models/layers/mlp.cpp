@@ -1,5 +1,11 @@
 #include "models/layers/mlp.h"
 
+#include "models/kernels/autocast_state.h"
+#include "models/kernels/bf16_gelu.h"
+#include "models/kernels/bf16_products.h"
+
+#include <c10/core/impl/LocalDispatchKeySet.h>
+
 namespace vit::models {
 
 MlpImpl::MlpImpl(const MlpOptions& options)
@@ -9,6 +15,23 @@ MlpImpl::MlpImpl(const MlpOptions& options)
       fc2_(register_module("fc2", Linear(options.hidden_features, options.in_features))),
       drop2_(register_module("drop2", Dropout(options.drop))) {}
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return drop2_(fc2_(drop1_(act_(fc1_(x))))); }
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  if (fuses_gelu(x)) return drop2_(hidden_and_output_in_fp32(x));
+  return drop2_(fc2_(drop1_(act_(fc1_(x)))));
+}
+
+// Where both products run on the fp32 kernels, the hidden activations can stay in fp32 from one to
+// the other, GELU rounding them to bf16 where autocast would (models/kernels/bf16_gelu.h). The
+// dropout between would need its own pass: with one that drops, the layers run unfused.
+bool MlpImpl::fuses_gelu(const torch::Tensor& x) const {
+  return linear_input_dtype(x) == torch::kBFloat16 && bf16_products_on_blas(x) &&
+         (drop1_->p() == 0.0 || !is_training());
+}
+
+torch::Tensor MlpImpl::hidden_and_output_in_fp32(const torch::Tensor& x) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  const auto hidden = gelu_of_bf16_values(product_of_bf16_values(bf16_values(x), fc1_->weight, fc1_->bias));
+  return product_of_bf16_values(hidden, fc2_->weight, fc2_->bias).to(torch::kBFloat16);
+}
 
 }  // namespace vit::models

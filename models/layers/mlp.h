@@ -22,6 +22,9 @@ class MlpImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
  private:
+  bool fuses_gelu(const torch::Tensor& x) const;
+  torch::Tensor hidden_and_output_in_fp32(const torch::Tensor& x);
+
   Linear fc1_{nullptr};
   torch::nn::GELU act_{nullptr};
   Dropout drop1_{nullptr};
