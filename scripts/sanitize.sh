@@ -2,7 +2,8 @@
 # The clang AddressSanitizer + UndefinedBehaviorSanitizer build in build-sanitize/, without the
 # precompiled header (so every file must include what it uses): runs the unit
 # tests of the input-parsing code, the bad-input suite and the attention kernels that compute their
-# own memory offsets (BatchedMatmul, FusedAttention, ScaledSoftmax, ResidualLayerNorm) under the sanitizers, then each
+# own memory offsets (BatchedMatmul, FusedAttention, ScaledSoftmax, ResidualLayerNorm, the bf16 rounding and
+# GELU kernels of Bf16Products and Bf16Gelu) under the sanitizers, then each
 # libFuzzer target for FUZZ_SECONDS (default 30) from its seed corpus in tests/fuzz/corpus/.
 # New inputs the fuzzers find go to build-sanitize/corpus/, crashes to build-sanitize/crashes/.
 #

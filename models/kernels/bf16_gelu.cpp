@@ -1,5 +1,7 @@
 #include "models/kernels/bf16_gelu.h"
 
+#include "models/kernels/vector16.h"
+
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -7,16 +9,6 @@
 #include <cmath>
 #include <cstdint>
 #include <vector>
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
-// GCC 12 warns inside its own AVX-512 headers, on their _mm512_undefined_* placeholders: a false
-// positive (GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace vit::models {
 namespace {
@@ -49,30 +41,17 @@ struct GeluTables {
 
 #if defined(__x86_64__)
 
-// 16 elements at a time: AVX512-BF16 rounds fp32 to bf16 in one instruction (to nearest even, as
-// c10::BFloat16 does, but with subnormals as zeros), AVX-512 gathers from the tables.
-#define VIT_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
+// 16 elements at a time: AVX512-BF16 rounds fp32 to bf16 in one instruction, AVX-512 gathers
+// from the tables.
+using vector16::bf16_bits;
+using vector16::bf16_rounded;
+using vector16::lanes;
+using vector16::widened;
 
-bool vector_kernels_available() {
-  static const bool available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-  return available;
-}
-
-VIT_AVX512_BF16 inline __m256i bf16_bits(__m512 x) { return reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x)); }
-
-// A bf16 is the upper half of the fp32 of the same value.
-VIT_AVX512_BF16 inline __m512 widened(__m256i bits) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
-}
+bool vector_kernels_available() { return vector16::avx512_bf16_available(); }
 
 VIT_AVX512_BF16 inline __m512 looked_up(const std::vector<float>& table, __m256i bits) {
   return _mm512_i32gather_ps(_mm512_cvtepu16_epi32(bits), table.data(), 4);
-}
-
-// The lanes of elements i .. min(i + 16, end).
-inline __mmask16 lanes(int64_t i, int64_t end) {
-  return end - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1U << (end - i)) - 1);
 }
 
 VIT_AVX512_BF16 void forward_elements(const float* hidden, c10::BFloat16* rounded_hidden, float* activated,
@@ -92,8 +71,8 @@ VIT_AVX512_BF16 void backward_elements(const float* grad, const c10::BFloat16* r
   for (int64_t i = begin; i < end; i += 16) {
     const auto mask = lanes(i, end);
     const auto derivative = looked_up(table, _mm256_maskz_loadu_epi16(mask, rounded_hidden + i));
-    const auto g = widened(bf16_bits(_mm512_maskz_loadu_ps(mask, grad + i)));
-    _mm512_mask_storeu_ps(grad_hidden + i, mask, widened(bf16_bits(_mm512_mul_ps(g, derivative))));
+    const auto g = bf16_rounded(_mm512_maskz_loadu_ps(mask, grad + i));
+    _mm512_mask_storeu_ps(grad_hidden + i, mask, bf16_rounded(_mm512_mul_ps(g, derivative)));
   }
 }
 

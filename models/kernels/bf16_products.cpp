@@ -1,7 +1,11 @@
 #include "models/kernels/bf16_products.h"
 
 #include "models/kernels/blas.h"
+#include "models/kernels/vector16.h"
 
+#include <ATen/Functions.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 
 #include <atomic>
@@ -10,6 +14,45 @@ namespace vit::models {
 namespace {
 
 std::atomic<Bf16Products> chosen_products{Bf16Products::kOneDnn};
+
+// Elements per task of at::parallel_for: ~20 µs of work.
+constexpr int64_t kGrain = 1 << 15;
+
+#if defined(__x86_64__)
+
+VIT_AVX512_BF16 void round_elements(const float* x, float* rounded, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; i += 16) {
+    const auto mask = vector16::lanes(i, end);
+    _mm512_mask_storeu_ps(rounded + i, mask, vector16::bf16_rounded(_mm512_maskz_loadu_ps(mask, x + i)));
+  }
+}
+
+#else
+
+void round_elements(const float*, float*, int64_t, int64_t) {}
+
+#endif
+
+at::Tensor rounded_to_bf16_values(const at::Tensor& x) {
+  const auto input = x.contiguous();
+  auto rounded = at::empty_like(input);
+  at::parallel_for(0, input.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    round_elements(input.data_ptr<float>(), rounded.data_ptr<float>(), begin, end);
+  });
+  return rounded;
+}
+
+// fp32 -> bf16 values in fp32, one pass each way, where LibTorch's casts to bf16 and back take two:
+// the gradient is rounded the same way, as the two casts' backward would round it.
+struct Bf16Values : public torch::autograd::Function<Bf16Values> {
+  static at::Tensor forward(torch::autograd::AutogradContext*, const at::Tensor& x) {
+    return rounded_to_bf16_values(x);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
+                                                 const torch::autograd::variable_list& output_grads) {
+    return {rounded_to_bf16_values(output_grads[0])};
+  }
+};
 
 }  // namespace
 
@@ -23,7 +66,11 @@ bool bf16_products_on_blas(const at::Tensor& operand) {
 }
 
 at::Tensor bf16_values(const at::Tensor& x) {
-  return x.scalar_type() == at::kBFloat16 ? x.to(at::kFloat) : x.to(at::kBFloat16).to(at::kFloat);
+  if (x.scalar_type() == at::kBFloat16) return x.to(at::kFloat);
+  if (x.scalar_type() == at::kFloat && x.device().is_cpu() && vector16::avx512_bf16_available()) {
+    return Bf16Values::apply(x);
+  }
+  return x.to(at::kBFloat16).to(at::kFloat);
 }
 
 }  // namespace vit::models

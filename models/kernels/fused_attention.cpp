@@ -218,26 +218,44 @@ bool fused_attention_applies(const at::Tensor& qkv) {
   return qkv.scalar_type() == at::kBFloat16 && !torch::jit::tracer::isTracing();
 }
 
+namespace {
+
+// The bias as the nodes take it: fp32, one per head. Differentiable outside the node, so that
+// autograd takes the cast and the broadcast back.
+at::Tensor per_head(const at::Tensor& bias, const at::Tensor& qkv, int64_t num_heads) {
+  if (!bias.defined()) return bias;
+  const auto n = qkv.size(1);
+  TORCH_CHECK(bias.dim() == 4 && bias.size(0) > 0 && qkv.size(0) % bias.size(0) == 0 &&
+                  (bias.size(1) == num_heads || bias.size(1) == 1) && bias.size(2) == n && bias.size(3) == n,
+              "fused_attention: the bias must be [G, heads | 1, N, N] with G dividing the batch, got ", bias.sizes());
+  return bias.to(at::kFloat).expand({bias.size(0), num_heads, n, n}).contiguous();
+}
+
+void check_heads(const at::Tensor& qkv, int64_t num_heads) {
+  TORCH_CHECK(num_heads > 0 && qkv.size(2) % (3 * num_heads) == 0, "fused_attention: ", qkv.size(2),
+              " channels do not split into q, k, v of ", num_heads, " heads");
+}
+
+}  // namespace
+
 at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scale, const at::Tensor& bias) {
   TORCH_CHECK(fused_attention_applies(qkv),
               "fused_attention: qkv must be a contiguous fp32 or bf16 CPU tensor [B, N, 3D]");
-  TORCH_CHECK(num_heads > 0 && qkv.size(2) % (3 * num_heads) == 0, "fused_attention: ", qkv.size(2),
-              " channels do not split into q, k, v of ", num_heads, " heads");
-  at::Tensor per_head_bias;
-  if (bias.defined()) {
-    const auto n = qkv.size(1);
-    TORCH_CHECK(bias.dim() == 4 && bias.size(0) > 0 && qkv.size(0) % bias.size(0) == 0 &&
-                    (bias.size(1) == num_heads || bias.size(1) == 1) && bias.size(2) == n && bias.size(3) == n,
-                "fused_attention: the bias must be [G, heads | 1, N, N] with G dividing the batch, got ", bias.sizes());
-    // Differentiable outside the node, so that autograd takes the cast and the broadcast back.
-    per_head_bias = bias.to(at::kFloat).expand({bias.size(0), num_heads, n, n}).contiguous();
-  }
-  if (qkv.scalar_type() == at::kFloat) return FusedAttention::run(qkv, per_head_bias, num_heads, scale);
+  check_heads(qkv, num_heads);
+  if (qkv.scalar_type() == at::kFloat) return FusedAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
   if (bf16_products_on_blas(qkv)) {
-    // bf16 values multiplied by the fp32 kernels; the scores and the softmax stay in fp32.
-    return FusedAttention::run(bf16_values(qkv), per_head_bias, num_heads, scale).to(at::kBFloat16);
+    return fused_attention_of_bf16_values(bf16_values(qkv), num_heads, scale, bias).to(at::kBFloat16);
   }
-  return HeadMajorAttention::run(qkv, per_head_bias, num_heads, scale);
+  return HeadMajorAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
+}
+
+at::Tensor fused_attention_of_bf16_values(const at::Tensor& qkv_values, int64_t num_heads, double scale,
+                                          const at::Tensor& bias) {
+  TORCH_CHECK(is_projection(qkv_values) && qkv_values.scalar_type() == at::kFloat && bf16_products_on_blas(qkv_values),
+              "fused_attention_of_bf16_values: qkv must be a contiguous fp32 CPU tensor [B, N, 3D], its bf16 "
+              "products on the fp32 kernels");
+  check_heads(qkv_values, num_heads);
+  return FusedAttention::run(qkv_values, per_head(bias, qkv_values, num_heads), num_heads, scale);
 }
 
 }  // namespace vit::models

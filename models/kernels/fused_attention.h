@@ -29,4 +29,10 @@ bool fused_attention_applies(const at::Tensor& qkv);
 // differentiable too.
 at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scale, const at::Tensor& bias = {});
 
+// Where bf16 products run on the fp32 kernels (bf16_products_on_blas): the node's fp32 path on a qkv
+// projection that holds bf16 values already, its output in fp32, unrounded, for a caller that rounds
+// it in a pass of its own (fused_attention above casts qkv to fp32 and the output back to bf16).
+at::Tensor fused_attention_of_bf16_values(const at::Tensor& qkv_values, int64_t num_heads, double scale,
+                                          const at::Tensor& bias = {});
+
 }  // namespace vit::models

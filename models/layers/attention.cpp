@@ -1,8 +1,12 @@
 #include "models/layers/attention.h"
 
+#include "models/kernels/autocast_state.h"
 #include "models/kernels/batched_matmul.h"
+#include "models/kernels/bf16_products.h"
 #include "models/kernels/fused_attention.h"
 #include "models/kernels/softmax.h"
+
+#include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <torch/version.h>
 
@@ -70,6 +74,20 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend(const torch::Tenso
   return {merge_heads(batched_matmul(attn_drop_(weights), v)), weights};
 }
 
+// Where the products run on the fp32 kernels, the qkv projection and the heads' output stay in fp32
+// from product to product, each rounded to bf16 values in one pass where autocast would cast it to
+// bf16 and the next product would cast it back: the same values, two passes fewer each way.
+torch::Tensor AttentionImpl::attend_bf16_values(const torch::Tensor& x, const torch::Tensor& bias) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  const auto qkv = bf16_values(product_of_bf16_values(bf16_values(x), qkv_->weight, qkv_->bias));
+  return bf16_values(fused_attention_of_bf16_values(qkv, num_heads_, scale_, bias));
+}
+
+torch::Tensor AttentionImpl::project_bf16_values(const torch::Tensor& merged_values) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  return proj_drop_(product_of_bf16_values(merged_values, proj_->weight, proj_->bias).to(torch::kBFloat16));
+}
+
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_weights(const torch::Tensor& x,
                                                                             const AttentionMask& mask) {
   const auto [merged, weights] = attend(qkv_(x), mask);
@@ -77,8 +95,8 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_weights(cons
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
-  const auto qkv = qkv_(x);
 #if TORCH_VERSION_MAJOR >= 2
+  const auto qkv = qkv_(x);
   const auto [q, k, v] = split_heads(qkv);
   const double dropout = is_training() ? attn_drop_->p() : 0.0;
   // The fused kernel draws from the default generator; a slice's own generator needs the explicit path.
@@ -102,6 +120,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask
   const bool drops_weights = is_training() && attn_drop_->p() > 0.0;
   // An additive bias goes into the fused node; masks that block pairs take the products one by one.
   const bool blocks_pairs = mask.key_padding.defined() || mask.causal;
+  if (!blocks_pairs && !drops_weights && x.dim() == 3 && x.numel() > 0 && linear_input_dtype(x) == torch::kBFloat16 &&
+      bf16_products_on_blas(x)) {
+    return project_bf16_values(attend_bf16_values(x, mask.bias));
+  }
+  const auto qkv = qkv_(x);
   if (!blocks_pairs && !drops_weights && fused_attention_applies(qkv)) {
     return project(fused_attention(qkv, num_heads_, scale_, mask.bias));
   }

@@ -51,6 +51,10 @@ class AttentionImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& qkv, const AttentionMask& mask);
   // The output projection (and its dropout) of the merged heads.
   torch::Tensor project(const torch::Tensor& merged);
+  // The same two where bf16 products run on the fp32 kernels (LibTorch < 2): the merged heads as
+  // bf16 values in fp32, and their projection, rounded to bf16.
+  torch::Tensor attend_bf16_values(const torch::Tensor& x, const torch::Tensor& bias);
+  torch::Tensor project_bf16_values(const torch::Tensor& merged_values);
 
   int64_t num_heads_;
   int64_t head_dim_;

@@ -2,12 +2,17 @@
 
 #include "app/train/autocast.h"
 #include "models/kernels/batched_matmul.h"
+#include "models/kernels/fused_attention.h"
+#include "models/layers/attention.h"
 #include "models/layers/linear.h"
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <iterator>
+#include <limits>
 #include <vector>
 
 namespace vit::models {
@@ -123,6 +128,62 @@ TEST(Bf16Products, BatchedMatmulRoundsTheProductAndGradientsOnceOnEitherKernels)
           << name_of(products);
     }
   }
+}
+
+// bf16_values of an fp32 tensor is one pass (AVX512-BF16, where the CPU has it) instead of the
+// casts to bf16 and back: the same values, and the same gradient.
+TEST(Bf16Products, Bf16ValuesOfFp32AreTheCastsToBf16AndBack) {
+  torch::manual_seed(24);
+  auto x = torch::randn({37, 29}) * 100;  // vectors of 16 and tails, in parallel tasks or not
+  auto flat = x.view(-1);
+  const float ties[] = {1.0F + 1.0F / 256, 1.0F + 3.0F / 256, -2.0F - 1.0F / 128, 3.0e38F,
+                        std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(), 0.0F, -0.0F};
+  for (size_t i = 0; i < std::size(ties); ++i) flat[static_cast<int64_t>(i * 11)] = ties[i];
+  x.requires_grad_();
+  const auto ours = bf16_values(x);
+  const auto upstream = torch::randn(x.sizes()) * 100;
+  ours.backward(upstream);
+  const auto our_grad = x.grad().clone();
+  x.mutable_grad().reset();
+  const auto casts = x.to(torch::kBFloat16).to(torch::kFloat32);
+  casts.backward(upstream);
+  EXPECT_TRUE(torch::equal(ours, casts));
+  EXPECT_TRUE(torch::equal(our_grad, x.grad()));
+  // NaN stays NaN.
+  EXPECT_TRUE(bf16_values(torch::full({20}, std::numeric_limits<float>::quiet_NaN())).isnan().all().item<bool>());
+}
+
+// On the fp32 kernels, attention keeps qkv and the heads' output in fp32 between the products,
+// rounded to bf16 values where the layers one by one (linear, the node, linear) cast them to bf16:
+// the same values, bit for bit, forward and backward.
+TEST(Bf16Products, AttentionBetweenProductsOnTheFp32KernelsIsItsLayersOneByOne) {
+  const ScopedBf16Products chosen(Bf16Products::kFp32Blas);
+  torch::manual_seed(25);
+  Attention attention(AttentionOptions{48, 3, true});
+  const auto x = torch::randn({2, 17, 48}).requires_grad_();
+  const auto upstream = torch::randn({2, 17, 48});
+  auto params = attention->named_parameters();
+  const auto run = [&](bool whole) {
+    for (auto& p : attention->parameters()) p.mutable_grad().reset();
+    x.mutable_grad().reset();
+    torch::Tensor y;
+    {
+      const app::AutocastGuard autocast(torch::kCPU, torch::kBFloat16, true);
+      if (whole) {
+        y = attention(x);
+      } else {
+        const auto qkv = linear(x, params["qkv.weight"], params["qkv.bias"]);
+        const auto heads = fused_attention(qkv, 3, 1.0 / std::sqrt(16.0));
+        y = linear(heads, params["proj.weight"], params["proj.bias"]);
+      }
+    }
+    (y.to(torch::kFloat32) * upstream).sum().backward();
+    return std::vector<torch::Tensor>{y, x.grad().clone(), params["qkv.weight"].grad().clone(),
+                                      params["qkv.bias"].grad().clone(), params["proj.weight"].grad().clone()};
+  };
+  const auto whole = run(true), one_by_one = run(false);
+  ASSERT_EQ(whole[0].scalar_type(), torch::kBFloat16);
+  for (size_t i = 0; i < whole.size(); ++i) EXPECT_TRUE(torch::equal(whole[i], one_by_one[i])) << "output " << i;
 }
 
 TEST(Bf16Products, LibTorchsBf16ProductsUntilTheApplicationChooses) {
