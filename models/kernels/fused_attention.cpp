@@ -242,7 +242,8 @@ at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scal
   TORCH_CHECK(fused_attention_applies(qkv),
               "fused_attention: qkv must be a contiguous fp32 or bf16 CPU tensor [B, N, 3D]");
   check_heads(qkv, num_heads);
-  if (qkv.scalar_type() == at::kFloat) return FusedAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
+  if (qkv.scalar_type() == at::kFloat)
+    return FusedAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
   if (bf16_products_on_blas(qkv)) {
     return fused_attention_of_bf16_values(bf16_values(qkv), num_heads, scale, bias).to(at::kBFloat16);
   }

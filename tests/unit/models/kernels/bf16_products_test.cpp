@@ -136,8 +136,14 @@ TEST(Bf16Products, Bf16ValuesOfFp32AreTheCastsToBf16AndBack) {
   torch::manual_seed(24);
   auto x = torch::randn({37, 29}) * 100;  // vectors of 16 and tails, in parallel tasks or not
   auto flat = x.view(-1);
-  const float ties[] = {1.0F + 1.0F / 256, 1.0F + 3.0F / 256, -2.0F - 1.0F / 128, 3.0e38F,
-                        std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(), 0.0F, -0.0F};
+  const float ties[] = {1.0F + 1.0F / 256,
+                        1.0F + 3.0F / 256,
+                        -2.0F - 1.0F / 128,
+                        3.0e38F,
+                        std::numeric_limits<float>::infinity(),
+                        -std::numeric_limits<float>::infinity(),
+                        0.0F,
+                        -0.0F};
   for (size_t i = 0; i < std::size(ties); ++i) flat[static_cast<int64_t>(i * 11)] = ties[i];
   x.requires_grad_();
   const auto ours = bf16_values(x);
