@@ -14,9 +14,10 @@
 #   3. exported TorchScript: batch-1 latency and batch-64 throughput (fp32)
 #   4. loader throughput of the default Fashion-MNIST pipeline
 #   5. peak resident memory of a one-epoch run of the default config
-#   6. the bf16 matrix-product peak of the cores (PyTorch, 2048^3, same threads: the faster of
-#      oneDNN's bf16 product and the fp32 product of the same values), against which ViT-Ti/16's
-#      bf16 training FLOP/s are reported
+#   6. the bf16 matrix-product peak of the cores (scripts/bench/gemm_peak.py: PyTorch, 2048^3, same
+#      threads, the faster of oneDNN's bf16 product and the fp32 product of the same values), measured
+#      in each round of ViT-Ti/16's training and merged like the other figures, against which
+#      ViT-Ti/16's bf16 training FLOP/s are reported
 #
 # Environment: THREADS (all cores), REPEATS (5 rounds), QUICK=1 (fewer steps, for a smoke run),
 # ONLY=NAME (just the cases whose model name contains NAME, e.g. swin, into
@@ -73,7 +74,7 @@ measure() {
   [[ -n "${QUICK:-}" ]] && steps=2
   [[ -n "${ONLY:-}" && "$name" != *"$ONLY"* ]] && return
   echo "bench: $name $mode batch $batch amp $*" >&2
-  local amp round case
+  local amp round case peaks=()
   for round in $(seq "$repeats"); do
     for amp in "$@"; do
       case="$work/$name-$mode-$amp"
@@ -81,7 +82,16 @@ measure() {
         --threads "$threads" --warmup 2 --steps "$steps" --repeats 1 --json >"$case.$round.json"
       "$python" scripts/bench/reference.py --like "$case.$round.json" >"$case.$round.reference.json"
     done
+    # The peak that ViT-Ti/16's training FLOP/s are a share of, measured in each of its rounds, so
+    # that both sides of the share see the same phases of the machine.
+    if [[ "$name" == vit_tiny_patch16_224 && "$mode" == train ]]; then
+      "$python" scripts/bench/gemm_peak.py "$threads" >"$work/peak.$round.json"
+      peaks+=("$work/peak.$round.json")
+    fi
   done
+  if [[ ${#peaks[@]} -gt 0 ]]; then
+    "$python" scripts/bench/gemm_peak.py --merge "${peaks[@]}" >"$work/peak.json"
+  fi
   for amp in "$@"; do
     case="$work/$name-$mode-$amp"
     local ours=() theirs=()
@@ -130,27 +140,7 @@ subprocess.run(["build/vit", "train", "--set", "train.epochs=1", "--threads", th
 print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0}))
 PY
 
-echo "bench: bf16 matrix-product peak and ViT-Ti/16's forward cost" >&2
-"$python" - "$threads" >"$work/peak.json" <<'PY'
-import json, statistics, sys, time
-import torch
-torch.set_num_threads(int(sys.argv[1]))
-# Two ways to multiply bf16 matrices: oneDNN's bf16 kernels, and the BLAS's fp32 kernels on the
-# bf16 values (what vit runs on CPUs without AMX); the peak is the faster of the two.
-def rate(a, b):
-    for _ in range(2):
-        a @ b
-    rates = []
-    for _ in range(5):
-        start = time.perf_counter()
-        a @ b
-        rates.append(2 * 2048 ** 3 / (time.perf_counter() - start) / 1e9)
-    return statistics.median(rates)
-a, b = torch.randn(2048, 2048).bfloat16(), torch.randn(2048, 2048).bfloat16()
-onednn, fp32_kernels = rate(a, b), rate(a.float(), b.float())
-print(json.dumps({"bf16_gemm_gflops": max(onednn, fp32_kernels), "onednn_bf16_gflops": onednn,
-                  "fp32_kernels_gflops": fp32_kernels, "threads": torch.get_num_threads()}))
-PY
+echo "bench: ViT-Ti/16's forward cost" >&2
 build/vit info --config "$tiny_config" --json >"$work/vit_tiny_info.json"
 
 "$python" scripts/bench/report.py --results "$results" --loader "$work/loader.json" --memory "$work/memory.json" \
