@@ -13,9 +13,6 @@
 namespace vit::models {
 namespace {
 
-// Elements per task of at::parallel_for: ~20 µs of work.
-constexpr int64_t kGrain = 1 << 15;
-
 // GELU and its derivative at every bf16 value, computed once in float64: the input of both passes
 // is a bf16, so a table lookup replaces erf, and the values are exact (GELU's rounded to bf16,
 // the derivative rounded to fp32). 2 × 256 KiB, most of it NaN and extremes; the values that
@@ -48,8 +45,6 @@ using vector16::bf16_rounded;
 using vector16::lanes;
 using vector16::widened;
 
-bool vector_kernels_available() { return vector16::avx512_bf16_available(); }
-
 VIT_AVX512_BF16 inline __m512 looked_up(const std::vector<float>& table, __m256i bits) {
   return _mm512_i32gather_ps(_mm512_cvtepu16_epi32(bits), table.data(), 4);
 }
@@ -78,7 +73,6 @@ VIT_AVX512_BF16 void backward_elements(const float* grad, const c10::BFloat16* r
 
 #else
 
-bool vector_kernels_available() { return false; }
 void forward_elements(const float*, c10::BFloat16*, float*, int64_t, int64_t) {}
 void backward_elements(const float*, const c10::BFloat16*, float*, int64_t, int64_t) {}
 
@@ -89,7 +83,7 @@ struct Bf16Gelu : public torch::autograd::Function<Bf16Gelu> {
     const auto input = hidden.contiguous();
     auto rounded_hidden = at::empty(input.sizes(), input.options().dtype(at::kBFloat16));
     auto activated = at::empty_like(input);
-    at::parallel_for(0, input.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, input.numel(), vector16::kElementsPerTask, [&](int64_t begin, int64_t end) {
       forward_elements(input.data_ptr<float>(), rounded_hidden.data_ptr<c10::BFloat16>(), activated.data_ptr<float>(),
                        begin, end);
     });
@@ -102,7 +96,7 @@ struct Bf16Gelu : public torch::autograd::Function<Bf16Gelu> {
     const auto rounded_hidden = context->get_saved_variables()[0];
     const auto grad = output_grads[0].contiguous();
     auto grad_hidden = at::empty(grad.sizes(), grad.options());
-    at::parallel_for(0, grad.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, grad.numel(), vector16::kElementsPerTask, [&](int64_t begin, int64_t end) {
       backward_elements(grad.data_ptr<float>(), rounded_hidden.data_ptr<c10::BFloat16>(), grad_hidden.data_ptr<float>(),
                         begin, end);
     });
@@ -112,10 +106,10 @@ struct Bf16Gelu : public torch::autograd::Function<Bf16Gelu> {
 
 }  // namespace
 
-bool gelu_of_bf16_values_vectorized() { return vector_kernels_available(); }
+bool gelu_of_bf16_values_vectorized() { return vector16::avx512_bf16_available(); }
 
 at::Tensor gelu_of_bf16_values(const at::Tensor& hidden) {
-  if (!vector_kernels_available() || !hidden.device().is_cpu() || hidden.scalar_type() != at::kFloat) {
+  if (!vector16::avx512_bf16_available() || !hidden.device().is_cpu() || hidden.scalar_type() != at::kFloat) {
     return at::gelu(hidden.to(at::kBFloat16)).to(at::kFloat);
   }
   return Bf16Gelu::apply(hidden);

@@ -15,9 +15,6 @@ namespace {
 
 std::atomic<Bf16Products> chosen_products{Bf16Products::kOneDnn};
 
-// Elements per task of at::parallel_for: ~20 µs of work.
-constexpr int64_t kGrain = 1 << 15;
-
 #if defined(__x86_64__)
 
 VIT_AVX512_BF16 void round_elements(const float* x, float* rounded, int64_t begin, int64_t end) {
@@ -36,7 +33,7 @@ void round_elements(const float*, float*, int64_t, int64_t) {}
 at::Tensor rounded_to_bf16_values(const at::Tensor& x) {
   const auto input = x.contiguous();
   auto rounded = at::empty_like(input);
-  at::parallel_for(0, input.numel(), kGrain, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, input.numel(), vector16::kElementsPerTask, [&](int64_t begin, int64_t end) {
     round_elements(input.data_ptr<float>(), rounded.data_ptr<float>(), begin, end);
   });
   return rounded;

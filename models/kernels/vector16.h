@@ -7,6 +7,11 @@
 
 #include <cstdint>
 
+namespace vit::models::vector16 {
+// Elements per task of at::parallel_for in these element-wise kernels: ~20 µs of work.
+constexpr int64_t kElementsPerTask = 1 << 15;
+}  // namespace vit::models::vector16
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 

@@ -6,8 +6,6 @@
 #include "models/kernels/fused_attention.h"
 #include "models/kernels/softmax.h"
 
-#include <c10/core/impl/LocalDispatchKeySet.h>
-
 #include <torch/version.h>
 
 #include <cmath>
@@ -78,13 +76,11 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend(const torch::Tenso
 // from product to product, each rounded to bf16 values in one pass where autocast would cast it to
 // bf16 and the next product would cast it back: the same values, two passes fewer each way.
 torch::Tensor AttentionImpl::attend_bf16_values(const torch::Tensor& x, const torch::Tensor& bias) {
-  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
   const auto qkv = bf16_values(product_of_bf16_values(bf16_values(x), qkv_->weight, qkv_->bias));
   return bf16_values(fused_attention_of_bf16_values(qkv, num_heads_, scale_, bias));
 }
 
 torch::Tensor AttentionImpl::project_bf16_values(const torch::Tensor& merged_values) {
-  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
   return proj_drop_(product_of_bf16_values(merged_values, proj_->weight, proj_->bias).to(torch::kBFloat16));
 }
 

@@ -24,6 +24,8 @@ torch::Tensor product_of_rows(const torch::Tensor& input, const torch::Tensor& w
 
 torch::Tensor product_of_bf16_values(const torch::Tensor& input_values, const torch::Tensor& weight,
                                      const torch::Tensor& bias) {
+  // Autocast would send the fp32 product back to bf16.
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
   const auto bias_values = bias.defined() ? bf16_values(bias) : bias;
   return product_of_rows(input_values, bf16_values(weight), bias_values);
 }
@@ -32,8 +34,6 @@ torch::Tensor linear(const torch::Tensor& input, const torch::Tensor& weight, co
   if (linear_input_dtype(input) != torch::kBFloat16 || !bf16_products_on_blas(input)) {
     return product_of_rows(input, weight, bias);
   }
-  // Autocast would send the fp32 product back to bf16.
-  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
   return product_of_bf16_values(bf16_values(input), weight, bias).to(torch::kBFloat16);
 }
 

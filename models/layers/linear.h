@@ -8,10 +8,9 @@ namespace vit::models {
 // torch::linear, whose bf16 products go where bf16_products() says (models/kernels/bf16_products.h).
 torch::Tensor linear(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias);
 
-// Where bf16 products run on the fp32 kernels (bf16_products_on_blas) and autocast is kept out:
-// the product of `input_values` (fp32 holding bf16 values, taken as they are) with the weight and
-// bias rounded to bf16, in fp32 and unrounded; linear() above rounds it to bf16. For layers that
-// fuse what lies between two products (Mlp).
+// Where bf16 products run on the fp32 kernels (bf16_products_on_blas): the product, outside autocast, of `input_values`
+// (fp32 holding bf16 values, taken as they are) with the weight and bias rounded to bf16, in fp32 and unrounded;
+// linear() above rounds it to bf16. For layers that fuse what lies between two products (Mlp).
 torch::Tensor product_of_bf16_values(const torch::Tensor& input_values, const torch::Tensor& weight,
                                      const torch::Tensor& bias);
 

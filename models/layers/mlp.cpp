@@ -4,8 +4,6 @@
 #include "models/kernels/bf16_gelu.h"
 #include "models/kernels/bf16_products.h"
 
-#include <c10/core/impl/LocalDispatchKeySet.h>
-
 namespace vit::models {
 
 MlpImpl::MlpImpl(const MlpOptions& options)
@@ -29,7 +27,6 @@ bool MlpImpl::fuses_gelu(const torch::Tensor& x) const {
 }
 
 torch::Tensor MlpImpl::hidden_and_output_in_fp32(const torch::Tensor& x) {
-  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
   const auto hidden = gelu_of_bf16_values(product_of_bf16_values(bf16_values(x), fc1_->weight, fc1_->bias));
   return product_of_bf16_values(hidden, fc2_->weight, fc2_->bias).to(torch::kBFloat16);
 }
