@@ -1,6 +1,7 @@
 #include "models/kernels/blas.h"
 
 #include "models/kernels/autocast_state.h"
+#include "models/kernels/unpacked_gemm.h"
 
 #include <torch/csrc/jit/frontend/tracer.h>
 
@@ -31,6 +32,10 @@ bool kernels_apply() {
 
 void gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, bool transpose_a, const float* b,
           int64_t ldb, bool transpose_b, float* c, int64_t ldc) {
+  if (unpacked_gemm_applies(m, n, k)) {
+    unpacked_gemm(m, n, k, alpha, a, lda, transpose_a, b, ldb, transpose_b, c, ldc);
+    return;
+  }
   // Column-major BLAS sees a row-major matrix as its transpose, so it is asked for C^T = B^T A^T.
   const char op_a = transpose_a ? 'T' : 'N', op_b = transpose_b ? 'T' : 'N';
   const int rows = static_cast<int>(n), cols = static_cast<int>(m), inner = static_cast<int>(k);

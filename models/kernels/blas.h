@@ -15,8 +15,9 @@ bool system_blas_available();
 // precision) nor the TorchScript tracer (which cannot record them) is active.
 bool kernels_apply();
 
-// Row-major C[m, n] = alpha · op(A)[m, k] · op(B)[k, n] as one BLAS call on the calling thread
-// when made inside at::parallel_for. A is stored row-major with leading dimension lda, as [m, k],
+// Row-major C[m, n] = alpha · op(A)[m, k] · op(B)[k, n] on the calling thread when made inside
+// at::parallel_for: one BLAS call, or for an attention head's products on CPUs with AVX-512,
+// unpacked_gemm (models/kernels/unpacked_gemm.h). A is stored row-major with leading dimension lda, as [m, k],
 // or as [k, m] when transpose_a; likewise B. C is overwritten.
 void gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, bool transpose_a, const float* b,
           int64_t ldb, bool transpose_b, float* c, int64_t ldc);

@@ -1,7 +1,8 @@
 #pragma once
 
 // Sixteen-float AVX-512 vectors with AVX512-BF16's rounding to bf16, for the kernels that sit
-// between bf16 products on the fp32 kernels (bf16_products.h): rounding to bf16 values, GELU.
+// between bf16 products on the fp32 kernels (bf16_products.h): rounding to bf16 values, GELU; and
+// the lanes of a partial vector, for unpacked_gemm.
 // Functions marked VIT_AVX512_BF16 may run only where avx512_bf16_available() says so. Included by
 // kernel sources only: it pulls in <immintrin.h>.
 
@@ -19,6 +20,7 @@ constexpr int64_t kElementsPerTask = 1 << 15;
 // positive (GCC bug 105593).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 #define VIT_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))

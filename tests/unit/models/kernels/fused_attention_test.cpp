@@ -30,7 +30,8 @@ struct Shape {
 
 TEST(FusedAttention, EqualsTheUnfusedProductsAndTheirGradients) {
   torch::manual_seed(11);
-  for (const auto& s : {Shape{2, 5, 2, 4}, Shape{3, 17, 4, 8}, Shape{1, 1, 1, 3}, Shape{2, 50, 3, 16}}) {
+  for (const auto& s :
+       {Shape{2, 5, 2, 4}, Shape{3, 17, 4, 8}, Shape{1, 1, 1, 3}, Shape{2, 50, 3, 16}, Shape{2, 197, 2, 64}}) {
     const double scale = 1.0 / std::sqrt(static_cast<double>(s.head_dim));
     const auto values = torch::randn({s.batch, s.tokens, 3 * s.heads * s.head_dim});
     const auto qkv = values.clone().requires_grad_();
