@@ -3,6 +3,7 @@
 #include "models/kernels/bf16_products.h"
 #include "models/kernels/blas.h"
 #include "models/kernels/softmax.h"
+#include "models/kernels/unpacked_gemm.h"
 
 #include <ATen/ops/bmm.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
@@ -82,10 +83,39 @@ struct OptionalBias : public torch::autograd::Function<Node> {
   }
 };
 
-struct FusedAttention : public OptionalBias<FusedAttention> {
-  static at::Tensor attend(torch::autograd::AutogradContext* context, const at::Tensor& qkv, const at::Tensor& bias,
+// The products of a head that give the output (forward) and q, k and v's gradients (backward):
+// [tokens, head_dim] each, over tokens. Between bf16 products on the fp32 kernels they are rounded
+// to bf16, by unpacked_gemm as it writes them where it takes the head, else in a pass after.
+struct RoundedProducts {
+  bool rounds;
+  bool in_the_products;
+
+  RoundedProducts(bool bf16_values, const HeadLayout& l)
+      : rounds(bf16_values), in_the_products(bf16_values && unpacked_gemm_applies(l.tokens, l.head_dim, l.tokens)) {}
+
+  void gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, bool transpose_a, const float* b,
+            int64_t ldb, bool transpose_b, float* c, int64_t ldc) const {
+    if (in_the_products) {
+      unpacked_gemm(m, n, k, alpha, a, lda, transpose_a, b, ldb, transpose_b, c, ldc, true);
+    } else {
+      blas::gemm(m, n, k, alpha, a, lda, transpose_a, b, ldb, transpose_b, c, ldc);
+    }
+  }
+  at::Tensor finished(const at::Tensor& written) const {
+    return rounds && !in_the_products ? bf16_values(written) : written;
+  }
+};
+
+// kBf16Values: attention between bf16 products on the fp32 kernels, as autocast computes it: qkv
+// (an fp32 product) rounded to bf16, the output rounded to bf16, and the gradients rounded where
+// autocast's casts round them (the output's, on the way in; q, k and v's), all in fp32.
+template <bool kBf16Values>
+struct FusedAttention : public OptionalBias<FusedAttention<kBf16Values>> {
+  static at::Tensor attend(torch::autograd::AutogradContext* context, const at::Tensor& qkv_in, const at::Tensor& bias,
                            int64_t num_heads, double scale) {
+    const auto qkv = kBf16Values ? bf16_values(qkv_in) : qkv_in;
     const auto l = layout_of(qkv, num_heads);
+    const RoundedProducts output(kBf16Values, l);
     const auto n = l.tokens, d = l.head_dim;
     const float* const x = qkv.data_ptr<float>();
     auto scores = at::empty({l.batch, l.heads, n, n}, qkv.options());
@@ -99,14 +129,15 @@ struct FusedAttention : public OptionalBias<FusedAttention> {
     auto out = at::empty({l.batch, n, l.dim()}, qkv.options());
     float* const o = out.data_ptr<float>();
     blas::for_each_product(l.pairs(), l.score_multiply_adds(), [&](int64_t pair) {
-      blas::gemm(n, d, n, 1.0F, p + l.scores_offset(pair), n, false, x + l.qkv_offset(pair, kV), 3 * l.dim(), false,
-                 o + l.merged_offset(pair), l.dim());
+      output.gemm(n, d, n, 1.0F, p + l.scores_offset(pair), n, false, x + l.qkv_offset(pair, kV), 3 * l.dim(), false,
+                  o + l.merged_offset(pair), l.dim());
     });
     context->save_for_backward({qkv, weights});
     save_bias_shape(context, bias);
     context->saved_data["num_heads"] = num_heads;
     context->saved_data["scale"] = scale;
-    return out;
+    context->saved_data["input_dtype"] = static_cast<int64_t>(qkv_in.scalar_type());
+    return output.finished(out);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
@@ -116,8 +147,9 @@ struct FusedAttention : public OptionalBias<FusedAttention> {
     const auto& weights = saved[1];
     const auto scale = static_cast<float>(context->saved_data["scale"].toDouble());
     const auto l = layout_of(qkv, context->saved_data["num_heads"].toInt());
+    const RoundedProducts qkv_grad(kBf16Values, l);
     const auto n = l.tokens, d = l.head_dim;
-    const auto grad_out = output_grads[0].contiguous();
+    const auto grad_out = kBf16Values ? bf16_values(output_grads[0]).contiguous() : output_grads[0].contiguous();
     const float* const x = qkv.data_ptr<float>();
     const float* const p = weights.data_ptr<float>();
     const float* const g = grad_out.data_ptr<float>();
@@ -130,19 +162,20 @@ struct FusedAttention : public OptionalBias<FusedAttention> {
     blas::for_each_product(l.pairs(), 2 * l.score_multiply_adds(), [&](int64_t pair) {
       blas::gemm(n, n, d, 1.0F, g + l.merged_offset(pair), l.dim(), false, x + l.qkv_offset(pair, kV), 3 * l.dim(),
                  true, gp + l.scores_offset(pair), n);
-      blas::gemm(n, d, n, 1.0F, p + l.scores_offset(pair), n, true, g + l.merged_offset(pair), l.dim(), false,
-                 gx + l.qkv_offset(pair, kV), 3 * l.dim());
+      qkv_grad.gemm(n, d, n, 1.0F, p + l.scores_offset(pair), n, true, g + l.merged_offset(pair), l.dim(), false,
+                    gx + l.qkv_offset(pair, kV), 3 * l.dim());
     });
     // dS = softmax'(dP); dQ = scale · dS K and dK = scale · dS^T Q, per head.
     const auto grad_scores = scaled_softmax_backward(grad_weights, weights, 1.0);
     const float* const gs = grad_scores.data_ptr<float>();
     blas::for_each_product(l.pairs(), 2 * l.score_multiply_adds(), [&](int64_t pair) {
-      blas::gemm(n, d, n, scale, gs + l.scores_offset(pair), n, false, x + l.qkv_offset(pair, kK), 3 * l.dim(), false,
-                 gx + l.qkv_offset(pair, kQ), 3 * l.dim());
-      blas::gemm(n, d, n, scale, gs + l.scores_offset(pair), n, true, x + l.qkv_offset(pair, kQ), 3 * l.dim(), false,
-                 gx + l.qkv_offset(pair, kK), 3 * l.dim());
+      qkv_grad.gemm(n, d, n, scale, gs + l.scores_offset(pair), n, false, x + l.qkv_offset(pair, kK), 3 * l.dim(),
+                    false, gx + l.qkv_offset(pair, kQ), 3 * l.dim());
+      qkv_grad.gemm(n, d, n, scale, gs + l.scores_offset(pair), n, true, x + l.qkv_offset(pair, kQ), 3 * l.dim(), false,
+                    gx + l.qkv_offset(pair, kK), 3 * l.dim());
     });
-    return input_gradients(context, grad_qkv, grad_scores, 1.0);
+    const auto input_dtype = static_cast<at::ScalarType>(context->saved_data["input_dtype"].toInt());
+    return input_gradients(context, qkv_grad.finished(grad_qkv).to(input_dtype), grad_scores, 1.0);
   }
 };
 
@@ -243,20 +276,19 @@ at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scal
               "fused_attention: qkv must be a contiguous fp32 or bf16 CPU tensor [B, N, 3D]");
   check_heads(qkv, num_heads);
   if (qkv.scalar_type() == at::kFloat)
-    return FusedAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
-  if (bf16_products_on_blas(qkv)) {
-    return fused_attention_of_bf16_values(bf16_values(qkv), num_heads, scale, bias).to(at::kBFloat16);
-  }
+    return FusedAttention<false>::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
+  if (bf16_products_on_blas(qkv)) return attention_between_bf16_products(qkv, num_heads, scale, bias).to(at::kBFloat16);
   return HeadMajorAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
 }
 
-at::Tensor fused_attention_of_bf16_values(const at::Tensor& qkv_values, int64_t num_heads, double scale,
-                                          const at::Tensor& bias) {
-  TORCH_CHECK(is_projection(qkv_values) && qkv_values.scalar_type() == at::kFloat && bf16_products_on_blas(qkv_values),
-              "fused_attention_of_bf16_values: qkv must be a contiguous fp32 CPU tensor [B, N, 3D], its bf16 "
-              "products on the fp32 kernels");
-  check_heads(qkv_values, num_heads);
-  return FusedAttention::run(qkv_values, per_head(bias, qkv_values, num_heads), num_heads, scale);
+at::Tensor attention_between_bf16_products(const at::Tensor& qkv, int64_t num_heads, double scale,
+                                           const at::Tensor& bias) {
+  TORCH_CHECK(is_projection(qkv) && (qkv.scalar_type() == at::kFloat || qkv.scalar_type() == at::kBFloat16) &&
+                  bf16_products_on_blas(qkv),
+              "attention_between_bf16_products: qkv must be a contiguous fp32 or bf16 CPU tensor [B, N, 3D], its "
+              "bf16 products on the fp32 kernels");
+  check_heads(qkv, num_heads);
+  return FusedAttention<true>::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
 }
 
 }  // namespace vit::models

@@ -29,10 +29,13 @@ bool fused_attention_applies(const at::Tensor& qkv);
 // differentiable too.
 at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scale, const at::Tensor& bias = {});
 
-// Where bf16 products run on the fp32 kernels (bf16_products_on_blas): the node's fp32 path on a qkv
-// projection that holds bf16 values already, its output in fp32, unrounded, for a caller that rounds
-// it in a pass of its own (fused_attention above casts qkv to fp32 and the output back to bf16).
-at::Tensor fused_attention_of_bf16_values(const at::Tensor& qkv_values, int64_t num_heads, double scale,
-                                          const at::Tensor& bias = {});
+// Where bf16 products run on the fp32 kernels (bf16_products_on_blas): the node's fp32 path between
+// the qkv projection's product (fp32, or bf16) and the output projection's, as autocast computes
+// it — q, k and v rounded to bf16 values, scores and softmax in fp32, the output rounded to bf16 and
+// returned as bf16 values in fp32, ready for the next product; the output's incoming gradient and
+// q, k and v's gradients rounded to bf16 as autocast's casts round them. For a head that
+// unpacked_gemm takes, the output and q, k and v's gradients are rounded as the products write them.
+at::Tensor attention_between_bf16_products(const at::Tensor& qkv, int64_t num_heads, double scale,
+                                           const at::Tensor& bias = {});
 
 }  // namespace vit::models

@@ -22,17 +22,35 @@ bool avx512f_available() {
   return available;
 }
 
+// The bf16 nearest each value, held in fp32: rounded to nearest even, NaN to the quiet NaN, as
+// c10::BFloat16 converts (subnormals included).
+VIT_AVX512F inline __m512 bf16_rounded(__m512 x) {
+  const auto bits = _mm512_castps_si512(x);
+  const auto odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  const auto rounded = _mm512_and_si512(_mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), odd),
+                                        _mm512_set1_epi32(static_cast<int>(0xFFFF0000U)));
+  const auto nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  return _mm512_castsi512_ps(_mm512_mask_mov_epi32(rounded, nan, _mm512_set1_epi32(0x7FC00000)));
+}
+
 // Where A's element (i, l) sits: a[i * row_stride + l * inner_stride].
 struct Operand {
   const float* data;
   int64_t row_stride, inner_stride;
 };
 
+// What C's elements are written as.
+struct Store {
+  float* c;
+  int64_t ldc;
+  bool rounds_to_bf16;
+};
+
 // C[rows, 16 · vectors] (the last vector's columns masked by `last`) = alpha · A[rows, k] · B[k, ·],
 // the sums in registers, over l = 0 … k − 1 in order.
 template <int kRows, int kVectors>
 VIT_AVX512F __attribute__((always_inline)) inline void tile(int64_t k, float alpha, Operand a, const float* b,
-                                                            int64_t ldb, float* c, int64_t ldc, __mmask16 last) {
+                                                            int64_t ldb, Store out, __mmask16 last) {
   const auto lanes = [last](int v) { return v == kVectors - 1 ? last : static_cast<__mmask16>(0xFFFF); };
   __m512 sums[kRows][kVectors];
 #pragma GCC unroll 8
@@ -56,7 +74,9 @@ VIT_AVX512F __attribute__((always_inline)) inline void tile(int64_t k, float alp
   for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 4
     for (int v = 0; v < kVectors; ++v) {
-      _mm512_mask_storeu_ps(c + r * ldc + 16 * v, lanes(v), _mm512_mul_ps(scale, sums[r][v]));
+      const auto product = _mm512_mul_ps(scale, sums[r][v]);
+      _mm512_mask_storeu_ps(out.c + r * out.ldc + 16 * v, lanes(v),
+                            out.rounds_to_bf16 ? bf16_rounded(product) : product);
     }
   }
 }
@@ -64,23 +84,24 @@ VIT_AVX512F __attribute__((always_inline)) inline void tile(int64_t k, float alp
 // All m rows of one column block: tiles of 6 rows (8 where the block is 3 vectors wide), 24 sums in
 // registers, then the rows left in tiles of 4, 2 and 1.
 template <int kVectors>
-VIT_AVX512F void column_block(int64_t m, int64_t k, float alpha, Operand a, const float* b, int64_t ldb, float* c,
-                              int64_t ldc, __mmask16 last) {
+VIT_AVX512F void column_block(int64_t m, int64_t k, float alpha, Operand a, const float* b, int64_t ldb, Store out,
+                              __mmask16 last) {
   constexpr int kRows = kVectors == 3 ? 8 : 6;
   int64_t i = 0;
   const auto rows_from = [&](int64_t row) {
     return Operand{a.data + row * a.row_stride, a.row_stride, a.inner_stride};
   };
-  for (; i + kRows <= m; i += kRows) tile<kRows, kVectors>(k, alpha, rows_from(i), b, ldb, c + i * ldc, ldc, last);
+  const auto store_from = [&](int64_t row) { return Store{out.c + row * out.ldc, out.ldc, out.rounds_to_bf16}; };
+  for (; i + kRows <= m; i += kRows) tile<kRows, kVectors>(k, alpha, rows_from(i), b, ldb, store_from(i), last);
   if (m - i >= 4) {
-    tile<4, kVectors>(k, alpha, rows_from(i), b, ldb, c + i * ldc, ldc, last);
+    tile<4, kVectors>(k, alpha, rows_from(i), b, ldb, store_from(i), last);
     i += 4;
   }
   if (m - i >= 2) {
-    tile<2, kVectors>(k, alpha, rows_from(i), b, ldb, c + i * ldc, ldc, last);
+    tile<2, kVectors>(k, alpha, rows_from(i), b, ldb, store_from(i), last);
     i += 2;
   }
-  if (m - i >= 1) tile<1, kVectors>(k, alpha, rows_from(i), b, ldb, c + i * ldc, ldc, last);
+  if (m - i >= 1) tile<1, kVectors>(k, alpha, rows_from(i), b, ldb, store_from(i), last);
 }
 
 // Blocks of 4 vectors (64 columns), or of 3 where 4s would leave a block of 1 or 2.
@@ -90,25 +111,26 @@ int vectors_in_next_block(int64_t vectors_left) {
 }
 
 VIT_AVX512F void multiply(int64_t m, int64_t n, int64_t k, float alpha, Operand a, const float* b, int64_t ldb,
-                          float* c, int64_t ldc) {
+                          Store out) {
   int64_t vectors_left = (n + 15) / 16;
   for (int64_t j = 0; vectors_left > 0;) {
     const int vectors = vectors_in_next_block(vectors_left);
     vectors_left -= vectors;
     const int64_t columns = std::min<int64_t>(16 * vectors, n - j);
     const __mmask16 last = vector16::lanes(16 * (vectors - 1), columns);
+    const Store block{out.c + j, out.ldc, out.rounds_to_bf16};
     switch (vectors) {
       case 4:
-        column_block<4>(m, k, alpha, a, b + j, ldb, c + j, ldc, last);
+        column_block<4>(m, k, alpha, a, b + j, ldb, block, last);
         break;
       case 3:
-        column_block<3>(m, k, alpha, a, b + j, ldb, c + j, ldc, last);
+        column_block<3>(m, k, alpha, a, b + j, ldb, block, last);
         break;
       case 2:
-        column_block<2>(m, k, alpha, a, b + j, ldb, c + j, ldc, last);
+        column_block<2>(m, k, alpha, a, b + j, ldb, block, last);
         break;
       default:
-        column_block<1>(m, k, alpha, a, b + j, ldb, c + j, ldc, last);
+        column_block<1>(m, k, alpha, a, b + j, ldb, block, last);
         break;
     }
     j += columns;
@@ -170,16 +192,17 @@ bool unpacked_gemm_applies(int64_t m, int64_t n, int64_t k) {
 }
 
 void unpacked_gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, bool transpose_a,
-                   const float* b, int64_t ldb, bool transpose_b, float* c, int64_t ldc) {
+                   const float* b, int64_t ldb, bool transpose_b, float* c, int64_t ldc, bool rounds_to_bf16) {
   const Operand rows_of_a = transpose_a ? Operand{a, 1, lda} : Operand{a, lda, 1};
+  const Store out{c, ldc, rounds_to_bf16};
   if (!transpose_b) {
-    multiply(m, n, k, alpha, rows_of_a, b, ldb, c, ldc);
+    multiply(m, n, k, alpha, rows_of_a, b, ldb, out);
     return;
   }
   thread_local std::vector<float> rows_of_b;
   rows_of_b.resize(static_cast<size_t>(k * n));
   transpose(n, k, b, ldb, rows_of_b.data());
-  multiply(m, n, k, alpha, rows_of_a, rows_of_b.data(), n, c, ldc);
+  multiply(m, n, k, alpha, rows_of_a, rows_of_b.data(), n, out);
 }
 
 #else
@@ -187,7 +210,7 @@ void unpacked_gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
 bool unpacked_gemm_applies(int64_t, int64_t, int64_t) { return false; }
 
 void unpacked_gemm(int64_t, int64_t, int64_t, float, const float*, int64_t, bool, const float*, int64_t, bool, float*,
-                   int64_t) {}
+                   int64_t, bool) {}
 
 #endif
 

@@ -11,7 +11,9 @@ namespace vit::models {
 bool unpacked_gemm_applies(int64_t m, int64_t n, int64_t k);
 
 // Row-major C[m, n] = alpha · op(A)[m, k] · op(B)[k, n], as blas::gemm: A stored row-major with
-// leading dimension lda, as [m, k] or as [k, m] when transpose_a; likewise B. C is overwritten.
+// leading dimension lda, as [m, k] or as [k, m] when transpose_a; likewise B. C is overwritten,
+// with each element rounded to bf16 (held in fp32, as c10::BFloat16 rounds) where rounds_to_bf16:
+// the rounding that autocast's cast of a bf16 product would make, done as the product is written.
 //
 // OpenBLAS copies both operands into packed panels before each product and zeroes C first: for a
 // head's products, whose inner dimension is 64 or 197, a large share of their time. Here A is read
@@ -21,6 +23,6 @@ bool unpacked_gemm_applies(int64_t m, int64_t n, int64_t k);
 // and written once. ViT-Ti/16's six products per head on one core (Xeon, AVX-512): 121–173 GFLOP/s
 // against OpenBLAS's 107–140 (docs/performance.md). Must only be called where unpacked_gemm_applies.
 void unpacked_gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, bool transpose_a,
-                   const float* b, int64_t ldb, bool transpose_b, float* c, int64_t ldc);
+                   const float* b, int64_t ldb, bool transpose_b, float* c, int64_t ldc, bool rounds_to_bf16 = false);
 
 }  // namespace vit::models

@@ -73,11 +73,11 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend(const torch::Tenso
 }
 
 // Where the products run on the fp32 kernels, the qkv projection and the heads' output stay in fp32
-// from product to product, each rounded to bf16 values in one pass where autocast would cast it to
-// bf16 and the next product would cast it back: the same values, two passes fewer each way.
+// from product to product, rounded to bf16 values where autocast would cast them to bf16 and the
+// next product would cast them back (attention_between_bf16_products): the same values, fewer passes.
 torch::Tensor AttentionImpl::attend_bf16_values(const torch::Tensor& x, const torch::Tensor& bias) {
-  const auto qkv = bf16_values(product_of_bf16_values(bf16_values(x), qkv_->weight, qkv_->bias));
-  return bf16_values(fused_attention_of_bf16_values(qkv, num_heads_, scale_, bias));
+  const auto qkv = product_of_bf16_values(bf16_values(x), qkv_->weight, qkv_->bias);
+  return attention_between_bf16_products(qkv, num_heads_, scale_, bias);
 }
 
 torch::Tensor AttentionImpl::project_bf16_values(const torch::Tensor& merged_values) {

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <string>
 
 namespace vit::models {
 namespace {
@@ -106,6 +107,30 @@ TEST(FusedAttention, InBf16IsAsCloseToFloat64AsLibTorchsBf16Products) {
       EXPECT_LT(relative_error(out, expected), 1.25 * relative_error(libtorch_out, expected) + 1e-3) << label;
       EXPECT_LT(relative_error(grad, qkv64.grad()), 1.25 * relative_error(libtorch_grad, qkv64.grad()) + 1e-3) << label;
     }
+  }
+}
+
+// Between bf16 products on the fp32 kernels, the node is the fp32 node between roundings to bf16
+// values: the same output and gradient bit for bit, whether the products round as they write (a
+// head unpacked_gemm takes) or a pass rounds after them.
+TEST(FusedAttention, BetweenBf16ProductsIsTheFp32NodeBetweenRoundings) {
+  const ScopedBf16Products chosen(Bf16Products::kFp32Blas);
+  torch::manual_seed(14);
+  for (const auto& s : {Shape{2, 17, 4, 8}, Shape{2, 197, 2, 64}}) {
+    const double scale = 1.0 / std::sqrt(static_cast<double>(s.head_dim));
+    const auto values = torch::randn({s.batch, s.tokens, 3 * s.heads * s.head_dim});
+    const auto upstream = torch::randn({s.batch, s.tokens, s.heads * s.head_dim});
+    const auto qkv = values.clone().requires_grad_();
+    const auto out = attention_between_bf16_products(qkv, s.heads, scale);
+    (out * upstream).sum().backward();
+    const auto reference_qkv = values.clone().requires_grad_();
+    const auto reference = bf16_values(fused_attention(bf16_values(reference_qkv), s.heads, scale));
+    (reference * upstream).sum().backward();
+    const auto label = "tokens " + std::to_string(s.tokens);
+    ASSERT_EQ(out.scalar_type(), torch::kFloat32);
+    EXPECT_TRUE(torch::equal(out, reference)) << label;
+    EXPECT_TRUE(torch::equal(qkv.grad(), reference_qkv.grad())) << label;
+    EXPECT_TRUE(torch::equal(out, out.to(torch::kBFloat16).to(torch::kFloat32))) << label << ": not bf16 values";
   }
 }
 

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -61,6 +62,32 @@ TEST(UnpackedGemm, IsTheProductInFloat64ForEveryLayout) {
         const auto product = c.narrow(1, 0, n).to(torch::kFloat64);
         EXPECT_TRUE(((product - exact).abs() <= bound).all().item<bool>()) << label;
         EXPECT_TRUE(c.narrow(1, n, 7).isnan().all().item<bool>()) << label << ": wrote past its columns";
+      }
+    }
+  }
+}
+
+// With rounds_to_bf16, each element as c10::BFloat16 converts it: ties to even, infinities kept,
+// NaN to NaN, subnormals kept. C = a b^T with k = 1 and a ∈ {1, −1, 0.5}: each product exact,
+// summed onto +0 as every product's sum starts (so a −0 reads +0).
+TEST(UnpackedGemm, RoundsAsC10ConvertsToBf16WhenAsked) {
+  SKIP_WITHOUT_KERNEL();
+  const std::vector<float> a = {1.0F, -1.0F, 0.5F};
+  const std::vector<float> b = {
+      1.0F + 0x1p-8F, 1.0F + 3 * 0x1p-8F, 1.0F + 0x1p-9F, 3e38F,       -0.0F,       1e-40F, INFINITY, -INFINITY, NAN,
+      0.1F,           -7.3e-5F,           65504.0F,       1.0F / 3.0F, 2.0F / 3.0F, 1e20F,  5.0F,     0.0F};
+  const auto m = static_cast<int64_t>(a.size()), n = static_cast<int64_t>(b.size());
+  std::vector<float> c(static_cast<size_t>(m * n));
+  unpacked_gemm(m, n, 1, 1.0F, a.data(), 1, false, b.data(), n, false, c.data(), n, true);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      const float expected = static_cast<float>(c10::BFloat16(0.0F + a[i] * b[j]));
+      const float written = c[static_cast<size_t>(i * n + j)];
+      if (std::isnan(expected)) {
+        EXPECT_TRUE(std::isnan(written)) << i << ", " << j;
+      } else {
+        EXPECT_EQ(std::memcmp(&written, &expected, sizeof(float)), 0)
+            << i << ", " << j << ": " << written << " against " << expected;
       }
     }
   }
