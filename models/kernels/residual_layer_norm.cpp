@@ -9,6 +9,7 @@
 #include <torch/csrc/jit/frontend/tracer.h>
 
 #include <cmath>
+#include <type_traits>
 
 namespace vit::models {
 namespace {
@@ -123,28 +124,37 @@ VIT_AVX2_FMA void backward_row(const Normalized* grad_normalized, const float* g
   }
 }
 
+template <typename T>
+T* data_of(const at::Tensor& t) {
+  if constexpr (std::is_same_v<T, vector8::Bf16Value>) {
+    return reinterpret_cast<T*>(t.data_ptr<float>());
+  } else {
+    return t.data_ptr<T>();
+  }
+}
+
+template <typename T>
+T* data_or_null(const at::Tensor& t) {
+  return t.defined() ? data_of<T>(t) : nullptr;
+}
+
 template <typename Branch, typename Normalized>
 void forward_rows(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
                   const at::Tensor& bias, float eps, const at::Tensor& sum, const at::Tensor& normalized,
                   const at::Tensor& moments) {
   const int64_t d = residual.size(-1), rows = residual.numel() / d;
   const float* const in = residual.data_ptr<float>();
-  const Branch* const added = branch.data_ptr<Branch>();
+  const Branch* const added = data_of<Branch>(branch);
   const float* const w = weight.data_ptr<float>();
   const float* const b = bias.data_ptr<float>();
   float* const out_sum = sum.data_ptr<float>();
-  Normalized* const out_normalized = normalized.data_ptr<Normalized>();
+  Normalized* const out_normalized = data_of<Normalized>(normalized);
   auto* const row_moments = reinterpret_cast<RowMoments*>(moments.data_ptr<float>());
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t offset = row * d;
     row_moments[row] =
         forward_row(in + offset, added + offset, w, b, out_sum + offset, out_normalized + offset, d, eps);
   }
-}
-
-template <typename T>
-T* data_or_null(const at::Tensor& t) {
-  return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
 template <typename Branch, typename Normalized>
@@ -211,35 +221,42 @@ struct Type {
   using type = T;
 };
 
-// Calls f(Type<Branch>{}, Type<Normalized>{}) for the two tensors' dtypes (fp32 or bf16 each).
+// Calls f(Type<Branch>{}, Type<Normalized>{}) for the branch's dtype (fp32 or bf16) and the normalized
+// rows' representation (fp32, bf16, or bf16 values in fp32).
 template <typename F>
-void dispatch(at::ScalarType branch, at::ScalarType normalized, F&& f) {
-  const bool bf16_branch = branch == at::kBFloat16, bf16_normalized = normalized == at::kBFloat16;
-  if (bf16_branch && bf16_normalized) {
-    f(Type<c10::BFloat16>{}, Type<c10::BFloat16>{});
-  } else if (bf16_branch) {
-    f(Type<c10::BFloat16>{}, Type<float>{});
-  } else if (bf16_normalized) {
-    f(Type<float>{}, Type<c10::BFloat16>{});
+void dispatch(at::ScalarType branch, at::ScalarType normalized, bool bf16_values, F&& f) {
+  const auto with_branch = [&](auto normalized_type) {
+    if (branch == at::kBFloat16) {
+      f(Type<c10::BFloat16>{}, normalized_type);
+    } else {
+      f(Type<float>{}, normalized_type);
+    }
+  };
+  if (bf16_values) {
+    with_branch(Type<vector8::Bf16Value>{});
+  } else if (normalized == at::kBFloat16) {
+    with_branch(Type<c10::BFloat16>{});
   } else {
-    f(Type<float>{}, Type<float>{});
+    with_branch(Type<float>{});
   }
 }
 
 struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* context, const at::Tensor& residual,
                                                 const at::Tensor& branch, const at::Tensor& weight,
-                                                const at::Tensor& bias, double eps, at::ScalarType normalized_dtype) {
+                                                const at::Tensor& bias, double eps, at::ScalarType normalized_dtype,
+                                                bool bf16_values) {
     const int64_t rows = residual.numel() / residual.size(-1);
     auto sum = at::empty_like(residual);
     auto normalized = at::empty(residual.sizes(), residual.options().dtype(normalized_dtype));
     auto moments = at::empty({rows, 2}, residual.options());
-    dispatch(branch.scalar_type(), normalized_dtype, [&](auto branch_type, auto normalized_type) {
+    dispatch(branch.scalar_type(), normalized_dtype, bf16_values, [&](auto branch_type, auto normalized_type) {
       forward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
           residual, branch, weight, bias, static_cast<float>(eps), sum, normalized, moments);
     });
     context->save_for_backward({sum, weight, moments});
     context->saved_data["branch_dtype"] = static_cast<int64_t>(branch.scalar_type());
+    context->saved_data["bf16_values"] = bf16_values;
     // An output that nothing reads gets an undefined gradient (not a tensor of zeros to read).
     context->set_materialize_grads(false);
     return {sum, normalized};
@@ -257,12 +274,13 @@ struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
         branch_dtype == at::kFloat ? grad_residual : at::empty_like(sum, sum.options().dtype(branch_dtype));
     auto grad_weight = at::zeros_like(weight), grad_bias = at::zeros_like(weight);
     const auto normalized_dtype = grad_normalized.defined() ? grad_normalized.scalar_type() : at::kFloat;
-    dispatch(branch_dtype, normalized_dtype, [&](auto branch_type, auto normalized_type) {
+    const bool bf16_values = context->saved_data["bf16_values"].toBool();
+    dispatch(branch_dtype, normalized_dtype, bf16_values, [&](auto branch_type, auto normalized_type) {
       backward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
           grad_normalized, grad_sum, sum, weight, moments, grad_residual,
           branch_dtype == at::kFloat ? at::Tensor() : grad_branch, grad_weight, grad_bias);
     });
-    return {grad_residual, grad_branch, grad_weight, grad_bias, at::Tensor(), at::Tensor()};
+    return {grad_residual, grad_branch, grad_weight, grad_bias, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -275,7 +293,17 @@ NormalizedSum residual_layer_norm(const at::Tensor& residual, const at::Tensor& 
     auto normalized = at::layer_norm(sum, {sum.size(-1)}, weight, bias, eps);
     return {sum, normalized.scalar_type() == normalized_dtype ? normalized : normalized.to(normalized_dtype)};
   }
-  const auto outputs = ResidualLayerNorm::apply(residual, branch, weight, bias, eps, normalized_dtype);
+  const auto outputs = ResidualLayerNorm::apply(residual, branch, weight, bias, eps, normalized_dtype, false);
+  return {outputs[0], outputs[1]};
+}
+
+NormalizedSum residual_layer_norm_to_bf16_values(const at::Tensor& residual, const at::Tensor& branch,
+                                                 const at::Tensor& weight, const at::Tensor& bias, double eps) {
+  if (!kernel_applies(residual, branch, weight, bias, at::kFloat)) {
+    const auto [sum, normalized] = residual_layer_norm(residual, branch, weight, bias, eps, at::kBFloat16);
+    return {sum, normalized.to(at::kFloat)};
+  }
+  const auto outputs = ResidualLayerNorm::apply(residual, branch, weight, bias, eps, at::kFloat, true);
   return {outputs[0], outputs[1]};
 }
 

@@ -25,4 +25,11 @@ struct NormalizedSum {
 NormalizedSum residual_layer_norm(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
                                   const at::Tensor& bias, double eps, at::ScalarType normalized_dtype);
 
+// The same for a block whose linear layers multiply bf16 values on the fp32 kernels
+// (bf16_products_on_blas): `normalized` rounded to bf16 and held in fp32, ready for the next product,
+// and its incoming fp32 gradient rounded to bf16 as it is read — what writing bf16 rows, the
+// product's cast of them to fp32, and that cast's backward give, without the two casts' passes.
+NormalizedSum residual_layer_norm_to_bf16_values(const at::Tensor& residual, const at::Tensor& branch,
+                                                 const at::Tensor& weight, const at::Tensor& bias, double eps);
+
 }  // namespace vit::models

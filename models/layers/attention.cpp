@@ -75,8 +75,16 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend(const torch::Tenso
 // Where the products run on the fp32 kernels, the qkv projection and the heads' output stay in fp32
 // from product to product, rounded to bf16 values where autocast would cast them to bf16 and the
 // next product would cast them back (attention_between_bf16_products): the same values, fewer passes.
-torch::Tensor AttentionImpl::attend_bf16_values(const torch::Tensor& x, const torch::Tensor& bias) {
-  const auto qkv = product_of_bf16_values(bf16_values(x), qkv_->weight, qkv_->bias);
+bool AttentionImpl::attends_bf16_values(const torch::Tensor& x, const AttentionMask& mask) const {
+  const bool drops_weights = is_training() && attn_drop_->p() > 0.0;
+  // An additive bias goes into the fused node; masks that block pairs take the products one by one.
+  const bool blocks_pairs = mask.key_padding.defined() || mask.causal;
+  return TORCH_VERSION_MAJOR < 2 && !blocks_pairs && !drops_weights && x.dim() == 3 && x.numel() > 0 &&
+         linear_input_dtype(x) == torch::kBFloat16 && bf16_products_on_blas(x);
+}
+
+torch::Tensor AttentionImpl::attend_bf16_values(const torch::Tensor& x_values, const torch::Tensor& bias) {
+  const auto qkv = product_of_bf16_values(x_values, qkv_->weight, qkv_->bias);
   return attention_between_bf16_products(qkv, num_heads_, scale_, bias);
 }
 
@@ -113,19 +121,21 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask
   }
   return project(merge_heads(at::scaled_dot_product_attention(q, k, v, {}, dropout, mask.causal)));
 #else
-  const bool drops_weights = is_training() && attn_drop_->p() > 0.0;
-  // An additive bias goes into the fused node; masks that block pairs take the products one by one.
-  const bool blocks_pairs = mask.key_padding.defined() || mask.causal;
-  if (!blocks_pairs && !drops_weights && x.dim() == 3 && x.numel() > 0 && linear_input_dtype(x) == torch::kBFloat16 &&
-      bf16_products_on_blas(x)) {
-    return project_bf16_values(attend_bf16_values(x, mask.bias));
-  }
+  if (attends_bf16_values(x, mask)) return project_bf16_values(attend_bf16_values(bf16_values(x), mask.bias));
   const auto qkv = qkv_(x);
+  const bool drops_weights = is_training() && attn_drop_->p() > 0.0;
+  const bool blocks_pairs = mask.key_padding.defined() || mask.causal;
   if (!blocks_pairs && !drops_weights && fused_attention_applies(qkv)) {
     return project(fused_attention(qkv, num_heads_, scale_, mask.bias));
   }
   return project(attend(qkv, mask).first);
 #endif
+}
+
+torch::Tensor AttentionImpl::forward_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask) {
+  if (attends_bf16_values(x_values, mask)) return project_bf16_values(attend_bf16_values(x_values, mask.bias));
+  // Elsewhere the layers take the values as any fp32 input: autocast's cast of them is exact.
+  return forward(x_values, mask);
 }
 
 }  // namespace vit::models

@@ -39,6 +39,10 @@ class AttentionImpl : public torch::nn::Module {
   // and vitcpp's fused_attention for fp32 and bf16 on the CPU before that, where no mask or
   // attention dropout applies.
   torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask = {});
+  // The same on x held as bf16 values in fp32 (a LayerNorm's rows rounded for the next product:
+  // residual_layer_norm_to_bf16_values), under bf16 autocast with products on the fp32 kernels: the
+  // qkv product reads x as it is, where forward would round it first.
+  torch::Tensor forward_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask = {});
   // Also returns the attention weights [B, H, N, N] (after masking and softmax, before dropout).
   std::pair<torch::Tensor, torch::Tensor> forward_with_weights(const torch::Tensor& x, const AttentionMask& mask = {});
 
@@ -51,9 +55,10 @@ class AttentionImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& qkv, const AttentionMask& mask);
   // The output projection (and its dropout) of the merged heads.
   torch::Tensor project(const torch::Tensor& merged);
-  // The same two where bf16 products run on the fp32 kernels (LibTorch < 2): the merged heads as
-  // bf16 values in fp32, and their projection, rounded to bf16.
-  torch::Tensor attend_bf16_values(const torch::Tensor& x, const torch::Tensor& bias);
+  // The same two where bf16 products run on the fp32 kernels (LibTorch < 2), on x as bf16 values in
+  // fp32: the merged heads as bf16 values in fp32, and their projection, rounded to bf16.
+  bool attends_bf16_values(const torch::Tensor& x, const AttentionMask& mask) const;
+  torch::Tensor attend_bf16_values(const torch::Tensor& x_values, const torch::Tensor& bias);
   torch::Tensor project_bf16_values(const torch::Tensor& merged_values);
 
   int64_t num_heads_;

@@ -1,6 +1,7 @@
 #include "models/layers/block.h"
 
 #include "models/kernels/autocast_state.h"
+#include "models/kernels/bf16_products.h"
 #include "models/kernels/residual_layer_norm.h"
 
 namespace vit::models {
@@ -56,11 +57,24 @@ BlockImpl::BlockImpl(const BlockOptions& options) {
 
 namespace {
 
+// Whether the block's linear layers multiply bf16 values on the fp32 kernels: then its LayerNorms
+// write their rows as bf16 values in fp32, which those products read as they are.
+bool reads_bf16_values(const torch::Tensor& x) {
+  return linear_input_dtype(x) == torch::kBFloat16 && bf16_products_on_blas(x);
+}
+
 // The stream's value and norm(value): in `dtype` where the pending branch is added in the same pass,
 // else LayerNorm's own output (which a linear layer reading it casts the same way).
 NormalizedSum normalize(const ResidualStream& x, torch::nn::LayerNorm& norm, at::ScalarType dtype) {
   if (!x.pending.defined()) return {x.residual, norm(x.residual)};
   return residual_layer_norm(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps(), dtype);
+}
+
+// The same for the block's linear layers to read: as bf16 values in fp32 where they multiply those.
+NormalizedSum normalize_for_products(const ResidualStream& x, torch::nn::LayerNorm& norm) {
+  if (!reads_bf16_values(x.residual)) return normalize(x, norm, linear_input_dtype(x.residual));
+  if (!x.pending.defined()) return {x.residual, bf16_values(norm(x.residual))};
+  return residual_layer_norm_to_bf16_values(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps());
 }
 
 }  // namespace
@@ -69,13 +83,15 @@ torch::Tensor ResidualStream::value() const { return pending.defined() ? residua
 
 ResidualStream BlockImpl::add_attention(const torch::Tensor& x, const torch::Tensor& attended) {
   const auto branch = drop_path1_(scaled(ls1_, attended));
-  auto [sum, normalized] = normalize({x, branch}, norm2_, linear_input_dtype(x));
-  return {sum, drop_path2_(scaled(ls2_, mlp_(normalized)))};
+  auto [sum, normalized] = normalize_for_products({x, branch}, norm2_);
+  const auto mlp_branch = reads_bf16_values(x) ? mlp_->forward_bf16_values(normalized) : mlp_(normalized);
+  return {sum, drop_path2_(scaled(ls2_, mlp_branch))};
 }
 
 ResidualStream BlockImpl::forward_stream(const ResidualStream& x, const AttentionMask& mask) {
-  const auto [input, normalized] = normalize(x, norm1_, linear_input_dtype(x.residual));
-  return add_attention(input, attn_(normalized, mask));
+  const auto [input, normalized] = normalize_for_products(x, norm1_);
+  return add_attention(
+      input, reads_bf16_values(input) ? attn_->forward_bf16_values(normalized, mask) : attn_(normalized, mask));
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {

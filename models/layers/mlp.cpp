@@ -14,8 +14,14 @@ MlpImpl::MlpImpl(const MlpOptions& options)
       drop2_(register_module("drop2", Dropout(options.drop))) {}
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  if (fuses_gelu(x)) return drop2_(hidden_and_output_in_fp32(x));
+  if (fuses_gelu(x)) return drop2_(hidden_and_output_in_fp32(bf16_values(x)));
   return drop2_(fc2_(drop1_(act_(fc1_(x)))));
+}
+
+torch::Tensor MlpImpl::forward_bf16_values(const torch::Tensor& x_values) {
+  if (fuses_gelu(x_values)) return drop2_(hidden_and_output_in_fp32(x_values));
+  // Elsewhere the layers take the values as any fp32 input: autocast's cast of them is exact.
+  return forward(x_values);
 }
 
 // Where both products run on the fp32 kernels, the hidden activations can stay in fp32 from one to
@@ -26,8 +32,8 @@ bool MlpImpl::fuses_gelu(const torch::Tensor& x) const {
          (drop1_->p() == 0.0 || !is_training());
 }
 
-torch::Tensor MlpImpl::hidden_and_output_in_fp32(const torch::Tensor& x) {
-  const auto hidden = gelu_of_bf16_values(product_of_bf16_values(bf16_values(x), fc1_->weight, fc1_->bias));
+torch::Tensor MlpImpl::hidden_and_output_in_fp32(const torch::Tensor& x_values) {
+  const auto hidden = gelu_of_bf16_values(product_of_bf16_values(x_values, fc1_->weight, fc1_->bias));
   return product_of_bf16_values(hidden, fc2_->weight, fc2_->bias).to(torch::kBFloat16);
 }
 

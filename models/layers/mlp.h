@@ -20,10 +20,13 @@ class MlpImpl : public torch::nn::Module {
  public:
   explicit MlpImpl(const MlpOptions& options);
   torch::Tensor forward(const torch::Tensor& x);
+  // The same on x held as bf16 values in fp32 (a LayerNorm's rows rounded for the next product),
+  // under bf16 autocast with products on the fp32 kernels: fc1's product reads x as it is.
+  torch::Tensor forward_bf16_values(const torch::Tensor& x_values);
 
  private:
   bool fuses_gelu(const torch::Tensor& x) const;
-  torch::Tensor hidden_and_output_in_fp32(const torch::Tensor& x);
+  torch::Tensor hidden_and_output_in_fp32(const torch::Tensor& x_values);
 
   Linear fc1_{nullptr};
   torch::nn::GELU act_{nullptr};

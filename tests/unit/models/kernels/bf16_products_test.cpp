@@ -5,12 +5,14 @@
 #include "models/kernels/fused_attention.h"
 #include "models/layers/attention.h"
 #include "models/layers/linear.h"
+#include "models/layers/mlp.h"
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <vector>
@@ -190,6 +192,42 @@ TEST(Bf16Products, AttentionBetweenProductsOnTheFp32KernelsIsItsLayersOneByOne) 
   const auto whole = run(true), one_by_one = run(false);
   ASSERT_EQ(whole[0].scalar_type(), torch::kBFloat16);
   for (size_t i = 0; i < whole.size(); ++i) EXPECT_TRUE(torch::equal(whole[i], one_by_one[i])) << "output " << i;
+}
+
+// A LayerNorm's rows as bf16 values in fp32 (residual_layer_norm_to_bf16_values) go into the first
+// product as they are: the output of forward, which rounds its input first, bit for bit; and the
+// input's gradient left unrounded, forward's once rounded (the LayerNorm rounds it as it reads it).
+TEST(Bf16Products, AttentionAndMlpTakeBf16ValuesAsTheyAre) {
+  const ScopedBf16Products chosen(Bf16Products::kFp32Blas);
+  torch::manual_seed(26);
+  Attention attention(AttentionOptions{64, 2, true});
+  Mlp mlp(MlpOptions{64, 128, 0.0});
+  const auto values = torch::randn({2, 17, 64}).to(torch::kBFloat16).to(torch::kFloat32);
+  const auto upstream = torch::randn({2, 17, 64});
+  using Layer = std::function<torch::Tensor(const torch::Tensor&)>;
+  const auto run = [&](const Layer& layer) {
+    const auto x = values.clone().requires_grad_();
+    torch::Tensor y;
+    {
+      const app::AutocastGuard autocast(torch::kCPU, torch::kBFloat16, true);
+      y = layer(x);
+    }
+    (y.to(torch::kFloat32) * upstream).sum().backward();
+    return std::pair{y, x.grad()};
+  };
+  const auto rounded = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat32); };
+  const std::vector<std::pair<Layer, Layer>> layers = {
+      {[&](const torch::Tensor& x) { return attention(x); },
+       [&](const torch::Tensor& x) { return attention->forward_bf16_values(x); }},
+      {[&](const torch::Tensor& x) { return mlp(x); },
+       [&](const torch::Tensor& x) { return mlp->forward_bf16_values(x); }}};
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto [output, grad] = run(layers[i].first);
+    const auto [values_output, values_grad] = run(layers[i].second);
+    EXPECT_TRUE(torch::equal(output, values_output)) << "layer " << i;
+    EXPECT_TRUE(torch::equal(grad, rounded(values_grad))) << "layer " << i;
+    EXPECT_FALSE(torch::equal(values_grad, rounded(values_grad))) << "layer " << i << ": its input was rounded";
+  }
 }
 
 TEST(Bf16Products, LibTorchsBf16ProductsUntilTheApplicationChooses) {

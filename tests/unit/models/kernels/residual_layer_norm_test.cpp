@@ -124,6 +124,42 @@ TEST(ResidualLayerNorm, Bf16BranchAndOutputAreRoundedOnceFromFp32) {
   }
 }
 
+// For products on the fp32 kernels: the bf16 rows widened to fp32 and the widening's backward (its
+// fp32 gradient rounded to bf16), bit for bit where rows are whole vectors of 8 (every model's
+// width), with an fp32 or a bf16 branch. A row's scalar tail is compiled per dtype, and GCC fuses
+// its multiply-adds differently in each: there the gradients agree to fp32 rounding.
+TEST(ResidualLayerNorm, ToBf16ValuesIsTheBf16RowsWidened) {
+  const IntraOpThreads one_thread(1);
+  torch::manual_seed(34);
+  for (const auto branch_dtype : {torch::kFloat32, torch::kBFloat16}) {
+    for (const int64_t d : kRowLengths) {
+      const auto label = ::testing::Message() << "d " << d << ", branch " << branch_dtype;
+      const auto values = Inputs::random(17, d, branch_dtype, torch::kFloat32);
+      const auto grad_sum = torch::randn({17, d}), grad_normalized = torch::randn({17, d});
+      const auto in = values.leaves();
+      const auto outputs = residual_layer_norm_to_bf16_values(in.residual, in.branch, in.weight, in.bias, 1e-6);
+      ASSERT_TRUE(kernel_ran(outputs)) << label;
+      ASSERT_EQ(outputs.normalized.scalar_type(), torch::kFloat32);
+      backward(outputs, grad_sum, grad_normalized);
+      const auto widened_in = values.leaves();
+      auto widened = residual_layer_norm(widened_in.residual, widened_in.branch, widened_in.weight, widened_in.bias,
+                                         1e-6, torch::kBFloat16);
+      widened.normalized = widened.normalized.to(torch::kFloat32);
+      backward(widened, grad_sum, grad_normalized);
+      EXPECT_TRUE(torch::equal(outputs.sum, widened.sum)) << label;
+      EXPECT_TRUE(torch::equal(outputs.normalized, widened.normalized)) << label;
+      const auto grads = in.grads(), widened_grads = widened_in.grads();
+      for (size_t i = 0; i < grads.size(); ++i) {
+        if (d % 8 == 0) {
+          EXPECT_TRUE(torch::equal(grads[i], widened_grads[i])) << label << ", gradient " << i;
+        } else {
+          EXPECT_TRUE(torch::allclose(grads[i], widened_grads[i], 1e-6, 1e-7)) << label << ", gradient " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(ResidualLayerNorm, AnOutputNothingReadsContributesNoGradient) {
   const IntraOpThreads one_thread(1);
   torch::manual_seed(33);
