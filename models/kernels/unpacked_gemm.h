@@ -20,8 +20,8 @@ bool unpacked_gemm_applies(int64_t m, int64_t n, int64_t k);
 // in place (its elements broadcast one at a time, in either layout), B is read in place row by row
 // (a transposed B is copied once, 16 × 16 blocks at a time, into a per-thread buffer), and each
 // tile of C, 6 × 64 or 8 × 48, is summed in registers over the whole inner dimension, in order,
-// and written once. ViT-Ti/16's six products per head on one core (Xeon, AVX-512): 121–173 GFLOP/s
-// against OpenBLAS's 107–140 (docs/performance.md). Must only be called where unpacked_gemm_applies.
+// and written once. ViT-Ti/16's six products per head on one core (Xeon, AVX-512): 124–173 GFLOP/s
+// against OpenBLAS's 110–141 (docs/performance.md). Must only be called where unpacked_gemm_applies.
 void unpacked_gemm(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, bool transpose_a,
                    const float* b, int64_t ldb, bool transpose_b, float* c, int64_t ldc, bool rounds_to_bf16 = false);
 
