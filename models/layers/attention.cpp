@@ -72,14 +72,17 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend(const torch::Tenso
   return {merge_heads(batched_matmul(attn_drop_(weights), v)), weights};
 }
 
+// An additive bias goes into the fused node; masks that block pairs, and a dropout of the weights,
+// take the products one by one.
+bool AttentionImpl::fuses(const AttentionMask& mask) const {
+  return !mask.key_padding.defined() && !mask.causal && !(is_training() && attn_drop_->p() > 0.0);
+}
+
 // Where the products run on the fp32 kernels, the qkv projection and the heads' output stay in fp32
 // from product to product, rounded to bf16 values where autocast would cast them to bf16 and the
 // next product would cast them back (attention_between_bf16_products): the same values, fewer passes.
 bool AttentionImpl::attends_bf16_values(const torch::Tensor& x, const AttentionMask& mask) const {
-  const bool drops_weights = is_training() && attn_drop_->p() > 0.0;
-  // An additive bias goes into the fused node; masks that block pairs take the products one by one.
-  const bool blocks_pairs = mask.key_padding.defined() || mask.causal;
-  return TORCH_VERSION_MAJOR < 2 && !blocks_pairs && !drops_weights && x.dim() == 3 && x.numel() > 0 &&
+  return TORCH_VERSION_MAJOR < 2 && fuses(mask) && x.dim() == 3 && x.numel() > 0 &&
          linear_input_dtype(x) == torch::kBFloat16 && bf16_products_on_blas(x);
 }
 
@@ -123,11 +126,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask
 #else
   if (attends_bf16_values(x, mask)) return project_bf16_values(attend_bf16_values(bf16_values(x), mask.bias));
   const auto qkv = qkv_(x);
-  const bool drops_weights = is_training() && attn_drop_->p() > 0.0;
-  const bool blocks_pairs = mask.key_padding.defined() || mask.causal;
-  if (!blocks_pairs && !drops_weights && fused_attention_applies(qkv)) {
-    return project(fused_attention(qkv, num_heads_, scale_, mask.bias));
-  }
+  if (fuses(mask) && fused_attention_applies(qkv)) return project(fused_attention(qkv, num_heads_, scale_, mask.bias));
   return project(attend(qkv, mask).first);
 #endif
 }

@@ -53,6 +53,8 @@ class AttentionImpl : public torch::nn::Module {
   static torch::Tensor merge_heads(const torch::Tensor& per_head);
   // Attention over the qkv projection, unfused: the heads' outputs merged [B, N, D] and the weights.
   std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& qkv, const AttentionMask& mask);
+  // Whether the fused attention node (LibTorch < 2) can take a call with this mask.
+  bool fuses(const AttentionMask& mask) const;
   // The output projection (and its dropout) of the merged heads.
   torch::Tensor project(const torch::Tensor& merged);
   // The same two where bf16 products run on the fp32 kernels (LibTorch < 2), on x as bf16 values in
