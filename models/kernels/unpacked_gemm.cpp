@@ -81,8 +81,8 @@ VIT_AVX512F __attribute__((always_inline)) inline void tile(int64_t k, float alp
   }
 }
 
-// All m rows of one column block: tiles of 6 rows (8 where the block is 3 vectors wide), 24 sums in
-// registers, then the rows left in tiles of 4, 2 and 1.
+// All m rows of one column block: tiles of 6 rows (8 where the block is 3 vectors wide: 24 sums in
+// registers for blocks of 4 and 3 vectors), then the rows left in tiles of 4, 2 and 1.
 template <int kVectors>
 VIT_AVX512F void column_block(int64_t m, int64_t k, float alpha, Operand a, const float* b, int64_t ldb, Store out,
                               __mmask16 last) {
@@ -104,7 +104,8 @@ VIT_AVX512F void column_block(int64_t m, int64_t k, float alpha, Operand a, cons
   if (m - i >= 1) tile<1, kVectors>(k, alpha, rows_from(i), b, ldb, store_from(i), last);
 }
 
-// Blocks of 4 vectors (64 columns), or of 3 where 4s would leave a block of 1 or 2.
+// Blocks of 4 vectors (64 columns), or of 3 where 4s would leave a block of 1 (5 and 9 vectors) or
+// where two blocks of 3 cover the rest (6).
 int vectors_in_next_block(int64_t vectors_left) {
   if (vectors_left < 4) return static_cast<int>(vectors_left);
   return vectors_left == 5 || vectors_left == 6 || vectors_left == 9 ? 3 : 4;

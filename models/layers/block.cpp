@@ -70,9 +70,10 @@ NormalizedSum normalize(const ResidualStream& x, torch::nn::LayerNorm& norm, at:
   return residual_layer_norm(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps(), dtype);
 }
 
-// The same for the block's linear layers to read: as bf16 values in fp32 where they multiply those.
-NormalizedSum normalize_for_products(const ResidualStream& x, torch::nn::LayerNorm& norm) {
-  if (!reads_bf16_values(x.residual)) return normalize(x, norm, linear_input_dtype(x.residual));
+// The same for the block's linear layers to read: as bf16 values in fp32 where they multiply those
+// (reads_bf16_values).
+NormalizedSum normalize_for_products(const ResidualStream& x, torch::nn::LayerNorm& norm, bool bf16_values_read) {
+  if (!bf16_values_read) return normalize(x, norm, linear_input_dtype(x.residual));
   if (!x.pending.defined()) return {x.residual, bf16_values(norm(x.residual))};
   return residual_layer_norm_to_bf16_values(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps());
 }
@@ -83,15 +84,17 @@ torch::Tensor ResidualStream::value() const { return pending.defined() ? residua
 
 ResidualStream BlockImpl::add_attention(const torch::Tensor& x, const torch::Tensor& attended) {
   const auto branch = drop_path1_(scaled(ls1_, attended));
-  auto [sum, normalized] = normalize_for_products({x, branch}, norm2_);
-  const auto mlp_branch = reads_bf16_values(x) ? mlp_->forward_bf16_values(normalized) : mlp_(normalized);
+  const bool bf16_values_read = reads_bf16_values(x);
+  auto [sum, normalized] = normalize_for_products({x, branch}, norm2_, bf16_values_read);
+  const auto mlp_branch = bf16_values_read ? mlp_->forward_bf16_values(normalized) : mlp_(normalized);
   return {sum, drop_path2_(scaled(ls2_, mlp_branch))};
 }
 
 ResidualStream BlockImpl::forward_stream(const ResidualStream& x, const AttentionMask& mask) {
-  const auto [input, normalized] = normalize_for_products(x, norm1_);
-  return add_attention(
-      input, reads_bf16_values(input) ? attn_->forward_bf16_values(normalized, mask) : attn_(normalized, mask));
+  const bool bf16_values_read = reads_bf16_values(x.residual);
+  const auto [input, normalized] = normalize_for_products(x, norm1_, bf16_values_read);
+  return add_attention(input,
+                       bf16_values_read ? attn_->forward_bf16_values(normalized, mask) : attn_(normalized, mask));
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
