@@ -14,9 +14,23 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include <algorithm>
+#include <numeric>
 #include <optional>
 
 namespace vit::app {
+namespace {
+
+// The objects of images [begin, end) of a batch's (none where it has none).
+models::DetectionTargets objects_of_images(const models::DetectionTargets& objects, int64_t begin, int64_t end) {
+  if (objects.counts.empty()) return {};
+  const auto first = objects.counts.begin();
+  const int64_t offset = std::accumulate(first, first + begin, int64_t{0});
+  const int64_t count = std::accumulate(first + begin, first + end, int64_t{0});
+  return {objects.boxes.narrow(0, offset, count), objects.labels.narrow(0, offset, count),
+          std::vector<int64_t>(first + begin, first + end)};
+}
+
+}  // namespace
 
 TrainingStep::TrainingStep(models::ImageModel& model, torch::optim::Optimizer& optimizer, ModelEma* ema,
                            DataParallel& parallel, const TrainConfig& train, torch::Device device,
@@ -32,7 +46,7 @@ TrainingStep::TrainingStep(models::ImageModel& model, torch::optim::Optimizer& o
       train_(train),
       device_(device),
       scaler_(train.amp == AmpMode::Fp16, device),
-      shards_(detector_ == nullptr ? shards : BatchShards(1)),
+      shards_(shards),
       random_forward_(models::draws_random_numbers(*model)) {
   for (const auto& parameter : model_->parameters()) {
     if (parameter.requires_grad()) trainable_.push_back(parameter);
@@ -48,7 +62,7 @@ void TrainingStep::accumulate(const MicroBatch& batch, bool completes_step) {
   } else {
     if (gradients_spent_) optimizer_.zero_grad();
     parallel_.synchronize_next_backward(completes_step);
-    loss = loss_of(batch);
+    loss = loss_of(batch, whole(batch));
     scaler_.scale(loss / static_cast<double>(train_.grad_accum_steps)).backward();
     loss = loss.detach();
   }
@@ -56,17 +70,33 @@ void TrainingStep::accumulate(const MicroBatch& batch, bool completes_step) {
   gradients_spent_ = false;
 }
 
-torch::Tensor TrainingStep::loss_of(const MicroBatch& batch) {
-  const auto& [inputs, labels, soft_targets, mask_noise, objects] = batch;
+TrainingStep::WholeMicroBatch TrainingStep::whole(const MicroBatch& batch) {
+  WholeMicroBatch whole{batch.inputs.size(0), {1.0, 1.0}};
+  if (detector_ != nullptr) {
+    whole.normalizers = {box_normalizer(batch.objects),
+                         class_weight_sum(batch.objects, detector_->num_queries(), train_.detection.eos_coef)};
+  }
+  return whole;
+}
+
+torch::Tensor TrainingStep::loss_of(const MicroBatch& batch, const WholeMicroBatch& whole) {
   AutocastGuard guard(device_, train_.amp == AmpMode::Fp16 ? torch::kFloat16 : torch::kBFloat16,
                       train_.amp != AmpMode::None);
-  if (masked_model_ != nullptr) return masked_model_->reconstruction_loss(inputs, mask_noise);
   if (detector_ != nullptr) {
     const auto layers = train_.detection.aux_loss
-                            ? detector_->detect_per_layer(inputs)
-                            : std::vector<models::DetectionModel::Predictions>{detector_->detect(inputs)};
-    return detection_loss(layers, objects, train_.detection, box_normalizer(objects));
+                            ? detector_->detect_per_layer(batch.inputs)
+                            : std::vector<models::DetectionModel::Predictions>{detector_->detect(batch.inputs)};
+    return detection_loss(layers, batch.objects, train_.detection, whole.normalizers);
   }
+  // Every other loss is a mean over rows, so the slices' means weighted by their rows make the batch's.
+  const int64_t rows = batch.inputs.size(0);
+  const auto mean = mean_loss_of(batch);
+  return rows == whole.rows ? mean : mean * (static_cast<double>(rows) / static_cast<double>(whole.rows));
+}
+
+torch::Tensor TrainingStep::mean_loss_of(const MicroBatch& batch) {
+  const auto& [inputs, labels, soft_targets, mask_noise, objects] = batch;
+  if (masked_model_ != nullptr) return masked_model_->reconstruction_loss(inputs, mask_noise);
   if (teacher_ == nullptr) {
     return classification_loss(model_(inputs).to(torch::kFloat32), labels, soft_targets, train_.label_smoothing);
   }
@@ -80,26 +110,23 @@ torch::Tensor TrainingStep::loss_of(const MicroBatch& batch) {
 }
 
 torch::Tensor TrainingStep::accumulate_in_shards(const MicroBatch& batch) {
-  const int64_t rows = batch.inputs.size(0);
   const auto rows_of = [](const torch::Tensor& tensor, int64_t begin, int64_t end) {
     return tensor.defined() ? tensor.slice(0, begin, end) : tensor;
   };
+  const auto whole_batch = whole(batch);
   std::vector<std::vector<torch::Tensor>> gradients(static_cast<size_t>(shards_.count()));
   std::vector<torch::Tensor> losses(gradients.size());
   const auto seeds =
       random_forward_ ? torch::randint(int64_t{1} << 62, {shards_.count()}, torch::kLong) : torch::Tensor();
-  shards_.run(rows, [&](int64_t shard, int64_t begin, int64_t end) {
+  shards_.run(whole_batch.rows, [&](int64_t shard, int64_t begin, int64_t end) {
     std::optional<models::LayerRandomness> randomness;
     if (seeds.defined()) {
       randomness.emplace(at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seeds[shard].item<int64_t>())));
     }
-    const MicroBatch slice{rows_of(batch.inputs, begin, end),
-                           rows_of(batch.labels, begin, end),
-                           rows_of(batch.soft_targets, begin, end),
-                           rows_of(batch.mask_noise, begin, end),
-                           {}};
-    // Every loss here is a mean over rows, so the slices' means weighted by their rows make the batch's.
-    const auto loss = loss_of(slice) * (static_cast<double>(end - begin) / static_cast<double>(rows));
+    const MicroBatch slice{rows_of(batch.inputs, begin, end), rows_of(batch.labels, begin, end),
+                           rows_of(batch.soft_targets, begin, end), rows_of(batch.mask_noise, begin, end),
+                           objects_of_images(batch.objects, begin, end)};
+    const auto loss = loss_of(slice, whole_batch);
     gradients[static_cast<size_t>(shard)] =
         torch::autograd::grad({scaler_.scale(loss / static_cast<double>(train_.grad_accum_steps))}, trainable_, {},
                               /*retain_graph=*/false, /*create_graph=*/false, /*allow_unused=*/true);

@@ -3,6 +3,7 @@
 #include "app/config/config.h"
 #include "app/distributed/distributed.h"
 #include "app/train/batch_shards.h"
+#include "app/train/detection_loss.h"
 #include "app/train/loss_scaler.h"
 #include "models/core/detection_model.h"
 #include "models/core/image_model.h"
@@ -31,8 +32,8 @@ class Teacher;
 // its own core and the slices' gradients, weighted by their share of the rows, are added in slice
 // order: the same loss as the whole batch's. A model whose training forward draws random numbers
 // (dropout, drop path) gives each slice a generator of its own, seeded from the default one, so
-// that the slices' draws do not depend on their timing. Not for a detector (its losses are
-// normalized over the whole batch), which runs whole.
+// that the slices' draws do not depend on their timing. A detector's slices match their own images'
+// objects and divide their loss sums by the whole micro-batch's normalizers.
 class TrainingStep {
  public:
   // `teacher`: null without distillation.
@@ -62,8 +63,18 @@ class TrainingStep {
   int64_t shards() const { return shards_.count(); }
 
  private:
-  // The micro-batch's loss under autocast, in fp32.
-  torch::Tensor loss_of(const MicroBatch& batch);
+  // What a slice's loss is scaled by to be its part of its micro-batch's loss: figures of the whole
+  // micro-batch.
+  struct WholeMicroBatch {
+    int64_t rows;                          // a loss that is a mean over rows takes rows(slice) / rows
+    DetectionLossNormalizers normalizers;  // a detector's loss divides its sums by these
+  };
+  WholeMicroBatch whole(const MicroBatch& batch);
+  // The loss of `batch` (a micro-batch, or a slice of `whole`) under autocast, in fp32: the slices'
+  // losses add up to the micro-batch's.
+  torch::Tensor loss_of(const MicroBatch& batch, const WholeMicroBatch& whole);
+  // The mean loss over the rows of a classifier's or masked image model's batch.
+  torch::Tensor mean_loss_of(const MicroBatch& batch);
   // accumulate() of a micro-batch cut into shards_.
   torch::Tensor accumulate_in_shards(const MicroBatch& batch);
 

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -85,6 +86,25 @@ Config small_vit(const std::string& extra = "") {
   return load_config(dir / "config.yaml", {});
 }
 
+TrainingStep::MicroBatch classification_batch() {
+  TrainingStep::MicroBatch batch;
+  batch.inputs = torch::randn({9, 1, 28, 28});
+  batch.labels = torch::randint(10, {9}, torch::kLong);
+  return batch;
+}
+
+// Six 64 px images with 2, 1, 0, 0, 1 and 3 objects: three slices of two images, one of them without
+// objects.
+TrainingStep::MicroBatch detection_batch() {
+  TrainingStep::MicroBatch batch;
+  batch.inputs = torch::randn({6, 3, 64, 64});
+  const int64_t objects = 7;
+  batch.objects = {torch::cat({torch::rand({objects, 2}) * 0.6 + 0.2, torch::rand({objects, 2}) * 0.2 + 0.1}, 1),
+                   torch::randint(4, {objects}, torch::kLong),
+                   {2, 1, 0, 0, 1, 3}};
+  return batch;
+}
+
 // The gradients and loss of one step of a fresh seed-0 model on fixed batches, after
 // `earlier_steps` optimizer steps, of `micro_batches` micro-batches.
 struct StepResult {
@@ -93,7 +113,8 @@ struct StepResult {
   bool shards_used = false;
 };
 StepResult one_step(const Config& config, const BatchShards& shards, int threads, int earlier_steps = 0,
-                    int micro_batches = 1) {
+                    int micro_batches = 1,
+                    const std::function<TrainingStep::MicroBatch()>& make_batch = classification_batch) {
   const int previous_threads = at::get_num_threads();
   at::set_num_threads(threads);
   torch::manual_seed(0);
@@ -102,12 +123,7 @@ StepResult one_step(const Config& config, const BatchShards& shards, int threads
   auto optimizer = make_optimizer(model, config.train, shards);
   DataParallel single_process(RankEnvironment{}, config.train.distributed, torch::kCPU);
   TrainingStep step(model, *optimizer, nullptr, single_process, config.train, torch::kCPU, nullptr, shards);
-  const auto accumulate = [&](bool completes_step) {
-    TrainingStep::MicroBatch batch;
-    batch.inputs = torch::randn({9, 1, 28, 28});
-    batch.labels = torch::randint(10, {9}, torch::kLong);
-    step.accumulate(batch, completes_step);
-  };
+  const auto accumulate = [&](bool completes_step) { step.accumulate(make_batch(), completes_step); };
   for (int earlier = 0; earlier < earlier_steps; ++earlier) {
     accumulate(true);
     step.apply(1e-3, false);
@@ -137,6 +153,22 @@ TEST(BatchShards, ATrainingStepInSlicesGivesTheWholeBatchsGradients) {
     EXPECT_TRUE(torch::equal(one_thread.gradients[i], sliced.gradients[i])) << "gradient " << i;
   }
   EXPECT_EQ(one_thread.loss, sliced.loss);
+}
+
+TEST(BatchShards, ADetectorsStepInSlicesGivesTheWholeBatchsGradients) {
+  // Each slice matches its own images' objects and divides its sums by the whole batch's
+  // normalizers; one slice has no objects.
+  TempDir dir;
+  write_file(dir / "config.yaml", "model: {preset: detr_shapes_64}\ntrain: {amp: none, grad_clip: 0.1}\n");
+  const auto config = load_config(dir / "config.yaml", {});
+  const auto whole = one_step(config, BatchShards(), 1, 0, 1, detection_batch);
+  const auto sliced = one_step(config, BatchShards(3), 2, 0, 1, detection_batch);
+  ASSERT_TRUE(sliced.shards_used);
+  ASSERT_EQ(whole.gradients.size(), sliced.gradients.size());
+  for (size_t i = 0; i < whole.gradients.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(sliced.gradients[i], whole.gradients[i], 1e-4, 1e-6)) << "gradient " << i;
+  }
+  EXPECT_NEAR(sliced.loss, whole.loss, 1e-6 * whole.loss);
 }
 
 TEST(BatchShards, LaterStepsAndAccumulatedMicroBatchesInSlicesGiveTheWholeBatchsGradients) {
