@@ -34,7 +34,8 @@ struct EvalOptions {
 };
 
 // A detector: COCO-style mAP@[.5:.95], AP50, AP75 and per-class AP on the validation split.
-int run_detection_eval(const EvalOptions& options, TrainedModel& trained, torch::Device device) {
+int run_detection_eval(const EvalOptions& options, TrainedModel& trained, torch::Device device,
+                       const BatchShards& shards) {
   const auto& config = trained.config;
   const auto splits = open_checked_datasets(config);
   if (!splits.val) throw ConfigError("the config has no validation data to evaluate (data.val or data.val_fraction)");
@@ -48,7 +49,7 @@ int run_detection_eval(const EvalOptions& options, TrainedModel& trained, torch:
   request.device = device;
   auto loader = make_loader(config, splits.val, request);
   const auto num_classes = models::shape_of(config.model.options).num_classes;
-  const auto found = collect_detections(trained.model, *loader, device, config.train.amp == AmpMode::Bf16);
+  const auto found = collect_detections(trained.model, *loader, device, config.train.amp == AmpMode::Bf16, shards);
   const auto precision = mean_average_precision(found.detections, found.objects, num_classes);
   std::cout << fmt::format("{} images, {} objects: mAP@[.5:.95] {:.4f}, AP50 {:.4f}, AP75 {:.4f}{}\n\n", found.images,
                            found.objects.size(), precision.map, precision.ap50, precision.ap75,
@@ -80,7 +81,9 @@ int run_eval(const EvalOptions& options) {
   if (!options.json.empty()) refuse_overwriting_input(options.json, resolve_checkpoint(options.checkpoint), "--json");
   const auto [device, threads] = configure_machine(options.common);
   auto trained = load_trained_model(options.checkpoint, options.common, options.ema, device);
-  if (models::detection_model(trained.model) != nullptr) return run_detection_eval(options, trained, device);
+  if (models::detection_model(trained.model) != nullptr) {
+    return run_detection_eval(options, trained, device, batch_shards_for(device, threads.count));
+  }
   const auto& config = trained.config;
   require_classification_head(config.model, "evaluation");
   const auto splits = open_checked_datasets(config);

@@ -190,8 +190,9 @@ torch::Tensor preview_images(const Config& config, const data::DataSplits& split
 
 // COCO-style average precision of a detector on the validation split, over all ranks.
 AveragePrecision detection_precision(models::ImageModel& model, data::DataLoader& loader, int64_t num_classes,
-                                     torch::Device device, AmpMode amp, DataParallel& parallel) {
-  const auto found = combine_ranks(collect_detections(model, loader, device, amp == AmpMode::Bf16), parallel);
+                                     torch::Device device, AmpMode amp, const BatchShards& shards,
+                                     DataParallel& parallel) {
+  const auto found = combine_ranks(collect_detections(model, loader, device, amp == AmpMode::Bf16, shards), parallel);
   return mean_average_precision(found.detections, found.objects, num_classes);
 }
 
@@ -531,12 +532,13 @@ int run_train(const TrainOptions& options) {
       spdlog::info("epoch {}: train loss {:.4f}, val reconstruction loss {:.4f} ({:.0f} img/s, {:.1f} s)", row.epoch,
                    row.train_loss, *row.val_loss, row.images_per_s, row.seconds);
     } else if (val_loader && evaluates && detector) {
-      const auto precision = detection_precision(model, *val_loader, num_classes, device, train.amp, parallel);
+      const auto precision = detection_precision(model, *val_loader, num_classes, device, train.amp, shards, parallel);
       row.val_map = precision.map;
       row.val_ap50 = precision.ap50;
       std::string ema_text;
       if (ema) {
-        row.ema_val_map = detection_precision(ema->model(), *val_loader, num_classes, device, train.amp, parallel).map;
+        row.ema_val_map =
+            detection_precision(ema->model(), *val_loader, num_classes, device, train.amp, shards, parallel).map;
         ema_text = fmt::format(", EMA mAP {:.3f}", *row.ema_val_map);
       }
       spdlog::info("epoch {}: train loss {:.4f}, val mAP {:.3f}, AP50 {:.3f}, AP75 {:.3f}{} ({:.0f} img/s, {:.1f} s)",

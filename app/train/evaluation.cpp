@@ -153,7 +153,7 @@ torch::Tensor gather_rows(const std::vector<double>& rows, int64_t width, DataPa
 }  // namespace
 
 DetectionSet collect_detections(models::ImageModel& model, data::DataLoader& loader, torch::Device device,
-                                bool bf16_autocast) {
+                                bool bf16_autocast, const BatchShards& shards) {
   auto* detector = models::detection_model(model);
   const bool was_training = model->is_training();
   model->eval();
@@ -162,13 +162,16 @@ DetectionSet collect_detections(models::ImageModel& model, data::DataLoader& loa
   const DeviceInput to_input(loader.transform().mean(), loader.transform().std(), device);
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
-    models::DetectionModel::Predictions predictions;
-    {
+    // Each slice's class logits [b, Q, C + 1] and boxes [b, Q, 4] side by side, for the slices to be
+    // put together as one tensor.
+    const auto predicted = shards.map(to_input(batch->images), [&](const torch::Tensor& slice) {
       AutocastGuard autocast(device, torch::kBFloat16, bf16_autocast);
-      predictions = detector->detect(to_input(batch->images));
-    }
-    const auto [scores, classes] = models::object_scores(predictions.logits);
-    const auto boxes = models::box_cxcywh_to_xyxy(predictions.boxes).to(torch::kCPU).contiguous();
+      const auto predictions = detector->detect(slice);
+      return torch::cat({predictions.logits, predictions.boxes}, -1);
+    });
+    const int64_t logits = predicted.size(-1) - 4;
+    const auto [scores, classes] = models::object_scores(predicted.narrow(-1, 0, logits));
+    const auto boxes = models::box_cxcywh_to_xyxy(predicted.narrow(-1, logits, 4)).to(torch::kCPU).contiguous();
     const auto score_cpu = scores.to(torch::kCPU).contiguous();
     const auto class_cpu = classes.to(torch::kCPU).contiguous();
     const auto truth = models::box_cxcywh_to_xyxy(batch->boxes).contiguous();

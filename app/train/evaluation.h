@@ -50,8 +50,9 @@ struct DetectionSet {
   std::vector<LabelledBox> objects;
   int64_t images = 0;
 };
+// Each batch runs in `shards`' slices, as evaluate() runs them.
 DetectionSet collect_detections(models::ImageModel& model, data::DataLoader& loader, torch::Device device,
-                                bool bf16_autocast);
+                                bool bf16_autocast, const BatchShards& shards);
 // Every rank's detections and objects, on every rank.
 DetectionSet combine_ranks(const DetectionSet& local, DataParallel& parallel);
 
