@@ -1,9 +1,5 @@
 #include "models/layers/block.h"
 
-#include "models/kernels/autocast_state.h"
-#include "models/kernels/bf16_products.h"
-#include "models/kernels/residual_layer_norm.h"
-
 namespace vit::models {
 
 torch::nn::LayerNorm vit_layer_norm(int64_t dim) {
@@ -54,33 +50,6 @@ BlockImpl::BlockImpl(const BlockOptions& options) {
   }
   drop_path2_ = register_module("drop_path2", DropPath(options.drop_path));
 }
-
-namespace {
-
-// Whether the block's linear layers multiply bf16 values on the fp32 kernels: then its LayerNorms
-// write their rows as bf16 values in fp32, which those products read as they are.
-bool reads_bf16_values(const torch::Tensor& x) {
-  return linear_input_dtype(x) == torch::kBFloat16 && bf16_products_on_blas(x);
-}
-
-// The stream's value and norm(value): in `dtype` where the pending branch is added in the same pass,
-// else LayerNorm's own output (which a linear layer reading it casts the same way).
-NormalizedSum normalize(const ResidualStream& x, torch::nn::LayerNorm& norm, at::ScalarType dtype) {
-  if (!x.pending.defined()) return {x.residual, norm(x.residual)};
-  return residual_layer_norm(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps(), dtype);
-}
-
-// The same for the block's linear layers to read: as bf16 values in fp32 where they multiply those
-// (reads_bf16_values).
-NormalizedSum normalize_for_products(const ResidualStream& x, torch::nn::LayerNorm& norm, bool bf16_values_read) {
-  if (!bf16_values_read) return normalize(x, norm, linear_input_dtype(x.residual));
-  if (!x.pending.defined()) return {x.residual, bf16_values(norm(x.residual))};
-  return residual_layer_norm_to_bf16_values(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps());
-}
-
-}  // namespace
-
-torch::Tensor ResidualStream::value() const { return pending.defined() ? residual + pending : residual; }
 
 ResidualStream BlockImpl::add_attention(const torch::Tensor& x, const torch::Tensor& attended) {
   const auto branch = drop_path1_(scaled(ls1_, attended));

@@ -4,6 +4,7 @@
 #include "models/layers/drop_path.h"
 #include "models/layers/layer_scale.h"
 #include "models/layers/mlp.h"
+#include "models/layers/residual_stream.h"
 
 #include <torch/nn/modules/normalization.h>
 
@@ -28,16 +29,6 @@ struct BlockOptions {
 // tensors, the MLP's two hidden activations, the attention weights and the dropout masks).
 int64_t block_macs(const BlockOptions& options, int64_t tokens);
 int64_t block_activation_floats(const BlockOptions& options, int64_t tokens);
-
-// The token states between pre-norm blocks: residual + pending, where `pending` is the last
-// block's MLP branch not yet added (undefined: none), so that the next LayerNorm adds it in the
-// same pass (models/kernels/residual_layer_norm).
-struct ResidualStream {
-  torch::Tensor residual;
-  torch::Tensor pending;
-
-  torch::Tensor value() const;
-};
 
 // Pre-norm Transformer encoder block:
 //   x = x + drop_path(ls1(attn(norm1(x))))

@@ -115,12 +115,20 @@ torch::Tensor WindowAttentionImpl::relative_position_bias() const {
       .permute({2, 0, 1});
 }
 
-torch::Tensor WindowAttentionImpl::forward(const torch::Tensor& windows, const torch::Tensor& shift_mask) {
-  // One [nW | 1, heads, N, N] addend: the bias and the mask added to the scores in one pass.
+AttentionMask WindowAttentionImpl::mask_of(const torch::Tensor& shift_mask) const {
   AttentionMask mask;
   mask.bias = shift_mask.defined() ? relative_position_bias().unsqueeze(0) + shift_mask.unsqueeze(1)
                                    : relative_position_bias().unsqueeze(0);
-  return AttentionImpl::forward(windows, mask);
+  return mask;
+}
+
+torch::Tensor WindowAttentionImpl::forward(const torch::Tensor& windows, const torch::Tensor& shift_mask) {
+  return AttentionImpl::forward(windows, mask_of(shift_mask));
+}
+
+torch::Tensor WindowAttentionImpl::forward_bf16_values(const torch::Tensor& windows_values,
+                                                       const torch::Tensor& shift_mask) {
+  return AttentionImpl::forward_bf16_values(windows_values, mask_of(shift_mask));
 }
 
 torch::Tensor resample_relative_position_bias_table(const torch::Tensor& table, int64_t new_window) {

@@ -48,10 +48,15 @@ class WindowAttentionImpl : public AttentionImpl {
   explicit WindowAttentionImpl(const WindowAttentionOptions& options);
   // windows [B * nW, w*w, C] -> [B * nW, w*w, C]; shift_mask [nW, w*w, w*w] or undefined.
   torch::Tensor forward(const torch::Tensor& windows, const torch::Tensor& shift_mask = {});
+  // The same on windows held as bf16 values in fp32 (AttentionImpl::forward_bf16_values).
+  torch::Tensor forward_bf16_values(const torch::Tensor& windows_values, const torch::Tensor& shift_mask = {});
   // The bias every window's attention scores get, [heads, w*w, w*w].
   torch::Tensor relative_position_bias() const;
 
  private:
+  // The bias and the shift mask as one [nW | 1, heads, N, N] addend, added to the scores in one pass.
+  AttentionMask mask_of(const torch::Tensor& shift_mask) const;
+
   int64_t window_size_;
   torch::Tensor relative_position_bias_table_;
   torch::Tensor relative_position_index_;

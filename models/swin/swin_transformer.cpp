@@ -1,7 +1,5 @@
 #include "models/swin/swin_transformer.h"
 
-#include "models/kernels/autocast_state.h"
-#include "models/kernels/residual_layer_norm.h"
 #include "models/layers/block.h"
 #include "models/layers/init.h"
 
@@ -65,15 +63,22 @@ SwinBlockImpl::SwinBlockImpl(const SwinBlockOptions& options)
   }
 }
 
-torch::Tensor SwinBlockImpl::attend(const torch::Tensor& x) {
-  return window_tokens_.merge(attn_(window_tokens_.partition(x), attn_mask_));
+torch::Tensor SwinBlockImpl::attend(const torch::Tensor& normalized, bool bf16_values_read) {
+  const auto windows = window_tokens_.partition(normalized);
+  return window_tokens_.merge(bf16_values_read ? attn_->forward_bf16_values(windows, attn_mask_)
+                                               : attn_(windows, attn_mask_));
 }
 
-torch::Tensor SwinBlockImpl::forward(const torch::Tensor& x) {
-  const auto [attended, normalized] = residual_layer_norm(x, drop_path1_(attend(norm1_(x))), norm2_->weight,
-                                                          norm2_->bias, norm2_->options.eps(), linear_input_dtype(x));
-  return attended + drop_path2_(mlp_(normalized));
+ResidualStream SwinBlockImpl::forward_stream(const ResidualStream& x) {
+  const bool bf16_values_read = reads_bf16_values(x.residual);
+  const auto [input, normalized] = normalize_for_products(x, norm1_, bf16_values_read);
+  const auto branch = drop_path1_(attend(normalized, bf16_values_read));
+  const auto [attended, normalized_attended] = normalize_for_products({input, branch}, norm2_, bf16_values_read);
+  const auto mlp_branch = bf16_values_read ? mlp_->forward_bf16_values(normalized_attended) : mlp_(normalized_attended);
+  return {attended, drop_path2_(mlp_branch)};
 }
+
+torch::Tensor SwinBlockImpl::forward(const torch::Tensor& x) { return forward_stream({x, {}}).value(); }
 
 SwinStageImpl::SwinStageImpl(const SwinOptions& options, int64_t stage, const std::vector<double>& drop_paths) {
   if (stage > 0) downsample_ = register_module("downsample", PatchMerging(options.stage_dim(stage - 1)));
@@ -86,8 +91,9 @@ SwinStageImpl::SwinStageImpl(const SwinOptions& options, int64_t stage, const st
 
 torch::Tensor SwinStageImpl::forward(torch::Tensor x) {
   if (!downsample_.is_empty()) x = downsample_(x);
-  for (auto& block : blocks_) x = block(x);
-  return x;
+  ResidualStream stream{x, {}};
+  for (auto& block : blocks_) stream = block->forward_stream(stream);
+  return stream.value();
 }
 
 SwinTransformerImpl::SwinTransformerImpl(const SwinOptions& options)

@@ -6,6 +6,7 @@
 #include "models/layers/mlp.h"
 #include "models/layers/patch_embed.h"
 #include "models/layers/patch_merging.h"
+#include "models/layers/residual_stream.h"
 #include "models/layers/window_attention.h"
 #include "models/swin/swin_options.h"
 
@@ -38,9 +39,12 @@ class SwinBlockImpl : public torch::nn::Module {
  public:
   explicit SwinBlockImpl(const SwinBlockOptions& options);
   torch::Tensor forward(const torch::Tensor& x);
+  // The same on the stream, leaving the MLP branch pending (as Block::forward_stream).
+  ResidualStream forward_stream(const ResidualStream& x);
 
  private:
-  torch::Tensor attend(const torch::Tensor& x);
+  // The attention branch of the normalized map, read as bf16 values where `bf16_values_read`.
+  torch::Tensor attend(const torch::Tensor& normalized, bool bf16_values_read);
 
   SwinBlockOptions options_;
   WindowTokens window_tokens_;

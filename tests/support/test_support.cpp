@@ -1,6 +1,7 @@
 #include "support/test_support.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <torch/cuda.h>
@@ -73,6 +74,10 @@ models::VitOptions small_vit(int64_t image_size, int64_t patch_size, int64_t in_
   options.num_heads = heads;
   return options;
 }
+
+IntraOpThreads::IntraOpThreads(int threads) : previous_(at::get_num_threads()) { at::set_num_threads(threads); }
+
+IntraOpThreads::~IntraOpThreads() { at::set_num_threads(previous_); }
 
 double relative_error(const at::Tensor& value, const at::Tensor& exact) {
   const auto exact64 = exact.to(at::kDouble);

@@ -58,6 +58,19 @@ class ScopedBf16Products {
   models::Bf16Products previous_;
 };
 
+// LibTorch's intra-op thread count, for the lifetime of the object. The CPU kernels that serve a
+// batch slice, whose thread runs its operators alone, run with 1; with more, LibTorch's operators do.
+class IntraOpThreads {
+ public:
+  explicit IntraOpThreads(int threads);
+  ~IntraOpThreads();
+  IntraOpThreads(const IntraOpThreads&) = delete;
+  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
+
+ private:
+  int previous_;
+};
+
 // ||value - exact|| / ||exact||, in float64.
 double relative_error(const at::Tensor& value, const at::Tensor& exact);
 

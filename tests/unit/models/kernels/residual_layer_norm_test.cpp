@@ -16,18 +16,7 @@ namespace {
 // Row lengths around the 8-float vectors: shorter than one, whole vectors, and tails.
 const int64_t kRowLengths[] = {1, 3, 8, 13, 64, 192, 197};
 
-// LibTorch's intra-op thread count for a scope. The kernel serves a batch slice, whose thread runs
-// its operators alone (1); a whole batch on several threads keeps LibTorch's operators.
-class IntraOpThreads {
- public:
-  explicit IntraOpThreads(int threads) : previous_(at::get_num_threads()) { at::set_num_threads(threads); }
-  ~IntraOpThreads() { at::set_num_threads(previous_); }
-  IntraOpThreads(const IntraOpThreads&) = delete;
-  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
-
- private:
-  int previous_;
-};
+using vit::testing::IntraOpThreads;
 
 bool kernel_ran(const NormalizedSum& outputs) {
   return outputs.sum.grad_fn() != nullptr &&

@@ -1,12 +1,15 @@
 // The Swin Transformer's pieces: published parameter counts, construction errors for sizes the
 // windows and merges do not divide, window partition/merge and the shifted-window mask, patch
-// merging's neighbour order, stochastic depth over all blocks, and timm's parameter names.
+// merging's neighbour order, stochastic depth over all blocks, timm's parameter names, and bf16
+// on either kernels of its products.
 #include "models/swin/swin_transformer.h"
+#include "app/train/autocast.h"
 #include "models/core/registry.h"
 #include "models/inspect/complexity.h"
 #include "models/layers/patch_merging.h"
 #include "models/layers/window_attention.h"
 #include "models/swin/swin_architecture.h"
+#include "support/test_support.h"
 
 #include <gtest/gtest.h>
 
@@ -231,6 +234,79 @@ TEST(SwinTransformer, StochasticDepthRisesOverAllBlocksAndOnlyInTraining) {
   EXPECT_TRUE(model(images).equal(model(images)));
   model->train();
   EXPECT_FALSE(model(images).equal(model(images)));
+}
+
+// One Swin block by its formula, from the block's own layers, each one called as a module:
+//   y = x + merge(attn(partition(norm1(x)))),  y + mlp(norm2(y))
+// LibTorch's LayerNorm and adds; under bf16 autocast the LayerNorms' outputs cast to bf16 as the
+// layers after them would cast them.
+torch::Tensor by_the_formula(SwinBlock& block, const SwinBlockOptions& options, const torch::Tensor& x, bool bf16) {
+  auto layers = block->named_children();
+  auto norm1 = std::dynamic_pointer_cast<torch::nn::LayerNormImpl>(layers["norm1"]);
+  auto attn = std::dynamic_pointer_cast<WindowAttentionImpl>(layers["attn"]);
+  auto norm2 = std::dynamic_pointer_cast<torch::nn::LayerNormImpl>(layers["norm2"]);
+  auto mlp = std::dynamic_pointer_cast<MlpImpl>(layers["mlp"]);
+  const WindowTokens windows(options.resolution, options.resolution, options.window_size, options.shift_size);
+  const auto shift_mask = options.shift_size > 0 ? *block->named_buffers().find("attn_mask") : torch::Tensor();
+  const auto cast = [&](const torch::Tensor& t) { return bf16 ? t.to(torch::kBFloat16) : t; };
+  const auto y = x + windows.merge(attn->forward(windows.partition(cast(norm1->forward(x))), shift_mask));
+  return y + mlp->forward(cast(norm2->forward(y)));
+}
+
+// A stage's blocks hand on a residual stream, each block's MLP branch added by the next block's
+// first LayerNorm in the same pass; under bf16 autocast with products on the fp32 kernels, the
+// LayerNorms write bf16 values that the window attention and the MLP read as they are. A regular
+// and a shifted block so, forward and backward, against the blocks by their formula: fp32 to
+// fp32's last bits, bf16 (oneDNN's products or the fp32 kernels') to the few bf16 roundings that
+// a LayerNorm's last fp32 bit may flip.
+TEST(SwinTransformer, BlocksOnTheResidualStreamAreTheirFormulaInFp32AndInBf16OnEitherKernels) {
+  const SwinBlockOptions regular{32, 2, 8, 4, 0, 64}, shifted{32, 2, 8, 4, 2, 64};
+  const vit::testing::IntraOpThreads one_thread(1);  // as in a batch slice, where the stream's kernels run
+  torch::manual_seed(31);
+  SwinBlock first(regular), second(shifted);
+  const auto input = torch::randn({2, 8, 8, 32});
+  const auto upstream = torch::randn({2, 8, 8, 32});
+  const auto run = [&](bool bf16, bool on_the_stream) {
+    const auto x = input.clone().requires_grad_();
+    first->zero_grad();
+    second->zero_grad();
+    torch::Tensor y;
+    {
+      const app::AutocastGuard autocast(torch::kCPU, torch::kBFloat16, bf16);
+      if (on_the_stream) {
+        const auto stream = second->forward_stream(first->forward_stream({x, {}}));
+        // The residual adds ran in the LayerNorms' passes (the stream's kernel serves one thread).
+        EXPECT_NE(stream.residual.grad_fn()->name().find("ResidualLayerNorm"), std::string::npos);
+        y = stream.value();
+      } else {
+        y = by_the_formula(second, shifted, by_the_formula(first, regular, x, bf16), bf16);
+      }
+    }
+    (y * upstream).sum().backward();
+    std::vector<torch::Tensor> outputs{y.detach(), x.grad()};
+    for (auto* block : {&first, &second}) {
+      for (const auto& parameter : (*block)->parameters()) outputs.push_back(parameter.grad().clone());
+    }
+    return outputs;
+  };
+  struct Case {
+    const char* name;
+    bool bf16;
+    Bf16Products products;
+    double output_tolerance, gradient_tolerance;
+  };
+  for (const auto& c : {Case{"fp32", false, Bf16Products::kOneDnn, 1e-6, 1e-5},
+                        Case{"bf16, oneDNN's products", true, Bf16Products::kOneDnn, 2e-3, 2e-2},
+                        Case{"bf16 on the fp32 kernels", true, Bf16Products::kFp32Blas, 2e-3, 2e-2}}) {
+    SCOPED_TRACE(c.name);
+    const vit::testing::ScopedBf16Products chosen(c.products);
+    const auto stream = run(c.bf16, true), formula = run(c.bf16, false);
+    ASSERT_EQ(stream.size(), formula.size());
+    EXPECT_LT(vit::testing::relative_error(stream[0], formula[0]), c.output_tolerance);
+    for (size_t i = 1; i < stream.size(); ++i) {
+      EXPECT_LT(vit::testing::relative_error(stream[i], formula[i]), c.gradient_tolerance) << "gradient " << i;
+    }
+  }
 }
 
 }  // namespace
