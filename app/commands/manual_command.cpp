@@ -205,7 +205,7 @@ std::string man_page(const CLI::App& root) {
          "it does not know with the widest set the CPU runs\n"
       << ".TP\n.B VIT_BF16_PRODUCTS\nonednn or blas: where the CPU's bf16 matrix products run; unset, oneDNN on "
          "CPUs with AMX or without a fast system BLAS, else the BLAS's fp32 kernels on bf16 values (vit "
-         "\\-\\-version says which)\n"
+         "\\-\\-version says which, and a bf16 training run logs it)\n"
       << ".TP\n.B VIT_PYTHON\nthe Python interpreter of the ONNX export (default /usr/bin/python3)\n"
       << ".TP\n.B RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT\n"
          "a data-parallel rank's place, as PyTorch's launchers set them (GLOO_SOCKET_IFNAME picks the interface)\n";

@@ -11,6 +11,7 @@
 #include "app/io/checkpoint.h"
 #include "app/io/file_util.h"
 #include "app/io/run_directory.h"
+#include "app/runtime/blas_kernels.h"
 #include "app/runtime/memory_budget.h"
 #include "app/runtime/runtime.h"
 #include "app/runtime/signals.h"
@@ -377,6 +378,13 @@ int run_train(const TrainOptions& options) {
                splits.val ? splits.val->size() : 0, class_names.size(), steps_per_epoch);
   spdlog::info("device {}, {} threads ({}), amp {}; run directory {}", device.str(), threads.count, threads.source,
                name_of(kAmpNames, train.amp), run_dir.string());
+  if (train.amp == AmpMode::Bf16 && device.is_cpu()) {
+    const auto products = chosen_bf16_products();
+    spdlog::info("bf16 products: {}{}", describe(products),
+                 products.products == models::Bf16Products::kFp32Blas
+                     ? "; on these kernels bf16 trains no faster than fp32 (train.amp: none)"
+                     : "");
+  }
   if (training_step.shards() > 1) {
     spdlog::info("each micro-batch runs as {} slices, one per thread (train.threads)", training_step.shards());
   }

@@ -128,4 +128,10 @@ void choose_bf16_products() {
 
 Bf16ProductsChoice chosen_bf16_products() { return bf16_choice(); }
 
+std::string describe(const Bf16ProductsChoice& choice) {
+  const std::string kernels =
+      choice.products == models::Bf16Products::kFp32Blas ? "the BLAS's fp32 kernels on bf16 values" : "oneDNN";
+  return kernels + " (" + choice.reason + ")";
+}
+
 }  // namespace vit::app

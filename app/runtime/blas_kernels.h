@@ -51,5 +51,7 @@ const char* bf16_products_name(models::Bf16Products products);
 // ("onednn" or "blas") where set; another value is a ConfigError that names the variable.
 void choose_bf16_products();
 Bf16ProductsChoice chosen_bf16_products();
+// "KERNELS (REASON)", as `vit --version` and the training log say it.
+std::string describe(const Bf16ProductsChoice& choice);
 
 }  // namespace vit::app

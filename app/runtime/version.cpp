@@ -41,12 +41,7 @@ std::string blas_kernels_line() {
   return fmt::format("\nBLAS kernels: {} ({})", kernels.name, chooser);
 }
 
-std::string bf16_products_line() {
-  const auto choice = chosen_bf16_products();
-  const auto kernels =
-      choice.products == models::Bf16Products::kFp32Blas ? "the BLAS's fp32 kernels on bf16 values" : "oneDNN";
-  return fmt::format("\nbf16 products: {} ({})", kernels, choice.reason);
-}
+std::string bf16_products_line() { return "\nbf16 products: " + describe(chosen_bf16_products()); }
 
 }  // namespace
 

@@ -212,6 +212,11 @@ TEST(Bf16Products, ChangeTheBitsOfABf16TrainingRunButNotItsCourse) {
                                 std::string("VIT_BF16_PRODUCTS=") + (on_blas != 0 ? "blas" : "onednn"));
     ASSERT_EQ(result.exit_code, 0) << result.err;
     losses[on_blas] = loss_column(run / "steps.csv");
+    // The log says where the products ran, and on the fp32 kernels that bf16 buys no speed there.
+    const std::string products = on_blas != 0 ? "the BLAS's fp32 kernels on bf16 values" : "oneDNN";
+    EXPECT_NE(result.err.find("bf16 products: " + products + " (set by VIT_BF16_PRODUCTS)"), std::string::npos)
+        << result.err;
+    EXPECT_EQ(result.err.find("bf16 trains no faster than fp32") != std::string::npos, on_blas != 0) << result.err;
   }
   ASSERT_EQ(losses[0].size(), losses[1].size());
   ASSERT_FALSE(losses[0].empty());
