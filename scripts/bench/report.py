@@ -60,7 +60,8 @@ def main():
             precision = "fp32" if amp == "none" else amp
             targets.append((f"{name}: {precision} {mode} vs {peer} {precision}", ratio, needed, ratio >= needed))
 
-    for name in ("fashion_mnist", "vit_50_tokens", "vit_tiny_patch16_224"):
+    for name in ("fashion_mnist", "vit_50_tokens", "vit_tiny_patch16_224", "vit_small_patch16_224",
+                 "vit_cifar_65_tokens"):
         for mode in ("train", "eval"):
             same_precision(name, mode, 1.3)
     same_precision("deit_tiny_distilled_patch16_224", "train", 1.2)
