@@ -10,6 +10,8 @@
 #include <cpuid.h>
 #endif
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 namespace vit::app {
@@ -32,8 +34,25 @@ Bf16ProductsChoice& bf16_choice() {
   return choice;
 }
 
+// OpenBLAS matches OPENBLAS_CORETYPE against its kernel sets' names without regard to case, and
+// silently detects the CPU when the value names none of them.
+bool names_kernels(std::string_view requested, std::string_view kernels) {
+  return requested.size() == kernels.size() &&
+         std::equal(requested.begin(), requested.end(), kernels.begin(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+         });
+}
+
 BlasKernels& chosen_kernels() {
-  static BlasKernels kernels{openblas_kernels(), "", std::getenv("OPENBLAS_CORETYPE") != nullptr};
+  static BlasKernels kernels = [] {
+    BlasKernels loaded;
+    loaded.name = openblas_kernels();
+    if (const char* requested = std::getenv("OPENBLAS_CORETYPE"); requested != nullptr && !loaded.name.empty()) {
+      loaded.from_environment = names_kernels(requested, loaded.name);
+      if (!loaded.from_environment) loaded.ignored_request = requested;
+    }
+    return loaded;
+  }();
   return kernels;
 }
 
@@ -90,11 +109,16 @@ void fit_blas_kernels_to_cpu() {
   quit();
   init();
   const auto now = openblas_kernels();
-  if (now == kernels.name) {
-    ::unsetenv("OPENBLAS_CORETYPE");  // this OpenBLAS was built without them
+  if (now == kernels.name) {  // this OpenBLAS was built without them
+    if (kernels.ignored_request.empty()) {
+      ::unsetenv("OPENBLAS_CORETYPE");
+    } else {
+      ::setenv("OPENBLAS_CORETYPE", kernels.ignored_request.c_str(), 1);
+    }
     return;
   }
-  kernels = {now, kernels.name, false};
+  kernels.replaced = kernels.name;
+  kernels.name = now;
 }
 
 BlasKernels blas_kernels() { return chosen_kernels(); }

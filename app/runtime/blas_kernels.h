@@ -26,6 +26,7 @@ struct BlasKernels {
   std::string name;               // OpenBLAS's kernel set in use ("Cooperlake"), "" for another BLAS
   std::string replaced;           // the fallback vit replaced ("Prescott"), else ""
   bool from_environment = false;  // OPENBLAS_CORETYPE chose them
+  std::string ignored_request;    // an OPENBLAS_CORETYPE that names none of OpenBLAS's kernel sets
 };
 
 // Run first thing in main, before any matrix product: where OpenBLAS took this CPU for one it does

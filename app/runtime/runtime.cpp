@@ -76,9 +76,14 @@ ThreadCount configure_threads(int64_t threads) {
         "update-alternatives --config libblas.so.3-x86_64-linux-gnu",
         blas.name, blas.path);
   }
-  if (const auto kernels = blas_kernels(); !kernels.replaced.empty()) {
+  const auto kernels = blas_kernels();
+  if (!kernels.replaced.empty()) {
     spdlog::debug("OpenBLAS took this CPU for a {}; its {} kernels run instead (OPENBLAS_CORETYPE chooses others)",
                   kernels.replaced, kernels.name);
+  }
+  if (!kernels.ignored_request.empty()) {
+    spdlog::warn("OPENBLAS_CORETYPE='{}' names none of OpenBLAS's kernel sets; its {} kernels run",
+                 kernels.ignored_request, kernels.name);
   }
   return chosen;
 }

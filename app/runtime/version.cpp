@@ -35,9 +35,12 @@ std::string blas_in_use() {
 std::string blas_kernels_line() {
   const auto kernels = blas_kernels();
   if (kernels.name.empty()) return "";
-  const auto chooser = kernels.from_environment   ? "set by OPENBLAS_CORETYPE"
-                       : kernels.replaced.empty() ? "OpenBLAS's choice"
-                                                  : "chosen by vit: OpenBLAS took this CPU for a " + kernels.replaced;
+  auto chooser = kernels.from_environment   ? "set by OPENBLAS_CORETYPE"
+                 : kernels.replaced.empty() ? "OpenBLAS's choice"
+                                            : "chosen by vit: OpenBLAS took this CPU for a " + kernels.replaced;
+  if (!kernels.ignored_request.empty()) {
+    chooser += fmt::format("; OPENBLAS_CORETYPE='{}' names none of its kernel sets", kernels.ignored_request);
+  }
   return fmt::format("\nBLAS kernels: {} ({})", kernels.name, chooser);
 }
 

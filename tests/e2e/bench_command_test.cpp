@@ -156,6 +156,23 @@ TEST(Blas, AUsersOpenblasCoretypeWins) {
   const auto chosen = kernels_line("OPENBLAS_CORETYPE=Prescott");
   EXPECT_EQ(chosen.name, "Prescott");
   EXPECT_EQ(chosen.chooser, "set by OPENBLAS_CORETYPE");
+  // OpenBLAS matches the name without regard to case.
+  EXPECT_EQ(kernels_line("OPENBLAS_CORETYPE=prescott").chooser, "set by OPENBLAS_CORETYPE");
+}
+
+// OpenBLAS silently detects the CPU when OPENBLAS_CORETYPE names no kernel set (a typo, or a core
+// newer than the library); vit says so instead of crediting the variable.
+TEST(Blas, AnOpenblasCoretypeThatNamesNoKernelsIsReportedAsIgnored) {
+  if (kernels_line().name.empty()) GTEST_SKIP() << "the BLAS in use is not OpenBLAS";
+  const auto ignored = kernels_line("OPENBLAS_CORETYPE=NoSuchCore");
+  EXPECT_NE(ignored.chooser.find("OPENBLAS_CORETYPE='NoSuchCore' names none of its kernel sets"), std::string::npos)
+      << ignored.chooser;
+  EXPECT_EQ(ignored.chooser.find("set by OPENBLAS_CORETYPE"), std::string::npos) << ignored.chooser;
+  if (app::this_cpu_vector_extensions().avx2_fma) EXPECT_NE(ignored.name, "Prescott");
+  const auto run = run_vit("bench --mode eval --batch-size 2 " + kTinyModel, "OPENBLAS_CORETYPE=NoSuchCore");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.err.find("OPENBLAS_CORETYPE='NoSuchCore' names none of OpenBLAS's kernel sets"), std::string::npos)
+      << run.err;
 }
 
 // What `vit --version` says of the CPU's bf16 products: "bf16 products: KERNELS (WHO CHOSE THEM)".
