@@ -38,42 +38,26 @@ results="$work/results.jsonl"
 : >"$results"
 
 default_config=configs/fashion_mnist_vit.yaml
-tiny_config="$work/vit_tiny.yaml"
-cat >"$tiny_config" <<YAML
-model: {preset: vit_tiny_patch16_224, num_classes: 10}
-train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
-YAML
-tokens50_config="$work/vit_50_tokens.yaml"
-cat >"$tokens50_config" <<YAML
-model: {image_size: 28, patch_size: 4, in_chans: 1, num_classes: 10, dim: 128, depth: 6, heads: 4, mlp_ratio: 2.0, pool: mean}
-train: {optimizer: adamw, lr: 2.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.05}
-YAML
-small_config="$work/vit_small.yaml"
-cat >"$small_config" <<YAML
-model: {preset: vit_small_patch16_224, num_classes: 10}
-train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
-YAML
-cifar_config="$work/vit_cifar_65_tokens.yaml"
-cat >"$cifar_config" <<YAML
-model: {image_size: 32, patch_size: 4, in_chans: 3, num_classes: 10, dim: 256, depth: 8, heads: 8, mlp_ratio: 4.0, pool: cls}
-train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
-YAML
-deit_config="$work/deit_tiny.yaml"
-cat >"$deit_config" <<YAML
-model: {preset: deit_tiny_distilled_patch16_224, num_classes: 10}
-train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
-YAML
+# case_config NAME MODEL TRAIN: a case's config (two YAML flow mappings) in the work folder; prints its path.
+case_config() {
+  printf 'model: %s\ntrain: %s\n' "$2" "$3" >"$work/$1.yaml"
+  echo "$work/$1.yaml"
+}
+# The recipe of the 10-class cases at 224 px and of the CIFAR-size ViT.
+adamw_recipe="{optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}"
+tiny_config=$(case_config vit_tiny "{preset: vit_tiny_patch16_224, num_classes: 10}" "$adamw_recipe")
+tokens50_config=$(case_config vit_50_tokens \
+  "{image_size: 28, patch_size: 4, in_chans: 1, num_classes: 10, dim: 128, depth: 6, heads: 4, mlp_ratio: 2.0, pool: mean}" \
+  "{optimizer: adamw, lr: 2.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.05}")
+small_config=$(case_config vit_small "{preset: vit_small_patch16_224, num_classes: 10}" "$adamw_recipe")
+cifar_config=$(case_config vit_cifar_65_tokens \
+  "{image_size: 32, patch_size: 4, in_chans: 3, num_classes: 10, dim: 256, depth: 8, heads: 8, mlp_ratio: 4.0, pool: cls}" \
+  "$adamw_recipe")
+deit_config=$(case_config deit_tiny "{preset: deit_tiny_distilled_patch16_224, num_classes: 10}" "$adamw_recipe")
 mae_config=configs/fashion_mnist_mae.yaml
-detr_config="$work/detr_shapes.yaml"
-cat >"$detr_config" <<YAML
-model: {preset: detr_shapes_64}
-train: {optimizer: adamw, lr: 5.0e-4, weight_decay: 1.0e-4, grad_clip: 0.1}
-YAML
-swin_config="$work/swin_tiny.yaml"
-cat >"$swin_config" <<YAML
-model: {preset: swin_tiny_patch4_window7_224, num_classes: 10}
-train: {optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}
-YAML
+detr_config=$(case_config detr_shapes "{preset: detr_shapes_64}" \
+  "{optimizer: adamw, lr: 5.0e-4, weight_decay: 1.0e-4, grad_clip: 0.1}")
+swin_config=$(case_config swin_tiny "{preset: swin_tiny_patch4_window7_224, num_classes: 10}" "$adamw_recipe")
 
 # measure name config mode batch steps amp...
 # Within each round, vitcpp and the reference alternate, one timed repeat each, for every amp in
