@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 namespace vit::models {
@@ -49,44 +50,82 @@ VIT_AVX512_BF16 inline __m512 looked_up(const std::vector<float>& table, __m256i
   return _mm512_i32gather_ps(_mm512_cvtepu16_epi32(bits), table.data(), 4);
 }
 
-VIT_AVX512_BF16 void forward_elements(const float* hidden, c10::BFloat16* rounded_hidden, float* activated,
+// The bf16 bits of 16 values: fp32 ones rounded, bf16 ones as they are.
+VIT_AVX512_BF16 inline __m256i loaded_bits(const float* x, __mmask16 mask) {
+  return bf16_bits(_mm512_maskz_loadu_ps(mask, x));
+}
+VIT_AVX512_BF16 inline __m256i loaded_bits(const c10::BFloat16* x, __mmask16 mask) {
+  return _mm256_maskz_loadu_epi16(mask, x);
+}
+
+// 16 values rounded to bf16, stored as fp32 or bf16.
+VIT_AVX512_BF16 inline void store_rounded(float* out, __mmask16 mask, __m512 x) {
+  _mm512_mask_storeu_ps(out, mask, bf16_rounded(x));
+}
+VIT_AVX512_BF16 inline void store_rounded(c10::BFloat16* out, __mmask16 mask, __m512 x) {
+  _mm256_mask_storeu_epi16(out, mask, bf16_bits(x));
+}
+
+// `rounded_hidden` receives bf16(hidden) where hidden is fp32; a bf16 hidden is kept as it is.
+template <typename Value>
+VIT_AVX512_BF16 void forward_elements(const Value* hidden, c10::BFloat16* rounded_hidden, Value* activated,
                                       int64_t begin, int64_t end) {
   const auto& table = GeluTables::get().activated;
   for (int64_t i = begin; i < end; i += 16) {
     const auto mask = lanes(i, end);
-    const auto bits = bf16_bits(_mm512_maskz_loadu_ps(mask, hidden + i));
-    _mm256_mask_storeu_epi16(rounded_hidden + i, mask, bits);
-    _mm512_mask_storeu_ps(activated + i, mask, looked_up(table, bits));
+    const auto bits = loaded_bits(hidden + i, mask);
+    if constexpr (std::is_same_v<Value, float>) _mm256_mask_storeu_epi16(rounded_hidden + i, mask, bits);
+    store_rounded(activated + i, mask, looked_up(table, bits));  // already bf16 values: exact
   }
 }
 
-VIT_AVX512_BF16 void backward_elements(const float* grad, const c10::BFloat16* rounded_hidden, float* grad_hidden,
+template <typename Value>
+VIT_AVX512_BF16 void backward_elements(const Value* grad, const c10::BFloat16* rounded_hidden, Value* grad_hidden,
                                        int64_t begin, int64_t end) {
   const auto& table = GeluTables::get().derivative;
   for (int64_t i = begin; i < end; i += 16) {
     const auto mask = lanes(i, end);
     const auto derivative = looked_up(table, _mm256_maskz_loadu_epi16(mask, rounded_hidden + i));
-    const auto g = bf16_rounded(_mm512_maskz_loadu_ps(mask, grad + i));
-    _mm512_mask_storeu_ps(grad_hidden + i, mask, bf16_rounded(_mm512_mul_ps(g, derivative)));
+    const auto g = widened(loaded_bits(grad + i, mask));
+    store_rounded(grad_hidden + i, mask, _mm512_mul_ps(g, derivative));
   }
 }
 
 #else
 
-void forward_elements(const float*, c10::BFloat16*, float*, int64_t, int64_t) {}
-void backward_elements(const float*, const c10::BFloat16*, float*, int64_t, int64_t) {}
+template <typename Value>
+void forward_elements(const Value*, c10::BFloat16*, Value*, int64_t, int64_t) {}
+template <typename Value>
+void backward_elements(const Value*, const c10::BFloat16*, Value*, int64_t, int64_t) {}
 
 #endif
 
+template <typename Value>
+void forward_pass(const at::Tensor& hidden, at::Tensor& rounded_hidden, at::Tensor& activated) {
+  at::parallel_for(0, hidden.numel(), vector16::kElementsPerTask, [&](int64_t begin, int64_t end) {
+    forward_elements(hidden.data_ptr<Value>(), rounded_hidden.data_ptr<c10::BFloat16>(), activated.data_ptr<Value>(),
+                     begin, end);
+  });
+}
+
+template <typename Value>
+void backward_pass(const at::Tensor& grad, const at::Tensor& rounded_hidden, at::Tensor& grad_hidden) {
+  at::parallel_for(0, grad.numel(), vector16::kElementsPerTask, [&](int64_t begin, int64_t end) {
+    backward_elements(grad.data_ptr<Value>(), rounded_hidden.data_ptr<c10::BFloat16>(), grad_hidden.data_ptr<Value>(),
+                      begin, end);
+  });
+}
+
+// Over fp32 or bf16 tensors (the gradient has the dtype of the output); the saved hidden is bf16
+// either way.
 struct Bf16Gelu : public torch::autograd::Function<Bf16Gelu> {
   static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& hidden) {
     const auto input = hidden.contiguous();
-    auto rounded_hidden = at::empty(input.sizes(), input.options().dtype(at::kBFloat16));
+    const bool rounds = input.scalar_type() == at::kFloat;
+    auto rounded_hidden = rounds ? at::empty(input.sizes(), input.options().dtype(at::kBFloat16)) : input;
     auto activated = at::empty_like(input);
-    at::parallel_for(0, input.numel(), vector16::kElementsPerTask, [&](int64_t begin, int64_t end) {
-      forward_elements(input.data_ptr<float>(), rounded_hidden.data_ptr<c10::BFloat16>(), activated.data_ptr<float>(),
-                       begin, end);
-    });
+    rounds ? forward_pass<float>(input, rounded_hidden, activated)
+           : forward_pass<c10::BFloat16>(input, rounded_hidden, activated);
     context->save_for_backward({rounded_hidden});
     return activated;
   }
@@ -96,10 +135,8 @@ struct Bf16Gelu : public torch::autograd::Function<Bf16Gelu> {
     const auto rounded_hidden = context->get_saved_variables()[0];
     const auto grad = output_grads[0].contiguous();
     auto grad_hidden = at::empty(grad.sizes(), grad.options());
-    at::parallel_for(0, grad.numel(), vector16::kElementsPerTask, [&](int64_t begin, int64_t end) {
-      backward_elements(grad.data_ptr<float>(), rounded_hidden.data_ptr<c10::BFloat16>(), grad_hidden.data_ptr<float>(),
-                        begin, end);
-    });
+    grad.scalar_type() == at::kFloat ? backward_pass<float>(grad, rounded_hidden, grad_hidden)
+                                     : backward_pass<c10::BFloat16>(grad, rounded_hidden, grad_hidden);
     return {grad_hidden};
   }
 };
@@ -109,8 +146,10 @@ struct Bf16Gelu : public torch::autograd::Function<Bf16Gelu> {
 bool gelu_of_bf16_values_vectorized() { return vector16::avx512_bf16_available(); }
 
 at::Tensor gelu_of_bf16_values(const at::Tensor& hidden) {
-  if (!vector16::avx512_bf16_available() || !hidden.device().is_cpu() || hidden.scalar_type() != at::kFloat) {
-    return at::gelu(hidden.to(at::kBFloat16)).to(at::kFloat);
+  const bool of_bf16 = hidden.scalar_type() == at::kBFloat16;
+  if (!vector16::avx512_bf16_available() || !hidden.device().is_cpu() ||
+      (hidden.scalar_type() != at::kFloat && !of_bf16)) {
+    return of_bf16 ? at::gelu(hidden) : at::gelu(hidden.to(at::kBFloat16)).to(at::kFloat);
   }
   return Bf16Gelu::apply(hidden);
 }

@@ -1,7 +1,7 @@
 #pragma once
 
 // Sixteen-float AVX-512 vectors with AVX512-BF16's rounding to bf16, for the kernels that sit
-// between bf16 products on the fp32 kernels (bf16_products.h): rounding to bf16 values, GELU; and
+// between bf16 products (bf16_products.h): rounding to bf16 values, GELU; and
 // the lanes of a partial vector, for unpacked_gemm.
 // Functions marked VIT_AVX512_BF16 may run only where avx512_bf16_available() says so. Included by
 // kernel sources only: it pulls in <immintrin.h>.

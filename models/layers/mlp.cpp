@@ -4,6 +4,8 @@
 #include "models/kernels/bf16_gelu.h"
 #include "models/kernels/bf16_products.h"
 
+#include <torch/csrc/jit/frontend/tracer.h>
+
 namespace vit::models {
 
 MlpImpl::MlpImpl(const MlpOptions& options)
@@ -15,7 +17,17 @@ MlpImpl::MlpImpl(const MlpOptions& options)
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   if (fuses_gelu(x)) return drop2_(hidden_and_output_in_fp32(bf16_values(x)));
-  return drop2_(fc2_(drop1_(act_(fc1_(x)))));
+  return drop2_(fc2_(drop1_(activated(fc1_(x)))));
+}
+
+// Autocast's bf16 products hand GELU bf16 activations, which its one-pass kernel takes as they
+// are (models/kernels/bf16_gelu.h); the tracer records LibTorch's GELU.
+torch::Tensor MlpImpl::activated(const torch::Tensor& hidden) {
+  if (hidden.scalar_type() == torch::kBFloat16 && hidden.device().is_cpu() && gelu_of_bf16_values_vectorized() &&
+      !torch::jit::tracer::isTracing()) {
+    return gelu_of_bf16_values(hidden);
+  }
+  return act_(hidden);
 }
 
 torch::Tensor MlpImpl::forward_bf16_values(const torch::Tensor& x_values) {

@@ -25,6 +25,7 @@ class MlpImpl : public torch::nn::Module {
   torch::Tensor forward_bf16_values(const torch::Tensor& x_values);
 
  private:
+  torch::Tensor activated(const torch::Tensor& hidden);
   bool fuses_gelu(const torch::Tensor& x) const;
   torch::Tensor hidden_and_output_in_fp32(const torch::Tensor& x_values);
 

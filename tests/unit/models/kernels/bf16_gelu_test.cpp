@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,50 +54,64 @@ torch::Tensor preactivations() {
   return x;
 }
 
+// The kernel takes fp32 (a product on the fp32 kernels, unrounded) or bf16 (a product on
+// oneDNN's bf16 kernels) and answers in the same dtype.
+const std::vector<torch::ScalarType> kHiddenDtypes = {torch::kFloat32, torch::kBFloat16};
+
 TEST(Bf16Gelu, IsGeluOfTheBf16ValueRoundedToBf16) {
   SKIP_WITHOUT_KERNEL();
-  const auto hidden = preactivations();
-  const auto activated = gelu_of_bf16_values(hidden);
-  ASSERT_EQ(activated.scalar_type(), torch::kFloat32);
-  ASSERT_EQ(activated.sizes(), hidden.sizes());
-  expect_rounded_once(activated, gelu64(bf16_of(hidden)), "gelu");
+  for (const auto dtype : kHiddenDtypes) {
+    const auto hidden = preactivations().to(dtype);
+    const auto activated = gelu_of_bf16_values(hidden);
+    ASSERT_EQ(activated.scalar_type(), dtype);
+    ASSERT_EQ(activated.sizes(), hidden.sizes());
+    expect_rounded_once(activated, gelu64(bf16_of(hidden)), "gelu of " + std::string(c10::toString(dtype)));
+  }
 }
 
 TEST(Bf16Gelu, GradientIsTheBf16GradientTimesTheDerivativeRoundedToBf16) {
   SKIP_WITHOUT_KERNEL();
-  const auto hidden = preactivations().requires_grad_();
-  const auto activated = gelu_of_bf16_values(hidden);
-  ASSERT_NE(activated.grad_fn(), nullptr);
-  EXPECT_NE(activated.grad_fn()->name().find("Bf16Gelu"), std::string::npos) << "the kernel did not run";
-  const auto upstream = torch::randn(hidden.sizes());  // fp32, not bf16 values: the kernel rounds it
-  activated.backward(upstream);
-  expect_rounded_once(hidden.grad(), bf16_of(upstream) * gelu_derivative64(bf16_of(hidden)), "gradient");
+  for (const auto dtype : kHiddenDtypes) {
+    const auto hidden = preactivations().to(dtype).requires_grad_();
+    const auto activated = gelu_of_bf16_values(hidden);
+    ASSERT_NE(activated.grad_fn(), nullptr);
+    EXPECT_NE(activated.grad_fn()->name().find("Bf16Gelu"), std::string::npos) << "the kernel did not run";
+    const auto upstream = torch::randn(hidden.sizes()).to(dtype);  // in fp32 not bf16 values: the kernel rounds it
+    activated.backward(upstream);
+    ASSERT_EQ(hidden.grad().scalar_type(), dtype);
+    expect_rounded_once(hidden.grad(), bf16_of(upstream) * gelu_derivative64(bf16_of(hidden)),
+                        "gradient of " + std::string(c10::toString(dtype)));
+  }
 }
 
-// What the kernel replaces: autocast's cast of the product to bf16, LibTorch's bf16 GELU, and the
-// cast back to fp32 for the next product, differentiated by autograd. LibTorch's bf16 GELU (oneDNN's
-// on x86) rounds its own erf approximation, off by a bf16 unit on ~1 % of values and further in the
-// negative tail; the kernel is to be as close to the float64 definition everywhere.
+// What the kernel replaces: LibTorch's bf16 GELU, and on fp32 autocast's cast of the product to
+// bf16 before it and the cast back to fp32 for the next product, differentiated by autograd.
+// LibTorch's bf16 GELU (oneDNN's on x86) rounds its own erf approximation, off by a bf16 unit on
+// ~1 % of values and further in the negative tail; the kernel is to be as close to the float64
+// definition everywhere.
 TEST(Bf16Gelu, ValuesAndGradientsAreTheUnfusedLayersOrCloserToTheDefinition) {
-  torch::manual_seed(32);
-  const auto hidden = (torch::randn({64, 768}) * 2).requires_grad_();  // ~49 k elements: several parallel tasks
-  const auto upstream = torch::randn(hidden.sizes());
-  const auto fused = gelu_of_bf16_values(hidden);
-  fused.backward(upstream);
-  const auto fused_grad = hidden.grad().clone();
-  hidden.mutable_grad().reset();
-  const auto unfused = torch::gelu(hidden.to(torch::kBFloat16)).to(torch::kFloat32);
-  unfused.backward(upstream);
+  for (const auto dtype : kHiddenDtypes) {
+    torch::manual_seed(32);
+    const auto hidden = (torch::randn({64, 768}) * 2).to(dtype).requires_grad_();  // ~49 k: several tasks
+    const auto upstream = torch::randn(hidden.sizes()).to(dtype);
+    const auto fused = gelu_of_bf16_values(hidden);
+    fused.backward(upstream);
+    const auto fused_grad = hidden.grad().clone();
+    hidden.mutable_grad().reset();
+    const auto unfused = torch::gelu(hidden.to(torch::kBFloat16)).to(dtype);
+    unfused.backward(upstream);
 
-  const auto x64 = bf16_of(hidden.detach());
-  const auto exact_values = gelu64(x64), exact_grads = bf16_of(upstream) * gelu_derivative64(x64);
-  for (const auto& [name, ours, theirs, exact] : {std::tuple{"values", fused, unfused, exact_values},
-                                                  std::tuple{"gradients", fused_grad, hidden.grad(), exact_grads}}) {
-    EXPECT_GE(ours.eq(theirs).sum().item<int64_t>(), ours.numel() * 97 / 100) << name;
-    const auto our_error = (ours.to(torch::kFloat64) - exact).abs() / exact.abs().clamp_min(1e-30);
-    const auto their_error = (theirs.to(torch::kFloat64) - exact).abs() / exact.abs().clamp_min(1e-30);
-    EXPECT_LE(our_error.max().item<double>(), std::max(their_error.max().item<double>(), 1.0 / 256)) << name;
-    EXPECT_LE(our_error.mean().item<double>(), their_error.mean().item<double>()) << name;
+    const auto x64 = bf16_of(hidden.detach());
+    const auto exact_values = gelu64(x64), exact_grads = bf16_of(upstream) * gelu_derivative64(x64);
+    for (const auto& [name, ours, theirs, exact] : {std::tuple{"values", fused, unfused, exact_values},
+                                                    std::tuple{"gradients", fused_grad, hidden.grad(), exact_grads}}) {
+      const auto label = std::string(name) + " of " + c10::toString(dtype);
+      EXPECT_GE(ours.eq(theirs).sum().item<int64_t>(), ours.numel() * 97 / 100) << label;
+      const auto our_error = (ours.to(torch::kFloat64) - exact).abs() / exact.abs().clamp_min(1e-30);
+      const auto their_error = (theirs.to(torch::kFloat64) - exact).abs() / exact.abs().clamp_min(1e-30);
+      EXPECT_LE(our_error.max().item<double>(), std::max(their_error.max().item<double>(), 1.0 / 256)) << label;
+      EXPECT_LE(our_error.mean().item<double>(), their_error.mean().item<double>()) << label;
+    }
   }
 }
 
@@ -112,12 +127,29 @@ bool graph_has(const torch::Tensor& output, const std::string& node_name) {
   return false;
 }
 
+// The dtype the GELU kernel ran on in an output's graph; none where LibTorch's GELU ran.
+std::optional<c10::ScalarType> gelu_kernel_dtype(const torch::Tensor& output) {
+  std::optional<c10::ScalarType> dtype;
+  std::vector<torch::autograd::Node*> pending = {output.grad_fn().get()};
+  while (!pending.empty()) {
+    auto* node = pending.back();
+    pending.pop_back();
+    if (node == nullptr) continue;
+    if (node->name().find("Bf16Gelu") != std::string::npos) {
+      dtype = c10::typeMetaToScalarType(node->input_metadata(0).dtype());
+    }
+    for (const auto& edge : node->next_edges()) pending.push_back(edge.function.get());
+  }
+  return dtype;
+}
+
 struct MlpRun {
   torch::Tensor output, input_grad, fc1_weight_grad, fc2_bias_grad;
-  bool fused;
+  std::optional<c10::ScalarType> gelu_kernel;
+  bool libtorch_gelu;
 };
 
-MlpRun run_mlp(Bf16Products products, double drop, bool training) {
+MlpRun run_mlp(Bf16Products products, double drop, bool training, bool autocast = true) {
   const ScopedBf16Products chosen(products);
   torch::manual_seed(33);
   Mlp mlp(MlpOptions{48, 192, drop});
@@ -125,18 +157,23 @@ MlpRun run_mlp(Bf16Products products, double drop, bool training) {
   const auto x = torch::randn({2, 17, 48}).requires_grad_();
   torch::Tensor y;
   {
-    const app::AutocastGuard autocast(torch::kCPU, torch::kBFloat16, true);
+    const app::AutocastGuard guard(torch::kCPU, torch::kBFloat16, autocast);
     y = mlp(x);
   }
   (y.to(torch::kFloat32) * torch::randn(y.sizes())).sum().backward();
   auto params = mlp->named_parameters();
-  return {y, x.grad(), params["fc1.weight"].grad(), params["fc2.bias"].grad(), graph_has(y, "Bf16Gelu")};
+  return {y,
+          x.grad(),
+          params["fc1.weight"].grad(),
+          params["fc2.bias"].grad(),
+          gelu_kernel_dtype(y),
+          graph_has(y, "GeluBackward")};
 }
 
-// The same layers unfused, each product on the fp32 kernels: linear() (rounding each product to
-// bf16), LibTorch's bf16 GELU.
-MlpRun run_unfused_layers() {
-  const ScopedBf16Products chosen(Bf16Products::kFp32Blas);
+// The same layers one by one with LibTorch's bf16 GELU, each product on the given kernels (on the
+// fp32 kernels, linear() rounds each product to bf16).
+MlpRun run_unfused_layers(Bf16Products products) {
+  const ScopedBf16Products chosen(products);
   torch::manual_seed(33);
   Mlp mlp(MlpOptions{48, 192, 0.0});
   const auto x = torch::randn({2, 17, 48}).requires_grad_();
@@ -148,29 +185,43 @@ MlpRun run_unfused_layers() {
     y = linear(hidden, params["fc2.weight"], params["fc2.bias"]);
   }
   (y.to(torch::kFloat32) * torch::randn(y.sizes())).sum().backward();
-  return {y, x.grad(), params["fc1.weight"].grad(), params["fc2.bias"].grad(), false};
+  return {y, x.grad(), params["fc1.weight"].grad(), params["fc2.bias"].grad(), std::nullopt, true};
 }
 
-TEST(Bf16Gelu, MlpFusesItBetweenProductsOnTheFp32KernelsOnly) {
+// Between products on the fp32 kernels the hidden activations stay in fp32 and GELU rounds them;
+// where the layers run one by one under bf16 autocast (oneDNN's products, or a dropout that drops
+// between them) GELU reads and writes bf16; without autocast LibTorch's GELU runs.
+TEST(Bf16Gelu, MlpRunsItInFp32BetweenProductsOnTheFp32KernelsAndInBf16Elsewhere) {
   SKIP_WITHOUT_KERNEL();
-  EXPECT_TRUE(run_mlp(Bf16Products::kFp32Blas, 0.0, true).fused);
-  EXPECT_TRUE(run_mlp(Bf16Products::kFp32Blas, 0.1, false).fused) << "dropout is the identity in eval mode";
-  EXPECT_FALSE(run_mlp(Bf16Products::kFp32Blas, 0.1, true).fused) << "a dropout that drops runs unfused";
-  EXPECT_FALSE(run_mlp(Bf16Products::kOneDnn, 0.0, true).fused);
+  EXPECT_EQ(run_mlp(Bf16Products::kFp32Blas, 0.0, true).gelu_kernel, torch::kFloat32);
+  EXPECT_EQ(run_mlp(Bf16Products::kFp32Blas, 0.1, false).gelu_kernel, torch::kFloat32)
+      << "dropout is the identity in eval mode";
+  EXPECT_EQ(run_mlp(Bf16Products::kFp32Blas, 0.1, true).gelu_kernel, torch::kBFloat16)
+      << "a dropout that drops: the layers one by one";
+  EXPECT_EQ(run_mlp(Bf16Products::kOneDnn, 0.0, true).gelu_kernel, torch::kBFloat16);
+  for (const auto products : {Bf16Products::kFp32Blas, Bf16Products::kOneDnn}) {
+    EXPECT_FALSE(run_mlp(products, 0.0, true).libtorch_gelu);
+    const auto fp32 = run_mlp(products, 0.0, true, /*autocast=*/false);
+    EXPECT_EQ(fp32.gelu_kernel, std::nullopt);
+    EXPECT_TRUE(fp32.libtorch_gelu);
+  }
 }
 
 TEST(Bf16Gelu, FusedMlpComputesWhatItsLayersComputeUnfused) {
-  const auto fused = run_mlp(Bf16Products::kFp32Blas, 0.0, true);
-  const auto unfused = run_unfused_layers();
-  ASSERT_EQ(fused.output.scalar_type(), torch::kBFloat16);
-  const auto close = [](const torch::Tensor& a, const torch::Tensor& b) {
-    // GELU's values may differ by one bf16 rounding next to a tie; the products carry that on.
-    return vit::testing::relative_error(a, b) < 2e-3;
-  };
-  EXPECT_TRUE(close(fused.output, unfused.output));
-  EXPECT_TRUE(close(fused.input_grad, unfused.input_grad));
-  EXPECT_TRUE(close(fused.fc1_weight_grad, unfused.fc1_weight_grad));
-  EXPECT_TRUE(close(fused.fc2_bias_grad, unfused.fc2_bias_grad));
+  for (const auto products : {Bf16Products::kFp32Blas, Bf16Products::kOneDnn}) {
+    const auto fused = run_mlp(products, 0.0, true);
+    const auto unfused = run_unfused_layers(products);
+    ASSERT_EQ(fused.output.scalar_type(), torch::kBFloat16);
+    const auto close = [](const torch::Tensor& a, const torch::Tensor& b) {
+      // GELU's values may differ by one bf16 rounding next to a tie; the products carry that on.
+      return vit::testing::relative_error(a, b) < 2e-3;
+    };
+    const auto kernels = products == Bf16Products::kOneDnn ? "oneDNN" : "fp32 kernels";
+    EXPECT_TRUE(close(fused.output, unfused.output)) << kernels;
+    EXPECT_TRUE(close(fused.input_grad, unfused.input_grad)) << kernels;
+    EXPECT_TRUE(close(fused.fc1_weight_grad, unfused.fc1_weight_grad)) << kernels;
+    EXPECT_TRUE(close(fused.fc2_bias_grad, unfused.fc2_bias_grad)) << kernels;
+  }
 }
 
 }  // namespace
