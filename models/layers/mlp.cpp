@@ -21,12 +21,10 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
 }
 
 // Autocast's bf16 products hand GELU bf16 activations, which its one-pass kernel takes as they
-// are (models/kernels/bf16_gelu.h); the tracer records LibTorch's GELU.
+// are (models/kernels/bf16_gelu.h; LibTorch's GELU where the kernel does not run); the tracer
+// records LibTorch's GELU.
 torch::Tensor MlpImpl::activated(const torch::Tensor& hidden) {
-  if (hidden.scalar_type() == torch::kBFloat16 && hidden.device().is_cpu() && gelu_of_bf16_values_vectorized() &&
-      !torch::jit::tracer::isTracing()) {
-    return gelu_of_bf16_values(hidden);
-  }
+  if (hidden.scalar_type() == torch::kBFloat16 && !torch::jit::tracer::isTracing()) return gelu_of_bf16_values(hidden);
   return act_(hidden);
 }
 

@@ -115,32 +115,24 @@ TEST(Bf16Gelu, ValuesAndGradientsAreTheUnfusedLayersOrCloserToTheDefinition) {
   }
 }
 
-bool graph_has(const torch::Tensor& output, const std::string& node_name) {
+// The first node of an output's autograd graph whose name contains `node_name`, or null.
+torch::autograd::Node* node_named(const torch::Tensor& output, const std::string& node_name) {
   std::vector<torch::autograd::Node*> pending = {output.grad_fn().get()};
   while (!pending.empty()) {
     auto* node = pending.back();
     pending.pop_back();
     if (node == nullptr) continue;
-    if (node->name().find(node_name) != std::string::npos) return true;
+    if (node->name().find(node_name) != std::string::npos) return node;
     for (const auto& edge : node->next_edges()) pending.push_back(edge.function.get());
   }
-  return false;
+  return nullptr;
 }
 
-// The dtype the GELU kernel ran on in an output's graph; none where LibTorch's GELU ran.
+// The dtype the GELU kernel ran on in an output's graph (its output's); none where LibTorch's GELU ran.
 std::optional<c10::ScalarType> gelu_kernel_dtype(const torch::Tensor& output) {
-  std::optional<c10::ScalarType> dtype;
-  std::vector<torch::autograd::Node*> pending = {output.grad_fn().get()};
-  while (!pending.empty()) {
-    auto* node = pending.back();
-    pending.pop_back();
-    if (node == nullptr) continue;
-    if (node->name().find("Bf16Gelu") != std::string::npos) {
-      dtype = c10::typeMetaToScalarType(node->input_metadata(0).dtype());
-    }
-    for (const auto& edge : node->next_edges()) pending.push_back(edge.function.get());
-  }
-  return dtype;
+  const auto* kernel = node_named(output, "Bf16Gelu");
+  if (kernel == nullptr) return std::nullopt;
+  return c10::typeMetaToScalarType(kernel->input_metadata(0).dtype());
 }
 
 struct MlpRun {
@@ -167,7 +159,7 @@ MlpRun run_mlp(Bf16Products products, double drop, bool training, bool autocast 
           params["fc1.weight"].grad(),
           params["fc2.bias"].grad(),
           gelu_kernel_dtype(y),
-          graph_has(y, "GeluBackward")};
+          node_named(y, "GeluBackward") != nullptr};
 }
 
 // The same layers one by one with LibTorch's bf16 GELU, each product on the given kernels (on the
