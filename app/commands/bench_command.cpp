@@ -11,6 +11,7 @@
 #include "app/io/exporter.h"
 #include "app/io/file_util.h"
 #include "app/runtime/blas_kernels.h"
+#include "app/runtime/operator_profile.h"
 #include "app/runtime/runtime.h"
 #include "app/runtime/thread_governor.h"
 #include "app/train/ema.h"
@@ -45,6 +46,7 @@ struct BenchOptions {
   int64_t steps = 20;
   int64_t repeats = 5;
   bool json = false;
+  bool profile = false;  // after the timed repeats, `steps` more under LibTorch's profiler
 };
 
 double median(std::vector<double> values) {
@@ -53,9 +55,17 @@ double median(std::vector<double> values) {
   return values.size() % 2 ? values[middle] : 0.5 * (values[middle - 1] + values[middle]);
 }
 
+// What a benchmark measured: seconds per step for each repeat, and with --profile the operators'
+// times of `steps` further steps (profiled apart, so that the profiler's overhead stays out of the
+// timed repeats).
+struct Measured {
+  std::vector<double> seconds;
+  std::optional<OperatorProfile> profile;
+};
+
 // Seconds per call of `step` for each repeat, after `warmup` untimed calls; `end_of_repeat`
 // runs inside the timed span after each repeat's calls (e.g. reading back what they computed).
-std::vector<double> seconds_per_step(
+Measured measure_steps(
     const BenchOptions& options, torch::Device device, const std::function<void()>& step,
     const std::function<void()>& end_of_repeat = [] {}) {
   const auto wait = [&] {
@@ -73,13 +83,63 @@ std::vector<double> seconds_per_step(
     seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
                       static_cast<double>(options.steps));
   }
-  return seconds;
+  Measured measured{seconds, std::nullopt};
+  if (options.profile) {
+    measured.profile = profile_operators(step, options.steps);
+    end_of_repeat();
+  }
+  return measured;
 }
 
-std::vector<double> images_per_second(const std::vector<double>& seconds, int64_t batch_size) {
+nlohmann::json profile_json(const OperatorProfile& profile) {
+  auto operators = nlohmann::json::array();
+  for (const auto& op : profile.operators) {
+    operators.push_back({{"name", op.name},
+                         {"shapes", op.shapes},
+                         {"calls_per_step", op.calls_per_step},
+                         {"ms_per_step", op.ms_per_step},
+                         {"gflop_per_step", op.gflop_per_step}});
+  }
+  return {{"steps", profile.steps},
+          {"ms_per_step", profile.ms_per_step()},
+          {"product_ms_per_step", profile.product_ms_per_step()},
+          {"product_gflop_per_step", profile.product_gflop_per_step()},
+          {"operators", operators}};
+}
+
+// The images/s of each repeat, and the profile when there is one.
+nlohmann::json throughput_json(const Measured& measured, int64_t images_per_step) {
   std::vector<double> rates;
-  for (const double s : seconds) rates.push_back(static_cast<double>(batch_size) / s);
-  return rates;
+  for (const double s : measured.seconds) rates.push_back(static_cast<double>(images_per_step) / s);
+  nlohmann::json result = {{"images_per_s", rates}};
+  if (measured.profile) result["profile"] = profile_json(*measured.profile);
+  return result;
+}
+
+// The profile's largest operators as a table, and the matrix products' share and rate.
+void print_profile(const nlohmann::json& profile) {
+  constexpr size_t kRows = 25;
+  const auto total = profile["ms_per_step"].get<double>();
+  std::cout << fmt::format("profile of {} steps: self time per step, summed over the threads ({:.1f} ms)\n",
+                           profile["steps"].get<int64_t>(), total);
+  std::cout << fmt::format("{:>10} {:>6} {:>7} {:>8}  {}\n", "ms/step", "share", "calls", "GFLOP/s", "operator");
+  const auto& operators = profile["operators"];
+  for (size_t i = 0; i < std::min(kRows, operators.size()); ++i) {
+    const auto& op = operators[i];
+    const auto ms = op["ms_per_step"].get<double>(), gflop = op["gflop_per_step"].get<double>();
+    const auto shapes = op["shapes"].get<std::string>();
+    std::cout << fmt::format("{:>10.2f} {:>5.1f}% {:>7.1f} {:>8}  {}{}{}\n", ms, 100.0 * ms / total,
+                             op["calls_per_step"].get<double>(),
+                             gflop > 0 && ms > 0 ? fmt::format("{:.0f}", gflop / (ms / 1000.0)) : std::string(),
+                             op["name"].get<std::string>(), shapes.empty() ? "" : " ", shapes);
+  }
+  const auto product_ms = profile["product_ms_per_step"].get<double>();
+  const auto product_gflop = profile["product_gflop_per_step"].get<double>();
+  if (product_ms > 0) {
+    std::cout << fmt::format("matrix products: {:.1f} ms of {:.1f} ({:.1f} %), {:.1f} GFLOP a step, {:.0f} GFLOP/s\n",
+                             product_ms, total, 100.0 * product_ms / total, product_gflop,
+                             product_gflop / (product_ms / 1000.0));
+  }
 }
 
 // A detector's matching costs and loss weights, for the Python reference's set loss.
@@ -139,9 +199,7 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
     if (!losses.empty()) (void)torch::stack(losses).cpu();
     losses.clear();
   };
-  const auto seconds = seconds_per_step(options, device, step, read_back);
-  const int64_t images_per_step = options.batch_size * train.grad_accum_steps;
-  return {{"images_per_s", images_per_second(seconds, images_per_step)}};
+  return throughput_json(measure_steps(options, device, step, read_back), options.batch_size * train.grad_accum_steps);
 }
 
 nlohmann::json bench_eval(const Config& config, const BenchOptions& options, torch::Device device,
@@ -154,9 +212,9 @@ nlohmann::json bench_eval(const Config& config, const BenchOptions& options, tor
   const auto inputs = torch::randn({options.batch_size, o.in_chans, o.image_size, o.image_size}, device);
   const bool autocast = config.train.amp == AmpMode::Bf16;
   const auto shards = batch_shards_for(device, threads.count);
-  const auto seconds = seconds_per_step(
+  const auto measured = measure_steps(
       options, device, [&] { (void)evaluation_forward(model, inputs, device, autocast, shards).argmax(1); });
-  return {{"images_per_s", images_per_second(seconds, options.batch_size)}};
+  return throughput_json(measured, options.batch_size);
 }
 
 // The exported TorchScript module as a deployment would run it: fp32, inference mode, latency
@@ -171,14 +229,17 @@ nlohmann::json bench_inference(const Config& config, const BenchOptions& options
   auto module = torch::jit::load(file.string(), device);
   module.eval();
   c10::InferenceMode inference;
-  const auto run = [&](int64_t batch) {
+  const auto run = [&](int64_t batch, const BenchOptions& run_options) {
     const auto input = torch::randn({batch, o.in_chans, o.image_size, o.image_size}, device);
-    return seconds_per_step(options, device, [&] { (void)module.forward({input}); });
+    return measure_steps(run_options, device, [&] { (void)module.forward({input}); });
   };
+  BenchOptions latency_options = options;
+  latency_options.profile = false;  // the profile is of the throughput's batches
   std::vector<double> latency_ms;
-  for (const double s : run(1)) latency_ms.push_back(1000.0 * s);
-  return {{"latency_ms_batch1", latency_ms},
-          {"images_per_s", images_per_second(run(options.batch_size), options.batch_size)}};
+  for (const double s : run(1, latency_options).seconds) latency_ms.push_back(1000.0 * s);
+  auto result = throughput_json(run(options.batch_size, options), options.batch_size);
+  result["latency_ms_batch1"] = latency_ms;
+  return result;
 }
 
 int run_bench(BenchOptions options) {
@@ -189,6 +250,10 @@ int run_bench(BenchOptions options) {
   if (options.batch_size == 0) options.batch_size = options.mode == "inference" ? 64 : config.train.batch_size;
   if (config.train.amp == AmpMode::Fp16 && !device.is_cuda()) {
     throw ConfigError("train.amp: fp16 needs a CUDA device; use bf16 on the CPU");
+  }
+  if (options.profile && !device.is_cpu()) {
+    throw ConfigError("bench --profile: times the CPU's operators; train.device is " + device.str() +
+                      " (use the CUDA profilers, e.g. nsys, there)");
   }
   torch::manual_seed(config.train.seed);
 
@@ -236,6 +301,7 @@ int run_bench(BenchOptions options) {
       std::cout << fmt::format("; batch-1 latency {:.2f} ms", result["latency_ms_batch1_median"].get<double>());
     }
     std::cout << fmt::format("; peak RSS {:.0f} MB\n", result["peak_rss_mb"].get<double>());
+    if (result.contains("profile")) print_profile(result["profile"]);
   }
   return kExitSuccess;
 }
@@ -259,10 +325,14 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   command->add_option("--repeats", options->repeats, "Timed repeats; the median is reported")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   command->add_flag("--json", options->json, "Print one JSON object");
+  command->add_flag("--profile", options->profile,
+                    "Then run --steps more steps under LibTorch's profiler and report each operator's self time "
+                    "(summed over threads; matrix products by shape, with GFLOP/s); CPU only");
   command->footer(
       "Examples:\n"
       "  vit bench                                   # training steps of the default Fashion-MNIST model\n"
       "  vit bench --mode eval --set train.amp=bf16\n"
+      "  vit bench --set train.amp=bf16 --steps 3 --repeats 1 --profile   # where a training step's time goes\n"
       "  vit bench --mode inference --config configs/imagenet_vit_b16.yaml --batch-size 64 --json");
   command->callback([options, &exit_code] { exit_code = run_bench(*options); });
 }

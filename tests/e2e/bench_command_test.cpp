@@ -33,6 +33,36 @@ TEST(BenchCommand, TrainReportsMedianThroughputOfEachRepeat) {
   EXPECT_GT(report["peak_rss_mb"].get<double>(), 10.0);
 }
 
+// --profile: the operators of `steps` further steps, the step's products among them with their
+// shapes and FLOPs (the tiny model's blocks: 2 × qkv, proj, fc1, fc2 forward and 2 backward products
+// each), the images/s still those of the timed repeats; and a table in the human-readable report.
+TEST(BenchCommand, ProfileReportsOperatorsAndTheMatrixProductsOfAStep) {
+  const auto result = run_vit("bench --mode train --batch-size 8 --profile " + kTinyModel);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto report = nlohmann::json::parse(result.out);
+  ASSERT_EQ(report["images_per_s"].size(), 3u);
+  const auto& profile = report["profile"];
+  EXPECT_EQ(profile["steps"], 2);
+  const auto total = profile["ms_per_step"].get<double>(), products = profile["product_ms_per_step"].get<double>();
+  EXPECT_GT(products, 0.0);
+  EXPECT_LT(products, total);
+  double qkv_products = 0;  // [rows, 32] x [32, 96] forward: one addmm per block
+  for (const auto& op : profile["operators"]) {
+    if (op["name"] == "aten::addmm" && op["shapes"].get<std::string>().find("[32, 96]") != std::string::npos) {
+      qkv_products += op["calls_per_step"].get<double>();
+      EXPECT_DOUBLE_EQ(op["gflop_per_step"].get<double>(),
+                       op["calls_per_step"].get<double>() * 2.0 * 8 * 17 * 32 * 96 / 1e9);
+    }
+  }
+  EXPECT_EQ(qkv_products, 2.0) << "one qkv product per block and step";
+
+  const auto table =
+      run_vit("bench --mode eval --batch-size 8 --profile " + kTinyModel.substr(0, kTinyModel.size() - 7));
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("profile of 2 steps"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("matrix products:"), std::string::npos) << table.out;
+}
+
 // The benchmark takes the steps `vit train` takes, so the settings that shape a step apply.
 TEST(BenchCommand, TrainTakesTheTrainingStepWithAccumulationAndEma) {
   const auto result = run_vit(
@@ -168,7 +198,9 @@ TEST(Blas, AnOpenblasCoretypeThatNamesNoKernelsIsReportedAsIgnored) {
   EXPECT_NE(ignored.chooser.find("OPENBLAS_CORETYPE='NoSuchCore' names none of its kernel sets"), std::string::npos)
       << ignored.chooser;
   EXPECT_EQ(ignored.chooser.find("set by OPENBLAS_CORETYPE"), std::string::npos) << ignored.chooser;
-  if (app::this_cpu_vector_extensions().avx2_fma) EXPECT_NE(ignored.name, "Prescott");
+  if (app::this_cpu_vector_extensions().avx2_fma) {
+    EXPECT_NE(ignored.name, "Prescott");
+  }
   const auto run = run_vit("bench --mode eval --batch-size 2 " + kTinyModel, "OPENBLAS_CORETYPE=NoSuchCore");
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_NE(run.err.find("OPENBLAS_CORETYPE='NoSuchCore' names none of OpenBLAS's kernel sets"), std::string::npos)
