@@ -11,6 +11,11 @@ no weight decay on biases, norms, pos_embed and cls_token, loss read back each s
 repeats exactly the measurement `vit bench --json` described in VIT_BENCH.json (mode, model,
 batch size, amp, threads, warm-up, steps, repeats) and prints one JSON object of the same shape.
 
+    reference.py --like VIT_BENCH.json --profile
+
+adds to that object a `profile` of `steps` further steps in the form of `vit bench --profile`
+(profile_report.py puts the two side by side).
+
     reference.py --like VIT_BENCH.json --fit CONFIG.yaml --metrics METRICS.csv
 
 trains that model on Fashion-MNIST with the recipe of a vitcpp config of the default config's
@@ -219,8 +224,45 @@ def make_optimizer(model, t):
     return torch.optim.SGD(groups, lr=t["lr"], momentum=t["momentum"])
 
 
+PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm")
+
+
+def product_flops(name, shapes):
+    """2·m·n·k of a matrix product from its input shapes (times the batch for bmm), as vit bench counts."""
+    first, rank = (1 if name == "aten::addmm" else 0), (3 if name == "aten::bmm" else 2)
+    if name not in PRODUCTS or len(shapes) < first + 2:
+        return 0.0
+    a, b = shapes[first], shapes[first + 1]
+    if len(a) != rank or len(b) != rank or a[-1] != b[-2]:
+        return 0.0
+    return 2.0 * (a[0] if rank == 3 else 1) * a[-2] * a[-1] * b[-1]
+
+
+def operator_profile(step, steps):
+    """`vit bench --profile`'s report for this side: each operator's self CPU time per step (on the
+    calling thread, which waits for its intra-op threads), the matrix products apart by input shapes."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as profiler:
+        for _ in range(steps):
+            step()
+    rows = {}
+    for event in profiler.key_averages(group_by_input_shape=True):
+        shapes = [list(shape) for shape in event.input_shapes] if event.key in PRODUCTS else []
+        text = " ".join("[" + ", ".join(str(d) for d in shape) + "]" for shape in shapes if shape)
+        row = rows.setdefault((event.key, text), {"name": event.key, "shapes": text, "calls_per_step": 0.0,
+                                                  "ms_per_step": 0.0, "gflop_per_step": 0.0})
+        row["calls_per_step"] += event.count / steps
+        row["ms_per_step"] += event.self_cpu_time_total / 1000.0 / steps
+        row["gflop_per_step"] += event.count * product_flops(event.key, shapes) / 1e9 / steps
+    operators = sorted(rows.values(), key=lambda row: -row["ms_per_step"])
+    products = [row for row in operators if row["name"] in PRODUCTS]
+    return {"steps": steps, "ms_per_step": sum(row["ms_per_step"] for row in operators),
+            "product_ms_per_step": sum(row["ms_per_step"] for row in products),
+            "product_gflop_per_step": sum(row["gflop_per_step"] for row in products), "operators": operators}
+
+
 def seconds_per_step(spec, device, step):
-    """Seconds per call of `step` for each repeat, after the warm-up calls (as vit bench)."""
+    """Seconds per call of `step` for each repeat, after the warm-up calls (as vit bench); with
+    spec["profile"], the operators of `steps` further calls go to spec["profile_result"]."""
     def wait():
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -235,6 +277,8 @@ def seconds_per_step(spec, device, step):
             step()
         wait()
         seconds.append((time.perf_counter() - start) / spec["steps"])
+    if spec.get("profile"):
+        spec["profile_result"] = operator_profile(step, spec["steps"])
     return seconds
 
 
@@ -324,8 +368,10 @@ def bench_inference(spec, device):
 
         return seconds_per_step(spec, device, step)
 
-    return {"latency_ms_batch1": [1000.0 * s for s in run(1)],
-            "images_per_s": [spec["batch_size"] / s for s in run(spec["batch_size"])]}
+    profile, spec["profile"] = spec.get("profile"), False  # the profile is of the throughput's batches
+    latency_ms = [1000.0 * s for s in run(1)]
+    spec["profile"] = profile
+    return {"latency_ms_batch1": latency_ms, "images_per_s": [spec["batch_size"] / s for s in run(spec["batch_size"])]}
 
 
 FIT_KEYS = {"model": None, "output": None,
@@ -442,8 +488,14 @@ def main():
     parser.add_argument("--fit", metavar="CONFIG", help="train on the data and with the recipe of this vitcpp config")
     parser.add_argument("--metrics", metavar="CSV", help="--fit: where to write the per-epoch metrics")
     parser.add_argument("--compile", action="store_true", help="train or evaluate the model through torch.compile")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the timed repeats, profile `steps` more steps as `vit bench --profile` does "
+                             "(the result's profile); CPU only")
     args = parser.parse_args()
     spec = json.load(open(args.like))
+    spec["profile"] = args.profile
+    if args.profile and spec["device"] != "cpu":
+        parser.error("--profile times the CPU's operators; the spec's device is " + spec["device"])
     if args.compile:
         if not hasattr(torch, "compile"):
             parser.error(f"--compile needs PyTorch 2.x, this is {torch.__version__}")
@@ -463,6 +515,8 @@ def main():
     for key in ("images_per_s", "latency_ms_batch1"):
         if key in result:
             result[key + "_median"] = statistics.median(result[key])
+    if spec.get("profile_result"):
+        result["profile"] = spec["profile_result"]
     result.update({key: spec[key] for key in ("mode", "model", "train", "batch_size", "amp", "device", "warmup",
                                               "steps", "repeats")})
     result.update({"implementation": "pytorch+compile" if spec.get("compile") else "pytorch", "threads": torch.get_num_threads(), "libtorch": torch.__version__,

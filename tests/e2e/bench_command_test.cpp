@@ -104,6 +104,37 @@ TEST(BenchCommand, PythonReferenceBuildsTheSameModel) {
   }
 }
 
+// The reference's --profile has the shape of vit's, and profile_report.py lines the two up by product shape.
+TEST(BenchCommand, PythonReferenceProfilesLikeVitAndTheReportMatchesTheProducts) {
+  TempDir dir;
+  const auto ours = run_vit("bench --mode train --batch-size 4 --profile " + kTinyModel);
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  write_file(dir / "vit.json", ours.out);
+  const auto scripts = std::string(VIT_SOURCE_DIR) + "/scripts/bench/";
+  const auto reference = app::python_interpreter() + " " + scripts + "reference.py --like " +
+                         (dir / "vit.json").string() + " --profile > " + (dir / "reference.json").string();
+  ASSERT_EQ(std::system(reference.c_str()), 0);
+  const auto theirs = nlohmann::json::parse(read_file(dir / "reference.json"))["profile"];
+  EXPECT_EQ(theirs["steps"], 2);
+  EXPECT_GT(theirs["product_ms_per_step"].get<double>(), 0.0);
+  bool qkv_product = false;  // the reference's qkv forward: addmm [96] [68, 32] [32, 96]
+  for (const auto& op : theirs["operators"]) {
+    if (op["name"] == "aten::addmm" && op["shapes"] == "[96] [68, 32] [32, 96]") {
+      qkv_product = true;
+      EXPECT_DOUBLE_EQ(op["calls_per_step"].get<double>(), 2.0);
+      EXPECT_DOUBLE_EQ(op["gflop_per_step"].get<double>(), 2 * 2.0 * 68 * 32 * 96 / 1e9);
+    }
+  }
+  EXPECT_TRUE(qkv_product) << theirs.dump();
+  const auto report = app::python_interpreter() + " " + scripts + "profile_report.py " + (dir / "vit.json").string() +
+                      " " + (dir / "reference.json").string() + " > " + (dir / "report").string();
+  ASSERT_EQ(std::system(report.c_str()), 0);
+  const auto text = read_file(dir / "report");
+  EXPECT_NE(text.find("aten::addmm [96] [68, 32] [32, 96]"), std::string::npos) << text;
+  EXPECT_NE(text.find("vitcpp: "), std::string::npos) << text;
+  EXPECT_NE(text.find("pytorch: "), std::string::npos) << text;
+}
+
 // The DETR step's peer (detr_reference.py): the same parameters, and its training step runs on the
 // spec's matching costs and loss weights.
 TEST(BenchCommand, PythonDetrReferenceBuildsTheSameModelAndTakesItsStep) {
