@@ -260,9 +260,9 @@ def operator_profile(step, steps):
             "product_gflop_per_step": sum(row["gflop_per_step"] for row in products), "operators": operators}
 
 
-def seconds_per_step(spec, device, step):
-    """Seconds per call of `step` for each repeat, after the warm-up calls (as vit bench); with
-    spec["profile"], the operators of `steps` further calls go to spec["profile_result"]."""
+def measure_steps(spec, device, step, profile=False):
+    """Seconds per call of `step` for each repeat, after the warm-up calls (as vit bench), and with
+    `profile` the operators of `steps` further calls (else None)."""
     def wait():
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -277,9 +277,16 @@ def seconds_per_step(spec, device, step):
             step()
         wait()
         seconds.append((time.perf_counter() - start) / spec["steps"])
-    if spec.get("profile"):
-        spec["profile_result"] = operator_profile(step, spec["steps"])
-    return seconds
+    return seconds, (operator_profile(step, spec["steps"]) if profile else None)
+
+
+def throughput(batch, measured):
+    """The images/s of each repeat of measure_steps(), and its profile when there is one."""
+    seconds, profile = measured
+    result = {"images_per_s": [batch / s for s in seconds]}
+    if profile:
+        result["profile"] = profile
+    return result
 
 
 def images(spec, device, batch):
@@ -313,7 +320,7 @@ def mae_step(spec, model, optimizer, inputs):
     return optimizer_step(spec, model, optimizer, lambda: model(inputs)[0])
 
 
-def bench_train(spec, device):
+def bench_train(spec, device, profile):
     t, batch = spec["train"], spec["batch_size"]
     if t.get("grad_accum_steps", 1) != 1 or t.get("ema_decay", 0.0) > 0 or spec["amp"] == "fp16":
         raise SystemExit("reference.py: gradient accumulation, EMA and fp16 are not modelled; bench without them")
@@ -336,10 +343,10 @@ def bench_train(spec, device):
         def step():
             train_step(spec, model, optimizer, inputs, labels)
 
-    return {"images_per_s": [batch / s for s in seconds_per_step(spec, device, step)]}
+    return throughput(batch, measure_steps(spec, device, step, profile))
 
 
-def bench_eval(spec, device):
+def bench_eval(spec, device, profile):
     batch = spec["batch_size"]
     model = compiled(spec, reference_model(spec).to(device).eval())
     inputs = images(spec, device, batch)
@@ -349,29 +356,29 @@ def bench_eval(spec, device):
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             model(inputs).argmax(1)
 
-    return {"images_per_s": [batch / s for s in seconds_per_step(spec, device, step)]}
+    return throughput(batch, measure_steps(spec, device, step, profile))
 
 
-def bench_inference(spec, device):
+def bench_inference(spec, device, profile):
     """torch.jit.trace of the eager model, saved and reloaded, run in fp32 inference mode."""
     model = reference_model(spec).to(device).eval()
     with tempfile.NamedTemporaryFile(suffix=".pt") as file:
         torch.jit.save(torch.jit.trace(model, images(spec, device, 2)), file.name)
         module = torch.jit.load(file.name, map_location=device).eval()
 
-    def run(batch):
+    def run(batch, profile):
         inputs = images(spec, device, batch)
 
         def step():
             with torch.inference_mode():
                 module(inputs)
 
-        return seconds_per_step(spec, device, step)
+        return measure_steps(spec, device, step, profile)
 
-    profile, spec["profile"] = spec.get("profile"), False  # the profile is of the throughput's batches
-    latency_ms = [1000.0 * s for s in run(1)]
-    spec["profile"] = profile
-    return {"latency_ms_batch1": latency_ms, "images_per_s": [spec["batch_size"] / s for s in run(spec["batch_size"])]}
+    latency_seconds, _ = run(1, False)  # the profile is of the throughput's batches
+    result = throughput(spec["batch_size"], run(spec["batch_size"], profile))
+    result["latency_ms_batch1"] = [1000.0 * s for s in latency_seconds]
+    return result
 
 
 FIT_KEYS = {"model": None, "output": None,
@@ -493,7 +500,6 @@ def main():
                              "(the result's profile); CPU only")
     args = parser.parse_args()
     spec = json.load(open(args.like))
-    spec["profile"] = args.profile
     if args.profile and spec["device"] != "cpu":
         parser.error("--profile times the CPU's operators; the spec's device is " + spec["device"])
     if args.compile:
@@ -511,12 +517,11 @@ def main():
             parser.error("--fit needs --metrics")
         fit(spec, args.fit, args.metrics, device)
         return
-    result = {"train": bench_train, "eval": bench_eval, "inference": bench_inference}[spec["mode"]](spec, device)
+    bench = {"train": bench_train, "eval": bench_eval, "inference": bench_inference}[spec["mode"]]
+    result = bench(spec, device, args.profile)
     for key in ("images_per_s", "latency_ms_batch1"):
         if key in result:
             result[key + "_median"] = statistics.median(result[key])
-    if spec.get("profile_result"):
-        result["profile"] = spec["profile_result"]
     result.update({key: spec[key] for key in ("mode", "model", "train", "batch_size", "amp", "device", "warmup",
                                               "steps", "repeats")})
     result.update({"implementation": "pytorch+compile" if spec.get("compile") else "pytorch", "threads": torch.get_num_threads(), "libtorch": torch.__version__,
