@@ -22,7 +22,7 @@
 namespace vit::app {
 namespace {
 
-struct DataOptions {
+struct DataCommandOptions {
   CommonOptions common;
   std::string split = "train";
   std::string output;
@@ -130,7 +130,7 @@ cv::Mat sample_grid(const Config& config, const data::Dataset& dataset, bool tra
   return grid;
 }
 
-int run_inspect(const DataOptions& options) {
+int run_inspect(const DataCommandOptions& options) {
   const auto config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
   const auto splits = open_checked_datasets(config);
   const auto dataset = split_dataset(splits, options.split);
@@ -150,7 +150,7 @@ int run_inspect(const DataOptions& options) {
   return kExitSuccess;
 }
 
-int run_bench(const DataOptions& options) {
+int run_bench(const DataCommandOptions& options) {
   const auto config = load_common_config(options.common, WithoutConfigFile::kUseDefaultConfig);
   const auto splits = open_checked_datasets(config);
   LoaderRequest request;
@@ -241,7 +241,7 @@ int run_synth_detection(const std::string& output, const data::SyntheticShapesOp
 }  // namespace
 
 void add_data_command(CLI::App& app, int& exit_code) {
-  auto options = std::make_shared<DataOptions>();
+  auto options = std::make_shared<DataCommandOptions>();
   auto* data = app.add_subcommand("data", "Inspect a dataset or measure the loader");
   data->require_subcommand(1);
 

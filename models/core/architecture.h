@@ -45,6 +45,9 @@ class WeightsError : public std::runtime_error {
 // WeightsError listing missing, unexpected and wrongly shaped tensors.
 void copy_weights(ImageModelImpl& model, const NamedTensors& weights, const std::set<std::string>& fresh = {});
 
+// The tensor `name` of weights being imported; a WeightsError naming it where the file lacks it.
+const torch::Tensor& tensor_named(const NamedTensors& weights, const std::string& name);
+
 // One architecture of the family: its options (declared field by field), presets, how to build
 // it and how to read pretrained weights into it. A new architecture is a folder in models/ and
 // one entry in registry.cpp.

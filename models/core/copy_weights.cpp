@@ -15,6 +15,12 @@ std::string listed(const std::vector<std::string>& names) {
 
 }  // namespace
 
+const torch::Tensor& tensor_named(const NamedTensors& weights, const std::string& name) {
+  const auto found = weights.find(name);
+  if (found == weights.end()) throw WeightsError("the weights have no '" + name + "' tensor");
+  return found->second;
+}
+
 void copy_weights(ImageModelImpl& model, const NamedTensors& weights, const std::set<std::string>& fresh) {
   std::vector<std::string> missing;
   std::vector<std::string> mismatched;

@@ -8,7 +8,6 @@
 namespace vit::models {
 namespace {
 
-constexpr double kInitStd = 0.02;
 constexpr const char* kDetrParts[] = {"encoder.",        "encoder_norm.", "query_embed",  "query_anchor",
                                       "decoder_blocks.", "decoder_norm.", "class_embed.", "bbox_embed."};
 

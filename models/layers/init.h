@@ -5,6 +5,9 @@
 
 namespace vit::models {
 
+// The standard deviation of timm's truncated-normal init (weights, position tables, tokens).
+inline constexpr double kInitStd = 0.02;
+
 // In-place normal(0, std) truncated to [-2 std, 2 std] by inverse-CDF sampling, like
 // torch.nn.init.trunc_normal_ (which LibTorch's C++ API lacks).
 void trunc_normal_(torch::Tensor tensor, double std);

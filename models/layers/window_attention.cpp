@@ -11,7 +11,6 @@
 namespace vit::models {
 namespace {
 
-constexpr double kInitStd = 0.02;
 // Large enough that softmax gives the pairs no weight, small enough to stay finite in bf16.
 constexpr double kBlocked = -100.0;
 

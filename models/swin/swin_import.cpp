@@ -12,12 +12,6 @@
 namespace vit::models {
 namespace {
 
-const torch::Tensor& require(const NamedTensors& weights, const std::string& name) {
-  const auto found = weights.find(name);
-  if (found == weights.end()) throw WeightsError("the weights have no '" + name + "' tensor");
-  return found->second;
-}
-
 // torchvision's SwinTransformer keeps one flat list `features`: the patch embedding (0: conv,
 // 2: norm), then each stage's blocks (odd entries) and the patch merging after it (even ones);
 // its MLP layers are 0 and 3, its head `head`.
@@ -60,7 +54,7 @@ bool ends_with(const std::string& name, const std::string& suffix) {
   return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-NamedTensors to_timm_names(NamedTensors weights, WeightLayout layout) {
+NamedTensors swin_to_timm_names(NamedTensors weights, WeightLayout layout) {
   if (layout == WeightLayout::Deit) throw std::invalid_argument("DeiT's release files hold no Swin weights");
   if (layout == WeightLayout::Timm && weights.count("features.0.0.weight") > 0) {
     throw WeightsError("the weights use torchvision's names (features.N...): import them with --from torchvision");
@@ -95,7 +89,7 @@ int64_t table_window(const torch::Tensor& table, const std::string& name) {
 // What the tensors say: widths, patch, channels, depths, heads and window (from the bias tables),
 // MLP ratio, qkv bias and classes. The image size is not in the weights.
 SwinOptions options_from_shapes(const NamedTensors& weights, SwinOptions swin) {
-  const auto& patch = require(weights, "patch_embed.proj.weight");  // [D, C, P, P]
+  const auto& patch = tensor_named(weights, "patch_embed.proj.weight");  // [D, C, P, P]
   if (patch.dim() != 4 || patch.size(2) != patch.size(3)) {
     throw WeightsError(fmt::format("patch_embed.proj.weight has shape {}, expected [dim, channels, P, P]",
                                    fmt::join(patch.sizes(), "x")));
@@ -109,11 +103,11 @@ SwinOptions options_from_shapes(const NamedTensors& weights, SwinOptions swin) {
     int64_t depth = 0;
     while (weights.count(fmt::format("layers.{}.blocks.{}.norm1.weight", stage, depth)) > 0) ++depth;
     swin.depths.push_back(depth);
-    swin.num_heads.push_back(require(weights, bias_table(stage, 0)).size(1));
+    swin.num_heads.push_back(tensor_named(weights, bias_table(stage, 0)).size(1));
   }
   if (swin.depths.empty()) throw WeightsError("the weights have no 'layers.0.blocks.0.norm1.weight' tensor");
   swin.window_size = table_window(weights.at(bias_table(0, 0)), bias_table(0, 0));
-  swin.mlp_ratio = static_cast<double>(require(weights, "layers.0.blocks.0.mlp.fc1.weight").size(0)) /
+  swin.mlp_ratio = static_cast<double>(tensor_named(weights, "layers.0.blocks.0.mlp.fc1.weight").size(0)) /
                    static_cast<double>(swin.embed_dim);
   swin.qkv_bias = weights.count("layers.0.blocks.0.attn.qkv.bias") > 0;
   swin.num_classes = weights.count("head.fc.weight") > 0 ? weights.at("head.fc.weight").size(0) : 0;
@@ -144,7 +138,7 @@ SwinOptions requested_options(const NamedTensors& weights, const ImportRequest& 
 }  // namespace
 
 ImportedModel import_swin_weights(NamedTensors weights, const ImportRequest& request) {
-  weights = to_timm_names(std::move(weights), request.layout);
+  weights = swin_to_timm_names(std::move(weights), request.layout);
   ImportedModel imported;
   auto swin = requested_options(weights, request, imported);
   if (request.image_size) swin.image_size = *request.image_size;

@@ -1,25 +1,14 @@
 #include "models/swin/swin_options.h"
 
+#include "models/core/option_checks.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <algorithm>
 #include <numeric>
-#include <stdexcept>
 
 namespace vit::models {
-namespace {
-
-void require(bool ok, const std::string& message) {
-  if (!ok) throw std::invalid_argument(message);
-}
-
-void require_probability(double value, const char* name) {
-  require(value >= 0.0 && value < 1.0, fmt::format("{} must be in [0, 1), got {}", name, value));
-}
-
-}  // namespace
-
 int64_t SwinOptions::total_depth() const { return std::accumulate(depths.begin(), depths.end(), int64_t{0}); }
 
 int64_t SwinOptions::stage_window(int64_t stage) const { return std::min(window_size, stage_resolution(stage)); }

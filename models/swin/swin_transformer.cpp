@@ -6,8 +6,6 @@
 namespace vit::models {
 namespace {
 
-constexpr double kInitStd = 0.02;
-
 torch::nn::LayerNorm layer_norm(int64_t dim) { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})); }
 
 // The block options of block `index` of stage `stage`: odd blocks shift their windows.

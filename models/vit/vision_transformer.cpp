@@ -6,8 +6,6 @@
 namespace vit::models {
 namespace {
 
-constexpr double kInitStd = 0.02;
-
 // [1, prefix + num_patches, dim] fixed table, with all-zero rows for the special tokens where the
 // table is defined over the patch grid only.
 torch::Tensor fixed_pos_embed(const VitOptions& options) {

@@ -36,12 +36,6 @@ const std::vector<std::pair<std::regex, std::string>>& torchvision_renames() {
   return renames;
 }
 
-const torch::Tensor& require(const NamedTensors& weights, const std::string& name) {
-  const auto found = weights.find(name);
-  if (found == weights.end()) throw WeightsError("the weights have no '" + name + "' tensor");
-  return found->second;
-}
-
 // The side of the patch grid of a [1, extra + grid^2, D] positional embedding.
 int64_t pos_embed_grid(const torch::Tensor& pos_embed, int64_t extra) {
   const int64_t positions = pos_embed.dim() == 3 ? pos_embed.size(1) - extra : -1;
@@ -66,7 +60,7 @@ VitOptions options_from_shapes(const NamedTensors& weights, const ImportRequest&
     return options.declared->as<VitOptions>();
   }
   VitOptions vit = options.preset.empty() ? VitOptions{} : preset(options.preset);
-  const auto& patch = require(weights, "patch_embed.proj.weight");  // [D, C, P, P]
+  const auto& patch = tensor_named(weights, "patch_embed.proj.weight");  // [D, C, P, P]
   if (patch.dim() != 4 || patch.size(2) != patch.size(3)) {
     throw WeightsError(fmt::format("patch_embed.proj.weight has shape {}, expected [dim, channels, P, P]",
                                    fmt::join(patch.sizes(), "x")));
@@ -78,8 +72,8 @@ VitOptions options_from_shapes(const NamedTensors& weights, const ImportRequest&
   vit.depth = 0;
   while (weights.count(fmt::format("blocks.{}.norm1.weight", vit.depth)) > 0) ++vit.depth;
   vit.num_heads = options.num_heads.value_or(std::max<int64_t>(1, vit.embed_dim / 64));
-  vit.mlp_ratio =
-      static_cast<double>(require(weights, "blocks.0.mlp.fc1.weight").size(0)) / static_cast<double>(vit.embed_dim);
+  vit.mlp_ratio = static_cast<double>(tensor_named(weights, "blocks.0.mlp.fc1.weight").size(0)) /
+                  static_cast<double>(vit.embed_dim);
   vit.qkv_bias = weights.count("blocks.0.attn.qkv.bias") > 0;
   // LayerScale (timm's init_values: CaiT, DeiT III): the initial value only matters before the
   // weights replace it; 1e-5 is timm's usual one.

@@ -1,21 +1,14 @@
 #include "models/vit/vit_options.h"
 
-#include <stdexcept>
+#include "models/core/option_checks.h"
+
 #include <string>
 
 namespace vit::models {
 namespace {
 
-void require(bool ok, const std::string& message) {
-  if (!ok) throw std::invalid_argument(message);
-}
-
 void require_positive(int64_t value, const char* name) {
   require(value > 0, std::string(name) + " must be positive, got " + std::to_string(value));
-}
-
-void require_probability(double value, const char* name) {
-  require(value >= 0.0 && value < 1.0, std::string(name) + " must be in [0, 1), got " + std::to_string(value));
 }
 
 }  // namespace

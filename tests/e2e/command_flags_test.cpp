@@ -44,7 +44,7 @@ std::set<std::string> documented_options(const std::string& command) {
   return names;
 }
 
-enum class Observe {
+enum class FlagEffect {
   Stdout,          // exit code and standard output
   StderrLines,     // how many lines the log has
   ThreadLine,      // the log line that names the thread count
@@ -57,7 +57,7 @@ struct FlagCase {
   std::string option;  // as documented_options() names it
   std::string without;
   std::string with;
-  Observe observe = Observe::Stdout;
+  FlagEffect observe = FlagEffect::Stdout;
   std::string suffix = "";  // FileAtOut
   std::string why = "";
 };
@@ -98,24 +98,24 @@ class TrainedRun {
 
 std::string observed(const TrainedRun& run, const FlagCase& flag, const fs::path& out, const CommandResult& result) {
   switch (flag.observe) {
-    case Observe::Stdout:
+    case FlagEffect::Stdout:
       return std::to_string(result.exit_code) + "\n" + result.out;
-    case Observe::StderrLines:
+    case FlagEffect::StderrLines:
       return std::to_string(count_lines(result.err));
-    case Observe::ThreadLine: {
+    case FlagEffect::ThreadLine: {
       std::istringstream lines(result.err);
       for (std::string line; std::getline(lines, line);) {
         if (line.find(" threads (") != std::string::npos) return line.substr(line.find(' '));
       }
       return "(no thread line)";
     }
-    case Observe::FileAtOut: {
+    case FlagEffect::FileAtOut: {
       const fs::path file = out.string() + flag.suffix;
       return fs::exists(file) ? read_file(file) : "(none)";
     }
-    case Observe::ExportedLogits:
+    case FlagEffect::ExportedLogits:
       return run_vit("predict --json --model " + out.string() + ".pt " + run.image().string()).out;
-    case Observe::NotHere:
+    case FlagEffect::NotHere:
       break;
   }
   return "";
@@ -128,8 +128,8 @@ void check_flags(const std::string& command, const std::vector<FlagCase>& cases)
     const auto& flag = cases[i];
     SCOPED_TRACE(command + " " + flag.option);
     covered.insert(flag.option);
-    EXPECT_TRUE(flag.observe == Observe::Stdout || !flag.why.empty()) << "say why stdout does not show it";
-    if (flag.observe == Observe::NotHere) continue;
+    EXPECT_TRUE(flag.observe == FlagEffect::Stdout || !flag.why.empty()) << "say why stdout does not show it";
+    if (flag.observe == FlagEffect::NotHere) continue;
     const auto out_without = run.out("case" + std::to_string(i) + "a");
     const auto out_with = run.out("case" + std::to_string(i) + "b");
     const auto without = run_vit(command + " " + run.expand(flag.without, out_without));
@@ -151,13 +151,13 @@ TEST(CommandFlags, EveryEvalOptionChangesItsOutput) {
                   {"--help", base, base + " --help"},
                   {"--config", base, base + " --config {other_stats}"},  // other images and statistics
                   {"--set", base, base + " --set data.mean=[0.3]"},
-                  {"--device", base, base + " --device cpu", Observe::NotHere, "", kNoGpu},
-                  {"--threads", base + " --threads 1", base + " --threads 2", Observe::ThreadLine, "", "speed only"},
-                  {"--verbose", base, base + " -v", Observe::StderrLines, "", "debug lines on stderr"},
+                  {"--device", base, base + " --device cpu", FlagEffect::NotHere, "", kNoGpu},
+                  {"--threads", base + " --threads 1", base + " --threads 2", FlagEffect::ThreadLine, "", "speed only"},
+                  {"--verbose", base, base + " -v", FlagEffect::StderrLines, "", "debug lines on stderr"},
                   {"--checkpoint", base, "--checkpoint {run}/epoch_0002.ckpt --output {out}"},
-                  {"--output", "--checkpoint {run}/last.ckpt", base, Observe::FileAtOut, "/confusion.csv",
+                  {"--output", "--checkpoint {run}/last.ckpt", base, FlagEffect::FileAtOut, "/confusion.csv",
                    "where confusion.csv/png go"},
-                  {"--json", base, base + " --json {out}.json", Observe::FileAtOut, ".json", "the report file"},
+                  {"--json", base, base + " --json {out}.json", FlagEffect::FileAtOut, ".json", "the report file"},
                   {"--ema", base, base + " --ema"},
               });
 }
@@ -168,20 +168,20 @@ TEST(CommandFlags, EveryPredictOptionChangesItsOutput) {
                              {"--help", base, base + " --help"},
                              {"--config", base, base + " --config {other_stats}"},  // other preprocessing statistics
                              {"--set", base, base + " --set data.mean=[0.3]"},
-                             {"--device", base, base + " --device cpu", Observe::NotHere, "", kNoGpu},
-                             {"--threads", base + " -v --threads 1", base + " -v --threads 2", Observe::ThreadLine, "",
-                              "speed only"},
-                             {"--verbose", base, base + " -v", Observe::StderrLines, "", "debug lines on stderr"},
+                             {"--device", base, base + " --device cpu", FlagEffect::NotHere, "", kNoGpu},
+                             {"--threads", base + " -v --threads 1", base + " -v --threads 2", FlagEffect::ThreadLine,
+                              "", "speed only"},
+                             {"--verbose", base, base + " -v", FlagEffect::StderrLines, "", "debug lines on stderr"},
                              {"--model", base, "--model {run}/epoch_0002.ckpt --json {image}"},
                              {"inputs", base, "--model {run}/last.ckpt --json {image1}"},
                              {"--topk", base, base + " --topk 1"},
                              {"--json", "--model {run}/last.ckpt {image}", base},
                              {"--ema", base, base + " --ema"},
-                             {"--attention-map", base, base + " --attention-map {out}.png", Observe::FileAtOut, ".png",
-                              "the heatmap file"},
-                             {"--score-threshold", base, base + " --score-threshold 0.9", Observe::NotHere, "",
+                             {"--attention-map", base, base + " --attention-map {out}.png", FlagEffect::FileAtOut,
+                              ".png", "the heatmap file"},
+                             {"--score-threshold", base, base + " --score-threshold 0.9", FlagEffect::NotHere, "",
                               "detectors only: Detection.ExportReturnsLogitsAndBoxesForAnyBatchSize"},
-                             {"--overlay", base, base + " --overlay {out}", Observe::NotHere, "",
+                             {"--overlay", base, base + " --overlay {out}", FlagEffect::NotHere, "",
                               "detectors only: Detection.ExportReturnsLogitsAndBoxesForAnyBatchSize"},
                          });
 }
@@ -189,19 +189,20 @@ TEST(CommandFlags, EveryPredictOptionChangesItsOutput) {
 TEST(CommandFlags, EveryExportOptionChangesItsOutput) {
   const std::string base = "--checkpoint {run}/last.ckpt --output {out}.pt";
   const char* const logits = "the exported module's logits";
-  check_flags("export", {
-                            {"--help", base, base + " --help"},
-                            {"--config", base, base + " --config {other_stats}", Observe::ExportedLogits, "", logits},
-                            {"--set", base, base + " --set data.mean=[0.3]", Observe::ExportedLogits, "", logits},
-                            {"--verbose", base, base + " -v", Observe::StderrLines, "", "debug lines on stderr"},
-                            {"--checkpoint", base, "--checkpoint {run}/epoch_0002.ckpt --output {out}.pt",
-                             Observe::ExportedLogits, "", logits},
-                            {"--output", base, "--checkpoint {run}/last.ckpt --output {out}.elsewhere.pt",
-                             Observe::FileAtOut, ".pt", "where the file goes"},
-                            {"--ema", base, base + " --ema", Observe::ExportedLogits, "", logits},
-                            {"--format", base, base + " --format safetensors", Observe::FileAtOut, ".pt",
-                             "the format of the file (ExportFormats tests read each one back)"},
-                        });
+  check_flags("export",
+              {
+                  {"--help", base, base + " --help"},
+                  {"--config", base, base + " --config {other_stats}", FlagEffect::ExportedLogits, "", logits},
+                  {"--set", base, base + " --set data.mean=[0.3]", FlagEffect::ExportedLogits, "", logits},
+                  {"--verbose", base, base + " -v", FlagEffect::StderrLines, "", "debug lines on stderr"},
+                  {"--checkpoint", base, "--checkpoint {run}/epoch_0002.ckpt --output {out}.pt",
+                   FlagEffect::ExportedLogits, "", logits},
+                  {"--output", base, "--checkpoint {run}/last.ckpt --output {out}.elsewhere.pt", FlagEffect::FileAtOut,
+                   ".pt", "where the file goes"},
+                  {"--ema", base, base + " --ema", FlagEffect::ExportedLogits, "", logits},
+                  {"--format", base, base + " --format safetensors", FlagEffect::FileAtOut, ".pt",
+                   "the format of the file (ExportFormats tests read each one back)"},
+              });
 }
 
 }  // namespace

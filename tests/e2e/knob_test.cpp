@@ -24,7 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-enum class Observe {
+enum class KnobEffect {
   Steps,       // the per-step losses must differ
   SameSteps,   // the per-step losses must stay bit-identical (the key only changes speed)
   Metrics,     // metrics.csv's validation columns must differ
@@ -38,7 +38,7 @@ enum class Observe {
 struct Knob {
   std::string key;                     // dotted, as in the emitted config.yaml
   std::vector<std::string> overrides;  // key=value first, plus anything the value needs
-  Observe observe = Observe::Steps;
+  KnobEffect observe = KnobEffect::Steps;
   std::vector<std::string> context;  // applied to both runs, so that the key can act
   std::string why;                   // for every observable but Steps
 };
@@ -200,17 +200,17 @@ void check_knobs(const std::vector<Knob>& knobs) {
   ASSERT_EQ(baseline.exit_code, 0) << baseline.log;
   for (const auto& knob : knobs) {
     SCOPED_TRACE(knob.key + " (" + knob.overrides.front() + ")");
-    if (knob.observe == Observe::NotHere) {
+    if (knob.observe == KnobEffect::NotHere) {
       EXPECT_FALSE(knob.why.empty());
       continue;
     }
-    EXPECT_TRUE(knob.observe == Observe::Steps || !knob.why.empty()) << "say why the losses do not show it";
+    EXPECT_TRUE(knob.observe == KnobEffect::Steps || !knob.why.empty()) << "say why the losses do not show it";
     const bool holdout = uses_holdout(knob);
     const auto& base = runner.base(holdout, knob.context);
     auto overrides = knob.context;
     overrides.insert(overrides.end(), knob.overrides.begin(), knob.overrides.end());
     const auto changed = runner.train(holdout, overrides);
-    if (knob.observe == Observe::Exit) {
+    if (knob.observe == KnobEffect::Exit) {
       EXPECT_NE(first_error(base), first_error(changed));
       continue;
     }
@@ -220,33 +220,33 @@ void check_knobs(const std::vector<Knob>& knobs) {
     const auto base_steps = loss_column(base.dir / "steps.csv");
     const auto changed_steps = loss_column(changed.dir / "steps.csv");
     switch (knob.observe) {
-      case Observe::Steps:
+      case KnobEffect::Steps:
         EXPECT_NE(base_steps, changed_steps) << "setting it left every per-step loss as it was";
         break;
-      case Observe::SameSteps:
+      case KnobEffect::SameSteps:
         EXPECT_EQ(base_steps, changed_steps) << "promised not to change the losses, but did";
         break;
-      case Observe::Metrics:
+      case KnobEffect::Metrics:
         EXPECT_NE(metrics_validation_columns(base.dir), metrics_validation_columns(changed.dir));
         break;
-      case Observe::Files:
+      case KnobEffect::Files:
         EXPECT_NE(file_names(base.dir), file_names(changed.dir));
         break;
-      case Observe::LogLines:
+      case KnobEffect::LogLines:
         EXPECT_NE(count_lines(base.log), count_lines(changed.log));
         break;
-      case Observe::ThreadLine:
+      case KnobEffect::ThreadLine:
         EXPECT_NE(thread_line(base), thread_line(changed));
         break;
-      case Observe::Exit:
-      case Observe::NotHere:
+      case KnobEffect::Exit:
+      case KnobEffect::NotHere:
         break;
     }
   }
 }
 
 Knob steps(const std::string& key, const std::string& value, std::vector<std::string> context = {}) {
-  return {key, {key + "=" + value}, Observe::Steps, std::move(context), ""};
+  return {key, {key + "=" + value}, KnobEffect::Steps, std::move(context), ""};
 }
 
 std::vector<std::string> swin_context() {
@@ -284,7 +284,7 @@ const std::vector<Knob>& model_knobs() {
   static const std::vector<Knob> knobs = {
       {"model.arch",
        {"model.arch=swin", "model.depths=[2]", "model.heads=[2]", "model.window_size=4"},
-       Observe::Steps,
+       KnobEffect::Steps,
        {},
        ""},
       steps("model.preset", "vit_micro_patch4_32"),  // depth 6 instead of VitOptions' 12
@@ -327,37 +327,37 @@ const std::vector<Knob>& data_knobs() {
                                         "data.mean=[0.5]",       "data.std=[0.25]",
                                         "train.max_steps=3",     "model.num_classes=10"};
   static const std::vector<Knob> knobs = {
-      {"data.train.source", {"data.train.source=csv", "data.train.path={dir}/train.csv"}, Observe::Steps, {}, ""},
+      {"data.train.source", {"data.train.source=csv", "data.train.path={dir}/train.csv"}, KnobEffect::Steps, {}, ""},
       steps("data.train.path", "{dir}/val"),
       steps("data.train.split", "test", idx),
       {"data.val.source",
        {"data.val.source=csv", "data.val.path={dir}/train.csv"},
-       Observe::Metrics,
+       KnobEffect::Metrics,
        {},
        "validation data only"},
-      {"data.val.path", {"data.val.path={dir}/train"}, Observe::Metrics, {}, "validation data only"},
-      {"data.val.split", {"data.val.split=train"}, Observe::Metrics, idx, "validation data only"},
+      {"data.val.path", {"data.val.path={dir}/train"}, KnobEffect::Metrics, {}, "validation data only"},
+      {"data.val.split", {"data.val.split=train"}, KnobEffect::Metrics, idx, "validation data only"},
       steps("data.val_fraction", "0.5"),
       steps("data.split_seed", "7"),
       steps("data.class_names", "[right, left]"),  // which folder is class 0
-      {"data.workers", {"data.workers=1"}, Observe::SameSteps, {}, "loader threads: speed only, same data"},
-      {"data.prefetch", {"data.prefetch=1"}, Observe::SameSteps, {}, "batches queued ahead: speed only, same data"},
+      {"data.workers", {"data.workers=1"}, KnobEffect::SameSteps, {}, "loader threads: speed only, same data"},
+      {"data.prefetch", {"data.prefetch=1"}, KnobEffect::SameSteps, {}, "batches queued ahead: speed only, same data"},
       {"data.on_bad_sample",
        {"data.on_bad_sample=skip"},
-       Observe::Exit,
+       KnobEffect::Exit,
        {"data.train.path={dir}/train_damaged"},
        "acts on damaged files: skipped instead of stopping the run"},
-      {"data.max_pixels", {"data.max_pixels=100"}, Observe::Exit, {}, "refuses images larger than this"},
+      {"data.max_pixels", {"data.max_pixels=100"}, KnobEffect::Exit, {}, "refuses images larger than this"},
       steps("data.train.images", "{dir}/shapes_other/train", detr_context()),
       steps("data.train.annotations", "{dir}/shapes_other/train.json", detr_context()),
       {"data.val.images",
        {"data.val.images={dir}/shapes_other/val"},
-       Observe::Metrics,
+       KnobEffect::Metrics,
        detr_context(),
        "validation data only"},
       {"data.val.annotations",
        {"data.val.annotations={dir}/shapes_other/val.json"},
-       Observe::Metrics,
+       KnobEffect::Metrics,
        detr_context(),
        "validation data only"},
       steps("data.mean", "[0.4, 0.4, 0.4]"),
@@ -374,7 +374,7 @@ std::vector<Knob> transform_knobs(const std::string& split) {
   const auto knob = [&](const std::string& key, const std::string& value, std::vector<std::string> context = {}) {
     for (auto& assignment : context) assignment = prefix + assignment;
     if (training) return steps(prefix + key, value, context);
-    return Knob{prefix + key, {prefix + key + "=" + value}, Observe::Metrics, context, "validation images only"};
+    return Knob{prefix + key, {prefix + key + "=" + value}, KnobEffect::Metrics, context, "validation images only"};
   };
   return {
       knob("resize", "20"),
@@ -424,7 +424,7 @@ const std::vector<Knob>& train_knobs() {
       // The baseline run's checkpoint teaches: a vitcpp checkpoint is a teacher too.
       {"train.distillation.teacher",
        {"train.distillation.teacher={base}/last.ckpt", "train.distillation.type=hard"},
-       Observe::Steps,
+       KnobEffect::Steps,
        {},
        ""},
       steps("train.distillation.type", "soft",
@@ -448,43 +448,43 @@ const std::vector<Knob>& train_knobs() {
       steps("train.grad_clip", "0.05"),
       steps("train.grad_accum_steps", "2"),
       steps("train.amp", "bf16"),
-      {"train.ema_decay", {"train.ema_decay=0.9"}, Observe::Metrics, {}, "an averaged copy, evaluated on its own"},
-      {"train.eval_every", {"train.eval_every=2"}, Observe::Metrics, {}, "when validation runs"},
-      {"train.save_every", {"train.save_every=2"}, Observe::Files, {}, "which epoch checkpoints are written"},
-      {"train.keep_last", {"train.keep_last=1"}, Observe::Files, {}, "how many epoch checkpoints stay"},
+      {"train.ema_decay", {"train.ema_decay=0.9"}, KnobEffect::Metrics, {}, "an averaged copy, evaluated on its own"},
+      {"train.eval_every", {"train.eval_every=2"}, KnobEffect::Metrics, {}, "when validation runs"},
+      {"train.save_every", {"train.save_every=2"}, KnobEffect::Files, {}, "which epoch checkpoints are written"},
+      {"train.keep_last", {"train.keep_last=1"}, KnobEffect::Files, {}, "how many epoch checkpoints stay"},
       {"train.checkpoint_every_steps",
        {"train.checkpoint_every_steps=3"},
-       Observe::NotHere,
+       KnobEffect::NotHere,
        {},
        "rewrites last.ckpt inside an epoch, which a finished run overwrites; the kill -9 loop of "
        "Faults.KillNineAtRandomMomentsNeverLosesTheRun resumes from those saves"},
-      {"train.log_every", {"train.log_every=1"}, Observe::LogLines, {}, "how often a progress line is logged"},
-      {"train.tensorboard", {"train.tensorboard=false"}, Observe::Files, {}, "whether event files are written"},
+      {"train.log_every", {"train.log_every=1"}, KnobEffect::LogLines, {}, "how often a progress line is logged"},
+      {"train.tensorboard", {"train.tensorboard=false"}, KnobEffect::Files, {}, "whether event files are written"},
       steps("train.seed", "1"),
-      {"train.threads", {"train.threads=2"}, Observe::ThreadLine, {}, "intra-op threads: speed"},
+      {"train.threads", {"train.threads=2"}, KnobEffect::ThreadLine, {}, "intra-op threads: speed"},
       {"train.device",
        {"train.device=cpu"},
-       Observe::NotHere,
+       KnobEffect::NotHere,
        {},
        "auto and cpu are the same device on a machine without a GPU; UsageErrorsExitWithTwo tests cuda"},
       {"train.distributed.backend",
        {"train.distributed.backend=gloo"},
-       Observe::NotHere,
+       KnobEffect::NotHere,
        {},
        "data-parallel runs only (DataParallel tests)"},
       {"train.distributed.bucket_mb",
        {"train.distributed.bucket_mb=1"},
-       Observe::NotHere,
+       KnobEffect::NotHere,
        {},
        "data-parallel runs only (DataParallel tests)"},
       {"train.distributed.timeout_s",
        {"train.distributed.timeout_s=10"},
-       Observe::NotHere,
+       KnobEffect::NotHere,
        {},
        "data-parallel runs only (DataParallel tests)"},
       {"output",
        {"output=elsewhere"},
-       Observe::NotHere,
+       KnobEffect::NotHere,
        {},
        "the parent of runs/<timestamp> when --output is not given"},
   };

@@ -14,7 +14,7 @@ namespace vit::models {
 namespace {
 
 // Row lengths around the 8-float vectors: shorter than one, whole vectors, and tails.
-const int64_t kRowLengths[] = {1, 3, 8, 13, 64, 192, 197};
+const int64_t kNormRowLengths[] = {1, 3, 8, 13, 64, 192, 197};
 
 using vit::testing::IntraOpThreads;
 
@@ -69,7 +69,7 @@ bool close(const torch::Tensor& actual, const torch::Tensor& expected, double rt
 TEST(ResidualLayerNorm, Fp32EqualsTheFloat64DefinitionAndItsGradients) {
   const IntraOpThreads one_thread(1);
   torch::manual_seed(31);
-  for (const int64_t d : kRowLengths) {
+  for (const int64_t d : kNormRowLengths) {
     const auto in = Inputs::random(21, d, torch::kFloat32, torch::kFloat32).leaves();
     const auto outputs = residual_layer_norm(in.residual, in.branch, in.weight, in.bias, 1e-6, torch::kFloat32);
     if (at::get_num_threads() == 1 && __builtin_cpu_supports("avx2")) {
@@ -92,7 +92,7 @@ TEST(ResidualLayerNorm, Fp32EqualsTheFloat64DefinitionAndItsGradients) {
 TEST(ResidualLayerNorm, Bf16BranchAndOutputAreRoundedOnceFromFp32) {
   const IntraOpThreads one_thread(1);
   torch::manual_seed(32);
-  for (const int64_t d : kRowLengths) {
+  for (const int64_t d : kNormRowLengths) {
     const auto in = Inputs::random(17, d, torch::kBFloat16, torch::kFloat32).leaves();
     const auto outputs = residual_layer_norm(in.residual, in.branch, in.weight, in.bias, 1e-6, torch::kBFloat16);
     ASSERT_EQ(outputs.sum.scalar_type(), torch::kFloat32);
@@ -121,7 +121,7 @@ TEST(ResidualLayerNorm, ToBf16ValuesIsTheBf16RowsWidened) {
   const IntraOpThreads one_thread(1);
   torch::manual_seed(34);
   for (const auto branch_dtype : {torch::kFloat32, torch::kBFloat16}) {
-    for (const int64_t d : kRowLengths) {
+    for (const int64_t d : kNormRowLengths) {
       const auto label = ::testing::Message() << "d " << d << ", branch " << branch_dtype;
       const auto values = Inputs::random(17, d, branch_dtype, torch::kFloat32);
       const auto grad_sum = torch::randn({17, d}), grad_normalized = torch::randn({17, d});

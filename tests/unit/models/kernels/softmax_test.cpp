@@ -10,7 +10,7 @@ namespace vit::models {
 namespace {
 
 // Row lengths around the 8-float chunks: shorter than one, whole chunks, and overlapping tails.
-const int64_t kRowLengths[] = {1, 3, 7, 8, 9, 16, 17, 49, 50, 197};
+const int64_t kSoftmaxRowLengths[] = {1, 3, 7, 8, 9, 16, 17, 49, 50, 197};
 
 torch::Tensor exact_softmax(const torch::Tensor& x, double scale) {
   return (x.to(torch::kFloat64) * scale).softmax(-1);
@@ -18,7 +18,7 @@ torch::Tensor exact_softmax(const torch::Tensor& x, double scale) {
 
 TEST(ScaledSoftmax, Fp32EqualsTheFloat64SoftmaxOfTheScaledScoresAndItsGradient) {
   torch::manual_seed(21);
-  for (const int64_t n : kRowLengths) {
+  for (const int64_t n : kSoftmaxRowLengths) {
     for (const double scale : {1.0, 0.125}) {
       const auto values = 4.0 * torch::randn({3, 5, n});
       const auto x = values.clone().requires_grad_();
@@ -39,7 +39,7 @@ TEST(ScaledSoftmax, Fp32EqualsTheFloat64SoftmaxOfTheScaledScoresAndItsGradient) 
 
 TEST(ScaledSoftmax, Bf16IsTheExactSoftmaxRoundedOnceAndSoIsItsGradient) {
   torch::manual_seed(22);
-  for (const int64_t n : kRowLengths) {
+  for (const int64_t n : kSoftmaxRowLengths) {
     const double scale = 0.25;
     const auto values = (4.0 * torch::randn({4, 3, n})).to(torch::kBFloat16);
     const auto x = values.clone().requires_grad_();
@@ -102,7 +102,7 @@ TEST(ScaledSoftmax, ForwardAndBackwardWithoutAutogradMatchTheDifferentiableOne) 
 // Swin's windows: x [B, G, H, N, N] + bias [G, H, N, N], row r of x taking bias row r mod G·H·N.
 TEST(ScaledSoftmax, AddsABiasRepeatedOverTheRowsInFp32BeforeTheMax) {
   torch::manual_seed(25);
-  for (const int64_t n : kRowLengths) {
+  for (const int64_t n : kSoftmaxRowLengths) {
     const auto bias = 3.0 * torch::randn({2, 3, 4, n});
     const auto bias64 = bias.to(torch::kFloat64);
     for (const auto dtype : {torch::kFloat32, torch::kBFloat16}) {

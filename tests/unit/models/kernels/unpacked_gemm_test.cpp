@@ -24,7 +24,7 @@ TEST(UnpackedGemm, TakesProductsOfAnAttentionHeadsSizeOnly) {
   EXPECT_FALSE(unpacked_gemm_applies(8, 64, 4096));       // an inner dimension past the kernel's
 }
 
-struct Shape {
+struct ProductShape {
   int64_t m, n, k;
 };
 
@@ -40,8 +40,8 @@ torch::Tensor strided(int64_t rows, int64_t cols, int64_t pad) {
 TEST(UnpackedGemm, IsTheProductInFloat64ForEveryLayout) {
   SKIP_WITHOUT_KERNEL();
   torch::manual_seed(5);
-  const std::vector<Shape> shapes = {{197, 197, 64}, {197, 64, 197}, {13, 33, 17}, {11, 150, 3},
-                                     {20, 80, 20},   {7, 1, 5},      {3, 16, 1}};
+  const std::vector<ProductShape> shapes = {{197, 197, 64}, {197, 64, 197}, {13, 33, 17}, {11, 150, 3},
+                                            {20, 80, 20},   {7, 1, 5},      {3, 16, 1}};
   const float alpha = 0.125F;
   for (const auto& [m, n, k] : shapes) {
     for (const bool transpose_a : {false, true}) {
