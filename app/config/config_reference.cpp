@@ -51,11 +51,14 @@ data::DataOptions data_defaults() {
 }  // namespace
 
 std::vector<ConfigKey> config_reference() {
+  // Named rather than temporaries: inlined with other files, g++ 12 takes the temporaries' strings
+  // for uninitialised (-Wmaybe-uninitialized).
+  const Config defaults;
   std::vector<ConfigKey> keys;
   add_model_keys(keys);
   add_fields(keys, "data", data_fields(), data_defaults());
-  add_fields(keys, "train", train_fields(), TrainConfig{});
-  keys.push_back({"output", Config{}.output, "where a run without --output gets its timestamped folder"});
+  add_fields(keys, "train", train_fields(), defaults.train);
+  keys.push_back({"output", defaults.output, "where a run without --output gets its timestamped folder"});
   return keys;
 }
 
