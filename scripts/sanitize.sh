@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The clang AddressSanitizer + UndefinedBehaviorSanitizer build in build-sanitize/, without the
-# precompiled header (so every file must include what it uses): runs the unit
+# The clang AddressSanitizer + UndefinedBehaviorSanitizer build in build-sanitize/, the libraries
+# and vit without the precompiled header (so every file of theirs must include what it uses): runs the unit
 # tests of the input-parsing code, the bad-input suite and the attention kernels that compute their
 # own memory offsets (BatchedMatmul, FusedAttention, ScaledSoftmax, ResidualLayerNorm, the bf16 rounding and
 # GELU kernels of Bf16Products and Bf16Gelu, the unpacked products of UnpackedGemm) under the sanitizers, then each
