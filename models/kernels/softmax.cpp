@@ -1,5 +1,6 @@
 #include "models/kernels/softmax.h"
 
+#include "models/kernels/vector16.h"
 #include "models/kernels/vector8.h"
 
 #include <ATen/TensorOperators.h>
@@ -42,21 +43,26 @@ inline int64_t chunks_of(int64_t n) { return (n + 7) / 8; }
 // e^x for softmax's shifted scores (x <= 0, up to rounding): x = n·ln 2 + r, |r| <= ln 2 / 2,
 // e^r by Cephes' degree-7 polynomial (~1 ulp), 2^n through the exponent bits. Below e^-87, just
 // above fp32's smallest normal, the result is 0 (LibTorch gives up to 1.7e-38): a subnormal
-// product costs a microcode assist per vector on Intel cores. NaN stays NaN.
+// product costs a microcode assist per vector on Intel cores. NaN stays NaN. The constants, for
+// the 8- and the 16-float kernels:
+namespace exp_constants {
+constexpr float kLowest = -87.0F, kLog2e = 1.44269504088896341F;
+constexpr float kLn2High = 0.693359375F, kLn2Low = -2.12194440E-4F;  // ln 2 in two parts, the first exact
+constexpr float kPolynomial[] = {1.9875691500E-4F, 1.3981999507E-3F, 8.3334519073E-3F,
+                                 4.1665795894E-2F, 1.6666665459E-1F, 5.0000001201E-1F};
+}  // namespace exp_constants
+
 VIT_AVX2_FMA inline __m256 exp_of(__m256 x) {
-  const auto lowest = _mm256_set1_ps(-87.0F);
+  using namespace exp_constants;
+  const auto lowest = _mm256_set1_ps(kLowest);
   const auto underflows = _mm256_cmp_ps(x, lowest, _CMP_LT_OQ);
   x = _mm256_max_ps(lowest, x);  // max_ps returns its second operand, x, when x is NaN
-  const auto n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341F)),
-                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  auto r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375F), x);  // ln 2 in two parts, the first exact
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440E-4F), r);
-  auto p = _mm256_set1_ps(1.9875691500E-4F);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3F));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3F));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2F));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1F));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1F));
+  const auto n =
+      _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  auto r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2High), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Low), r);
+  auto p = _mm256_set1_ps(kPolynomial[0]);
+  for (int i = 1; i < 6; ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kPolynomial[i]));
   p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0F)));
   const auto power = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_andnot_ps(underflows, _mm256_mul_ps(p, _mm256_castsi256_ps(power)));
@@ -190,6 +196,86 @@ void softmax_backward_rows(const at::Tensor& dy, const at::Tensor& y, const at::
   }
 }
 
+// The rows of softmax.h's row API: 16 floats a vector, masked at the row's end, sums in two
+// accumulators.
+namespace rows16 {
+
+using vector16::bf16_bits;
+using vector16::lanes;
+using vector16::widened;
+
+VIT_AVX512_BF16 inline __m512 exp_of(__m512 x) {
+  using namespace exp_constants;
+  const auto lowest = _mm512_set1_ps(kLowest);
+  const __mmask16 kept = _mm512_cmp_ps_mask(x, lowest, _CMP_NLT_UQ);  // not below: NaN kept
+  x = _mm512_max_ps(lowest, x);
+  const auto n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT);
+  auto r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2High), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Low), r);
+  auto p = _mm512_set1_ps(kPolynomial[0]);
+  for (int i = 1; i < 6; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kPolynomial[i]));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0F)));
+  const auto power = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_maskz_mul_ps(kept, p, _mm512_castsi512_ps(power));
+}
+
+// The logits scale · x (+ bias) of elements i .. i + 16 that are the row's.
+VIT_AVX512_BF16 inline __m512 logits(const float* x, const float* bias, int64_t i, __mmask16 m, __m512 scales) {
+  const auto scaled = _mm512_mul_ps(scales, _mm512_maskz_loadu_ps(m, x + i));
+  return bias == nullptr ? scaled : _mm512_add_ps(scaled, _mm512_maskz_loadu_ps(m, bias + i));
+}
+
+VIT_AVX512_BF16 void softmax(const float* x, const float* bias, float* y, c10::BFloat16* rounded, int64_t n,
+                             int64_t padded, float scale) {
+  const auto scales = _mm512_set1_ps(scale);
+  const auto lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __m512 top[2] = {lowest, lowest};
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes(i, n);
+    top[(i / 16) % 2] = _mm512_mask_max_ps(top[(i / 16) % 2], m, top[(i / 16) % 2], logits(x, bias, i, m, scales));
+  }
+  const auto shift = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(top[0], top[1])));
+  __m512 sum[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes(i, n);
+    const auto e = _mm512_maskz_mov_ps(m, exp_of(_mm512_sub_ps(logits(x, bias, i, m, scales), shift)));
+    _mm512_mask_storeu_ps(y + i, m, e);
+    sum[(i / 16) % 2] = _mm512_add_ps(sum[(i / 16) % 2], e);
+  }
+  const auto inverse = _mm512_set1_ps(1.0F / _mm512_reduce_add_ps(_mm512_add_ps(sum[0], sum[1])));
+  for (int64_t i = 0; i < padded; i += 16) {
+    const __mmask16 m = i < n ? lanes(i, n) : 0;
+    const auto normalized = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, y + i), inverse);
+    _mm512_mask_storeu_ps(y + i, m, normalized);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(rounded + i), bf16_bits(normalized));
+  }
+}
+
+// bf16 weights i .. i + 16 that are the row's, in fp32.
+VIT_AVX512_BF16 inline __m512 weights(const c10::BFloat16* y, int64_t i, __mmask16 m) {
+  return widened(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(y) + i));
+}
+
+VIT_AVX512_BF16 void softmax_backward(const float* dy, const c10::BFloat16* y, float* dx, c10::BFloat16* rounded,
+                                      int64_t n, int64_t padded, float scale) {
+  __m512 dot[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes(i, n);
+    dot[(i / 16) % 2] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, dy + i), weights(y, i, m), dot[(i / 16) % 2]);
+  }
+  const auto dots = _mm512_set1_ps(_mm512_reduce_add_ps(_mm512_add_ps(dot[0], dot[1])));
+  const auto scales = _mm512_set1_ps(scale);
+  for (int64_t i = 0; i < padded; i += 16) {
+    const __mmask16 m = i < n ? lanes(i, n) : 0;
+    const auto scaled_y = _mm512_mul_ps(scales, weights(y, i, m));
+    const auto grad = _mm512_mul_ps(scaled_y, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, dy + i), dots));
+    _mm512_mask_storeu_ps(dx + i, m, grad);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(rounded + i), bf16_bits(grad));
+  }
+}
+
+}  // namespace rows16
+
 #else
 
 bool vector_kernels_available() { return false; }
@@ -267,5 +353,27 @@ at::Tensor scaled_softmax(const at::Tensor& x, double scale) {
   if (!row_kernels_apply(x) || torch::jit::tracer::isTracing()) return (scale == 1.0 ? x : x * scale).softmax(-1);
   return ScaledSoftmax::apply(x, scale);
 }
+
+bool softmax_row_kernels_available() { return vector16::avx512_bf16_available(); }
+
+#if defined(__x86_64__)
+void scaled_softmax_row(const float* x, const float* bias, float* y, c10::BFloat16* rounded, int64_t n, int64_t padded,
+                        float scale) {
+  rows16::softmax(x, bias, y, rounded, n, padded, scale);
+}
+
+void scaled_softmax_backward_row(const float* dy, const c10::BFloat16* y, float* dx, c10::BFloat16* rounded, int64_t n,
+                                 int64_t padded, float scale) {
+  rows16::softmax_backward(dy, y, dx, rounded, n, padded, scale);
+}
+#else
+void scaled_softmax_row(const float*, const float*, float*, c10::BFloat16*, int64_t, int64_t, float) {
+  TORCH_CHECK(false, "scaled_softmax_row: an x86-64 kernel");
+}
+
+void scaled_softmax_backward_row(const float*, const c10::BFloat16*, float*, c10::BFloat16*, int64_t, int64_t, float) {
+  TORCH_CHECK(false, "scaled_softmax_backward_row: an x86-64 kernel");
+}
+#endif
 
 }  // namespace vit::models

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/util/BFloat16.h>
 
 namespace vit::models {
 
@@ -23,5 +24,16 @@ at::Tensor scaled_softmax(const at::Tensor& x, double scale);
 // [B, G, H, N, N] + bias [G, H, N, N] broadcasts. Added in fp32 before the max is taken.
 at::Tensor scaled_softmax_forward(const at::Tensor& x, double scale, const at::Tensor& bias = {});
 at::Tensor scaled_softmax_backward(const at::Tensor& grad_y, const at::Tensor& y, double scale);
+
+// Single rows, for kernels that keep scores in buffers of their own (amx_attention), on CPUs with
+// AVX-512 (BF16; softmax_row_kernels_available()): 16 floats a vector, the same exponential as
+// above. y[0, n) = softmax(scale · x + bias) of n fp32 scores (bias a row of n floats or null; y
+// may not overlap x), and dx[0, n) = scale · y ⊙ (dy − Σ dy ⊙ y) from bf16 weights y; each also
+// written rounded to bf16 into rounded[0, padded), zeros from n on (padded a multiple of 16, >= n).
+bool softmax_row_kernels_available();
+void scaled_softmax_row(const float* x, const float* bias, float* y, c10::BFloat16* rounded, int64_t n, int64_t padded,
+                        float scale);
+void scaled_softmax_backward_row(const float* dy, const c10::BFloat16* y, float* dx, c10::BFloat16* rounded, int64_t n,
+                                 int64_t padded, float scale);
 
 }  // namespace vit::models

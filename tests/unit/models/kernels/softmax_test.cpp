@@ -127,5 +127,48 @@ TEST(ScaledSoftmax, AddsABiasRepeatedOverTheRowsInFp32BeforeTheMax) {
   EXPECT_THROW(scaled_softmax_forward(scores, 1.0, torch::zeros({1, 9}, torch::kFloat64)), c10::Error);
 }
 
+// The single-row kernels of the AMX attention: the fp32 weights and gradients as the float64
+// formulas give them, the bf16 copies their rounding, with zeros to the padded length; what lies
+// past n in the fp32 rows is left as it was.
+TEST(ScaledSoftmax, RowKernelsGiveFp32AndRoundedRowsWithZerosToThePaddedLength) {
+  if (!softmax_row_kernels_available()) GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+  torch::manual_seed(24);
+  for (const int64_t n : kSoftmaxRowLengths) {
+    const int64_t padded = (n + 31) / 32 * 32;
+    for (const bool with_bias : {false, true}) {
+      const float scale = 0.125F;
+      const auto x = 8.0 * torch::randn({n});
+      auto bias = torch::randn({n});
+      if (with_bias && n > 1) bias.index_put_({0}, -100.0);  // a masked pair
+      auto y = torch::full({padded}, 7.0F);
+      auto rounded = torch::full({padded}, 7.0F, torch::kBFloat16);
+      scaled_softmax_row(x.data_ptr<float>(), with_bias ? bias.data_ptr<float>() : nullptr, y.data_ptr<float>(),
+                         rounded.data_ptr<c10::BFloat16>(), n, padded, scale);
+      auto logits = x.to(torch::kFloat64) * scale;
+      if (with_bias) logits = logits + bias.to(torch::kFloat64);
+      const auto expected = logits.softmax(-1);
+      const auto where = ::testing::Message() << "n " << n << (with_bias ? ", bias" : "");
+      EXPECT_TRUE(torch::allclose(y.narrow(0, 0, n).to(torch::kFloat64), expected, 1e-6, 1e-7)) << where;
+      EXPECT_TRUE(torch::equal(y.narrow(0, n, padded - n), torch::full({padded - n}, 7.0F))) << where;
+      EXPECT_TRUE(torch::equal(rounded.narrow(0, 0, n), y.narrow(0, 0, n).to(torch::kBFloat16))) << where;
+      EXPECT_EQ(rounded.narrow(0, n, padded - n).count_nonzero().item<int64_t>(), 0) << where;
+
+      // The gradient from the bf16 weights.
+      const auto weights = rounded.narrow(0, 0, n).contiguous();
+      const auto dy = torch::randn({n});
+      auto dx = torch::full({padded}, 7.0F);
+      auto dx_rounded = torch::full({padded}, 7.0F, torch::kBFloat16);
+      scaled_softmax_backward_row(dy.data_ptr<float>(), weights.data_ptr<c10::BFloat16>(), dx.data_ptr<float>(),
+                                  dx_rounded.data_ptr<c10::BFloat16>(), n, padded, scale);
+      const auto w64 = weights.to(torch::kFloat64), dy64 = dy.to(torch::kFloat64);
+      const auto expected_dx = scale * w64 * (dy64 - (dy64 * w64).sum());
+      EXPECT_TRUE(torch::allclose(dx.narrow(0, 0, n).to(torch::kFloat64), expected_dx, 1e-5, 1e-6)) << where;
+      EXPECT_TRUE(torch::equal(dx.narrow(0, n, padded - n), torch::full({padded - n}, 7.0F))) << where;
+      EXPECT_TRUE(torch::equal(dx_rounded.narrow(0, 0, n), dx.narrow(0, 0, n).to(torch::kBFloat16))) << where;
+      EXPECT_EQ(dx_rounded.narrow(0, n, padded - n).count_nonzero().item<int64_t>(), 0) << where;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vit::models
