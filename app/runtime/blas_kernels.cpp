@@ -2,13 +2,10 @@
 
 #include "app/errors.h"
 #include "app/runtime/runtime.h"
+#include "models/kernels/amx.h"
 #include "models/kernels/blas.h"
 
 #include <dlfcn.h>
-
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
 
 #include <algorithm>
 #include <cctype>
@@ -56,20 +53,6 @@ BlasKernels& chosen_kernels() {
   return kernels;
 }
 
-#if defined(__x86_64__)
-// AMX-BF16 as CPUID reports it, with the tile state enabled by the OS (XCR0 bits 17 and 18). Not
-// every compiler's __builtin_cpu_supports knows AMX (clang 14's does not).
-bool amx_bf16_enabled() {
-  constexpr unsigned kOsXsave = 1U << 27, kAmxBf16 = 1U << 22, kTileState = (1U << 17) | (1U << 18);
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || (ecx & kOsXsave) == 0) return false;
-  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0 || (edx & kAmxBf16) == 0) return false;
-  unsigned xcr0 = 0, xcr0_high = 0;
-  asm volatile("xgetbv" : "=a"(xcr0), "=d"(xcr0_high) : "c"(0));
-  return (xcr0 & kTileState) == kTileState;
-}
-#endif
-
 }  // namespace
 
 VectorExtensions this_cpu_vector_extensions() {
@@ -82,7 +65,7 @@ VectorExtensions this_cpu_vector_extensions() {
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx512vl");
   cpu.avx512_bf16 = cpu.avx512 && __builtin_cpu_supports("avx512bf16");
-  cpu.amx_bf16 = amx_bf16_enabled();
+  cpu.amx_bf16 = models::amx_bf16_enabled();
 #endif
   return cpu;
 }

@@ -1,7 +1,9 @@
 #include "models/kernels/fused_attention.h"
 
+#include "models/kernels/amx_attention.h"
 #include "models/kernels/bf16_products.h"
 #include "models/kernels/blas.h"
+#include "models/kernels/head_layout.h"
 #include "models/kernels/softmax.h"
 #include "models/kernels/unpacked_gemm.h"
 
@@ -16,30 +18,9 @@
 namespace vit::models {
 namespace {
 
-// Where the heads of a [B, N, 3·D] qkv projection and of a [B, N, D] output sit in memory, and of
-// the per-head [B, H, N, N] score matrices.
-struct HeadLayout {
-  int64_t batch, tokens, heads, head_dim;
-
-  int64_t dim() const { return heads * head_dim; }
-  int64_t pairs() const { return batch * heads; }
-  int64_t batch_of(int64_t pair) const { return pair / heads; }
-  int64_t head_of(int64_t pair) const { return pair % heads; }
-  // part 0, 1, 2 = q, k, v; rows are 3·D apart.
-  int64_t qkv_offset(int64_t pair, int64_t part) const {
-    return batch_of(pair) * tokens * 3 * dim() + part * dim() + head_of(pair) * head_dim;
-  }
-  // rows are D apart.
-  int64_t merged_offset(int64_t pair) const { return batch_of(pair) * tokens * dim() + head_of(pair) * head_dim; }
-  int64_t scores_offset(int64_t pair) const { return pair * tokens * tokens; }
-  int64_t score_multiply_adds() const { return tokens * tokens * head_dim; }
-};
-
 HeadLayout layout_of(const at::Tensor& qkv, int64_t num_heads) {
   return {qkv.size(0), qkv.size(1), num_heads, qkv.size(2) / (3 * num_heads)};
 }
-
-constexpr int kQ = 0, kK = 1, kV = 2;
 
 void save_bias_shape(torch::autograd::AutogradContext* context, const at::Tensor& bias) {
   if (bias.defined()) context->saved_data["bias_sizes"] = bias.sizes();
@@ -238,6 +219,31 @@ struct HeadMajorAttention : public OptionalBias<HeadMajorAttention> {
   }
 };
 
+// bf16 on CPUs with AMX: every product on the tile units, q, k and v read in place
+// (amx_attention.h). The weights are kept padded, as they are and transposed, for the backward.
+struct TileAttention : public OptionalBias<TileAttention> {
+  static at::Tensor attend(torch::autograd::AutogradContext* context, const at::Tensor& qkv, const at::Tensor& bias,
+                           int64_t num_heads, double scale) {
+    auto [out, weights] = amx_attention_forward(qkv, num_heads, scale, bias);
+    context->save_for_backward({qkv, weights.weights, weights.transposed});
+    save_bias_shape(context, bias);
+    context->saved_data["num_heads"] = num_heads;
+    context->saved_data["scale"] = scale;
+    return out;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 const torch::autograd::variable_list& output_grads) {
+    const auto saved = context->get_saved_variables();
+    const auto scale = context->saved_data["scale"].toDouble();
+    const bool biased = context->saved_data.count("bias_sizes") > 0;
+    const auto [grad_qkv, grad_scores] =
+        amx_attention_backward(output_grads[0].to(at::kBFloat16).contiguous(), saved[0], {saved[1], saved[2]},
+                               context->saved_data["num_heads"].toInt(), scale, biased);
+    return input_gradients(context, grad_qkv, grad_scores, scale);
+  }
+};
+
 bool is_projection(const at::Tensor& qkv) {
   return qkv.device().is_cpu() && qkv.layout() == at::kStrided && qkv.dim() == 3 && qkv.is_contiguous() &&
          qkv.numel() > 0 && qkv.size(2) <= INT_MAX && qkv.size(1) <= INT_MAX;
@@ -278,6 +284,8 @@ at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scal
   if (qkv.scalar_type() == at::kFloat)
     return FusedAttention<false>::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
   if (bf16_products_on_blas(qkv)) return attention_between_bf16_products(qkv, num_heads, scale, bias).to(at::kBFloat16);
+  if (amx_attention_pays(qkv.size(1), qkv.size(2) / (3 * num_heads)))
+    return TileAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
   return HeadMajorAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
 }
 
