@@ -15,8 +15,14 @@
 #include <cstring>
 #include <vector>
 
+// The tile intrinsics arrived in GCC 11 and clang 12; older compilers build the fallbacks below.
+#if defined(__x86_64__) && \
+    ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#define VIT_AMX_KERNELS 1
+#endif
+
 namespace vit::models {
-#if defined(__x86_64__)
+#if defined(VIT_AMX_KERNELS)
 namespace {
 
 using vector16::bf16_bits;
@@ -396,12 +402,12 @@ bool amx_attention_pays(int64_t, int64_t) { return false; }
 
 std::pair<at::Tensor, AmxAttentionWeights> amx_attention_forward(const at::Tensor&, int64_t, double,
                                                                  const at::Tensor&) {
-  TORCH_CHECK(false, "amx_attention_forward: AMX is an x86-64 feature");
+  TORCH_CHECK(false, "amx_attention_forward: built without the AMX kernels (an x86-64 feature, GCC 11 or clang 12)");
 }
 
 std::pair<at::Tensor, at::Tensor> amx_attention_backward(const at::Tensor&, const at::Tensor&,
                                                          const AmxAttentionWeights&, int64_t, double, bool) {
-  TORCH_CHECK(false, "amx_attention_backward: AMX is an x86-64 feature");
+  TORCH_CHECK(false, "amx_attention_backward: built without the AMX kernels (an x86-64 feature, GCC 11 or clang 12)");
 }
 
 #endif
