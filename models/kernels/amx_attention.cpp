@@ -316,6 +316,10 @@ std::pair<at::Tensor, AmxAttentionWeights> amx_attention_forward(const at::Tenso
   const HeadLayout l{qkv.size(0), qkv.size(1), num_heads, qkv.size(2) / (3 * num_heads)};
   TORCH_CHECK(qkv.scalar_type() == at::kBFloat16 && qkv.is_contiguous() && amx_attention_applies(l.head_dim),
               "amx_attention_forward: a contiguous bf16 qkv on a CPU with AMX, heads of even size");
+  TORCH_CHECK(!bias.defined() || (bias.scalar_type() == at::kFloat && bias.is_contiguous() && bias.dim() == 4 &&
+                                  bias.size(0) > 0 && l.batch % bias.size(0) == 0 && bias.size(1) == num_heads &&
+                                  bias.size(2) == l.tokens && bias.size(3) == l.tokens),
+              "amx_attention_forward: the bias must be contiguous fp32 [G, heads, N, N] with G dividing the batch");
   const Padded p(l);
   const int64_t n = l.tokens, d = l.head_dim, row_stride = 3 * l.dim();
   auto out = at::empty({l.batch, n, l.dim()}, qkv.options());
@@ -357,6 +361,13 @@ std::pair<at::Tensor, at::Tensor> amx_attention_backward(const at::Tensor& grad_
                   grad_out.sizes() == at::IntArrayRef({l.batch, l.tokens, l.dim()}),
               "amx_attention_backward: the output's gradient must be contiguous bf16 [B, N, D]");
   const Padded p(l);
+  const auto kept = [&](const at::Tensor& t) {
+    return t.scalar_type() == at::kBFloat16 && t.is_contiguous() &&
+           t.sizes() == at::IntArrayRef({l.pairs(), p.rows, p.inner});
+  };
+  TORCH_CHECK(
+      qkv.scalar_type() == at::kBFloat16 && qkv.is_contiguous() && kept(saved.weights) && kept(saved.transposed),
+      "amx_attention_backward: qkv and the weights must be those amx_attention_forward took and kept");
   const int64_t n = l.tokens, d = l.head_dim, row_stride = 3 * l.dim();
   auto grad_qkv = at::empty_like(qkv);
   at::Tensor grad_scores;

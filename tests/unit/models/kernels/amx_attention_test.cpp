@@ -124,6 +124,15 @@ TEST_F(AmxAttention, RunsInFusedAttentionsBf16NodeOnHeadsWhereItPays) {
   const auto [direct, saved] = amx_attention_forward(values, 2, 0.125, {});
   EXPECT_TRUE(torch::equal(out, direct));
   EXPECT_TRUE(torch::equal(qkv.grad(), amx_attention_backward(upstream, values, saved, 2, 0.125, false).first));
+
+  // Shapes the kernels cannot take are refused, not read past.
+  EXPECT_THROW(amx_attention_forward(values, 2, 0.125, torch::zeros({3, 2, 197, 197})), c10::Error);  // 3 ∤ 2
+  EXPECT_THROW(amx_attention_forward(values, 2, 0.125, torch::zeros({1, 2, 196, 196})), c10::Error);
+  EXPECT_THROW(amx_attention_forward(values.to(torch::kFloat32), 2, 0.125, {}), c10::Error);
+  EXPECT_THROW(amx_attention_backward(upstream.narrow(1, 0, 196), values, saved, 2, 0.125, false), c10::Error);
+  EXPECT_THROW(
+      amx_attention_backward(upstream, values, {saved.weights.narrow(0, 0, 2), saved.transposed}, 2, 0.125, false),
+      c10::Error);
 }
 
 // The saved weights: each row the bf16 softmax of its scores, zeros in the padding, and the
