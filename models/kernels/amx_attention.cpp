@@ -26,6 +26,7 @@ namespace vit::models {
 namespace {
 
 using vector16::bf16_bits;
+using vector16::first_lanes;
 
 #define VIT_AMX __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,amx-tile,amx-bf16")))
 
@@ -141,9 +142,6 @@ VIT_AMX void tile_product(const Bits* a, int64_t lda, const PackedB& b, int64_t 
   memory_barrier();
 }
 
-inline __mmask16 first16(int64_t n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1U << n) - 1);
-}
 inline __mmask32 first32(int64_t n) { return n >= 32 ? 0xFFFFFFFFU : n <= 0 ? 0 : (1U << n) - 1; }
 
 // A [rows_padded, cols_padded] row-major from src's rows × cols (bf16, ld), zeros around them;
@@ -158,6 +156,12 @@ VIT_AMX void pack_rows(const Bits* src, int64_t ld, int64_t rows, int64_t cols, 
   }
 }
 
+// 0, stride, …, 15 · stride: the offsets of 16 rows for a gather.
+VIT_AMX inline __m512i multiples_of(int64_t stride) {
+  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                            _mm512_set1_epi32(static_cast<int>(stride)));
+}
+
 // B from src [depth, cols] row-major (bf16, ld), zeros beyond: rows 2p and 2p + 1 interleaved.
 VIT_AMX void pack_pairs(const Bits* src, int64_t ld, int64_t depth, int64_t cols, const PackedB& b) {
   alignas(64) static constexpr std::array<Bits, 32> kInterleaved = [] {
@@ -170,7 +174,7 @@ VIT_AMX void pack_pairs(const Bits* src, int64_t ld, int64_t depth, int64_t cols
   }();
   const auto interleaved = _mm512_loadu_si512(kInterleaved.data());
   for (int64_t block = 0; block < b.cols / kTile; ++block) {
-    const __mmask16 lanes = first16(cols - block * kTile);
+    const __mmask16 lanes = first_lanes(cols - block * kTile);
     for (int64_t pair = 0; pair < b.depth / 2; ++pair) {
       const int64_t row = 2 * pair;
       const auto first = _mm256_maskz_loadu_epi16(row < depth ? lanes : 0, src + row * ld + block * kTile);
@@ -184,10 +188,9 @@ VIT_AMX void pack_pairs(const Bits* src, int64_t ld, int64_t depth, int64_t cols
 // B = src^T from src [cols, depth] row-major (bf16, ld and depth even), zeros beyond: a pair of B's
 // rows is one 32-bit word of each of src's rows, gathered 16 rows at a time.
 VIT_AMX void pack_transposed(const Bits* src, int64_t ld, int64_t cols, int64_t depth, const PackedB& b) {
-  const auto rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                       _mm512_set1_epi32(static_cast<int>(ld / 2)));
+  const auto rows = multiples_of(ld / 2);
   for (int64_t block = 0; block < b.cols / kTile; ++block) {
-    const __mmask16 lanes = first16(cols - block * kTile);
+    const __mmask16 lanes = first_lanes(cols - block * kTile);
     const Bits* const block_rows = src + block * kTile * ld;
     for (int64_t pair = 0; pair < b.depth / 2; ++pair) {
       const auto words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 2 * pair < depth ? lanes : 0, rows,
@@ -200,9 +203,8 @@ VIT_AMX void pack_transposed(const Bits* src, int64_t ld, int64_t cols, int64_t 
 // dst[c][r] = bf16(w[r][c]) for a block's 16 rows r (zeros for r >= rows) and c < cols.
 VIT_AMX void store_block_transposed(const float* w, int64_t ldw, int64_t rows, int64_t cols, Bits* dst,
                                     int64_t ld_dst) {
-  const auto offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                          _mm512_set1_epi32(static_cast<int>(ldw)));
-  const __mmask16 lanes = first16(rows);
+  const auto offsets = multiples_of(ldw);
+  const __mmask16 lanes = first_lanes(rows);
   for (int64_t c = 0; c < cols; ++c) {
     const auto column = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, offsets, w + c, 4);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + c * ld_dst), bf16_bits(column));
@@ -213,7 +215,7 @@ VIT_AMX void store_block_transposed(const float* w, int64_t ldw, int64_t rows, i
 VIT_AMX void write_rows(const float* c, int64_t ldc, int64_t rows, int64_t cols, Bits* dst, int64_t ld) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t col = 0; col < cols; col += kTile) {
-      const __mmask16 lanes = first16(cols - col);
+      const __mmask16 lanes = first_lanes(cols - col);
       _mm256_mask_storeu_epi16(dst + r * ld + col, lanes, bf16_bits(_mm512_maskz_loadu_ps(lanes, c + r * ldc + col)));
     }
   }
@@ -313,7 +315,7 @@ bool amx_attention_pays(int64_t tokens, int64_t head_dim) {
 
 std::pair<at::Tensor, AmxAttentionWeights> amx_attention_forward(const at::Tensor& qkv, int64_t num_heads, double scale,
                                                                  const at::Tensor& bias) {
-  const HeadLayout l{qkv.size(0), qkv.size(1), num_heads, qkv.size(2) / (3 * num_heads)};
+  const auto l = layout_of(qkv, num_heads);
   TORCH_CHECK(qkv.scalar_type() == at::kBFloat16 && qkv.is_contiguous() && amx_attention_applies(l.head_dim),
               "amx_attention_forward: a contiguous bf16 qkv on a CPU with AMX, heads of even size");
   TORCH_CHECK(!bias.defined() || (bias.scalar_type() == at::kFloat && bias.is_contiguous() && bias.dim() == 4 &&
@@ -356,7 +358,7 @@ std::pair<at::Tensor, AmxAttentionWeights> amx_attention_forward(const at::Tenso
 std::pair<at::Tensor, at::Tensor> amx_attention_backward(const at::Tensor& grad_out, const at::Tensor& qkv,
                                                          const AmxAttentionWeights& saved, int64_t num_heads,
                                                          double scale, bool score_gradient) {
-  const HeadLayout l{qkv.size(0), qkv.size(1), num_heads, qkv.size(2) / (3 * num_heads)};
+  const auto l = layout_of(qkv, num_heads);
   TORCH_CHECK(grad_out.scalar_type() == at::kBFloat16 && grad_out.is_contiguous() &&
                   grad_out.sizes() == at::IntArrayRef({l.batch, l.tokens, l.dim()}),
               "amx_attention_backward: the output's gradient must be contiguous bf16 [B, N, D]");

@@ -18,10 +18,6 @@
 namespace vit::models {
 namespace {
 
-HeadLayout layout_of(const at::Tensor& qkv, int64_t num_heads) {
-  return {qkv.size(0), qkv.size(1), num_heads, qkv.size(2) / (3 * num_heads)};
-}
-
 void save_bias_shape(torch::autograd::AutogradContext* context, const at::Tensor& bias) {
   if (bias.defined()) context->saved_data["bias_sizes"] = bias.sizes();
 }
@@ -284,7 +280,7 @@ at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scal
   if (qkv.scalar_type() == at::kFloat)
     return FusedAttention<false>::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
   if (bf16_products_on_blas(qkv)) return attention_between_bf16_products(qkv, num_heads, scale, bias).to(at::kBFloat16);
-  if (amx_attention_pays(qkv.size(1), qkv.size(2) / (3 * num_heads)))
+  if (const auto l = layout_of(qkv, num_heads); amx_attention_pays(l.tokens, l.head_dim))
     return TileAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
   return HeadMajorAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
 }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 
 namespace vit::models {
@@ -22,6 +24,11 @@ struct HeadLayout {
   int64_t scores_offset(int64_t pair) const { return pair * tokens * tokens; }
   int64_t score_multiply_adds() const { return tokens * tokens * head_dim; }
 };
+
+// The layout of a contiguous [B, N, 3·D] qkv projection split into num_heads heads.
+inline HeadLayout layout_of(const at::Tensor& qkv, int64_t num_heads) {
+  return {qkv.size(0), qkv.size(1), num_heads, qkv.size(2) / (3 * num_heads)};
+}
 
 constexpr int kQ = 0, kK = 1, kV = 2;
 

@@ -201,6 +201,7 @@ void softmax_backward_rows(const at::Tensor& dy, const at::Tensor& y, const at::
 namespace rows16 {
 
 using vector16::bf16_bits;
+using vector16::first_lanes;
 using vector16::lanes;
 using vector16::widened;
 
@@ -244,7 +245,7 @@ VIT_AVX512_BF16 void softmax(const float* x, const float* bias, float* y, c10::B
   }
   const auto inverse = _mm512_set1_ps(1.0F / _mm512_reduce_add_ps(_mm512_add_ps(sum[0], sum[1])));
   for (int64_t i = 0; i < padded; i += 16) {
-    const __mmask16 m = i < n ? lanes(i, n) : 0;
+    const __mmask16 m = first_lanes(n - i);
     const auto normalized = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, y + i), inverse);
     _mm512_mask_storeu_ps(y + i, m, normalized);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(rounded + i), bf16_bits(normalized));
@@ -266,7 +267,7 @@ VIT_AVX512_BF16 void softmax_backward(const float* dy, const c10::BFloat16* y, f
   const auto dots = _mm512_set1_ps(_mm512_reduce_add_ps(_mm512_add_ps(dot[0], dot[1])));
   const auto scales = _mm512_set1_ps(scale);
   for (int64_t i = 0; i < padded; i += 16) {
-    const __mmask16 m = i < n ? lanes(i, n) : 0;
+    const __mmask16 m = first_lanes(n - i);
     const auto scaled_y = _mm512_mul_ps(scales, weights(y, i, m));
     const auto grad = _mm512_mul_ps(scaled_y, _mm512_sub_ps(_mm512_maskz_loadu_ps(m, dy + i), dots));
     _mm512_mask_storeu_ps(dx + i, m, grad);

@@ -38,6 +38,9 @@ inline __mmask16 lanes(int64_t i, int64_t end) {
   return end - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1U << (end - i)) - 1);
 }
 
+// The first `count` lanes: none for count <= 0, all for count >= 16 (a row's lanes past its end).
+inline __mmask16 first_lanes(int64_t count) { return count <= 0 ? 0 : lanes(0, count); }
+
 // The bf16 nearest each value, rounded to nearest even as c10::BFloat16 rounds, except that
 // subnormals count as zeros (the instruction's rule; no activation or gradient here is one).
 VIT_AVX512_BF16 inline __m256i bf16_bits(__m512 x) { return reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(x)); }

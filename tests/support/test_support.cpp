@@ -84,4 +84,12 @@ double relative_error(const at::Tensor& value, const at::Tensor& exact) {
   return (value.to(at::kDouble) - exact64).norm().item<double>() / exact64.norm().item<double>();
 }
 
+at::Tensor unfused_attention(const at::Tensor& qkv, int64_t heads, double scale, const at::Tensor& bias) {
+  const auto parts = qkv.unflatten(-1, {3, heads, -1}).permute({2, 0, 3, 1, 4});
+  auto scores = at::matmul(parts[0], parts[1].transpose(-2, -1)).mul(scale);
+  if (bias.defined()) scores = (scores.unflatten(0, {-1, bias.size(0)}) + bias).flatten(0, 1);
+  const auto weights = scores.softmax(-1).to(qkv.scalar_type());
+  return at::matmul(weights, parts[2]).transpose(1, 2).flatten(2);
+}
+
 }  // namespace vit::testing

@@ -74,6 +74,12 @@ class IntraOpThreads {
 // ||value - exact|| / ||exact||, in float64.
 double relative_error(const at::Tensor& value, const at::Tensor& exact);
 
+// softmax(q k^T · scale + bias) v per head of a qkv projection [B, N, 3·D] (timm's [3, heads,
+// head_dim] layout) from LibTorch's own ops, heads merged to [B, N, D]; sequence b takes
+// bias[b mod G] (the scores promoted to the bias's dtype, the weights cast back to qkv's): the
+// reference of the attention kernels' tests, exact in float64, LibTorch's own products in bf16.
+at::Tensor unfused_attention(const at::Tensor& qkv, int64_t heads, double scale, const at::Tensor& bias = {});
+
 // The device of the test suites named *OnDevice: VIT_TEST_DEVICE, cpu by default; cuda on the GPU
 // machine (scripts/gpu_check.sh). Asking for CUDA where there is none throws: no quiet CPU run.
 c10::Device test_device();

@@ -14,27 +14,11 @@ namespace vit::models {
 namespace {
 
 using vit::testing::relative_error;
+using vit::testing::unfused_attention;
 
 struct Shape {
   int64_t batch, tokens, heads, head_dim, bias_groups;
 };
-
-// softmax(q k^T · scale + bias) v per head in float64, heads merged to [B, N, D].
-torch::Tensor exact_attention(const torch::Tensor& qkv, int64_t heads, double scale, const torch::Tensor& bias) {
-  const auto parts = qkv.unflatten(-1, {3, heads, -1}).permute({2, 0, 3, 1, 4});
-  auto scores = torch::matmul(parts[0], parts[1].transpose(-2, -1)).mul(scale);
-  if (bias.defined()) scores = (scores.unflatten(0, {-1, bias.size(0)}) + bias).flatten(0, 1);
-  return torch::matmul(scores.softmax(-1), parts[2]).transpose(1, 2).flatten(2);
-}
-
-// The same through LibTorch's own bf16 products (oneDNN), the scores and weights rounded to bf16.
-torch::Tensor libtorch_bf16_attention(const torch::Tensor& qkv, int64_t heads, double scale,
-                                      const torch::Tensor& bias) {
-  const auto parts = qkv.unflatten(-1, {3, heads, -1}).permute({2, 0, 3, 1, 4});
-  auto scores = torch::matmul(parts[0], parts[1].transpose(-2, -1)).mul(scale);
-  if (bias.defined()) scores = (scores.unflatten(0, {-1, bias.size(0)}) + bias).flatten(0, 1);
-  return torch::matmul(scores.softmax(-1).to(torch::kBFloat16), parts[2]).transpose(1, 2).flatten(2);
-}
 
 class AmxAttention : public ::testing::Test {
  protected:
@@ -61,7 +45,7 @@ TEST_F(AmxAttention, IsCloserToFloat64ThanLibTorchsBf16Products) {
 
     const auto qkv64 = values.to(torch::kFloat64).requires_grad_();
     const auto bias64 = s.bias_groups > 0 ? bias_values.to(torch::kFloat64).requires_grad_() : torch::Tensor();
-    const auto exact_out = exact_attention(qkv64, s.heads, scale, bias64);
+    const auto exact_out = unfused_attention(qkv64, s.heads, scale, bias64);
     (exact_out * upstream.to(torch::kFloat64)).sum().backward();
     const std::vector<torch::Tensor> exact{exact_out.detach(), qkv64.grad(),
                                            bias64.defined() ? bias64.grad() : torch::Tensor()};
@@ -78,7 +62,7 @@ TEST_F(AmxAttention, IsCloserToFloat64ThanLibTorchsBf16Products) {
 
     const auto qkv = values.clone().requires_grad_();
     const auto bias = s.bias_groups > 0 ? bias_values.clone().requires_grad_() : torch::Tensor();
-    const auto libtorch_out = libtorch_bf16_attention(qkv, s.heads, scale, bias).to(torch::kBFloat16);
+    const auto libtorch_out = unfused_attention(qkv, s.heads, scale, bias);
     (libtorch_out * upstream).sum().backward();
     const std::vector<torch::Tensor> libtorch{libtorch_out.to(torch::kFloat64), qkv.grad().to(torch::kFloat64),
                                               bias.defined() ? bias.grad().to(torch::kFloat64) : torch::Tensor()};

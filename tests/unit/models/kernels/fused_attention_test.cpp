@@ -14,16 +14,7 @@ namespace {
 
 using vit::testing::relative_error;
 using vit::testing::ScopedBf16Products;
-
-// softmax(q k^T · scale + bias) v per head from LibTorch's own ops, heads merged to [B, N, D];
-// sequence b takes bias[b mod G] (the scores promoted to the bias's dtype, the weights cast back).
-torch::Tensor unfused(const torch::Tensor& qkv, int64_t heads, double scale, const torch::Tensor& bias = {}) {
-  const auto parts = qkv.unflatten(-1, {3, heads, -1}).permute({2, 0, 3, 1, 4});
-  auto scores = torch::matmul(parts[0], parts[1].transpose(-2, -1)).mul(scale);
-  if (bias.defined()) scores = (scores.unflatten(0, {-1, bias.size(0)}) + bias).flatten(0, 1);
-  const auto weights = scores.softmax(-1).to(qkv.scalar_type());
-  return torch::matmul(weights, parts[2]).transpose(1, 2).flatten(2);
-}
+using vit::testing::unfused_attention;
 
 struct Shape {
   int64_t batch, tokens, heads, head_dim;
@@ -40,7 +31,7 @@ TEST(FusedAttention, EqualsTheUnfusedProductsAndTheirGradients) {
     ASSERT_TRUE(fused_attention_applies(qkv));
 
     const auto out = fused_attention(qkv, s.heads, scale);
-    const auto expected = unfused(qkv64, s.heads, scale);
+    const auto expected = unfused_attention(qkv64, s.heads, scale);
     ASSERT_EQ(out.sizes(), expected.sizes());
     EXPECT_TRUE(torch::allclose(out.to(torch::kFloat64), expected, 1e-5, 1e-5)) << "tokens " << s.tokens;
 
@@ -72,7 +63,7 @@ TEST(FusedAttention, GivesTheSameBitsOnOneThreadAndOnTwo) {
 std::pair<torch::Tensor, torch::Tensor> bf16_attention(const torch::Tensor& values, const torch::Tensor& upstream,
                                                        int64_t heads, double scale, bool fused) {
   const auto qkv = values.clone().requires_grad_();
-  const auto out = fused ? fused_attention(qkv, heads, scale) : unfused(qkv, heads, scale);
+  const auto out = fused ? fused_attention(qkv, heads, scale) : unfused_attention(qkv, heads, scale);
   (out * upstream.to(torch::kBFloat16)).sum().backward();
   return {out.to(torch::kFloat64), qkv.grad().to(torch::kFloat64)};
 }
@@ -86,7 +77,7 @@ TEST(FusedAttention, InBf16IsAsCloseToFloat64AsLibTorchsBf16Products) {
     const auto values = torch::randn({s.batch, s.tokens, 3 * s.heads * s.head_dim}).to(torch::kBFloat16);
     ASSERT_TRUE(fused_attention_applies(values));
     const auto qkv64 = values.to(torch::kFloat64).requires_grad_();
-    const auto expected = unfused(qkv64, s.heads, scale);
+    const auto expected = unfused_attention(qkv64, s.heads, scale);
     const auto upstream = torch::randn(expected.sizes(), torch::kFloat64);
     (expected * upstream.to(torch::kBFloat16).to(torch::kFloat64)).sum().backward();
 
@@ -151,7 +142,7 @@ TEST(FusedAttention, AddsABiasPerGroupOfSequencesAndGivesItsGradient) {
       // Rounded to the dtype first, so that every path multiplies the same values.
       const auto values = torch::randn({s.batch, s.tokens, 3 * s.heads * s.head_dim}).to(dtype);
       const auto qkv64 = values.to(torch::kFloat64).requires_grad_();
-      const auto expected = unfused(qkv64, s.heads, scale, bias64);
+      const auto expected = unfused_attention(qkv64, s.heads, scale, bias64);
       const auto upstream = torch::randn(expected.sizes(), torch::kFloat64).to(dtype).to(torch::kFloat64);
       bias64.mutable_grad() = torch::Tensor();
       (expected * upstream).sum().backward();
@@ -159,7 +150,7 @@ TEST(FusedAttention, AddsABiasPerGroupOfSequencesAndGivesItsGradient) {
       const auto outcome = [&](bool fused) {
         const auto qkv = values.clone().requires_grad_();
         const auto bias = bias_values.clone().requires_grad_();
-        const auto out = fused ? fused_attention(qkv, s.heads, scale, bias) : unfused(qkv, s.heads, scale, bias);
+        const auto out = fused ? fused_attention(qkv, s.heads, scale, bias) : unfused_attention(qkv, s.heads, scale, bias);
         (out * upstream.to(dtype)).sum().backward();
         EXPECT_EQ(bias.grad().scalar_type(), torch::kFloat32);
         return std::vector<torch::Tensor>{out.to(torch::kFloat64), qkv.grad().to(torch::kFloat64),
