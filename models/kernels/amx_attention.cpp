@@ -245,16 +245,17 @@ struct Padded {
 };
 
 // One thread's buffers for its heads: packed operands, a block of 32 score rows before and after
-// the softmax (or its gradient), a block of a product's output, and the backward's dS and dS^T.
+// the softmax (or its gradient), a block of a product's output, and where asked for a head's bf16
+// score rows and columns (the backward's dS and dS^T; P where the forward keeps no weights).
 struct Workspace {
   std::vector<Bits> a, b, scores_rows, scores_columns;
   std::vector<float> scores, weights, c;
 
-  explicit Workspace(const Padded& p, bool backward)
+  Workspace(const Padded& p, bool with_rows, bool with_columns)
       : a(static_cast<size_t>(p.rows * p.dim_inner)),
         b(static_cast<size_t>(std::max(p.dim_inner * p.rows, p.inner * p.dim_cols))),
-        scores_rows(backward ? static_cast<size_t>(p.rows * p.inner) : 0),
-        scores_columns(backward ? static_cast<size_t>(p.rows * p.inner) : 0),
+        scores_rows(with_rows ? static_cast<size_t>(p.rows * p.inner) : 0),
+        scores_columns(with_columns ? static_cast<size_t>(p.rows * p.inner) : 0),
         scores(static_cast<size_t>(kBlockRows * p.rows)),
         weights(static_cast<size_t>(kBlockRows * p.rows)),
         c(static_cast<size_t>(kBlockRows * p.dim_cols)) {}
@@ -263,8 +264,8 @@ struct Workspace {
 // A head's score rows, 32 at a time while they are in L1: the block of S = A · B (A [p.rows,
 // p.dim_inner], B [p.dim_inner, p.rows]), each of its rows that is a token's through
 // row(r, scores, weights, rounded), which writes the row's weights in fp32 and rounded to bf16 into
-// rows_out's row r, and the block's weights transposed into columns_out ([p.rows, p.inner] each,
-// zeros beyond the tokens).
+// rows_out's row r, and the block's weights transposed into columns_out unless it is null
+// ([p.rows, p.inner] each, zeros beyond the tokens).
 template <typename Row>
 VIT_AMX void score_blocks(const Bits* a, const PackedB& b, int64_t tokens, const Padded& p, Workspace& w,
                           Bits* rows_out, Bits* columns_out, const Row& row) {
@@ -273,27 +274,30 @@ VIT_AMX void score_blocks(const Bits* a, const PackedB& b, int64_t tokens, const
     tile_product(a + first * p.dim_inner, p.dim_inner, b, block, w.scores.data(), p.rows);
     const int64_t valid = std::clamp<int64_t>(tokens - first, 0, block);
     for (int64_t r = 0; r < valid; ++r) {
-      float* const weights = w.weights.data() + r * p.rows;
-      row(first + r, w.scores.data() + r * p.rows, weights, rows_out + (first + r) * p.inner);
-      std::fill(weights + tokens, weights + p.rows, 0.0F);
+      row(first + r, w.scores.data() + r * p.rows, w.weights.data() + r * p.rows, rows_out + (first + r) * p.inner);
     }
-    std::fill(w.weights.data() + valid * p.rows, w.weights.data() + block * p.rows, 0.0F);
     std::fill(rows_out + (first + valid) * p.inner, rows_out + (first + block) * p.inner, 0);
+    if (columns_out == nullptr) continue;
+    // The gathers of the transpose read the block's padding too: zeros there.
+    for (int64_t r = 0; r < valid; ++r)
+      std::fill(w.weights.data() + r * p.rows + tokens, w.weights.data() + (r + 1) * p.rows, 0.0F);
+    std::fill(w.weights.data() + valid * p.rows, w.weights.data() + block * p.rows, 0.0F);
     for (int64_t sub = 0; sub < block; sub += kTile) {
       store_block_transposed(w.weights.data() + sub * p.rows, p.rows, valid - sub, p.rows, columns_out + first + sub,
                              p.inner);
     }
   }
+  if (columns_out == nullptr) return;
   for (int64_t c = 0; c < p.rows; ++c)
     std::fill(columns_out + c * p.inner + p.rows, columns_out + (c + 1) * p.inner, 0);
 }
 
 // head(pair, workspace) for every head, the heads divided among the intra-op threads.
 template <typename Head>
-void for_each_head(const HeadLayout& l, const Padded& p, bool backward, const Head& head) {
+void for_each_head(const HeadLayout& l, const Padded& p, bool with_rows, bool with_columns, const Head& head) {
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, l.score_multiply_adds()));
   at::parallel_for(0, l.pairs(), grain, [&](int64_t begin, int64_t end) {
-    Workspace workspace(p, backward);
+    Workspace workspace(p, with_rows, with_columns);
     const Tiles tiles;
     for (int64_t pair = begin; pair < end; ++pair) head(pair, workspace);
   });
@@ -314,7 +318,7 @@ bool amx_attention_pays(int64_t tokens, int64_t head_dim) {
 }
 
 std::pair<at::Tensor, AmxAttentionWeights> amx_attention_forward(const at::Tensor& qkv, int64_t num_heads, double scale,
-                                                                 const at::Tensor& bias) {
+                                                                 const at::Tensor& bias, bool keep_weights) {
   const auto l = layout_of(qkv, num_heads);
   TORCH_CHECK(qkv.scalar_type() == at::kBFloat16 && qkv.is_contiguous() && amx_attention_applies(l.head_dim),
               "amx_attention_forward: a contiguous bf16 qkv on a CPU with AMX, heads of even size");
@@ -325,24 +329,29 @@ std::pair<at::Tensor, AmxAttentionWeights> amx_attention_forward(const at::Tenso
   const Padded p(l);
   const int64_t n = l.tokens, d = l.head_dim, row_stride = 3 * l.dim();
   auto out = at::empty({l.batch, n, l.dim()}, qkv.options());
-  AmxAttentionWeights saved{at::empty({l.pairs(), p.rows, p.inner}, qkv.options()),
-                            at::empty({l.pairs(), p.rows, p.inner}, qkv.options())};
+  AmxAttentionWeights saved;
+  if (keep_weights) {
+    saved = {at::empty({l.pairs(), p.rows, p.inner}, qkv.options()),
+             at::empty({l.pairs(), p.rows, p.inner}, qkv.options())};
+  }
   const Bits* const x = bits_of(qkv);
   Bits* const o = mutable_bits_of(out);
   const float* const bias_values = bias.defined() ? bias.data_ptr<float>() : nullptr;
   const int64_t groups = bias.defined() ? bias.size(0) : 1;
   const auto s = static_cast<float>(scale);
-  for_each_head(l, p, false, [&](int64_t pair, Workspace& w) {
+  for_each_head(l, p, !keep_weights, false, [&](int64_t pair, Workspace& w) {
     // S = Q K^T, a block of rows at a time
     pack_rows(x + l.qkv_offset(pair, kQ), row_stride, n, d, w.a.data(), p.rows, p.dim_inner);
     const PackedB keys{w.b.data(), p.dim_inner, p.rows};
     pack_transposed(x + l.qkv_offset(pair, kK), row_stride, n, d, keys);
-    // P = softmax(scale · S + bias) in fp32, rounded to bf16 as it is stored both ways.
+    // P = softmax(scale · S + bias) in fp32, rounded to bf16 as it is stored (both ways where kept).
     const float* const head_bias =
         bias_values == nullptr ? nullptr
                                : bias_values + ((l.batch_of(pair) % groups) * l.heads + l.head_of(pair)) * n * n;
-    Bits* const weights = mutable_bits_of(saved.weights) + pair * p.rows * p.inner;
-    score_blocks(w.a.data(), keys, n, p, w, weights, mutable_bits_of(saved.transposed) + pair * p.rows * p.inner,
+    Bits* const weights =
+        keep_weights ? mutable_bits_of(saved.weights) + pair * p.rows * p.inner : w.scores_rows.data();
+    Bits* const transposed = keep_weights ? mutable_bits_of(saved.transposed) + pair * p.rows * p.inner : nullptr;
+    score_blocks(w.a.data(), keys, n, p, w, weights, transposed,
                  [&](int64_t r, const float* scores, float* weights_row, Bits* rounded) {
                    scaled_softmax_row(scores, head_bias == nullptr ? nullptr : head_bias + r * n, weights_row,
                                       reinterpret_cast<c10::BFloat16*>(rounded), n, p.inner, s);
@@ -379,7 +388,7 @@ std::pair<at::Tensor, at::Tensor> amx_attention_backward(const at::Tensor& grad_
   Bits* const gx = mutable_bits_of(grad_qkv);
   float* const gs = score_gradient ? grad_scores.data_ptr<float>() : nullptr;
   const auto s = static_cast<float>(scale);
-  for_each_head(l, p, true, [&](int64_t pair, Workspace& w) {
+  for_each_head(l, p, true, true, [&](int64_t pair, Workspace& w) {
     const Bits* const weights = bits_of(saved.weights) + pair * p.rows * p.inner;
     // dP = dO V^T, a block of rows at a time
     pack_rows(g + l.merged_offset(pair), l.dim(), n, d, w.a.data(), p.rows, p.dim_inner);
@@ -413,8 +422,8 @@ bool amx_attention_applies(int64_t) { return false; }
 
 bool amx_attention_pays(int64_t, int64_t) { return false; }
 
-std::pair<at::Tensor, AmxAttentionWeights> amx_attention_forward(const at::Tensor&, int64_t, double,
-                                                                 const at::Tensor&) {
+std::pair<at::Tensor, AmxAttentionWeights> amx_attention_forward(const at::Tensor&, int64_t, double, const at::Tensor&,
+                                                                 bool) {
   TORCH_CHECK(false, "amx_attention_forward: built without the AMX kernels (an x86-64 feature, GCC 11 or clang 12)");
 }
 

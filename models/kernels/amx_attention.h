@@ -37,10 +37,12 @@ struct AmxAttentionWeights {
 
 // softmax(Q K^T · scale + bias) V of every head of a contiguous bf16 qkv [B, N, 3·D] (timm's
 // [3, heads, head_dim] layout), returned bf16 with the heads merged, [B, N, D], with the weights for
-// the backward. bias: undefined, or contiguous fp32 [G, heads, N, N] with G dividing B, sequence b
-// taking bias[b mod G]. Without autograd: fused_attention's node calls it.
+// the backward where keep_weights (else they stay in per-thread buffers, are never transposed,
+// and come back undefined: no backward follows). bias: undefined, or contiguous fp32
+// [G, heads, N, N] with G dividing B, sequence b taking bias[b mod G]. Without autograd:
+// fused_attention calls it, through its node where gradients are wanted.
 std::pair<at::Tensor, AmxAttentionWeights> amx_attention_forward(const at::Tensor& qkv, int64_t num_heads, double scale,
-                                                                 const at::Tensor& bias);
+                                                                 const at::Tensor& bias, bool keep_weights = true);
 
 // qkv's bf16 gradient from the output's (bf16 [B, N, D]) and, where score_gradient, the gradient of
 // the scores before scaling (fp32 [B·heads, N, N]: `scale` times the logits', which the bias takes).

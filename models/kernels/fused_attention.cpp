@@ -7,6 +7,7 @@
 #include "models/kernels/softmax.h"
 #include "models/kernels/unpacked_gemm.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/ops/bmm.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <c10/util/accumulate.h>
@@ -280,8 +281,14 @@ at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scal
   if (qkv.scalar_type() == at::kFloat)
     return FusedAttention<false>::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
   if (bf16_products_on_blas(qkv)) return attention_between_bf16_products(qkv, num_heads, scale, bias).to(at::kBFloat16);
-  if (const auto l = layout_of(qkv, num_heads); amx_attention_pays(l.tokens, l.head_dim))
-    return TileAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
+  if (const auto l = layout_of(qkv, num_heads); amx_attention_pays(l.tokens, l.head_dim)) {
+    const auto head_bias = per_head(bias, qkv, num_heads);
+    // Without a backward to come (evaluation, inference) the weights are neither kept nor transposed.
+    const bool gradients =
+        at::GradMode::is_enabled() && (qkv.requires_grad() || (head_bias.defined() && head_bias.requires_grad()));
+    if (!gradients) return amx_attention_forward(qkv, num_heads, scale, head_bias, false).first;
+    return TileAttention::run(qkv, head_bias, num_heads, scale);
+  }
   return HeadMajorAttention::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
 }
 

@@ -82,7 +82,8 @@ TEST_F(AmxAttention, IsCloserToFloat64ThanLibTorchsBf16Products) {
 }
 
 // fused_attention's bf16 node runs the kernels on heads whose score product has at least 2^20
-// multiply-adds; smaller heads and heads of odd size keep oneDNN's products.
+// multiply-adds (and, where no gradient is wanted, the kernels without their node); smaller heads
+// and heads of odd size keep oneDNN's products.
 TEST_F(AmxAttention, RunsInFusedAttentionsBf16NodeOnHeadsWhereItPays) {
   EXPECT_TRUE(amx_attention_pays(197, 64));
   EXPECT_FALSE(amx_attention_pays(49, 32));
@@ -108,6 +109,21 @@ TEST_F(AmxAttention, RunsInFusedAttentionsBf16NodeOnHeadsWhereItPays) {
   const auto [direct, saved] = amx_attention_forward(values, 2, 0.125, {});
   EXPECT_TRUE(torch::equal(out, direct));
   EXPECT_TRUE(torch::equal(qkv.grad(), amx_attention_backward(upstream, values, saved, 2, 0.125, false).first));
+
+  // Without gradients wanted, the same output from the kernels keeping no weights.
+  {
+    const torch::NoGradGuard no_gradients;
+    const auto evaluated = fused_attention(values, 2, 0.125);
+    EXPECT_EQ(evaluated.grad_fn(), nullptr);
+    EXPECT_TRUE(torch::equal(evaluated, direct));
+    const auto [unkept, none] = amx_attention_forward(values, 2, 0.125, {}, false);
+    EXPECT_TRUE(torch::equal(unkept, direct));
+    EXPECT_FALSE(none.weights.defined());
+    EXPECT_FALSE(none.transposed.defined());
+  }
+  const auto biased = torch::randn({1, 2, 197, 197});
+  EXPECT_TRUE(torch::equal(amx_attention_forward(values, 2, 0.125, biased, false).first,
+                           amx_attention_forward(values, 2, 0.125, biased).first));
 
   // Shapes the kernels cannot take are refused, not read past.
   EXPECT_THROW(amx_attention_forward(values, 2, 0.125, torch::zeros({3, 2, 197, 197})), c10::Error);  // 3 ∤ 2

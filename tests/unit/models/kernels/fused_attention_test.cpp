@@ -150,7 +150,8 @@ TEST(FusedAttention, AddsABiasPerGroupOfSequencesAndGivesItsGradient) {
       const auto outcome = [&](bool fused) {
         const auto qkv = values.clone().requires_grad_();
         const auto bias = bias_values.clone().requires_grad_();
-        const auto out = fused ? fused_attention(qkv, s.heads, scale, bias) : unfused_attention(qkv, s.heads, scale, bias);
+        const auto out =
+            fused ? fused_attention(qkv, s.heads, scale, bias) : unfused_attention(qkv, s.heads, scale, bias);
         (out * upstream.to(dtype)).sum().backward();
         EXPECT_EQ(bias.grad().scalar_type(), torch::kFloat32);
         return std::vector<torch::Tensor>{out.to(torch::kFloat64), qkv.grad().to(torch::kFloat64),
