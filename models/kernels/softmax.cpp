@@ -40,18 +40,7 @@ inline int64_t chunk_start(int64_t c, int64_t n) { return std::min(8 * c, n - 8)
 inline bool overlaps(int64_t c, int64_t n) { return 8 * c > n - 8; }
 inline int64_t chunks_of(int64_t n) { return (n + 7) / 8; }
 
-// e^x for softmax's shifted scores (x <= 0, up to rounding): x = n·ln 2 + r, |r| <= ln 2 / 2,
-// e^r by Cephes' degree-7 polynomial (~1 ulp), 2^n through the exponent bits. Below e^-87, just
-// above fp32's smallest normal, the result is 0 (LibTorch gives up to 1.7e-38): a subnormal
-// product costs a microcode assist per vector on Intel cores. NaN stays NaN. The constants, for
-// the 8- and the 16-float kernels:
-namespace exp_constants {
-constexpr float kLowest = -87.0F, kLog2e = 1.44269504088896341F;
-constexpr float kLn2High = 0.693359375F, kLn2Low = -2.12194440E-4F;  // ln 2 in two parts, the first exact
-constexpr float kPolynomial[] = {1.9875691500E-4F, 1.3981999507E-3F, 8.3334519073E-3F,
-                                 4.1665795894E-2F, 1.6666665459E-1F, 5.0000001201E-1F};
-}  // namespace exp_constants
-
+// e^x for softmax's shifted scores (x <= 0, up to rounding); models/kernels/exp_constants.h.
 VIT_AVX2_FMA inline __m256 exp_of(__m256 x) {
   using namespace exp_constants;
   const auto lowest = _mm256_set1_ps(kLowest);
@@ -201,24 +190,10 @@ void softmax_backward_rows(const at::Tensor& dy, const at::Tensor& y, const at::
 namespace rows16 {
 
 using vector16::bf16_bits;
+using vector16::exp_of;
 using vector16::first_lanes;
 using vector16::lanes;
 using vector16::widened;
-
-VIT_AVX512_BF16 inline __m512 exp_of(__m512 x) {
-  using namespace exp_constants;
-  const auto lowest = _mm512_set1_ps(kLowest);
-  const __mmask16 kept = _mm512_cmp_ps_mask(x, lowest, _CMP_NLT_UQ);  // not below: NaN kept
-  x = _mm512_max_ps(lowest, x);
-  const auto n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT);
-  auto r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2High), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Low), r);
-  auto p = _mm512_set1_ps(kPolynomial[0]);
-  for (int i = 1; i < 6; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kPolynomial[i]));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0F)));
-  const auto power = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_maskz_mul_ps(kept, p, _mm512_castsi512_ps(power));
-}
 
 // The logits scale · x (+ bias) of elements i .. i + 16 that are the row's.
 VIT_AVX512_BF16 inline __m512 logits(const float* x, const float* bias, int64_t i, __mmask16 m, __m512 scales) {

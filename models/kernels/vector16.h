@@ -1,10 +1,11 @@
 #pragma once
 
 // Sixteen-float AVX-512 vectors with AVX512-BF16's rounding to bf16, for the kernels that sit
-// between bf16 products (bf16_products.h): rounding to bf16 values, GELU; and
-// the lanes of a partial vector, for unpacked_gemm.
-// Functions marked VIT_AVX512_BF16 may run only where avx512_bf16_available() says so. Included by
-// kernel sources only: it pulls in <immintrin.h>.
+// between bf16 products (bf16_products.h): rounding to bf16 values, GELU; the lanes of a partial
+// vector and e^x, for the fp32 kernels.
+// Functions marked VIT_AVX512_BF16 may run only where avx512_bf16_available() says so, those
+// marked VIT_AVX512F where avx512f_available() does. Included by kernel sources only: it pulls in
+// <immintrin.h>.
 
 #include <cstdint>
 
@@ -23,9 +24,17 @@ constexpr int64_t kElementsPerTask = 1 << 15;
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
+#include "models/kernels/exp_constants.h"
+
 #define VIT_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
+#define VIT_AVX512F __attribute__((target("avx512f")))
 
 namespace vit::models::vector16 {
+
+inline bool avx512f_available() {
+  static const bool available = __builtin_cpu_supports("avx512f");
+  return available;
+}
 
 inline bool avx512_bf16_available() {
   static const bool available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -52,12 +61,29 @@ VIT_AVX512_BF16 inline __m512 widened(__m256i bits) {
 
 VIT_AVX512_BF16 inline __m512 bf16_rounded(__m512 x) { return widened(bf16_bits(x)); }
 
+// e^x (models/kernels/exp_constants.h).
+VIT_AVX512F inline __m512 exp_of(__m512 x) {
+  using namespace exp_constants;
+  const auto lowest = _mm512_set1_ps(kLowest);
+  const __mmask16 kept = _mm512_cmp_ps_mask(x, lowest, _CMP_NLT_UQ);  // not below: NaN kept
+  x = _mm512_max_ps(lowest, x);
+  const auto n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT);
+  auto r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2High), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Low), r);
+  auto p = _mm512_set1_ps(kPolynomial[0]);
+  for (int i = 1; i < 6; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kPolynomial[i]));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0F)));
+  const auto power = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_maskz_mul_ps(kept, p, _mm512_castsi512_ps(power));
+}
+
 }  // namespace vit::models::vector16
 
 #else
 
 namespace vit::models::vector16 {
 inline bool avx512_bf16_available() { return false; }
+inline bool avx512f_available() { return false; }
 }  // namespace vit::models::vector16
 
 #endif
