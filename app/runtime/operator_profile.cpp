@@ -12,7 +12,10 @@
 namespace vit::app {
 namespace {
 
-bool is_product(const std::string& name) { return name == "aten::mm" || name == "aten::addmm" || name == "aten::bmm"; }
+// vit::linear_gelu (models/kernels/linear_gelu.h) records its operands as mm's: [m, k], [k, n].
+bool is_product(const std::string& name) {
+  return name == "aten::mm" || name == "aten::addmm" || name == "aten::bmm" || name == "vit::linear_gelu";
+}
 
 // An event's start and duration in nanoseconds: LibTorch 1.13's events count microseconds, 2.x's nanoseconds.
 template <typename Event>

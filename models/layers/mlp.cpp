@@ -3,6 +3,7 @@
 #include "models/kernels/autocast_state.h"
 #include "models/kernels/bf16_gelu.h"
 #include "models/kernels/bf16_products.h"
+#include "models/kernels/linear_gelu.h"
 
 #include <torch/csrc/jit/frontend/tracer.h>
 
@@ -17,7 +18,14 @@ MlpImpl::MlpImpl(const MlpOptions& options)
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   if (fuses_gelu(x)) return drop2_(hidden_and_output_in_fp32(bf16_values(x)));
+  if (fc1_writes_gelu(x)) return drop2_(fc2_(linear_gelu(x, fc1_->weight, fc1_->bias)));
   return drop2_(fc2_(drop1_(activated(fc1_(x)))));
+}
+
+// In fp32, fc1 writes GELU of its output as it writes the output (models/kernels/linear_gelu.h),
+// where no dropout stands between them.
+bool MlpImpl::fc1_writes_gelu(const torch::Tensor& x) const {
+  return linear_gelu_applies(x, fc1_->weight, fc1_->bias) && (drop1_->p() == 0.0 || !is_training());
 }
 
 // Autocast's bf16 products hand GELU bf16 activations, which its one-pass kernel takes as they
