@@ -1,6 +1,6 @@
 #pragma once
 
-// The AVX-512 fp32 tiles that unpacked_gemm and fp32_linear are made of: a tile of C summed in
+// The AVX-512 fp32 tiles that unpacked_gemm and linear_gelu are made of: a tile of C summed in
 // registers over the whole inner dimension, in order, and handed to an epilogue that writes it.
 // Included by those kernels' sources only (it pulls in <immintrin.h>); x86-64 only.
 

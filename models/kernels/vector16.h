@@ -37,7 +37,7 @@ inline bool avx512f_available() {
 }
 
 inline bool avx512_bf16_available() {
-  static const bool available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+  static const bool available = avx512f_available() && __builtin_cpu_supports("avx512bw") &&
                                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
   return available;
 }
