@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -91,7 +92,52 @@ VIT_AVX512_BF16 void backward_elements(const Value* grad, const c10::BFloat16* r
   }
 }
 
+// One row of a product that oneDNN wrote without its bias: h = bf16(product + bias) as the GELU's
+// input, so that the layer's output costs no pass of its own for the bias.
+VIT_AVX512_BF16 inline __m256i pre_activation_bits(const c10::BFloat16* product, const float* bias, int64_t j,
+                                                   __mmask16 mask) {
+  const auto p = widened(_mm256_maskz_loadu_epi16(mask, product + j));
+  return bf16_bits(_mm512_add_ps(p, _mm512_maskz_loadu_ps(mask, bias + j)));
+}
+
+VIT_AVX512_BF16 void forward_rows_with_bias(const c10::BFloat16* product, const float* bias, c10::BFloat16* activated,
+                                            int64_t columns, int64_t begin, int64_t end) {
+  const auto& table = GeluTables::get().activated;
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t offset = row * columns;
+    for (int64_t j = 0; j < columns; j += 16) {
+      const auto mask = lanes(j, columns);
+      const auto bits = pre_activation_bits(product + offset, bias, j, mask);
+      _mm256_mask_storeu_epi16(activated + offset + j, mask, bf16_bits(looked_up(table, bits)));
+    }
+  }
+}
+
+// The rows' gradient with respect to the product (bf16, as autocast's addmm would take it) and its
+// sums over the rows into `bias_grad` (fp32, added to what is there).
+VIT_AVX512_BF16 void backward_rows_with_bias(const c10::BFloat16* grad, const c10::BFloat16* product, const float* bias,
+                                             c10::BFloat16* grad_product, float* bias_grad, int64_t columns,
+                                             int64_t begin, int64_t end) {
+  const auto& table = GeluTables::get().derivative;
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t offset = row * columns;
+    for (int64_t j = 0; j < columns; j += 16) {
+      const auto mask = lanes(j, columns);
+      const auto derivative = looked_up(table, pre_activation_bits(product + offset, bias, j, mask));
+      const auto g = widened(_mm256_maskz_loadu_epi16(mask, grad + offset + j));
+      const auto bits = bf16_bits(_mm512_mul_ps(g, derivative));
+      _mm256_mask_storeu_epi16(grad_product + offset + j, mask, bits);
+      const auto sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, bias_grad + j), widened(bits));
+      _mm512_mask_storeu_ps(bias_grad + j, mask, sum);
+    }
+  }
+}
+
 #else
+
+void forward_rows_with_bias(const c10::BFloat16*, const float*, c10::BFloat16*, int64_t, int64_t, int64_t) {}
+void backward_rows_with_bias(const c10::BFloat16*, const c10::BFloat16*, const float*, c10::BFloat16*, float*, int64_t,
+                             int64_t, int64_t) {}
 
 template <typename Value>
 void forward_elements(const Value*, c10::BFloat16*, Value*, int64_t, int64_t) {}
@@ -141,6 +187,54 @@ struct Bf16Gelu : public torch::autograd::Function<Bf16Gelu> {
   }
 };
 
+// Rows per task of the bias's gradient: each block's sums are made apart and added in block order,
+// so that the gradient's bits do not depend on the thread count.
+constexpr int64_t kRowsPerBlock = 64;
+
+struct Bf16GeluOfProductPlusBias : public torch::autograd::Function<Bf16GeluOfProductPlusBias> {
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& product,
+                            const at::Tensor& bias) {
+    const auto input = product.contiguous();
+    const auto bias_values = bias.contiguous();
+    const int64_t columns = input.size(-1), rows = input.numel() / std::max<int64_t>(columns, 1);
+    auto activated = at::empty_like(input);
+    const auto* p = input.data_ptr<c10::BFloat16>();
+    const auto* b = bias_values.data_ptr<float>();
+    auto* out = activated.data_ptr<c10::BFloat16>();
+    const int64_t grain = std::max<int64_t>(1, vector16::kElementsPerTask / std::max<int64_t>(columns, 1));
+    at::parallel_for(0, rows, grain,
+                     [&](int64_t begin, int64_t end) { forward_rows_with_bias(p, b, out, columns, begin, end); });
+    context->save_for_backward({input, bias_values});
+    return activated;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 const torch::autograd::variable_list& output_grads) {
+    const auto saved = context->get_saved_variables();
+    const auto& product = saved[0];
+    const auto& bias = saved[1];
+    const auto grad = output_grads[0].to(at::kBFloat16).contiguous();
+    const int64_t columns = product.size(-1), rows = product.numel() / std::max<int64_t>(columns, 1);
+    const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+    auto grad_product = at::empty_like(product);
+    auto block_sums = at::zeros({std::max<int64_t>(blocks, 1), columns}, bias.options());
+    const auto* g = grad.data_ptr<c10::BFloat16>();
+    const auto* p = product.data_ptr<c10::BFloat16>();
+    const auto* b = bias.data_ptr<float>();
+    auto* grad_p = grad_product.data_ptr<c10::BFloat16>();
+    auto* sums = block_sums.data_ptr<float>();
+    const int64_t grain =
+        std::max<int64_t>(1, vector16::kElementsPerTask / (kRowsPerBlock * std::max<int64_t>(columns, 1)));
+    at::parallel_for(0, blocks, grain, [&](int64_t first, int64_t last) {
+      for (int64_t block = first; block < last; ++block) {
+        backward_rows_with_bias(g, p, b, grad_p, sums + block * columns, columns, block * kRowsPerBlock,
+                                std::min(rows, (block + 1) * kRowsPerBlock));
+      }
+    });
+    return {grad_product, block_sums.sum(0)};
+  }
+};
+
 }  // namespace
 
 bool gelu_of_bf16_values_vectorized() { return vector16::avx512_bf16_available(); }
@@ -152,6 +246,21 @@ at::Tensor gelu_of_bf16_values(const at::Tensor& hidden) {
     return of_bf16 ? at::gelu(hidden) : at::gelu(hidden.to(at::kBFloat16)).to(at::kFloat);
   }
   return Bf16Gelu::apply(hidden);
+}
+
+bool bias_in_gelu_pays(int64_t product_elements) {
+  constexpr int64_t kMinElements = int64_t{1} << 20;
+  return product_elements >= kMinElements;
+}
+
+at::Tensor gelu_of_bf16_product_plus_bias(const at::Tensor& product, const at::Tensor& bias) {
+  TORCH_CHECK(product.scalar_type() == at::kBFloat16 && bias.scalar_type() == at::kFloat && bias.dim() == 1 &&
+                  product.dim() >= 1 && product.size(-1) == bias.size(0),
+              "gelu_of_bf16_product_plus_bias: a bf16 product [..., N] and an fp32 bias [N]");
+  if (!vector16::avx512_bf16_available() || !product.device().is_cpu()) {
+    return at::gelu(product + bias.to(at::kBFloat16));
+  }
+  return Bf16GeluOfProductPlusBias::apply(product, bias);
 }
 
 }  // namespace vit::models

@@ -7,6 +7,8 @@
 
 #include <torch/csrc/jit/frontend/tracer.h>
 
+#include <algorithm>
+
 namespace vit::models {
 
 MlpImpl::MlpImpl(const MlpOptions& options)
@@ -19,6 +21,10 @@ MlpImpl::MlpImpl(const MlpOptions& options)
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   if (fuses_gelu(x)) return drop2_(hidden_and_output_in_fp32(bf16_values(x)));
   if (fc1_writes_gelu(x)) return drop2_(fc2_(linear_gelu(x, fc1_->weight, fc1_->bias)));
+  if (gelu_adds_bias(x)) {
+    const auto product = models::linear(x, fc1_->weight, torch::Tensor());
+    return drop2_(fc2_(gelu_of_bf16_product_plus_bias(product, fc1_->bias)));
+  }
   return drop2_(fc2_(drop1_(activated(fc1_(x)))));
 }
 
@@ -26,6 +32,15 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
 // where no dropout stands between them.
 bool MlpImpl::fc1_writes_gelu(const torch::Tensor& x) const {
   return linear_gelu_applies(x, fc1_->weight, fc1_->bias) && (drop1_->p() == 0.0 || !is_training());
+}
+
+// Under bf16 autocast on oneDNN's products, fc1's bias is added in GELU's pass
+// (models/kernels/bf16_gelu.h), where no dropout stands between them.
+bool MlpImpl::gelu_adds_bias(const torch::Tensor& x) const {
+  const int64_t product_elements = x.numel() / std::max<int64_t>(x.size(-1), 1) * fc1_->weight.size(0);
+  return fc1_->bias.defined() && x.device().is_cpu() && linear_input_dtype(x) == torch::kBFloat16 &&
+         !bf16_products_on_blas(x) && gelu_of_bf16_values_vectorized() && bias_in_gelu_pays(product_elements) &&
+         !torch::jit::tracer::isTracing() && (drop1_->p() == 0.0 || !is_training());
 }
 
 // Autocast's bf16 products hand GELU bf16 activations, which its one-pass kernel takes as they

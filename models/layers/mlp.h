@@ -28,6 +28,7 @@ class MlpImpl : public torch::nn::Module {
   torch::Tensor activated(const torch::Tensor& hidden);
   bool fuses_gelu(const torch::Tensor& x) const;
   bool fc1_writes_gelu(const torch::Tensor& x) const;
+  bool gelu_adds_bias(const torch::Tensor& x) const;
   torch::Tensor hidden_and_output_in_fp32(const torch::Tensor& x_values);
 
   Linear fc1_{nullptr};
