@@ -312,11 +312,6 @@ bool amx_attention_applies(int64_t head_dim) {
   return head_dim % 2 == 0 && softmax_row_kernels_available() && amx_tiles_permitted();
 }
 
-bool amx_attention_pays(int64_t tokens, int64_t head_dim) {
-  constexpr int64_t kMinScoreMultiplyAdds = int64_t{1} << 20;
-  return amx_attention_applies(head_dim) && tokens * tokens * head_dim >= kMinScoreMultiplyAdds;
-}
-
 std::pair<at::Tensor, AmxAttentionWeights> amx_attention_forward(const at::Tensor& qkv, int64_t num_heads, double scale,
                                                                  const at::Tensor& bias, bool keep_weights) {
   const auto l = layout_of(qkv, num_heads);
@@ -419,8 +414,6 @@ std::pair<at::Tensor, at::Tensor> amx_attention_backward(const at::Tensor& grad_
 #else
 
 bool amx_attention_applies(int64_t) { return false; }
-
-bool amx_attention_pays(int64_t, int64_t) { return false; }
 
 std::pair<at::Tensor, AmxAttentionWeights> amx_attention_forward(const at::Tensor&, int64_t, double, const at::Tensor&,
                                                                  bool) {

@@ -18,15 +18,13 @@ namespace vit::models {
 // layouts. Sums are fp32, as oneDNN's.
 
 // Whether the functions below take a bf16 attention with heads of head_dim: the process may use
-// the tile units (amx.h), the CPU has softmax.h's row kernels, and head_dim is even.
+// the tile units (amx.h), the CPU has softmax.h's row kernels, and head_dim is even. fused_attention's
+// bf16 node then runs them on heads of every size: with the 16-float softmax rows, small heads gain
+// too, although their tokens are padded to 16 and 32 (alternating bf16 steps of one process, one
+// thread: the CIFAR-size ViT's [65, 32] heads +5 % training and +15 % evaluation, the 50-token
+// model +4 % training, the default model's [17, 32] +1.5 % training and +13 % evaluation; ViT-Ti/16's
+// [197, 64] +5 %).
 bool amx_attention_applies(int64_t head_dim);
-
-// Whether fused_attention's bf16 node runs them for heads of this size: where they apply and a
-// head's score product has at least 2^20 multiply-adds (ViT-Ti/16 and ViT-S/16's [197, 64] heads:
-// 2.5 M). Measured in alternating steps of one process (bf16 forward and backward, one thread):
-// ViT-Ti/16 +5 %, ViT-S/16 +2 %; heads of 32 with 17 to 65 tokens (9 K-135 K) -1 to +1 %, where
-// the padding of the tokens to 32 and the per-head work outweigh the faster products.
-bool amx_attention_pays(int64_t tokens, int64_t head_dim);
 
 // What the forward keeps for the backward: each head's bf16 softmax weights, padded with zeros to
 // [pairs, R, K] (R = tokens rounded up to 16, K to 32), as they are and transposed (keys by

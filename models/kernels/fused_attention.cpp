@@ -281,7 +281,7 @@ at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scal
   if (qkv.scalar_type() == at::kFloat)
     return FusedAttention<false>::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
   if (bf16_products_on_blas(qkv)) return attention_between_bf16_products(qkv, num_heads, scale, bias).to(at::kBFloat16);
-  if (const auto l = layout_of(qkv, num_heads); amx_attention_pays(l.tokens, l.head_dim)) {
+  if (const auto l = layout_of(qkv, num_heads); amx_attention_applies(l.head_dim)) {
     const auto head_bias = per_head(bias, qkv, num_heads);
     // Without a backward to come (evaluation, inference) the weights are neither kept nor transposed.
     const bool gradients =
