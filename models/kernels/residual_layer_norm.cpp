@@ -28,21 +28,27 @@ struct RowMoments {
   float rstd;  // 1 / sqrt(variance + eps)
 };
 
-// One row: sum = residual + branch, then normalized = (sum − mean) · rstd · weight + bias,
-// the variance from a second pass over the row just written (still in L1).
+// One row: sum = residual + (branch + branch_bias), the bias where not null, then normalized =
+// (sum − mean) · rstd · weight + bias, the variance from a second pass over the row just written
+// (still in L1).
 template <typename Branch, typename Normalized>
-VIT_AVX2_FMA RowMoments forward_row(const float* residual, const Branch* branch, const float* weight, const float* bias,
-                                    float* sum, Normalized* normalized, int64_t d, float eps) {
+VIT_AVX2_FMA RowMoments forward_row(const float* residual, const Branch* branch, const float* branch_bias,
+                                    const float* weight, const float* bias, float* sum, Normalized* normalized,
+                                    int64_t d, float eps) {
   const int64_t v = vectorized(d);
   auto total = _mm256_setzero_ps();
   float tail_total = 0.0F;
   for (int64_t j = 0; j < v; j += 8) {
-    const auto s = _mm256_add_ps(load(residual + j), load(branch + j));
+    auto added = load(branch + j);
+    if (branch_bias != nullptr) added = _mm256_add_ps(added, load(branch_bias + j));
+    const auto s = _mm256_add_ps(load(residual + j), added);
     store(sum + j, s);
     total = _mm256_add_ps(total, s);
   }
   for (int64_t j = v; j < d; ++j) {
-    sum[j] = residual[j] + static_cast<float>(branch[j]);
+    float added = static_cast<float>(branch[j]);
+    if (branch_bias != nullptr) added += branch_bias[j];
+    sum[j] = residual[j] + added;
     tail_total += sum[j];
   }
   const float mean = (horizontal_sum(total) + tail_total) / static_cast<float>(d);
@@ -68,11 +74,12 @@ VIT_AVX2_FMA RowMoments forward_row(const float* residual, const Branch* branch,
 // One row of the gradient. With g = dnormalized · weight and x̂ = (sum − mean) · rstd:
 //   dsum = dsum_out + rstd · (g − mean(g) − x̂ · mean(g · x̂)),
 // the residual's gradient dsum and the branch's dsum in its dtype (when that is not fp32); the
-// weight and bias gradients gain dnormalized · x̂ and dnormalized. Null gradients are zeros.
+// weight and bias gradients gain dnormalized · x̂ and dnormalized, the branch's bias (where not
+// null) dsum. Null incoming gradients are zeros.
 template <typename Branch, typename Normalized>
 VIT_AVX2_FMA void backward_row(const Normalized* grad_normalized, const float* grad_sum, const float* sum,
                                const float* weight, RowMoments moments, int64_t d, float* grad_residual,
-                               Branch* grad_branch, float* grad_weight, float* grad_bias) {
+                               Branch* grad_branch, float* grad_branch_bias, float* grad_weight, float* grad_bias) {
   const int64_t v = vectorized(d);
   const auto means = _mm256_set1_ps(moments.mean), rstds = _mm256_set1_ps(moments.rstd);
   float mean_g = 0.0F, mean_g_unit = 0.0F;
@@ -111,6 +118,7 @@ VIT_AVX2_FMA void backward_row(const Normalized* grad_normalized, const float* g
     }
     store(grad_residual + j, grad);
     if (grad_branch != nullptr) store(grad_branch + j, grad);
+    if (grad_branch_bias != nullptr) store(grad_branch_bias + j, _mm256_add_ps(load(grad_branch_bias + j), grad));
   }
   for (int64_t j = v; j < d; ++j) {
     float grad = grad_sum != nullptr ? grad_sum[j] : 0.0F;
@@ -121,6 +129,7 @@ VIT_AVX2_FMA void backward_row(const Normalized* grad_normalized, const float* g
     }
     grad_residual[j] = grad;
     if (grad_branch != nullptr) grad_branch[j] = static_cast<Branch>(grad);
+    if (grad_branch_bias != nullptr) grad_branch_bias[j] += grad;
   }
 }
 
@@ -139,12 +148,13 @@ T* data_or_null(const at::Tensor& t) {
 }
 
 template <typename Branch, typename Normalized>
-void forward_rows(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
-                  const at::Tensor& bias, float eps, const at::Tensor& sum, const at::Tensor& normalized,
-                  const at::Tensor& moments) {
+void forward_rows(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& branch_bias,
+                  const at::Tensor& weight, const at::Tensor& bias, float eps, const at::Tensor& sum,
+                  const at::Tensor& normalized, const at::Tensor& moments) {
   const int64_t d = residual.size(-1), rows = residual.numel() / d;
   const float* const in = residual.data_ptr<float>();
   const Branch* const added = data_of<Branch>(branch);
+  const float* const added_bias = data_or_null<float>(branch_bias);
   const float* const w = weight.data_ptr<float>();
   const float* const b = bias.data_ptr<float>();
   float* const out_sum = sum.data_ptr<float>();
@@ -153,19 +163,21 @@ void forward_rows(const at::Tensor& residual, const at::Tensor& branch, const at
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t offset = row * d;
     row_moments[row] =
-        forward_row(in + offset, added + offset, w, b, out_sum + offset, out_normalized + offset, d, eps);
+        forward_row(in + offset, added + offset, added_bias, w, b, out_sum + offset, out_normalized + offset, d, eps);
   }
 }
 
 template <typename Branch, typename Normalized>
 void backward_rows(const at::Tensor& grad_normalized, const at::Tensor& grad_sum, const at::Tensor& sum,
                    const at::Tensor& weight, const at::Tensor& moments, const at::Tensor& grad_residual,
-                   const at::Tensor& grad_branch, const at::Tensor& grad_weight, const at::Tensor& grad_bias) {
+                   const at::Tensor& grad_branch, const at::Tensor& grad_branch_bias, const at::Tensor& grad_weight,
+                   const at::Tensor& grad_bias) {
   const int64_t d = sum.size(-1), rows = sum.numel() / d;
   const auto* const row_moments = reinterpret_cast<const RowMoments*>(moments.data_ptr<float>());
   const Normalized* const gn = data_or_null<Normalized>(grad_normalized);
   const float* const gs = data_or_null<float>(grad_sum);
   Branch* const gb = data_or_null<Branch>(grad_branch);
+  float* const gbb = data_or_null<float>(grad_branch_bias);
   const float* const s = sum.data_ptr<float>();
   const float* const w = weight.data_ptr<float>();
   float* const gr = grad_residual.data_ptr<float>();
@@ -174,7 +186,7 @@ void backward_rows(const at::Tensor& grad_normalized, const at::Tensor& grad_sum
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t offset = row * d;
     backward_row(gn != nullptr ? gn + offset : nullptr, gs != nullptr ? gs + offset : nullptr, s + offset, w,
-                 row_moments[row], d, gr + offset, gb != nullptr ? gb + offset : nullptr, gw, gbias);
+                 row_moments[row], d, gr + offset, gb != nullptr ? gb + offset : nullptr, gbb, gw, gbias);
   }
 }
 
@@ -185,12 +197,12 @@ bool vector_kernels_available() { return vector8::avx2_fma_available(); }
 bool vector_kernels_available() { return false; }
 
 template <typename Branch, typename Normalized>
-void forward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, float, const at::Tensor&,
-                  const at::Tensor&, const at::Tensor&) {}
+void forward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, float,
+                  const at::Tensor&, const at::Tensor&, const at::Tensor&) {}
 
 template <typename Branch, typename Normalized>
 void backward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                   const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {}
+                   const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {}
 
 #endif
 
@@ -201,9 +213,9 @@ bool is_plain_cpu(const at::Tensor& t, at::ScalarType type) {
          t.is_contiguous();
 }
 
-bool kernel_applies(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
-                    const at::Tensor& bias, at::ScalarType normalized_dtype) {
-  if (!vector_kernels_available() || at::get_num_threads() != 1 || torch::jit::tracer::isTracing()) return false;
+bool kernel_applies(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& branch_bias,
+                    const at::Tensor& weight, const at::Tensor& bias, at::ScalarType normalized_dtype) {
+  if (!residual_layer_norm_runs_kernel(residual)) return false;
   if (!is_plain_cpu(residual, at::kFloat) || residual.dim() == 0 || residual.numel() == 0) return false;
   if (!branch.defined() || !is_float_or_bf16(branch.scalar_type()) || !is_plain_cpu(branch, branch.scalar_type()) ||
       branch.sizes() != residual.sizes()) {
@@ -213,7 +225,8 @@ bool kernel_applies(const at::Tensor& residual, const at::Tensor& branch, const 
   const auto is_row_parameter = [d](const at::Tensor& t) {
     return is_plain_cpu(t, at::kFloat) && t.dim() == 1 && t.size(0) == d;
   };
-  return is_row_parameter(weight) && is_row_parameter(bias) && is_float_or_bf16(normalized_dtype);
+  return is_row_parameter(weight) && is_row_parameter(bias) &&
+         (!branch_bias.defined() || is_row_parameter(branch_bias)) && is_float_or_bf16(normalized_dtype);
 }
 
 template <typename T>
@@ -241,22 +254,38 @@ void dispatch(at::ScalarType branch, at::ScalarType normalized, bool bf16_values
   }
 }
 
+// Differentiable with respect to residual, branch, weight and bias, and to the branch's bias where
+// given (overloads: the custom function takes defined tensors only).
 struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* context, const at::Tensor& residual,
                                                 const at::Tensor& branch, const at::Tensor& weight,
                                                 const at::Tensor& bias, double eps, at::ScalarType normalized_dtype,
                                                 bool bf16_values) {
+    return normalize(context, residual, branch, {}, weight, bias, eps, normalized_dtype, bf16_values);
+  }
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* context, const at::Tensor& residual,
+                                                const at::Tensor& branch, const at::Tensor& branch_bias,
+                                                const at::Tensor& weight, const at::Tensor& bias, double eps,
+                                                at::ScalarType normalized_dtype, bool bf16_values) {
+    return normalize(context, residual, branch, branch_bias, weight, bias, eps, normalized_dtype, bf16_values);
+  }
+
+  static torch::autograd::variable_list normalize(torch::autograd::AutogradContext* context, const at::Tensor& residual,
+                                                  const at::Tensor& branch, const at::Tensor& branch_bias,
+                                                  const at::Tensor& weight, const at::Tensor& bias, double eps,
+                                                  at::ScalarType normalized_dtype, bool bf16_values) {
     const int64_t rows = residual.numel() / residual.size(-1);
     auto sum = at::empty_like(residual);
     auto normalized = at::empty(residual.sizes(), residual.options().dtype(normalized_dtype));
     auto moments = at::empty({rows, 2}, residual.options());
     dispatch(branch.scalar_type(), normalized_dtype, bf16_values, [&](auto branch_type, auto normalized_type) {
       forward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
-          residual, branch, weight, bias, static_cast<float>(eps), sum, normalized, moments);
+          residual, branch, branch_bias, weight, bias, static_cast<float>(eps), sum, normalized, moments);
     });
     context->save_for_backward({sum, weight, moments});
     context->saved_data["branch_dtype"] = static_cast<int64_t>(branch.scalar_type());
     context->saved_data["bf16_values"] = bf16_values;
+    context->saved_data["branch_bias"] = branch_bias.defined();
     // An output that nothing reads gets an undefined gradient (not a tensor of zeros to read).
     context->set_materialize_grads(false);
     return {sum, normalized};
@@ -273,38 +302,62 @@ struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
     auto grad_branch =
         branch_dtype == at::kFloat ? grad_residual : at::empty_like(sum, sum.options().dtype(branch_dtype));
     auto grad_weight = at::zeros_like(weight), grad_bias = at::zeros_like(weight);
+    const bool branch_bias = context->saved_data["branch_bias"].toBool();
+    const auto grad_branch_bias = branch_bias ? at::zeros_like(weight) : at::Tensor();
     const auto normalized_dtype = grad_normalized.defined() ? grad_normalized.scalar_type() : at::kFloat;
     const bool bf16_values = context->saved_data["bf16_values"].toBool();
     dispatch(branch_dtype, normalized_dtype, bf16_values, [&](auto branch_type, auto normalized_type) {
       backward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
           grad_normalized, grad_sum, sum, weight, moments, grad_residual,
-          branch_dtype == at::kFloat ? at::Tensor() : grad_branch, grad_weight, grad_bias);
+          branch_dtype == at::kFloat ? at::Tensor() : grad_branch, grad_branch_bias, grad_weight, grad_bias);
     });
-    return {grad_residual, grad_branch, grad_weight, grad_bias, at::Tensor(), at::Tensor(), at::Tensor()};
+    if (!branch_bias) {
+      return {grad_residual, grad_branch, grad_weight, grad_bias, at::Tensor(), at::Tensor(), at::Tensor()};
+    }
+    return {grad_residual, grad_branch,  grad_branch_bias, grad_weight,
+            grad_bias,     at::Tensor(), at::Tensor(),     at::Tensor()};
+  }
+
+  static NormalizedSum run(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& branch_bias,
+                           const at::Tensor& weight, const at::Tensor& bias, double eps,
+                           at::ScalarType normalized_dtype, bool bf16_values) {
+    const auto outputs = branch_bias.defined()
+                             ? apply(residual, branch, branch_bias, weight, bias, eps, normalized_dtype, bf16_values)
+                             : apply(residual, branch, weight, bias, eps, normalized_dtype, bf16_values);
+    return {outputs[0], outputs[1]};
   }
 };
 
+// The sum as LibTorch's operators give it, the branch's bias added to the branch first.
+at::Tensor unfused_sum(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& branch_bias) {
+  return residual + (branch_bias.defined() ? branch + branch_bias : branch);
+}
+
 }  // namespace
 
+bool residual_layer_norm_runs_kernel(const at::Tensor& residual) {
+  return vector_kernels_available() && at::get_num_threads() == 1 && !torch::jit::tracer::isTracing() &&
+         residual.device().is_cpu();
+}
+
 NormalizedSum residual_layer_norm(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
-                                  const at::Tensor& bias, double eps, at::ScalarType normalized_dtype) {
-  if (!kernel_applies(residual, branch, weight, bias, normalized_dtype)) {
-    auto sum = residual + branch;
+                                  const at::Tensor& bias, double eps, at::ScalarType normalized_dtype,
+                                  const at::Tensor& branch_bias) {
+  if (!kernel_applies(residual, branch, branch_bias, weight, bias, normalized_dtype)) {
+    auto sum = unfused_sum(residual, branch, branch_bias);
     auto normalized = at::layer_norm(sum, {sum.size(-1)}, weight, bias, eps);
     return {sum, normalized.scalar_type() == normalized_dtype ? normalized : normalized.to(normalized_dtype)};
   }
-  const auto outputs = ResidualLayerNorm::apply(residual, branch, weight, bias, eps, normalized_dtype, false);
-  return {outputs[0], outputs[1]};
+  return ResidualLayerNorm::run(residual, branch, branch_bias, weight, bias, eps, normalized_dtype, false);
 }
 
 NormalizedSum residual_layer_norm_to_bf16_values(const at::Tensor& residual, const at::Tensor& branch,
                                                  const at::Tensor& weight, const at::Tensor& bias, double eps) {
-  if (!kernel_applies(residual, branch, weight, bias, at::kFloat)) {
+  if (!kernel_applies(residual, branch, {}, weight, bias, at::kFloat)) {
     const auto [sum, normalized] = residual_layer_norm(residual, branch, weight, bias, eps, at::kBFloat16);
     return {sum, normalized.to(at::kFloat)};
   }
-  const auto outputs = ResidualLayerNorm::apply(residual, branch, weight, bias, eps, at::kFloat, true);
-  return {outputs[0], outputs[1]};
+  return ResidualLayerNorm::run(residual, branch, {}, weight, bias, eps, at::kFloat, true);
 }
 
 }  // namespace vit::models

@@ -101,13 +101,13 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_weights(cons
   return {project(merged), weights};
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
-#if TORCH_VERSION_MAJOR >= 2
+torch::Tensor AttentionImpl::merged_heads(const torch::Tensor& x, const AttentionMask& mask) {
   const auto qkv = qkv_(x);
+#if TORCH_VERSION_MAJOR >= 2
   const auto [q, k, v] = split_heads(qkv);
   const double dropout = is_training() ? attn_drop_->p() : 0.0;
   // The fused kernel draws from the default generator; a slice's own generator needs the explicit path.
-  if (dropout > 0.0 && LayerRandomness::current()) return project(attend(qkv, mask).first);
+  if (dropout > 0.0 && LayerRandomness::current()) return attend(qkv, mask).first;
   if (mask.bias.defined()) {
     // The fused kernel takes an additive mask of the scores' own shape and the queries' dtype.
     auto additive = add_bias(torch::zeros({q.size(0), q.size(1), q.size(2), q.size(2)}, q.options()), mask.bias)
@@ -115,20 +115,31 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask
     if (const auto blocked = blocked_pairs(mask, x.size(1), x.device()); blocked.defined()) {
       additive = additive.masked_fill(blocked, -std::numeric_limits<double>::infinity());
     }
-    return project(merge_heads(at::scaled_dot_product_attention(q, k, v, additive, dropout, false)));
+    return merge_heads(at::scaled_dot_product_attention(q, k, v, additive, dropout, false));
   }
   if (mask.key_padding.defined()) {
     // The fused kernel's boolean mask marks the pairs that take part, the inverse of ours.
     const auto allowed = blocked_pairs(mask, x.size(1), x.device()).logical_not();
-    return project(merge_heads(at::scaled_dot_product_attention(q, k, v, allowed, dropout, false)));
+    return merge_heads(at::scaled_dot_product_attention(q, k, v, allowed, dropout, false));
   }
-  return project(merge_heads(at::scaled_dot_product_attention(q, k, v, {}, dropout, mask.causal)));
+  return merge_heads(at::scaled_dot_product_attention(q, k, v, {}, dropout, mask.causal));
 #else
-  if (attends_bf16_values(x, mask)) return project_bf16_values(attend_bf16_values(bf16_values(x), mask.bias));
-  const auto qkv = qkv_(x);
-  if (fuses(mask) && fused_attention_applies(qkv)) return project(fused_attention(qkv, num_heads_, scale_, mask.bias));
-  return project(attend(qkv, mask).first);
+  if (fuses(mask) && fused_attention_applies(qkv)) return fused_attention(qkv, num_heads_, scale_, mask.bias);
+  return attend(qkv, mask).first;
 #endif
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
+  if (attends_bf16_values(x, mask)) return project_bf16_values(attend_bf16_values(bf16_values(x), mask.bias));
+  return project(merged_heads(x, mask));
+}
+
+bool AttentionImpl::leaves_bias() const { return proj_->bias.defined() && (proj_drop_->p() == 0.0 || !is_training()); }
+
+std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_leaving_bias(const torch::Tensor& x,
+                                                                            const AttentionMask& mask) {
+  TORCH_CHECK(leaves_bias(), "Attention: forward_leaving_bias without a bias to leave, or with a dropout after it");
+  return {models::linear(merged_heads(x, mask), proj_->weight, torch::Tensor()), proj_->bias};
 }
 
 torch::Tensor AttentionImpl::forward_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask) {

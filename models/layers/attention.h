@@ -45,6 +45,11 @@ class AttentionImpl : public torch::nn::Module {
   torch::Tensor forward_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask = {});
   // Also returns the attention weights [B, H, N, N] (after masking and softmax, before dropout).
   std::pair<torch::Tensor, torch::Tensor> forward_with_weights(const torch::Tensor& x, const AttentionMask& mask = {});
+  // Where leaves_bias(): forward's output without the output projection's bias, and that bias,
+  // for the caller to add in a pass of its own (residual_layer_norm's branch_bias).
+  std::pair<torch::Tensor, torch::Tensor> forward_leaving_bias(const torch::Tensor& x, const AttentionMask& mask = {});
+  // The output projection has a bias, and no dropout follows it in training.
+  bool leaves_bias() const;
 
  private:
   // The qkv projection [B, N, 3D] -> q, k, v each [B, H, N, head_dim]; batch and token counts stay symbolic.
@@ -53,6 +58,8 @@ class AttentionImpl : public torch::nn::Module {
   static torch::Tensor merge_heads(const torch::Tensor& per_head);
   // Attention over the qkv projection, unfused: the heads' outputs merged [B, N, D] and the weights.
   std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& qkv, const AttentionMask& mask);
+  // The heads' outputs merged [B, N, D], before the output projection: the fused kernels where they apply.
+  torch::Tensor merged_heads(const torch::Tensor& x, const AttentionMask& mask);
   // Whether the fused attention node (LibTorch < 2) can take a call with this mask.
   bool fuses(const AttentionMask& mask) const;
   // The output projection (and its dropout) of the merged heads.

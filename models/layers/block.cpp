@@ -51,19 +51,35 @@ BlockImpl::BlockImpl(const BlockOptions& options) {
   drop_path2_ = register_module("drop_path2", DropPath(options.drop_path));
 }
 
-ResidualStream BlockImpl::add_attention(const torch::Tensor& x, const torch::Tensor& attended) {
+bool BlockImpl::leaves_biases(const torch::Tensor& x) const {
+  const bool unscaled = ls1_.is_empty() && ls2_.is_empty() &&
+                        (!is_training() || (drop_path1_->drop_prob() == 0.0 && drop_path2_->drop_prob() == 0.0));
+  return unscaled && attn_->leaves_bias() && mlp_->leaves_bias() && !reads_bf16_values(x) &&
+         residual_layer_norm_runs_kernel(x);
+}
+
+ResidualStream BlockImpl::add_attention(const torch::Tensor& x, const torch::Tensor& attended,
+                                        const torch::Tensor& attended_bias) {
   const auto branch = drop_path1_(scaled(ls1_, attended));
   const bool bf16_values_read = reads_bf16_values(x);
-  auto [sum, normalized] = normalize_for_products({x, branch}, norm2_, bf16_values_read);
-  const auto mlp_branch = bf16_values_read ? mlp_->forward_bf16_values(normalized) : mlp_(normalized);
-  return {sum, drop_path2_(scaled(ls2_, mlp_branch))};
+  auto [sum, normalized] = normalize_for_products({x, branch, attended_bias}, norm2_, bf16_values_read);
+  if (bf16_values_read) return {sum, drop_path2_(scaled(ls2_, mlp_->forward_bf16_values(normalized)))};
+  if (leaves_biases(sum)) {
+    auto [product, bias] = mlp_->forward_leaving_bias(normalized);
+    return {sum, product, bias};
+  }
+  return {sum, drop_path2_(scaled(ls2_, mlp_(normalized)))};
 }
 
 ResidualStream BlockImpl::forward_stream(const ResidualStream& x, const AttentionMask& mask) {
   const bool bf16_values_read = reads_bf16_values(x.residual);
   const auto [input, normalized] = normalize_for_products(x, norm1_, bf16_values_read);
-  return add_attention(input,
-                       bf16_values_read ? attn_->forward_bf16_values(normalized, mask) : attn_(normalized, mask));
+  if (bf16_values_read) return add_attention(input, attn_->forward_bf16_values(normalized, mask));
+  if (leaves_biases(input)) {
+    const auto [product, bias] = attn_->forward_leaving_bias(normalized, mask);
+    return add_attention(input, product, bias);
+  }
+  return add_attention(input, attn_(normalized, mask));
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {

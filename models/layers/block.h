@@ -44,8 +44,14 @@ class BlockImpl : public torch::nn::Module {
                                                                  const AttentionMask& mask = {});
 
  private:
-  // x plus the attention branch, and the MLP branch of that sum's norm2, pending.
-  ResidualStream add_attention(const torch::Tensor& x, const torch::Tensor& attended);
+  // x plus the attention branch (plus attended_bias where defined: the output projection's, left
+  // out of it), and the MLP branch of that sum's norm2, pending.
+  ResidualStream add_attention(const torch::Tensor& x, const torch::Tensor& attended,
+                               const torch::Tensor& attended_bias = {});
+  // Whether both branches leave their last bias to the LayerNorm pass that adds them to the
+  // stream x: they go into it unscaled (no LayerScale, no stochastic depth in training), their
+  // layers can leave it, and that pass is residual_layer_norm's kernel.
+  bool leaves_biases(const torch::Tensor& x) const;
 
   torch::nn::LayerNorm norm1_{nullptr};
   Attention attn_{nullptr};

@@ -20,12 +20,22 @@ MlpImpl::MlpImpl(const MlpOptions& options)
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   if (fuses_gelu(x)) return drop2_(hidden_and_output_in_fp32(bf16_values(x)));
-  if (fc1_writes_gelu(x)) return drop2_(fc2_(linear_gelu(x, fc1_->weight, fc1_->bias)));
+  return drop2_(fc2_(hidden(x)));
+}
+
+bool MlpImpl::leaves_bias() const { return fc2_->bias.defined() && (drop2_->p() == 0.0 || !is_training()); }
+
+std::pair<torch::Tensor, torch::Tensor> MlpImpl::forward_leaving_bias(const torch::Tensor& x) {
+  TORCH_CHECK(leaves_bias(), "Mlp: forward_leaving_bias without a bias to leave, or with a dropout after it");
+  return {models::linear(hidden(x), fc2_->weight, torch::Tensor()), fc2_->bias};
+}
+
+torch::Tensor MlpImpl::hidden(const torch::Tensor& x) {
+  if (fc1_writes_gelu(x)) return linear_gelu(x, fc1_->weight, fc1_->bias);
   if (gelu_adds_bias(x)) {
-    const auto product = models::linear(x, fc1_->weight, torch::Tensor());
-    return drop2_(fc2_(gelu_of_bf16_product_plus_bias(product, fc1_->bias)));
+    return gelu_of_bf16_product_plus_bias(models::linear(x, fc1_->weight, torch::Tensor()), fc1_->bias);
   }
-  return drop2_(fc2_(drop1_(activated(fc1_(x)))));
+  return drop1_(activated(fc1_(x)));
 }
 
 // In fp32, fc1 writes GELU of its output as it writes the output (models/kernels/linear_gelu.h),

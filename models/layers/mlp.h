@@ -23,8 +23,16 @@ class MlpImpl : public torch::nn::Module {
   // The same on x held as bf16 values in fp32 (a LayerNorm's rows rounded for the next product),
   // under bf16 autocast with products on the fp32 kernels: fc1's product reads x as it is.
   torch::Tensor forward_bf16_values(const torch::Tensor& x_values);
+  // Where leaves_bias(): forward's output without fc2's bias, and that bias, for the caller to add
+  // in a pass of its own (residual_layer_norm's branch_bias).
+  std::pair<torch::Tensor, torch::Tensor> forward_leaving_bias(const torch::Tensor& x);
+  // fc2 has a bias, and no dropout follows it in training.
+  bool leaves_bias() const;
 
  private:
+  // fc2's input: fc1, GELU and dropout, fused where the kernels apply (not on the fp32 kernels'
+  // bf16 products, where forward fuses both layers).
+  torch::Tensor hidden(const torch::Tensor& x);
   torch::Tensor activated(const torch::Tensor& hidden);
   bool fuses_gelu(const torch::Tensor& x) const;
   bool fc1_writes_gelu(const torch::Tensor& x) const;

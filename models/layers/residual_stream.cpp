@@ -3,9 +3,14 @@
 #include "models/kernels/autocast_state.h"
 #include "models/kernels/bf16_products.h"
 
+#include <c10/util/Exception.h>
+
 namespace vit::models {
 
-torch::Tensor ResidualStream::value() const { return pending.defined() ? residual + pending : residual; }
+torch::Tensor ResidualStream::value() const {
+  if (!pending.defined()) return residual;
+  return residual + (pending_bias.defined() ? pending + pending_bias : pending);
+}
 
 bool reads_bf16_values(const torch::Tensor& x) {
   return linear_input_dtype(x) == torch::kBFloat16 && bf16_products_on_blas(x);
@@ -13,12 +18,14 @@ bool reads_bf16_values(const torch::Tensor& x) {
 
 NormalizedSum normalize(const ResidualStream& x, torch::nn::LayerNorm& norm, at::ScalarType dtype) {
   if (!x.pending.defined()) return {x.residual, norm(x.residual)};
-  return residual_layer_norm(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps(), dtype);
+  return residual_layer_norm(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps(), dtype,
+                             x.pending_bias);
 }
 
 NormalizedSum normalize_for_products(const ResidualStream& x, torch::nn::LayerNorm& norm, bool bf16_values_read) {
   if (!bf16_values_read) return normalize(x, norm, linear_input_dtype(x.residual));
   if (!x.pending.defined()) return {x.residual, bf16_values(norm(x.residual))};
+  TORCH_INTERNAL_ASSERT(!x.pending_bias.defined(), "a branch on the fp32 kernels' bf16 products adds its own bias");
   return residual_layer_norm_to_bf16_values(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps());
 }
 

@@ -6,12 +6,14 @@
 
 namespace vit::models {
 
-// The token states between pre-norm blocks: residual + pending, where `pending` is the last
-// block's MLP branch not yet added (undefined: none), so that the next LayerNorm adds it in the
-// same pass (models/kernels/residual_layer_norm).
+// The token states between pre-norm blocks: residual + (pending + pending_bias), where `pending`
+// is the last block's MLP branch not yet added (undefined: none), so that the next LayerNorm adds
+// it in the same pass (models/kernels/residual_layer_norm), and `pending_bias` the bias its last
+// linear layer left out of its product for that pass to add (undefined: none, or in `pending`).
 struct ResidualStream {
   torch::Tensor residual;
   torch::Tensor pending;
+  torch::Tensor pending_bias;
 
   torch::Tensor value() const;
 };

@@ -149,6 +149,59 @@ TEST(ResidualLayerNorm, ToBf16ValuesIsTheBf16RowsWidened) {
   }
 }
 
+// A linear layer's bias left to the pass: sum = residual + (branch + bias) as LibTorch's fp32 adds
+// give it, bit for bit, and the bias's gradient the sum of the branch's, against float64.
+TEST(ResidualLayerNorm, AddsTheBranchsBiasAndSumsItsGradient) {
+  const IntraOpThreads one_thread(1);
+  torch::manual_seed(37);
+  for (const auto branch_dtype : {torch::kFloat32, torch::kBFloat16}) {
+    for (const int64_t d : kNormRowLengths) {
+      const auto label = ::testing::Message() << "d " << d << ", branch " << branch_dtype;
+      const auto in = Inputs::random(19, d, branch_dtype, torch::kFloat32).leaves();
+      const auto branch_bias = (0.5 * torch::randn({d})).requires_grad_();
+      const auto outputs =
+          residual_layer_norm(in.residual, in.branch, in.weight, in.bias, 1e-6, branch_dtype, branch_bias);
+      if (__builtin_cpu_supports("avx2")) {
+        EXPECT_TRUE(kernel_ran(outputs)) << label;
+      }
+      const auto grad_sum = torch::randn({19, d}), grad_normalized = torch::randn({19, d}).to(branch_dtype);
+      backward(outputs, grad_sum, grad_normalized);
+      EXPECT_TRUE(torch::equal(outputs.sum, in.residual.detach() + (in.branch.detach() + branch_bias.detach())))
+          << label;
+
+      const auto to64 = [](const torch::Tensor& t) { return t.detach().to(torch::kFloat64).requires_grad_(); };
+      const auto residual = to64(in.residual), branch = to64(in.branch), bias64 = to64(branch_bias);
+      const auto sum = residual + (branch + bias64);
+      const auto normalized =
+          at::layer_norm(sum, {d}, in.weight.detach().to(torch::kFloat64), in.bias.detach().to(torch::kFloat64), 1e-6);
+      ((sum * grad_sum.to(torch::kFloat64)).sum() + (normalized * grad_normalized.to(torch::kFloat64)).sum())
+          .backward();
+      const double tolerance = branch_dtype == torch::kFloat32 ? 1e-5 : 1.0 / 256;
+      EXPECT_TRUE(close(outputs.normalized, normalized.detach(), tolerance, 1e-3)) << label;
+      EXPECT_TRUE(close(in.residual.grad(), residual.grad(), 1e-4, 1e-4)) << label;
+      ASSERT_TRUE(branch_bias.grad().defined()) << label;
+      EXPECT_EQ(branch_bias.grad().scalar_type(), torch::kFloat32);
+      EXPECT_TRUE(close(branch_bias.grad(), bias64.grad(), 1e-4, 1e-4)) << label;
+      // The bias's gradient is the residual's summed over the rows (in fp32, row after row).
+      EXPECT_TRUE(torch::allclose(branch_bias.grad(), in.residual.grad().sum(0), 1e-5, 1e-5)) << label;
+    }
+  }
+}
+
+// Without the kernel (two threads), the bias goes into LibTorch's adds: the same sum.
+TEST(ResidualLayerNorm, ElsewhereTheBranchsBiasIsLibTorchsAdd) {
+  torch::manual_seed(38);
+  const auto in = Inputs::random(6, 40, torch::kBFloat16, torch::kFloat32);
+  const auto branch_bias = torch::randn({40});
+  const IntraOpThreads two_threads(2);
+  const auto outputs = residual_layer_norm(in.residual.requires_grad_(), in.branch, in.weight, in.bias, 1e-6,
+                                           torch::kFloat32, branch_bias);
+  EXPECT_FALSE(kernel_ran(outputs));
+  const auto expected_sum = in.residual + (in.branch + branch_bias);
+  EXPECT_TRUE(torch::equal(outputs.sum, expected_sum));
+  EXPECT_TRUE(torch::allclose(outputs.normalized, at::layer_norm(expected_sum, {40}, in.weight, in.bias, 1e-6)));
+}
+
 TEST(ResidualLayerNorm, AnOutputNothingReadsContributesNoGradient) {
   const IntraOpThreads one_thread(1);
   torch::manual_seed(33);
@@ -255,6 +308,43 @@ TEST(ResidualLayerNorm, BlocksOnTheStreamMatchTheBlocksOneByOne) {
           << "bf16 " << bf16 << " tensor " << i;
     }
   }
+}
+
+torch::Tensor parameter(torch::nn::Module& module, const std::string& name) { return module.named_parameters()[name]; }
+
+// A block leaves the bias of each branch's last linear layer to the LayerNorm pass that adds the
+// branch to the stream where that pass is the kernel and the branch goes in unscaled.
+TEST(ResidualLayerNorm, BlocksLeaveTheirBranchesLastBiasToTheNextPass) {
+  torch::manual_seed(39);
+  const auto x = torch::randn({3, 7, 32});
+  const auto pending_bias = [&](Block& block, int threads) {
+    const IntraOpThreads intra_op(threads);
+    return block->forward_stream({x, {}}).pending_bias;
+  };
+  Block plain(BlockOptions{32, 4, 2.0});
+  const auto left = pending_bias(plain, 1);
+  ASSERT_EQ(left.defined(), __builtin_cpu_supports("avx2") != 0);
+  if (left.defined()) {
+    EXPECT_TRUE(left.is_same(parameter(*plain, "mlp.fc2.bias")));
+  }
+  EXPECT_FALSE(pending_bias(plain, 2).defined()) << "LibTorch's operators add it in the product";
+
+  BlockOptions scaled_options{32, 4, 2.0};
+  scaled_options.layer_scale_init = 1e-5;
+  Block scaled(scaled_options);
+  EXPECT_FALSE(pending_bias(scaled, 1).defined()) << "LayerScale scales the bias too";
+
+  BlockOptions stochastic_options{32, 4, 2.0};
+  stochastic_options.drop_path = 0.1;
+  Block stochastic(stochastic_options);
+  EXPECT_FALSE(pending_bias(stochastic, 1).defined()) << "stochastic depth drops the bias with its branch";
+  stochastic->eval();
+  EXPECT_EQ(pending_bias(stochastic, 1).defined(), left.defined()) << "stochastic depth is the identity in eval";
+
+  BlockOptions dropout_options{32, 4, 2.0};
+  dropout_options.drop = 0.1;
+  Block dropout(dropout_options);
+  EXPECT_FALSE(pending_bias(dropout, 1).defined()) << "a dropout after the projection";
 }
 
 // What the fusion does to bf16 training: the gradients of a stack of blocks under bf16 autocast,
