@@ -255,25 +255,14 @@ void dispatch(at::ScalarType branch, at::ScalarType normalized, bool bf16_values
 }
 
 // Differentiable with respect to residual, branch, weight and bias, and to the branch's bias where
-// given (overloads: the custom function takes defined tensors only).
+// given (an optional input: the custom function takes no undefined tensor).
 struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* context, const at::Tensor& residual,
-                                                const at::Tensor& branch, const at::Tensor& weight,
-                                                const at::Tensor& bias, double eps, at::ScalarType normalized_dtype,
-                                                bool bf16_values) {
-    return normalize(context, residual, branch, {}, weight, bias, eps, normalized_dtype, bf16_values);
-  }
-  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* context, const at::Tensor& residual,
-                                                const at::Tensor& branch, const at::Tensor& branch_bias,
+                                                const at::Tensor& branch,
+                                                const c10::optional<at::Tensor>& optional_branch_bias,
                                                 const at::Tensor& weight, const at::Tensor& bias, double eps,
                                                 at::ScalarType normalized_dtype, bool bf16_values) {
-    return normalize(context, residual, branch, branch_bias, weight, bias, eps, normalized_dtype, bf16_values);
-  }
-
-  static torch::autograd::variable_list normalize(torch::autograd::AutogradContext* context, const at::Tensor& residual,
-                                                  const at::Tensor& branch, const at::Tensor& branch_bias,
-                                                  const at::Tensor& weight, const at::Tensor& bias, double eps,
-                                                  at::ScalarType normalized_dtype, bool bf16_values) {
+    const auto branch_bias = optional_branch_bias.value_or(at::Tensor());
     const int64_t rows = residual.numel() / residual.size(-1);
     auto sum = at::empty_like(residual);
     auto normalized = at::empty(residual.sizes(), residual.options().dtype(normalized_dtype));
@@ -311,9 +300,6 @@ struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
           grad_normalized, grad_sum, sum, weight, moments, grad_residual,
           branch_dtype == at::kFloat ? at::Tensor() : grad_branch, grad_branch_bias, grad_weight, grad_bias);
     });
-    if (!branch_bias) {
-      return {grad_residual, grad_branch, grad_weight, grad_bias, at::Tensor(), at::Tensor(), at::Tensor()};
-    }
     return {grad_residual, grad_branch,  grad_branch_bias, grad_weight,
             grad_bias,     at::Tensor(), at::Tensor(),     at::Tensor()};
   }
@@ -321,9 +307,9 @@ struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
   static NormalizedSum run(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& branch_bias,
                            const at::Tensor& weight, const at::Tensor& bias, double eps,
                            at::ScalarType normalized_dtype, bool bf16_values) {
-    const auto outputs = branch_bias.defined()
-                             ? apply(residual, branch, branch_bias, weight, bias, eps, normalized_dtype, bf16_values)
-                             : apply(residual, branch, weight, bias, eps, normalized_dtype, bf16_values);
+    const auto optional_branch_bias = branch_bias.defined() ? c10::optional<at::Tensor>(branch_bias) : c10::nullopt;
+    const auto outputs =
+        apply(residual, branch, optional_branch_bias, weight, bias, eps, normalized_dtype, bf16_values);
     return {outputs[0], outputs[1]};
   }
 };

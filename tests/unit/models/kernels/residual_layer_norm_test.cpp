@@ -37,22 +37,27 @@ struct Inputs {
   std::vector<torch::Tensor> grads() const { return {residual.grad(), branch.grad(), weight.grad(), bias.grad()}; }
 };
 
-// The definition in float64: the sum, LayerNorm of it, and the four gradients from both outputs'.
+// The definition in float64: the sum (residual + (branch + branch_bias), the bias where given),
+// LayerNorm of it, and the four gradients from both outputs' (and the branch bias's, fifth).
 struct Reference {
   torch::Tensor sum, normalized;
   std::vector<torch::Tensor> grads;
 };
 
-Reference reference(const Inputs& in, const torch::Tensor& grad_sum, const torch::Tensor& grad_normalized, double eps) {
+Reference reference(const Inputs& in, const torch::Tensor& grad_sum, const torch::Tensor& grad_normalized, double eps,
+                    const torch::Tensor& branch_bias = {}) {
   const auto to64 = [](const torch::Tensor& t) { return t.detach().to(torch::kFloat64).requires_grad_(); };
   const Inputs exact{to64(in.residual), to64(in.branch), to64(in.weight), to64(in.bias)};
-  const auto sum = exact.residual + exact.branch;
+  const auto exact_bias = branch_bias.defined() ? to64(branch_bias) : torch::Tensor();
+  const auto sum = exact.residual + (exact_bias.defined() ? exact.branch + exact_bias : exact.branch);
   const auto normalized = at::layer_norm(sum, {sum.size(-1)}, exact.weight, exact.bias, eps);
   torch::Tensor loss = torch::zeros({}, torch::kFloat64);
   if (grad_sum.defined()) loss = loss + (sum * grad_sum.to(torch::kFloat64)).sum();
   if (grad_normalized.defined()) loss = loss + (normalized * grad_normalized.to(torch::kFloat64)).sum();
   loss.backward();
-  return {sum.detach(), normalized.detach(), exact.grads()};
+  auto grads = exact.grads();
+  if (exact_bias.defined()) grads.push_back(exact_bias.grad());
+  return {sum.detach(), normalized.detach(), grads};
 }
 
 void backward(const NormalizedSum& outputs, const torch::Tensor& grad_sum, const torch::Tensor& grad_normalized) {
@@ -169,19 +174,13 @@ TEST(ResidualLayerNorm, AddsTheBranchsBiasAndSumsItsGradient) {
       EXPECT_TRUE(torch::equal(outputs.sum, in.residual.detach() + (in.branch.detach() + branch_bias.detach())))
           << label;
 
-      const auto to64 = [](const torch::Tensor& t) { return t.detach().to(torch::kFloat64).requires_grad_(); };
-      const auto residual = to64(in.residual), branch = to64(in.branch), bias64 = to64(branch_bias);
-      const auto sum = residual + (branch + bias64);
-      const auto normalized =
-          at::layer_norm(sum, {d}, in.weight.detach().to(torch::kFloat64), in.bias.detach().to(torch::kFloat64), 1e-6);
-      ((sum * grad_sum.to(torch::kFloat64)).sum() + (normalized * grad_normalized.to(torch::kFloat64)).sum())
-          .backward();
+      const auto expected = reference(in, grad_sum, grad_normalized, 1e-6, branch_bias);
       const double tolerance = branch_dtype == torch::kFloat32 ? 1e-5 : 1.0 / 256;
-      EXPECT_TRUE(close(outputs.normalized, normalized.detach(), tolerance, 1e-3)) << label;
-      EXPECT_TRUE(close(in.residual.grad(), residual.grad(), 1e-4, 1e-4)) << label;
+      EXPECT_TRUE(close(outputs.normalized, expected.normalized, tolerance, 1e-3)) << label;
+      EXPECT_TRUE(close(in.residual.grad(), expected.grads[0], 1e-4, 1e-4)) << label;
       ASSERT_TRUE(branch_bias.grad().defined()) << label;
       EXPECT_EQ(branch_bias.grad().scalar_type(), torch::kFloat32);
-      EXPECT_TRUE(close(branch_bias.grad(), bias64.grad(), 1e-4, 1e-4)) << label;
+      EXPECT_TRUE(close(branch_bias.grad(), expected.grads[4], 1e-4, 1e-4)) << label;
       // The bias's gradient is the residual's summed over the rows (in fp32, row after row).
       EXPECT_TRUE(torch::allclose(branch_bias.grad(), in.residual.grad().sum(0), 1e-5, 1e-5)) << label;
     }
