@@ -23,41 +23,32 @@ void save_bias_shape(torch::autograd::AutogradContext* context, const at::Tensor
   if (bias.defined()) context->saved_data["bias_sizes"] = bias.sizes();
 }
 
-// The gradients of the node's inputs (qkv, the bias when there is one, num_heads, scale). The
-// bias's is the scores' gradient summed in fp32 over the sequences that took each bias, from
+// The gradients of the node's inputs (qkv, the bias, num_heads, scale). The bias's, where there is
+// one, is the scores' gradient summed in fp32 over the sequences that took each bias, from
 // grad_scores = `scale` · d(logits).
 torch::autograd::variable_list input_gradients(torch::autograd::AutogradContext* context, const at::Tensor& grad_qkv,
                                                const at::Tensor& grad_scores, double scale) {
-  torch::autograd::variable_list gradients{grad_qkv};
+  at::Tensor grad_bias;
   const auto sizes = context->saved_data.find("bias_sizes");
-  if (sizes != context->saved_data.end()) {
-    at::Tensor grad_bias;
-    if (context->needs_input_grad(1)) {
-      const auto shape = sizes->second.toIntVector();
-      grad_bias = grad_scores.view({-1, c10::multiply_integers(shape)}).sum(0, false, at::kFloat);
-      if (scale != 1.0) grad_bias.mul_(1.0 / scale);
-      grad_bias = grad_bias.view(shape);
-    }
-    gradients.push_back(grad_bias);
+  if (sizes != context->saved_data.end() && context->needs_input_grad(1)) {
+    const auto shape = sizes->second.toIntVector();
+    grad_bias = grad_scores.view({-1, c10::multiply_integers(shape)}).sum(0, false, at::kFloat);
+    if (scale != 1.0) grad_bias.mul_(1.0 / scale);
+    grad_bias = grad_bias.view(shape);
   }
-  gradients.resize(gradients.size() + 2);  // num_heads, scale
-  return gradients;
+  return {grad_qkv, grad_bias, at::Tensor(), at::Tensor()};
 }
 
-// An attention node's two entries: the bias is an input only when there is one, since LibTorch
-// 1.13's custom functions take no undefined tensors. Node::attend does the work; run() picks the entry.
+// An attention node's entry: the bias is an optional input, since LibTorch's custom functions take
+// no undefined tensor. Node::attend does the work.
 template <typename Node>
-struct OptionalBias : public torch::autograd::Function<Node> {
+struct AttentionNode : public torch::autograd::Function<Node> {
   static at::Tensor run(const at::Tensor& qkv, const at::Tensor& bias, int64_t num_heads, double scale) {
-    return bias.defined() ? Node::apply(qkv, bias, num_heads, scale) : Node::apply(qkv, num_heads, scale);
+    return Node::apply(qkv, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt, num_heads, scale);
   }
-  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& qkv, int64_t num_heads,
-                            double scale) {
-    return Node::attend(context, qkv, {}, num_heads, scale);
-  }
-  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& qkv, const at::Tensor& bias,
-                            int64_t num_heads, double scale) {
-    return Node::attend(context, qkv, bias, num_heads, scale);
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& qkv,
+                            const c10::optional<at::Tensor>& bias, int64_t num_heads, double scale) {
+    return Node::attend(context, qkv, bias.value_or(at::Tensor()), num_heads, scale);
   }
 };
 
@@ -88,7 +79,7 @@ struct RoundedProducts {
 // (an fp32 product) rounded to bf16, the output rounded to bf16, and the gradients rounded where
 // autocast's casts round them (the output's, on the way in; q, k and v's), all in fp32.
 template <bool kBf16Values>
-struct FusedAttention : public OptionalBias<FusedAttention<kBf16Values>> {
+struct FusedAttention : public AttentionNode<FusedAttention<kBf16Values>> {
   static at::Tensor attend(torch::autograd::AutogradContext* context, const at::Tensor& qkv_in, const at::Tensor& bias,
                            int64_t num_heads, double scale) {
     const auto qkv = kBf16Values ? bf16_values(qkv_in) : qkv_in;
@@ -160,7 +151,7 @@ struct FusedAttention : public OptionalBias<FusedAttention<kBf16Values>> {
 // bf16: no system BLAS multiplies bf16, and LibTorch's batched product (oneDNN) wants whole
 // matrices, so q, k and v are copied once, head-major, and each product takes its operands in the
 // layouts oneDNN reads fastest here: k and v transposed as views, never as copies.
-struct HeadMajorAttention : public OptionalBias<HeadMajorAttention> {
+struct HeadMajorAttention : public AttentionNode<HeadMajorAttention> {
   // [B, N, 3, H, Dh] -> [3, B·H, N, Dh]
   static at::Tensor heads_of(const at::Tensor& qkv, const HeadLayout& l) {
     return qkv.view({l.batch, l.tokens, 3, l.heads, l.head_dim})
@@ -218,7 +209,7 @@ struct HeadMajorAttention : public OptionalBias<HeadMajorAttention> {
 
 // bf16 on CPUs with AMX: every product on the tile units, q, k and v read in place
 // (amx_attention.h). The weights are kept padded, as they are and transposed, for the backward.
-struct TileAttention : public OptionalBias<TileAttention> {
+struct TileAttention : public AttentionNode<TileAttention> {
   static at::Tensor attend(torch::autograd::AutogradContext* context, const at::Tensor& qkv, const at::Tensor& bias,
                            int64_t num_heads, double scale) {
     auto [out, weights] = amx_attention_forward(qkv, num_heads, scale, bias);
