@@ -44,7 +44,6 @@ struct GeluTables {
 // 16 elements at a time: AVX512-BF16 rounds fp32 to bf16 in one instruction, AVX-512 gathers
 // from the tables.
 using vector16::bf16_bits;
-using vector16::bf16_rounded;
 using vector16::lanes;
 using vector16::widened;
 
@@ -60,12 +59,24 @@ VIT_AVX512_BF16 inline __m256i loaded_bits(const c10::BFloat16* x, __mmask16 mas
   return _mm256_maskz_loadu_epi16(mask, x);
 }
 
-// 16 values rounded to bf16, stored as fp32 or bf16.
-VIT_AVX512_BF16 inline void store_rounded(float* out, __mmask16 mask, __m512 x) {
-  _mm512_mask_storeu_ps(out, mask, bf16_rounded(x));
+// 16 bf16 values stored as fp32 or bf16.
+VIT_AVX512_BF16 inline void store_bits(float* out, __mmask16 mask, __m256i bits) {
+  _mm512_mask_storeu_ps(out, mask, widened(bits));
 }
-VIT_AVX512_BF16 inline void store_rounded(c10::BFloat16* out, __mmask16 mask, __m512 x) {
-  _mm256_mask_storeu_epi16(out, mask, bf16_bits(x));
+VIT_AVX512_BF16 inline void store_bits(c10::BFloat16* out, __mmask16 mask, __m256i bits) {
+  _mm256_mask_storeu_epi16(out, mask, bits);
+}
+
+// 16 values rounded to bf16, stored as fp32 or bf16.
+template <typename Value>
+VIT_AVX512_BF16 inline void store_rounded(Value* out, __mmask16 mask, __m512 x) {
+  store_bits(out, mask, bf16_bits(x));
+}
+
+// 16 values as they are: fp32 ones, bf16 ones widened.
+VIT_AVX512_BF16 inline __m512 loaded_values(const float* x, __mmask16 mask) { return _mm512_maskz_loadu_ps(mask, x); }
+VIT_AVX512_BF16 inline __m512 loaded_values(const c10::BFloat16* x, __mmask16 mask) {
+  return widened(_mm256_maskz_loadu_epi16(mask, x));
 }
 
 // `rounded_hidden` receives bf16(hidden) where hidden is fp32; a bf16 hidden is kept as it is.
@@ -93,41 +104,57 @@ VIT_AVX512_BF16 void backward_elements(const Value* grad, const c10::BFloat16* r
   }
 }
 
-// One row of a product that oneDNN wrote without its bias: h = bf16(product + bias) as the GELU's
-// input, so that the layer's output costs no pass of its own for the bias.
-VIT_AVX512_BF16 inline __m256i pre_activation_bits(const c10::BFloat16* product, const float* bias, int64_t j,
-                                                   __mmask16 mask) {
-  const auto p = widened(_mm256_maskz_loadu_epi16(mask, product + j));
-  return bf16_bits(_mm512_add_ps(p, _mm512_maskz_loadu_ps(mask, bias + j)));
+// One row of a product written without its bias: h = bf16(product + bias) as the GELU's input, so
+// that the layer's output costs no pass of its own for the bias. A bf16 product (oneDNN's) has
+// been rounded once already; an fp32 one (the fp32 kernels', unrounded) is rounded here only.
+template <typename Value>
+VIT_AVX512_BF16 inline __m256i pre_activation_bits(const Value* product, const float* bias, int64_t j, __mmask16 mask) {
+  return bf16_bits(_mm512_add_ps(loaded_values(product + j, mask), _mm512_maskz_loadu_ps(mask, bias + j)));
 }
 
-VIT_AVX512_BF16 void forward_rows_with_bias(const c10::BFloat16* product, const float* bias, c10::BFloat16* activated,
-                                            int64_t columns, int64_t begin, int64_t end) {
+// `kept` (an fp32 product's only) receives h for the backward: the fp32 product is not kept.
+template <typename Value>
+VIT_AVX512_BF16 void forward_rows_with_bias(const Value* product, const float* bias, Value* activated,
+                                            c10::BFloat16* kept, int64_t columns, int64_t begin, int64_t end) {
   const auto& table = GeluTables::get().activated;
   for (int64_t row = begin; row < end; ++row) {
     const int64_t offset = row * columns;
     for (int64_t j = 0; j < columns; j += 16) {
       const auto mask = lanes(j, columns);
       const auto bits = pre_activation_bits(product + offset, bias, j, mask);
-      _mm256_mask_storeu_epi16(activated + offset + j, mask, bf16_bits(looked_up(table, bits)));
+      if (kept != nullptr) _mm256_mask_storeu_epi16(kept + offset + j, mask, bits);
+      store_rounded(activated + offset + j, mask, looked_up(table, bits));  // already bf16 values: exact
     }
   }
 }
 
-// The rows' gradient with respect to the product (bf16, as autocast's addmm would take it) and its
-// sums over the rows into `bias_grad` (fp32, added to what is there).
-VIT_AVX512_BF16 void backward_rows_with_bias(const c10::BFloat16* grad, const c10::BFloat16* product, const float* bias,
-                                             c10::BFloat16* grad_product, float* bias_grad, int64_t columns,
-                                             int64_t begin, int64_t end) {
+// Where the backward finds h: the bits the forward kept, or recomputed from a bf16 product.
+struct PreActivation {
+  const c10::BFloat16* kept;     // or null
+  const c10::BFloat16* product;  // where nothing was kept
+  const float* bias;
+
+  VIT_AVX512_BF16 __m256i bits(int64_t offset, int64_t j, __mmask16 mask) const {
+    if (kept != nullptr) return _mm256_maskz_loadu_epi16(mask, kept + offset + j);
+    return pre_activation_bits(product + offset, bias, j, mask);
+  }
+};
+
+// The rows' gradient with respect to the product, bf16(bf16(grad) · gelu'(h)) in the product's dtype
+// (as the product's backward would take it), and its sums over the rows into `bias_grad` (fp32,
+// added to what is there).
+template <typename Value>
+VIT_AVX512_BF16 void backward_rows_with_bias(const Value* grad, const PreActivation& h, Value* grad_product,
+                                             float* bias_grad, int64_t columns, int64_t begin, int64_t end) {
   const auto& table = GeluTables::get().derivative;
   for (int64_t row = begin; row < end; ++row) {
     const int64_t offset = row * columns;
     for (int64_t j = 0; j < columns; j += 16) {
       const auto mask = lanes(j, columns);
-      const auto derivative = looked_up(table, pre_activation_bits(product + offset, bias, j, mask));
-      const auto g = widened(_mm256_maskz_loadu_epi16(mask, grad + offset + j));
+      const auto derivative = looked_up(table, h.bits(offset, j, mask));
+      const auto g = widened(loaded_bits(grad + offset + j, mask));
       const auto bits = bf16_bits(_mm512_mul_ps(g, derivative));
-      _mm256_mask_storeu_epi16(grad_product + offset + j, mask, bits);
+      store_bits(grad_product + offset + j, mask, bits);
       const auto sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, bias_grad + j), widened(bits));
       _mm512_mask_storeu_ps(bias_grad + j, mask, sum);
     }
@@ -136,9 +163,14 @@ VIT_AVX512_BF16 void backward_rows_with_bias(const c10::BFloat16* grad, const c1
 
 #else
 
-void forward_rows_with_bias(const c10::BFloat16*, const float*, c10::BFloat16*, int64_t, int64_t, int64_t) {}
-void backward_rows_with_bias(const c10::BFloat16*, const c10::BFloat16*, const float*, c10::BFloat16*, float*, int64_t,
-                             int64_t, int64_t) {}
+struct PreActivation {
+  const c10::BFloat16 *kept, *product;
+  const float* bias;
+};
+template <typename Value>
+void forward_rows_with_bias(const Value*, const float*, Value*, c10::BFloat16*, int64_t, int64_t, int64_t) {}
+template <typename Value>
+void backward_rows_with_bias(const Value*, const PreActivation&, Value*, float*, int64_t, int64_t, int64_t) {}
 
 template <typename Value>
 void forward_elements(const Value*, c10::BFloat16*, Value*, int64_t, int64_t) {}
@@ -192,46 +224,61 @@ struct Bf16Gelu : public torch::autograd::Function<Bf16Gelu> {
 // so that the gradient's bits do not depend on the thread count.
 constexpr int64_t kRowsPerBlock = 64;
 
+// Over an fp32 or a bf16 product (the gradient has its dtype); the bias is fp32.
 struct Bf16GeluOfProductPlusBias : public torch::autograd::Function<Bf16GeluOfProductPlusBias> {
+  template <typename Value>
+  static void forward_rows(const at::Tensor& product, const at::Tensor& bias, at::Tensor& activated, at::Tensor& kept) {
+    const int64_t columns = product.size(-1), rows = product.numel() / std::max<int64_t>(columns, 1);
+    const auto* p = product.data_ptr<Value>();
+    const auto* b = bias.data_ptr<float>();
+    auto* out = activated.data_ptr<Value>();
+    auto* h = kept.defined() ? kept.data_ptr<c10::BFloat16>() : nullptr;
+    const int64_t grain = std::max<int64_t>(1, vector16::kElementsPerTask / std::max<int64_t>(columns, 1));
+    at::parallel_for(0, rows, grain,
+                     [&](int64_t begin, int64_t end) { forward_rows_with_bias(p, b, out, h, columns, begin, end); });
+  }
+
   static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& product,
                             const at::Tensor& bias) {
     const auto input = product.contiguous();
     const auto bias_values = bias.contiguous();
-    const int64_t columns = input.size(-1), rows = input.numel() / std::max<int64_t>(columns, 1);
     auto activated = at::empty_like(input);
-    const auto* p = input.data_ptr<c10::BFloat16>();
-    const auto* b = bias_values.data_ptr<float>();
-    auto* out = activated.data_ptr<c10::BFloat16>();
-    const int64_t grain = std::max<int64_t>(1, vector16::kElementsPerTask / std::max<int64_t>(columns, 1));
-    at::parallel_for(0, rows, grain,
-                     [&](int64_t begin, int64_t end) { forward_rows_with_bias(p, b, out, columns, begin, end); });
-    context->save_for_backward({input, bias_values});
+    const bool of_fp32 = input.scalar_type() == at::kFloat;
+    auto kept = of_fp32 ? at::empty(input.sizes(), input.options().dtype(at::kBFloat16)) : at::Tensor();
+    of_fp32 ? forward_rows<float>(input, bias_values, activated, kept)
+            : forward_rows<c10::BFloat16>(input, bias_values, activated, kept);
+    context->save_for_backward({of_fp32 ? kept : input, bias_values});
+    context->saved_data["kept"] = of_fp32;
     return activated;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
                                                  const torch::autograd::variable_list& output_grads) {
     const auto saved = context->get_saved_variables();
-    const auto& product = saved[0];
     const auto& bias = saved[1];
-    const auto grad = output_grads[0].to(at::kBFloat16).contiguous();
-    const int64_t columns = product.size(-1), rows = product.numel() / std::max<int64_t>(columns, 1);
+    const bool kept = context->saved_data["kept"].toBool();
+    const auto* h = saved[0].data_ptr<c10::BFloat16>();
+    const PreActivation pre_activation{kept ? h : nullptr, kept ? nullptr : h, bias.data_ptr<float>()};
+    const auto grad = output_grads[0].to(kept ? at::kFloat : at::kBFloat16).contiguous();
+    const int64_t columns = bias.size(0), rows = grad.numel() / std::max<int64_t>(columns, 1);
     const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-    auto grad_product = at::empty_like(product);
+    auto grad_product = at::empty_like(grad);
     auto block_sums = at::zeros({std::max<int64_t>(blocks, 1), columns}, bias.options());
-    const auto* g = grad.data_ptr<c10::BFloat16>();
-    const auto* p = product.data_ptr<c10::BFloat16>();
-    const auto* b = bias.data_ptr<float>();
-    auto* grad_p = grad_product.data_ptr<c10::BFloat16>();
     auto* sums = block_sums.data_ptr<float>();
     const int64_t grain =
         std::max<int64_t>(1, vector16::kElementsPerTask / (kRowsPerBlock * std::max<int64_t>(columns, 1)));
-    at::parallel_for(0, blocks, grain, [&](int64_t first, int64_t last) {
-      for (int64_t block = first; block < last; ++block) {
-        backward_rows_with_bias(g, p, b, grad_p, sums + block * columns, columns, block * kRowsPerBlock,
-                                std::min(rows, (block + 1) * kRowsPerBlock));
-      }
-    });
+    const auto backward_blocks = [&](auto value) {
+      using Value = decltype(value);
+      const auto* g = grad.data_ptr<Value>();
+      auto* grad_p = grad_product.data_ptr<Value>();
+      at::parallel_for(0, blocks, grain, [&](int64_t first, int64_t last) {
+        for (int64_t block = first; block < last; ++block) {
+          backward_rows_with_bias(g, pre_activation, grad_p, sums + block * columns, columns, block * kRowsPerBlock,
+                                  std::min(rows, (block + 1) * kRowsPerBlock));
+        }
+      });
+    };
+    kept ? backward_blocks(float{}) : backward_blocks(c10::BFloat16{});
     return {grad_product, block_sums.sum(0)};
   }
 };
@@ -255,11 +302,12 @@ bool bias_in_gelu_pays(int64_t product_elements) {
 }
 
 at::Tensor gelu_of_bf16_product_plus_bias(const at::Tensor& product, const at::Tensor& bias) {
-  TORCH_CHECK(product.scalar_type() == at::kBFloat16 && bias.scalar_type() == at::kFloat && bias.dim() == 1 &&
+  const bool of_bf16 = product.scalar_type() == at::kBFloat16;
+  TORCH_CHECK((of_bf16 || product.scalar_type() == at::kFloat) && bias.scalar_type() == at::kFloat && bias.dim() == 1 &&
                   product.dim() >= 1 && product.size(-1) == bias.size(0),
-              "gelu_of_bf16_product_plus_bias: a bf16 product [..., N] and an fp32 bias [N]");
+              "gelu_of_bf16_product_plus_bias: an fp32 or bf16 product [..., N] and an fp32 bias [N]");
   if (!vector16::avx512_bf16_available() || !product.device().is_cpu()) {
-    return at::gelu(product + bias.to(at::kBFloat16));
+    return of_bf16 ? at::gelu(product + bias.to(at::kBFloat16)) : gelu_of_bf16_values(product + bias);
   }
   return Bf16GeluOfProductPlusBias::apply(product, bias);
 }

@@ -20,24 +20,29 @@ namespace vit::models {
 // backward). For a CPU with AVX512-BF16; otherwise LibTorch's casts and GELU, unfused.
 at::Tensor gelu_of_bf16_values(const at::Tensor& hidden);
 
-// GELU of a linear layer's bf16 output whose bias is not yet added: bf16(gelu(bf16(product + bias)))
-// in bf16, for a bf16 product [..., N] and an fp32 bias [N]. Differentiable in both: the product's
-// gradient is bf16(bf16(grad) · gelu'(bf16(product + bias))), the bias's the fp32 sum of those rows.
+// GELU of a linear layer's output whose bias is not yet added: bf16(gelu(bf16(product + bias))), for
+// a product [..., N] and an fp32 bias [N], in the product's dtype. Where the products run on the
+// fp32 kernels the product is fp32 and unrounded, and the result bf16 values held in fp32, as
+// gelu_of_bf16_values gives them; on oneDNN's bf16 kernels both are bf16. Differentiable in both:
+// the product's gradient is bf16(bf16(grad) · gelu'(bf16(product + bias))) in its dtype, the bias's
+// the fp32 sum of those rows.
 //
-// Under bf16 autocast, oneDNN's addmm first writes the bias into every row of its output and then
-// adds the product to it, and backward LibTorch's bf16 sum widens the whole gradient to fp32 to sum
-// its rows: two passes over the hidden activations (ViT-Ti/16's fc1: 1.3 ms of each layer's step
-// on one thread) that GELU's own pass takes here. The pre-activation is rounded twice (the product
-// to bf16, then its sum with the bias) where addmm rounds once; the bias enters in fp32 where
-// autocast rounds it to bf16 first, and its gradient is summed and returned in fp32 where
-// autocast's is rounded to bf16. For a CPU with AVX512-BF16; otherwise LibTorch's add and GELU.
+// Unfused, LibTorch's addmm first writes the bias into every row of its output and then adds the
+// product to it, and backward sums the gradient's rows in a pass of its own (under bf16 autocast
+// widening the whole bf16 gradient to fp32): two passes over the hidden activations (ViT-Ti/16's
+// fc1: 1.3 ms of each layer's step on one thread) that GELU's own pass takes here. On the fp32
+// kernels the pre-activation is rounded once, as there unfused (the fp32 sum of product and bias,
+// rounded to bf16); on oneDNN's it is rounded twice (the product to bf16, then its sum with the
+// bias) where addmm rounds once, the bias enters in fp32 where autocast rounds it to bf16 first,
+// and its gradient is summed and returned in fp32 where autocast's is rounded to bf16. For a CPU
+// with AVX512-BF16; otherwise LibTorch's add and GELU.
 at::Tensor gelu_of_bf16_product_plus_bias(const at::Tensor& product, const at::Tensor& bias);
 
 // Whether adding the bias in GELU's pass pays for a product of this many elements: where they outgrow
 // a core's L2 cache (2^20 bf16: 2 MiB), so that the passes it saves go to memory. Measured in
-// alternating bf16 training steps of one process (one thread, a core's batch slice): ViT-Ti/16
-// +3 % (2.4 M elements), the CIFAR-size ViT +1 to +3 % (4.3 M); the 50-token model (0.8 M) and the
-// default model (0.3 M) ±1 %.
+// alternating bf16 training steps of one process (one thread, a core's batch slice), on oneDNN's
+// products: ViT-Ti/16 +3 % (2.4 M elements), the CIFAR-size ViT +1 to +3 % (4.3 M); the 50-token
+// model (0.8 M) and the default model (0.3 M) ±1 %.
 bool bias_in_gelu_pays(int64_t product_elements);
 
 // Whether this CPU runs gelu_of_bf16_values and gelu_of_bf16_product_plus_bias fused.

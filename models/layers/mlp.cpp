@@ -32,7 +32,8 @@ std::pair<torch::Tensor, torch::Tensor> MlpImpl::forward_leaving_bias(const torc
 
 torch::Tensor MlpImpl::hidden(const torch::Tensor& x) {
   if (fc1_writes_gelu(x)) return linear_gelu(x, fc1_->weight, fc1_->bias);
-  if (gelu_adds_bias(x)) {
+  // On the fp32 kernels linear() rounds the product to bf16, after which the bias would round it again.
+  if (gelu_adds_bias(x) && !bf16_products_on_blas(x)) {
     return gelu_of_bf16_product_plus_bias(models::linear(x, fc1_->weight, torch::Tensor()), fc1_->bias);
   }
   return drop1_(activated(fc1_(x)));
@@ -44,13 +45,13 @@ bool MlpImpl::fc1_writes_gelu(const torch::Tensor& x) const {
   return linear_gelu_applies(x, fc1_->weight, fc1_->bias) && (drop1_->p() == 0.0 || !is_training());
 }
 
-// Under bf16 autocast on oneDNN's products, fc1's bias is added in GELU's pass
-// (models/kernels/bf16_gelu.h), where no dropout stands between them.
+// Under bf16 autocast, fc1's bias is added in GELU's pass (models/kernels/bf16_gelu.h) where the
+// hidden activations outgrow the cache and no dropout stands between them.
 bool MlpImpl::gelu_adds_bias(const torch::Tensor& x) const {
   const int64_t product_elements = x.numel() / std::max<int64_t>(x.size(-1), 1) * fc1_->weight.size(0);
   return fc1_->bias.defined() && x.device().is_cpu() && linear_input_dtype(x) == torch::kBFloat16 &&
-         !bf16_products_on_blas(x) && gelu_of_bf16_values_vectorized() && bias_in_gelu_pays(product_elements) &&
-         !torch::jit::tracer::isTracing() && (drop1_->p() == 0.0 || !is_training());
+         gelu_of_bf16_values_vectorized() && bias_in_gelu_pays(product_elements) && !torch::jit::tracer::isTracing() &&
+         (drop1_->p() == 0.0 || !is_training());
 }
 
 // Autocast's bf16 products hand GELU bf16 activations, which its one-pass kernel takes as they
@@ -76,7 +77,12 @@ bool MlpImpl::fuses_gelu(const torch::Tensor& x) const {
 }
 
 torch::Tensor MlpImpl::hidden_and_output_in_fp32(const torch::Tensor& x_values) {
-  const auto hidden = gelu_of_bf16_values(product_of_bf16_values(x_values, fc1_->weight, fc1_->bias));
+  // The bias rounded to bf16 as product_of_bf16_values rounds it (its gradient too).
+  const auto hidden =
+      gelu_adds_bias(x_values)
+          ? gelu_of_bf16_product_plus_bias(product_of_bf16_values(x_values, fc1_->weight, torch::Tensor()),
+                                           bf16_values(fc1_->bias))
+          : gelu_of_bf16_values(product_of_bf16_values(x_values, fc1_->weight, fc1_->bias));
   return product_of_bf16_values(hidden, fc2_->weight, fc2_->bias).to(torch::kBFloat16);
 }
 

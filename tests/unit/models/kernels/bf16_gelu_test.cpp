@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -87,58 +88,85 @@ TEST(Bf16Gelu, GradientIsTheBf16GradientTimesTheDerivativeRoundedToBf16) {
 }
 
 // A product without its bias and the bias: bf16(gelu(bf16(product + bias))), the product's
-// gradient bf16(bf16(grad) · gelu'(bf16(product + bias))) and the bias's their sum over the rows.
+// gradient bf16(bf16(grad) · gelu'(bf16(product + bias))) and the bias's their sum over the rows,
+// in the product's dtype: bf16 (oneDNN's products) or fp32, unrounded (the fp32 kernels').
 TEST(Bf16GeluOfProductPlusBias, AddsTheBiasBeforeGeluAndSumsItsGradientOverTheRows) {
   SKIP_WITHOUT_KERNEL();
-  torch::manual_seed(34);
-  const auto product = preactivations().to(torch::kBFloat16).requires_grad_();
-  const auto bias = torch::randn({product.size(1)}).requires_grad_();
-  const auto activated = gelu_of_bf16_product_plus_bias(product, bias);
-  ASSERT_EQ(activated.scalar_type(), torch::kBFloat16);
-  ASSERT_NE(activated.grad_fn(), nullptr);
-  EXPECT_NE(activated.grad_fn()->name().find("Bf16GeluOfProductPlusBias"), std::string::npos);
-  const auto preactivation = bf16_of(product.detach().to(torch::kFloat64) + bias.detach().to(torch::kFloat64));
-  expect_rounded_once(activated, gelu64(preactivation), "values");
+  for (const auto dtype : kHiddenDtypes) {
+    const auto label = std::string(c10::toString(dtype)) + " product";
+    torch::manual_seed(34);
+    const auto product = preactivations().to(dtype).requires_grad_();
+    const auto bias = torch::randn({product.size(1)}).requires_grad_();
+    const auto activated = gelu_of_bf16_product_plus_bias(product, bias);
+    ASSERT_EQ(activated.scalar_type(), dtype) << label;
+    ASSERT_NE(activated.grad_fn(), nullptr);
+    EXPECT_NE(activated.grad_fn()->name().find("Bf16GeluOfProductPlusBias"), std::string::npos);
+    const auto preactivation = bf16_of(product.detach().to(torch::kFloat64) + bias.detach().to(torch::kFloat64));
+    expect_rounded_once(activated, gelu64(preactivation), "values of the " + label);
 
-  const auto upstream = torch::randn(product.sizes()).to(torch::kBFloat16);
-  activated.backward(upstream);
-  ASSERT_EQ(product.grad().scalar_type(), torch::kBFloat16);
-  ASSERT_EQ(bias.grad().scalar_type(), torch::kFloat32);
-  expect_rounded_once(product.grad(), bf16_of(upstream) * gelu_derivative64(preactivation), "product's gradient");
-  // The bias's gradient: the product's (bf16) gradient summed in fp32.
-  const auto rows = product.grad().to(torch::kFloat64);
-  const auto bias_error = (bias.grad().to(torch::kFloat64) - rows.sum(0)).abs() / rows.abs().sum(0).clamp_min(1e-30);
-  EXPECT_LT(bias_error.max().item<double>(), 1e-6);
+    const auto upstream = torch::randn(product.sizes()).to(dtype);  // fp32 ones not bf16 values: rounded
+    activated.backward(upstream);
+    ASSERT_EQ(product.grad().scalar_type(), dtype) << label;
+    ASSERT_EQ(bias.grad().scalar_type(), torch::kFloat32) << label;
+    expect_rounded_once(product.grad(), bf16_of(upstream) * gelu_derivative64(preactivation),
+                        "gradient of the " + label);
+    // The bias's gradient: the product's (bf16 values) gradient summed in fp32.
+    const auto rows = product.grad().to(torch::kFloat64);
+    const auto bias_error = (bias.grad().to(torch::kFloat64) - rows.sum(0)).abs() / rows.abs().sum(0).clamp_min(1e-30);
+    EXPECT_LT(bias_error.max().item<double>(), 1e-6) << label;
+  }
+}
+
+// On an fp32 product the pre-activation is rounded once, from the fp32 sum of product and bias:
+// the values and the product's gradient are, bit for bit, those of GELU of that sum.
+TEST(Bf16GeluOfProductPlusBias, OnAnFp32ProductIsGeluOfTheFp32Sum) {
+  SKIP_WITHOUT_KERNEL();
+  torch::manual_seed(36);
+  const auto product = (torch::randn({130, 72}) * 3).requires_grad_();
+  const auto bias = torch::randn({72});
+  const auto upstream = torch::randn(product.sizes());
+  const auto fused = gelu_of_bf16_product_plus_bias(product, bias);
+  fused.backward(upstream);
+  const auto fused_grad = product.grad().clone();
+  product.mutable_grad().reset();
+  const auto unfused = gelu_of_bf16_values(product + bias);
+  unfused.backward(upstream);
+  EXPECT_TRUE(torch::equal(fused, unfused));
+  EXPECT_TRUE(torch::equal(fused_grad, product.grad()));
 }
 
 // More rows than a block of the bias's gradient, on 1 and 2 threads, with any leading dimensions
 // and a product that is not contiguous: the same bits.
 TEST(Bf16GeluOfProductPlusBias, SameBitsOnAnyThreadsLeadingDimensionsAndLayout) {
   SKIP_WITHOUT_KERNEL();
-  torch::manual_seed(35);
-  const auto product = (torch::randn({3, 150, 72}) * 2).to(torch::kBFloat16);
-  const auto bias = torch::randn({72});
-  const auto upstream = torch::randn(product.sizes()).to(torch::kBFloat16);
-  const auto run = [&](const torch::Tensor& p) {
-    const auto x = p.detach().requires_grad_();
-    const auto b = bias.detach().requires_grad_();
-    const auto y = gelu_of_bf16_product_plus_bias(x, b);
-    y.backward(upstream.view(y.sizes()));
-    return std::tuple{y, x.grad(), b.grad()};
-  };
-  const int threads = at::get_num_threads();
-  at::set_num_threads(1);
-  const auto [y1, dx1, db1] = run(product);
-  at::set_num_threads(2);
-  const auto [y2, dx2, db2] = run(product);
-  const auto [y_flat, dx_flat, db_flat] = run(product.view({450, 72}));
-  const auto transposed = product.transpose(0, 1).contiguous().transpose(0, 1);  // same values, other strides
-  const auto [y_strided, dx_strided, db_strided] = run(transposed);
-  at::set_num_threads(threads);
-  EXPECT_TRUE(torch::equal(y1, y2) && torch::equal(dx1, dx2) && torch::equal(db1, db2)) << "1 vs 2 threads";
-  EXPECT_TRUE(torch::equal(y1.view({450, 72}), y_flat) && torch::equal(db1, db_flat)) << "flattened";
-  EXPECT_TRUE(torch::equal(y1, y_strided) && torch::equal(dx1, dx_strided) && torch::equal(db1, db_strided))
-      << "not contiguous";
+  for (const auto dtype : kHiddenDtypes) {
+    const auto label = std::string(c10::toString(dtype)) + " product";
+    torch::manual_seed(35);
+    const auto product = (torch::randn({3, 150, 72}) * 2).to(dtype);
+    const auto bias = torch::randn({72});
+    const auto upstream = torch::randn(product.sizes()).to(dtype);
+    const auto run = [&](const torch::Tensor& p) {
+      const auto x = p.detach().requires_grad_();
+      const auto b = bias.detach().requires_grad_();
+      const auto y = gelu_of_bf16_product_plus_bias(x, b);
+      y.backward(upstream.view(y.sizes()));
+      return std::tuple{y, x.grad(), b.grad()};
+    };
+    const int threads = at::get_num_threads();
+    at::set_num_threads(1);
+    const auto [y1, dx1, db1] = run(product);
+    at::set_num_threads(2);
+    const auto [y2, dx2, db2] = run(product);
+    const auto [y_flat, dx_flat, db_flat] = run(product.view({450, 72}));
+    const auto transposed = product.transpose(0, 1).contiguous().transpose(0, 1);  // same values, other strides
+    const auto [y_strided, dx_strided, db_strided] = run(transposed);
+    at::set_num_threads(threads);
+    EXPECT_TRUE(torch::equal(y1, y2) && torch::equal(dx1, dx2) && torch::equal(db1, db2))
+        << label << ", 1 vs 2 threads";
+    EXPECT_TRUE(torch::equal(y1.view({450, 72}), y_flat) && torch::equal(db1, db_flat)) << label << ", flattened";
+    EXPECT_TRUE(torch::equal(y1, y_strided) && torch::equal(dx1, dx_strided) && torch::equal(db1, db_strided))
+        << label << ", not contiguous";
+  }
 }
 
 // What the kernel replaces: LibTorch's bf16 GELU, and on fp32 autocast's cast of the product to
@@ -231,9 +259,10 @@ MlpRun run_mlp(Bf16Products products, double drop, bool training, bool autocast 
           node_named(y, "Bf16GeluOfProductPlusBias") != nullptr};
 }
 
-// The same layers one by one with LibTorch's bf16 GELU, each product on the given kernels (on the
-// fp32 kernels, linear() rounds each product to bf16).
-MlpRun run_unfused_layers(Bf16Products products, const MlpShape& shape = kSmallMlp) {
+// The MLP's layers as `layers` composes them from its parameters, under bf16 autocast on the given
+// kernels, with run_mlp's parameters, input and output gradient.
+using MlpLayers = std::function<torch::Tensor(const torch::Tensor& x, torch::OrderedDict<std::string, torch::Tensor>&)>;
+MlpRun run_layers(Bf16Products products, const MlpShape& shape, const MlpLayers& layers) {
   const ScopedBf16Products chosen(products);
   torch::manual_seed(33);
   Mlp mlp(MlpOptions{shape.in_features, shape.hidden_features, 0.0});
@@ -242,13 +271,21 @@ MlpRun run_unfused_layers(Bf16Products products, const MlpShape& shape = kSmallM
   torch::Tensor y;
   {
     const app::AutocastGuard autocast(torch::kCPU, torch::kBFloat16, true);
-    const auto hidden = torch::gelu(linear(x, params["fc1.weight"], params["fc1.bias"]));
-    y = linear(hidden, params["fc2.weight"], params["fc2.bias"]);
+    y = layers(x, params);
   }
   (y.to(torch::kFloat32) * torch::randn(y.sizes())).sum().backward();
   return {
       y,    x.grad(), params["fc1.weight"].grad(), params["fc2.bias"].grad(), params["fc1.bias"].grad(), std::nullopt,
       true, false};
+}
+
+// The same layers one by one with LibTorch's bf16 GELU, each product on the given kernels (on the
+// fp32 kernels, linear() rounds each product to bf16).
+MlpRun run_unfused_layers(Bf16Products products, const MlpShape& shape = kSmallMlp) {
+  return run_layers(products, shape, [](const torch::Tensor& x, auto& params) {
+    const auto hidden = torch::gelu(linear(x, params["fc1.weight"], params["fc1.bias"]));
+    return linear(hidden, params["fc2.weight"], params["fc2.bias"]);
+  });
 }
 
 // Between products on the fp32 kernels the hidden activations stay in fp32 and GELU rounds them;
@@ -284,18 +321,42 @@ MlpRun run_mlp_in_float64(const MlpShape& shape) {
       true, false};
 }
 
-// GELU adds fc1's bias under oneDNN's bf16 products, in training and evaluation, where the hidden
-// activations outgrow the cache and no dropout drops between; not on the fp32 kernels (their
-// product takes the bias), nor for small layers, nor without autocast.
-TEST(Bf16Gelu, MlpAddsFc1sBiasInGeluUnderOneDnnsProductsOfLargeLayers) {
+// GELU adds fc1's bias under bf16 autocast, on either kernels, in training and evaluation, where
+// the hidden activations outgrow the cache and no dropout drops between; not for small layers, nor
+// without autocast.
+TEST(Bf16Gelu, MlpAddsFc1sBiasInGeluUnderBf16AutocastOfLargeLayers) {
   SKIP_WITHOUT_KERNEL();
-  EXPECT_TRUE(run_mlp(Bf16Products::kOneDnn, 0.0, true, true, kLargeMlp).gelu_adds_bias);
-  EXPECT_TRUE(run_mlp(Bf16Products::kOneDnn, 0.1, false, true, kLargeMlp).gelu_adds_bias);
-  EXPECT_FALSE(run_mlp(Bf16Products::kOneDnn, 0.1, true, true, kLargeMlp).gelu_adds_bias) << "a dropout that drops";
-  EXPECT_FALSE(run_mlp(Bf16Products::kOneDnn, 0.0, true, true, kSmallMlp).gelu_adds_bias) << "small";
-  EXPECT_FALSE(run_mlp(Bf16Products::kFp32Blas, 0.0, true, true, kLargeMlp).gelu_adds_bias) << "fp32 kernels";
-  EXPECT_FALSE(run_mlp(Bf16Products::kOneDnn, 0.0, true, false, kLargeMlp).gelu_adds_bias) << "no autocast";
+  for (const auto products : {Bf16Products::kOneDnn, Bf16Products::kFp32Blas}) {
+    const auto kernels = products == Bf16Products::kOneDnn ? "oneDNN" : "fp32 kernels";
+    EXPECT_TRUE(run_mlp(products, 0.0, true, true, kLargeMlp).gelu_adds_bias) << kernels;
+    EXPECT_TRUE(run_mlp(products, 0.1, false, true, kLargeMlp).gelu_adds_bias) << kernels;
+    EXPECT_FALSE(run_mlp(products, 0.1, true, true, kLargeMlp).gelu_adds_bias) << kernels << ", a dropout that drops";
+    EXPECT_FALSE(run_mlp(products, 0.0, true, true, kSmallMlp).gelu_adds_bias) << kernels << ", small";
+    EXPECT_FALSE(run_mlp(products, 0.0, true, false, kLargeMlp).gelu_adds_bias) << kernels << ", no autocast";
+  }
   EXPECT_FALSE(bias_in_gelu_pays(kSmallMlp.batch * kSmallMlp.tokens * kSmallMlp.hidden_features));
+}
+
+// On the fp32 kernels the bias in GELU's pass changes no bit of the MLP's output or of the input's
+// and weights' gradients: the fp32 sum of product and bias, rounded once, as the product with the
+// bias (OpenBLAS adds the bias it was handed to the product) gives it. The bias's gradient is
+// summed in another order and then rounded to bf16 by its cast: a bf16 unit apart at most.
+TEST(Bf16Gelu, MlpWithTheBiasInGeluOnTheFp32KernelsIsTheBiasInTheProductBitForBit) {
+  SKIP_WITHOUT_KERNEL();
+  const auto fused = run_mlp(Bf16Products::kFp32Blas, 0.0, true, true, kLargeMlp);
+  ASSERT_TRUE(fused.gelu_adds_bias);
+  const auto in_the_product = run_layers(Bf16Products::kFp32Blas, kLargeMlp, [](const torch::Tensor& x, auto& params) {
+    const auto hidden =
+        gelu_of_bf16_values(product_of_bf16_values(bf16_values(x), params["fc1.weight"], params["fc1.bias"]));
+    return product_of_bf16_values(hidden, params["fc2.weight"], params["fc2.bias"]).to(torch::kBFloat16);
+  });
+  EXPECT_TRUE(torch::equal(fused.output, in_the_product.output));
+  EXPECT_TRUE(torch::equal(fused.input_grad, in_the_product.input_grad));
+  EXPECT_TRUE(torch::equal(fused.fc1_weight_grad, in_the_product.fc1_weight_grad));
+  EXPECT_TRUE(torch::equal(fused.fc2_bias_grad, in_the_product.fc2_bias_grad));
+  EXPECT_TRUE(torch::equal(fused.fc1_bias_grad, bf16_values(fused.fc1_bias_grad))) << "rounded to bf16";
+  EXPECT_LE(vit::testing::relative_error(fused.fc1_bias_grad, in_the_product.fc1_bias_grad), 1.0 / 128)
+      << "a bf16 unit at most";
 }
 
 // With the bias added in GELU the MLP is about as close to its float64 definition as its layers one
