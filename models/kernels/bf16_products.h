@@ -28,4 +28,9 @@ bool bf16_products_on_blas(const at::Tensor& operand);
 // returned in x's dtype, as autocast's cast of x to bf16 would return it.
 at::Tensor bf16_values(const at::Tensor& x);
 
+// bf16(x + bias) held in fp32, for an fp32 x [..., C] and an fp32 bias [C] added to every row: the
+// fp32 sum rounded once, in one pass. Not differentiable: for the nodes that round their input
+// inside (a product's output whose bias they add).
+at::Tensor bf16_values_of_sum(const at::Tensor& x, const at::Tensor& bias);
+
 }  // namespace vit::models

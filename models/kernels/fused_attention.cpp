@@ -39,12 +39,16 @@ torch::autograd::variable_list input_gradients(torch::autograd::AutogradContext*
   return {grad_qkv, grad_bias, at::Tensor(), at::Tensor()};
 }
 
-// An attention node's entry: the bias is an optional input, since LibTorch's custom functions take
-// no undefined tensor. Node::attend does the work.
+// LibTorch's custom functions take no undefined tensor: an absent one goes in as an empty optional.
+c10::optional<at::Tensor> optional_input(const at::Tensor& t) {
+  return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt;
+}
+
+// An attention node's entry, the bias an optional input. Node::attend does the work.
 template <typename Node>
 struct AttentionNode : public torch::autograd::Function<Node> {
   static at::Tensor run(const at::Tensor& qkv, const at::Tensor& bias, int64_t num_heads, double scale) {
-    return Node::apply(qkv, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt, num_heads, scale);
+    return Node::apply(qkv, optional_input(bias), num_heads, scale);
   }
   static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& qkv,
                             const c10::optional<at::Tensor>& bias, int64_t num_heads, double scale) {
@@ -77,12 +81,25 @@ struct RoundedProducts {
 
 // kBf16Values: attention between bf16 products on the fp32 kernels, as autocast computes it: qkv
 // (an fp32 product) rounded to bf16, the output rounded to bf16, and the gradients rounded where
-// autocast's casts round them (the output's, on the way in; q, k and v's), all in fp32.
+// autocast's casts round them (the output's, on the way in; q, k and v's), all in fp32. There the
+// qkv projection may leave its bias to the node (`qkv_bias`, optional): added to its fp32 product
+// in the pass that rounds it, which then rounds the sum once, as the product with the bias would
+// be rounded; its gradient is q, k and v's rounded gradient summed over the rows, as the product's
+// backward would sum it.
 template <bool kBf16Values>
-struct FusedAttention : public AttentionNode<FusedAttention<kBf16Values>> {
-  static at::Tensor attend(torch::autograd::AutogradContext* context, const at::Tensor& qkv_in, const at::Tensor& bias,
-                           int64_t num_heads, double scale) {
-    const auto qkv = kBf16Values ? bf16_values(qkv_in) : qkv_in;
+struct FusedAttention : public torch::autograd::Function<FusedAttention<kBf16Values>> {
+  static at::Tensor run(const at::Tensor& qkv, const at::Tensor& bias, const at::Tensor& qkv_bias, int64_t num_heads,
+                        double scale) {
+    return FusedAttention::apply(qkv, optional_input(bias), optional_input(qkv_bias), num_heads, scale);
+  }
+
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& qkv_in,
+                            const c10::optional<at::Tensor>& optional_bias, const c10::optional<at::Tensor>& qkv_bias,
+                            int64_t num_heads, double scale) {
+    TORCH_INTERNAL_ASSERT(kBf16Values || !qkv_bias.has_value(),
+                          "fused_attention: qkv's bias between bf16 products only");
+    const auto bias = optional_bias.value_or(at::Tensor());
+    const auto qkv = !kBf16Values ? qkv_in : qkv_bias ? bf16_values_of_sum(qkv_in, *qkv_bias) : bf16_values(qkv_in);
     const auto l = layout_of(qkv, num_heads);
     const RoundedProducts output(kBf16Values, l);
     const auto n = l.tokens, d = l.head_dim;
@@ -106,6 +123,7 @@ struct FusedAttention : public AttentionNode<FusedAttention<kBf16Values>> {
     context->saved_data["num_heads"] = num_heads;
     context->saved_data["scale"] = scale;
     context->saved_data["input_dtype"] = static_cast<int64_t>(qkv_in.scalar_type());
+    context->saved_data["qkv_bias"] = qkv_bias.has_value();
     return output.finished(out);
   }
 
@@ -144,7 +162,16 @@ struct FusedAttention : public AttentionNode<FusedAttention<kBf16Values>> {
                     gx + l.qkv_offset(pair, kK), 3 * l.dim());
     });
     const auto input_dtype = static_cast<at::ScalarType>(context->saved_data["input_dtype"].toInt());
-    return input_gradients(context, qkv_grad.finished(grad_qkv).to(input_dtype), grad_scores, 1.0);
+    const auto grad_qkv_in = qkv_grad.finished(grad_qkv).to(input_dtype);
+    auto gradients = input_gradients(context, grad_qkv_in, grad_scores, 1.0);
+    at::Tensor grad_qkv_bias;
+    // needs_input_grad counts the tensors given: qkv's bias follows the scores' bias where there is one.
+    const size_t qkv_bias_input = context->saved_data.count("bias_sizes") > 0 ? 2 : 1;
+    if (context->saved_data["qkv_bias"].toBool() && context->needs_input_grad(qkv_bias_input)) {
+      grad_qkv_bias = grad_qkv_in.view({-1, grad_qkv_in.size(-1)}).sum(0);
+    }
+    gradients.insert(gradients.begin() + 2, grad_qkv_bias);
+    return gradients;
   }
 };
 
@@ -270,7 +297,7 @@ at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scal
               "fused_attention: qkv must be a contiguous fp32 or bf16 CPU tensor [B, N, 3D]");
   check_heads(qkv, num_heads);
   if (qkv.scalar_type() == at::kFloat)
-    return FusedAttention<false>::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
+    return FusedAttention<false>::run(qkv, per_head(bias, qkv, num_heads), {}, num_heads, scale);
   if (bf16_products_on_blas(qkv)) return attention_between_bf16_products(qkv, num_heads, scale, bias).to(at::kBFloat16);
   if (const auto l = layout_of(qkv, num_heads); amx_attention_applies(l.head_dim)) {
     const auto head_bias = per_head(bias, qkv, num_heads);
@@ -284,13 +311,17 @@ at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scal
 }
 
 at::Tensor attention_between_bf16_products(const at::Tensor& qkv, int64_t num_heads, double scale,
-                                           const at::Tensor& bias) {
+                                           const at::Tensor& bias, const at::Tensor& qkv_bias) {
   TORCH_CHECK(is_projection(qkv) && (qkv.scalar_type() == at::kFloat || qkv.scalar_type() == at::kBFloat16) &&
                   bf16_products_on_blas(qkv),
               "attention_between_bf16_products: qkv must be a contiguous fp32 or bf16 CPU tensor [B, N, 3D], its "
               "bf16 products on the fp32 kernels");
   check_heads(qkv, num_heads);
-  return FusedAttention<true>::run(qkv, per_head(bias, qkv, num_heads), num_heads, scale);
+  TORCH_CHECK(!qkv_bias.defined() || (qkv.scalar_type() == at::kFloat && qkv_bias.scalar_type() == at::kFloat &&
+                                      qkv_bias.dim() == 1 && qkv_bias.size(0) == qkv.size(2)),
+              "attention_between_bf16_products: qkv's bias must be fp32 [3D] on an fp32 qkv, got ",
+              qkv_bias.defined() ? qkv_bias.sizes() : at::IntArrayRef{});
+  return FusedAttention<true>::run(qkv, per_head(bias, qkv, num_heads), qkv_bias, num_heads, scale);
 }
 
 }  // namespace vit::models

@@ -35,7 +35,10 @@ at::Tensor fused_attention(const at::Tensor& qkv, int64_t num_heads, double scal
 // returned as bf16 values in fp32, ready for the next product; the output's incoming gradient and
 // q, k and v's gradients rounded to bf16 as autocast's casts round them. For a head that
 // unpacked_gemm takes, the output and q, k and v's gradients are rounded as the products write them.
+// `qkv_bias` (optional, fp32 [3·D], for an fp32 qkv): the projection's bias, left out of its
+// product, added where qkv is rounded (one rounding of the fp32 sum, as the product with the bias
+// would give), differentiable; the addmm's copy of the bias into every row goes.
 at::Tensor attention_between_bf16_products(const at::Tensor& qkv, int64_t num_heads, double scale,
-                                           const at::Tensor& bias = {});
+                                           const at::Tensor& bias = {}, const at::Tensor& qkv_bias = {});
 
 }  // namespace vit::models

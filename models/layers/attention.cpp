@@ -86,9 +86,12 @@ bool AttentionImpl::attends_bf16_values(const torch::Tensor& x, const AttentionM
          linear_input_dtype(x) == torch::kBFloat16 && bf16_products_on_blas(x);
 }
 
+// qkv's bias goes to the node, which adds it as it rounds qkv (rounded to bf16 first, as
+// product_of_bf16_values rounds a bias, its gradient too).
 torch::Tensor AttentionImpl::attend_bf16_values(const torch::Tensor& x_values, const torch::Tensor& bias) {
-  const auto qkv = product_of_bf16_values(x_values, qkv_->weight, qkv_->bias);
-  return attention_between_bf16_products(qkv, num_heads_, scale_, bias);
+  const auto qkv = product_of_bf16_values(x_values, qkv_->weight, torch::Tensor());
+  const auto qkv_bias = qkv_->bias.defined() ? bf16_values(qkv_->bias) : qkv_->bias;
+  return attention_between_bf16_products(qkv, num_heads_, scale_, bias, qkv_bias);
 }
 
 torch::Tensor AttentionImpl::project_bf16_values(const torch::Tensor& merged_values) {

@@ -63,12 +63,12 @@ ResidualStream BlockImpl::add_attention(const torch::Tensor& x, const torch::Ten
   const auto branch = drop_path1_(scaled(ls1_, attended));
   const bool bf16_values_read = reads_bf16_values(x);
   auto [sum, normalized] = normalize_for_products({x, branch, attended_bias}, norm2_, bf16_values_read);
-  if (bf16_values_read) return {sum, drop_path2_(scaled(ls2_, mlp_->forward_bf16_values(normalized)))};
+  if (bf16_values_read) return {sum, drop_path2_(scaled(ls2_, mlp_->forward_bf16_values(normalized))), {}};
   if (leaves_biases(sum)) {
     auto [product, bias] = mlp_->forward_leaving_bias(normalized);
     return {sum, product, bias};
   }
-  return {sum, drop_path2_(scaled(ls2_, mlp_(normalized)))};
+  return {sum, drop_path2_(scaled(ls2_, mlp_(normalized))), {}};
 }
 
 ResidualStream BlockImpl::forward_stream(const ResidualStream& x, const AttentionMask& mask) {
@@ -83,7 +83,7 @@ ResidualStream BlockImpl::forward_stream(const ResidualStream& x, const Attentio
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
-  return forward_stream({x, {}}, mask).value();
+  return forward_stream({x, {}, {}}, mask).value();
 }
 
 std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_with_attention(const torch::Tensor& x,
@@ -94,7 +94,7 @@ std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_with_attention(const 
 
 torch::Tensor forward_blocks(std::vector<Block>& blocks, const torch::Tensor& x, torch::nn::LayerNorm& final_norm,
                              const AttentionMask& mask) {
-  ResidualStream stream{x, {}};
+  ResidualStream stream{x, {}, {}};
   for (auto& block : blocks) stream = block->forward_stream(stream, mask);
   if (final_norm.is_empty()) return stream.value();
   return normalize(stream, final_norm, stream.residual.scalar_type()).normalized;

@@ -161,6 +161,19 @@ TEST(Bf16Products, Bf16ValuesOfFp32AreTheCastsToBf16AndBack) {
   EXPECT_TRUE(bf16_values(torch::full({20}, std::numeric_limits<float>::quiet_NaN())).isnan().all().item<bool>());
 }
 
+// bf16_values_of_sum is the fp32 sum with a row bias rounded once: bf16_values of x + bias, for
+// rows of vectors and tails, in parallel tasks or not.
+TEST(Bf16Products, Bf16ValuesOfSumAreTheRoundedFp32Sum) {
+  torch::manual_seed(27);
+  for (const auto& sizes : {std::vector<int64_t>{37, 29}, std::vector<int64_t>{3, 400, 96}}) {
+    const auto x = torch::randn(sizes) * 100;
+    const auto bias = torch::randn({sizes.back()}) * 10;
+    EXPECT_TRUE(torch::equal(bf16_values_of_sum(x, bias), bf16_values(x + bias))) << sizes.size() << " dims";
+  }
+  EXPECT_THROW(bf16_values_of_sum(torch::randn({4, 8}), torch::randn({7})), c10::Error);
+  EXPECT_THROW(bf16_values_of_sum(torch::randn({4, 8}).to(torch::kBFloat16), torch::randn({8})), c10::Error);
+}
+
 // On the fp32 kernels, attention keeps qkv and the heads' output in fp32 between the products,
 // rounded to bf16 values where the layers one by one (linear, the node, linear) cast them to bf16:
 // the same values, bit for bit, forward and backward.

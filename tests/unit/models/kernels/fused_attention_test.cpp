@@ -125,6 +125,43 @@ TEST(FusedAttention, BetweenBf16ProductsIsTheFp32NodeBetweenRoundings) {
   }
 }
 
+// qkv's bias left to the node is the same as added to its fp32 product before: the fp32 sum rounded
+// once, q, k and v's gradient, and the bias's (that gradient summed over the rows), bit for bit;
+// with a bias on the scores too (Swin's), whose gradient stays the same.
+TEST(FusedAttention, BetweenBf16ProductsAddsQkvsBiasAsItRoundsQkv) {
+  const ScopedBf16Products chosen(Bf16Products::kFp32Blas);
+  torch::manual_seed(15);
+  for (const auto& s : {Shape{2, 17, 4, 8}, Shape{2, 197, 2, 64}}) {
+    for (const bool scores_biased : {false, true}) {
+      const double scale = 1.0 / std::sqrt(static_cast<double>(s.head_dim));
+      const auto values = torch::randn({s.batch, s.tokens, 3 * s.heads * s.head_dim});
+      const auto bias_values = torch::randn({3 * s.heads * s.head_dim});
+      const auto scores_bias_values = torch::randn({1, s.heads, s.tokens, s.tokens});
+      const auto upstream = torch::randn({s.batch, s.tokens, s.heads * s.head_dim});
+      const auto run = [&](bool bias_to_the_node) {
+        const auto qkv = values.clone().requires_grad_();
+        const auto bias = bias_values.clone().requires_grad_();
+        const auto scores_bias = scores_biased ? scores_bias_values.clone().requires_grad_() : torch::Tensor();
+        const auto out = bias_to_the_node ? attention_between_bf16_products(qkv, s.heads, scale, scores_bias, bias)
+                                          : attention_between_bf16_products(qkv + bias, s.heads, scale, scores_bias);
+        (out * upstream).sum().backward();
+        return std::tuple{out, qkv.grad(), bias.grad(), scores_biased ? scores_bias.grad() : torch::zeros({1})};
+      };
+      const auto [out, qkv_grad, bias_grad, scores_bias_grad] = run(true);
+      const auto [reference, reference_qkv_grad, reference_bias_grad, reference_scores_bias_grad] = run(false);
+      const auto label = "tokens " + std::to_string(s.tokens) + (scores_biased ? ", scores biased" : "");
+      EXPECT_TRUE(torch::equal(out, reference)) << label;
+      EXPECT_TRUE(torch::equal(qkv_grad, reference_qkv_grad)) << label;
+      EXPECT_TRUE(torch::equal(bias_grad, reference_bias_grad)) << label;
+      EXPECT_TRUE(torch::equal(scores_bias_grad, reference_scores_bias_grad)) << label;
+    }
+  }
+  const auto qkv = torch::randn({2, 5, 12});
+  EXPECT_THROW(attention_between_bf16_products(qkv, 2, 0.5, {}, torch::randn({11})), c10::Error) << "bias size";
+  EXPECT_THROW(attention_between_bf16_products(qkv.to(torch::kBFloat16), 2, 0.5, {}, torch::randn({12})), c10::Error)
+      << "a bf16 qkv, rounded already";
+}
+
 struct BiasedShape {
   int64_t batch, tokens, heads, head_dim, groups, bias_heads;
 };

@@ -318,7 +318,7 @@ TEST(ResidualLayerNorm, BlocksLeaveTheirBranchesLastBiasToTheNextPass) {
   const auto x = torch::randn({3, 7, 32});
   const auto pending_bias = [&](Block& block, int threads) {
     const IntraOpThreads intra_op(threads);
-    return block->forward_stream({x, {}}).pending_bias;
+    return block->forward_stream({x, {}, {}}).pending_bias;
   };
   Block plain(BlockOptions{32, 4, 2.0});
   const auto left = pending_bias(plain, 1);
