@@ -233,8 +233,7 @@ struct Bf16GeluOfProductPlusBias : public torch::autograd::Function<Bf16GeluOfPr
     const auto* b = bias.data_ptr<float>();
     auto* out = activated.data_ptr<Value>();
     auto* h = kept.defined() ? kept.data_ptr<c10::BFloat16>() : nullptr;
-    const int64_t grain = std::max<int64_t>(1, vector16::kElementsPerTask / std::max<int64_t>(columns, 1));
-    at::parallel_for(0, rows, grain,
+    at::parallel_for(0, rows, vector16::items_per_task(columns),
                      [&](int64_t begin, int64_t end) { forward_rows_with_bias(p, b, out, h, columns, begin, end); });
   }
 
@@ -265,8 +264,7 @@ struct Bf16GeluOfProductPlusBias : public torch::autograd::Function<Bf16GeluOfPr
     auto grad_product = at::empty_like(grad);
     auto block_sums = at::zeros({std::max<int64_t>(blocks, 1), columns}, bias.options());
     auto* sums = block_sums.data_ptr<float>();
-    const int64_t grain =
-        std::max<int64_t>(1, vector16::kElementsPerTask / (kRowsPerBlock * std::max<int64_t>(columns, 1)));
+    const int64_t grain = vector16::items_per_task(kRowsPerBlock * columns);
     const auto backward_blocks = [&](auto value) {
       using Value = decltype(value);
       const auto* g = grad.data_ptr<Value>();

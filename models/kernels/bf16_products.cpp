@@ -9,7 +9,6 @@
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 
-#include <algorithm>
 #include <atomic>
 
 namespace vit::models {
@@ -87,8 +86,7 @@ at::Tensor bf16_values_of_sum(const at::Tensor& x, const at::Tensor& bias) {
   const auto input = x.contiguous(), row_bias = bias.contiguous();
   auto rounded = at::empty_like(input);
   const int64_t columns = input.size(-1), rows = columns == 0 ? 0 : input.numel() / columns;
-  const int64_t grain = std::max<int64_t>(1, vector16::kElementsPerTask / std::max<int64_t>(columns, 1));
-  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, rows, vector16::items_per_task(columns), [&](int64_t begin, int64_t end) {
     round_rows_plus(input.data_ptr<float>(), row_bias.data_ptr<float>(), rounded.data_ptr<float>(), columns, begin,
                     end);
   });

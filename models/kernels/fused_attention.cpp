@@ -4,6 +4,7 @@
 #include "models/kernels/bf16_products.h"
 #include "models/kernels/blas.h"
 #include "models/kernels/head_layout.h"
+#include "models/kernels/optional_input.h"
 #include "models/kernels/softmax.h"
 #include "models/kernels/unpacked_gemm.h"
 
@@ -37,11 +38,6 @@ torch::autograd::variable_list input_gradients(torch::autograd::AutogradContext*
     grad_bias = grad_bias.view(shape);
   }
   return {grad_qkv, grad_bias, at::Tensor(), at::Tensor()};
-}
-
-// LibTorch's custom functions take no undefined tensor: an absent one goes in as an empty optional.
-c10::optional<at::Tensor> optional_input(const at::Tensor& t) {
-  return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt;
 }
 
 // An attention node's entry, the bias an optional input. Node::attend does the work.

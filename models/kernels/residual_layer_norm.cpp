@@ -1,5 +1,6 @@
 #include "models/kernels/residual_layer_norm.h"
 
+#include "models/kernels/optional_input.h"
 #include "models/kernels/vector8.h"
 
 #include <ATen/Functions.h>
@@ -307,9 +308,8 @@ struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
   static NormalizedSum run(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& branch_bias,
                            const at::Tensor& weight, const at::Tensor& bias, double eps,
                            at::ScalarType normalized_dtype, bool bf16_values) {
-    const auto optional_branch_bias = branch_bias.defined() ? c10::optional<at::Tensor>(branch_bias) : c10::nullopt;
     const auto outputs =
-        apply(residual, branch, optional_branch_bias, weight, bias, eps, normalized_dtype, bf16_values);
+        apply(residual, branch, optional_input(branch_bias), weight, bias, eps, normalized_dtype, bf16_values);
     return {outputs[0], outputs[1]};
   }
 };

@@ -12,6 +12,12 @@
 namespace vit::models::vector16 {
 // Elements per task of at::parallel_for in these element-wise kernels: ~20 µs of work.
 constexpr int64_t kElementsPerTask = 1 << 15;
+
+// at::parallel_for's grain over items (rows, blocks of rows) of this many elements each: about
+// kElementsPerTask elements a task, at least one item.
+inline int64_t items_per_task(int64_t elements_per_item) {
+  return elements_per_item >= kElementsPerTask ? 1 : kElementsPerTask / (elements_per_item > 0 ? elements_per_item : 1);
+}
 }  // namespace vit::models::vector16
 
 #if defined(__x86_64__)
