@@ -5,14 +5,17 @@
 #include "app/io/file_util.h"
 #include "app/train/ema.h"
 #include "app/train/loss_scaler.h"
+#include "app/train/optimizer_state_key.h"
 
 #include <ATen/Context.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <torch/serialize/output-archive.h>
+#include <torch/types.h>
 
 #include <map>
 #include <set>
+#include <string>
 
 namespace vit::app {
 namespace {
@@ -50,6 +53,39 @@ void collect_tensors(torch::serialize::InputArchive& archive, const std::string&
   }
 }
 
+// LibTorch's Optimizer::save names each parameter's state by the address of its tensor and writes
+// the states in its hash map's order, so two identical runs wrote different checkpoint bytes. This is
+// the archive it writes, which its load reads through each group's list of names, with the states
+// named by their parameter's position in the optimizer and written in that order.
+void save_optimizer(torch::serialize::OutputArchive& archive, const torch::optim::Optimizer& optimizer) {
+  const auto size = [](size_t count) { return torch::tensor(static_cast<int64_t>(count)); };
+  archive.write("pytorch_version", c10::IValue("1.5.0"));
+  torch::serialize::OutputArchive states(archive.compilation_unit());
+  torch::serialize::OutputArchive groups(archive.compilation_unit());
+  groups.write("param_groups/size", size(optimizer.param_groups().size()));
+  int64_t position = 0;
+  for (size_t index = 0; index < optimizer.param_groups().size(); ++index) {
+    const auto& param_group = optimizer.param_groups()[index];
+    torch::serialize::OutputArchive group(archive.compilation_unit());
+    group.write("params/size", size(param_group.params().size()));
+    for (size_t member = 0; member < param_group.params().size(); ++member) {
+      const auto name = std::to_string(position++);
+      group.write("params/" + std::to_string(member), c10::IValue(name));
+      const auto state = optimizer.state().find(optimizer_state_key(param_group.params()[member]));
+      if (state == optimizer.state().end()) continue;
+      torch::serialize::OutputArchive state_archive(archive.compilation_unit());
+      state->second->serialize(state_archive);
+      states.write(name, state_archive);
+    }
+    torch::serialize::OutputArchive options(archive.compilation_unit());
+    param_group.options().serialize(options);
+    group.write("options", options);
+    groups.write("param_groups/" + std::to_string(index), group);
+  }
+  archive.write("state", states);
+  archive.write("param_groups", groups);
+}
+
 }  // namespace
 
 void save_checkpoint(const std::filesystem::path& file, const CheckpointContents& contents) {
@@ -73,7 +109,7 @@ void save_checkpoint(const std::filesystem::path& file, const CheckpointContents
   }
   if (contents.optimizer != nullptr) {
     torch::serialize::OutputArchive optimizer;
-    contents.optimizer->save(optimizer);
+    save_optimizer(optimizer, *contents.optimizer);
     archive.write("optimizer", optimizer);
   }
   if (contents.loss_scaler != nullptr && contents.loss_scaler->enabled()) {

@@ -1,9 +1,8 @@
 #include "app/train/fused_adamw.h"
 
+#include "app/train/optimizer_state_key.h"
+
 #include <cmath>
-#include <sstream>
-#include <string>
-#include <type_traits>
 #include <utility>
 
 #if defined(__x86_64__)
@@ -58,19 +57,6 @@ bool avx2_available() {
 }
 #endif
 
-// The key under which torch::optim::Optimizer keeps a parameter's state: the text of its
-// TensorImpl's address in LibTorch 1.13 (c10::guts::to_string), the address itself in later releases.
-template <typename Key>
-Key state_key(const torch::Tensor& parameter) {
-  if constexpr (std::is_same_v<Key, std::string>) {
-    std::ostringstream text;
-    text << parameter.unsafeGetTensorImpl();
-    return text.str();
-  } else {
-    return parameter.unsafeGetTensorImpl();
-  }
-}
-
 bool is_plain_fp32_cpu(const torch::Tensor& tensor) {
   return tensor.defined() && tensor.device().is_cpu() && tensor.scalar_type() == torch::kFloat32 &&
          tensor.layout() == torch::kStrided && tensor.is_contiguous();
@@ -93,7 +79,6 @@ FusedAdamW::FusedAdamW(std::vector<torch::optim::OptimizerParamGroup> groups, to
     : torch::optim::AdamW(std::move(groups), std::move(defaults)), shards_(std::move(shards)) {}
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {
-  using Key = typename std::decay_t<decltype(state_)>::key_type;
   torch::Tensor loss;
   if (closure != nullptr) {  // first, as LibTorch's step does: it may compute the gradients
     at::AutoGradMode enable_grad(true);
@@ -108,7 +93,7 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
   struct Pending {
     torch::Tensor parameter;
     const torch::optim::AdamWOptions* options;
-    Key key;
+    OptimizerStateKey key;
   };
   std::vector<Pending> pending;
   for (const auto& group : param_groups_) {
@@ -119,7 +104,7 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
       if (!is_plain_fp32_cpu(parameter) || !is_plain_fp32_cpu(parameter.grad())) {
         return libtorch_step();
       }
-      auto key = state_key<Key>(parameter);
+      auto key = optimizer_state_key(parameter);
       const auto found = state_.find(key);
       if (found != state_.end()) {
         const auto& state = static_cast<const torch::optim::AdamWParamState&>(*found->second);
