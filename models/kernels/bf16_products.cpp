@@ -94,6 +94,7 @@ at::Tensor bf16_values_of_sum(const at::Tensor& x, const at::Tensor& bias) {
 }
 
 at::Tensor bf16_values(const at::Tensor& x) {
+  if (!x.defined()) return x;
   if (x.scalar_type() == at::kBFloat16) return x.to(at::kFloat);
   if (x.scalar_type() == at::kFloat && x.device().is_cpu() && vector16::avx512_bf16_available()) {
     return Bf16Values::apply(x);

@@ -25,7 +25,8 @@ Bf16Products bf16_products();
 bool bf16_products_on_blas(const at::Tensor& operand);
 
 // x rounded to bf16 and held in fp32, differentiable; its gradient is rounded to bf16 too and
-// returned in x's dtype, as autocast's cast of x to bf16 would return it.
+// returned in x's dtype, as autocast's cast of x to bf16 would return it. An undefined x (a layer
+// without a bias) stays undefined.
 at::Tensor bf16_values(const at::Tensor& x);
 
 // bf16(x + bias) held in fp32, for an fp32 x [..., C] and an fp32 bias [C] added to every row: the

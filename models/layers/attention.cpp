@@ -90,7 +90,7 @@ bool AttentionImpl::attends_bf16_values(const torch::Tensor& x, const AttentionM
 // product_of_bf16_values rounds a bias, its gradient too).
 torch::Tensor AttentionImpl::attend_bf16_values(const torch::Tensor& x_values, const torch::Tensor& bias) {
   const auto qkv = product_of_bf16_values(x_values, qkv_->weight, torch::Tensor());
-  const auto qkv_bias = qkv_->bias.defined() ? bf16_values(qkv_->bias) : qkv_->bias;
+  const auto qkv_bias = bf16_values(qkv_->bias);
   return attention_between_bf16_products(qkv, num_heads_, scale_, bias, qkv_bias);
 }
 

@@ -26,8 +26,7 @@ torch::Tensor product_of_bf16_values(const torch::Tensor& input_values, const to
                                      const torch::Tensor& bias) {
   // Autocast would send the fp32 product back to bf16.
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
-  const auto bias_values = bias.defined() ? bf16_values(bias) : bias;
-  return product_of_rows(input_values, bf16_values(weight), bias_values);
+  return product_of_rows(input_values, bf16_values(weight), bf16_values(bias));
 }
 
 torch::Tensor linear(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {

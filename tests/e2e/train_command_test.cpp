@@ -130,7 +130,9 @@ TEST(TrainOnDevice, ResumedRunRepeatsTheUninterruptedLossesExactly) {
   // On the CPU, down to the bytes: weights, EMA, optimizer states (stored by their parameter's
   // position, not by address), generator state. (best.ckpt, from epoch 1, holds the config of the
   // invocation that wrote it: train.epochs 1.)
-  if (test_device().is_cpu()) EXPECT_TRUE(read_file(interrupted / "last.ckpt") == read_file(straight / "last.ckpt"));
+  if (test_device().is_cpu()) {
+    EXPECT_TRUE(read_file(interrupted / "last.ckpt") == read_file(straight / "last.ckpt"));
+  }
 }
 
 TEST(Train, SignalsFinishTheStepSaveAndExitWith128PlusTheSignal) {

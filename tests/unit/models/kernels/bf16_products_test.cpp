@@ -159,6 +159,8 @@ TEST(Bf16Products, Bf16ValuesOfFp32AreTheCastsToBf16AndBack) {
   EXPECT_TRUE(torch::equal(our_grad, x.grad()));
   // NaN stays NaN.
   EXPECT_TRUE(bf16_values(torch::full({20}, std::numeric_limits<float>::quiet_NaN())).isnan().all().item<bool>());
+  // A layer without a bias passes its undefined bias through.
+  EXPECT_FALSE(bf16_values(torch::Tensor()).defined());
 }
 
 // bf16_values_of_sum is the fp32 sum with a row bias rounded once: bf16_values of x + bias, for
