@@ -55,8 +55,9 @@ void collect_tensors(torch::serialize::InputArchive& archive, const std::string&
 
 // LibTorch's Optimizer::save names each parameter's state by the address of its tensor and writes
 // the states in its hash map's order, so two identical runs wrote different checkpoint bytes. This is
-// the archive it writes, which its load reads through each group's list of names, with the states
-// named by their parameter's position in the optimizer and written in that order.
+// the archive it writes for AdamW and SGD (make_optimizer's), which its load reads through each
+// group's list of names, with the states named by their parameter's position in the optimizer and
+// written in that order.
 void save_optimizer(torch::serialize::OutputArchive& archive, const torch::optim::Optimizer& optimizer) {
   const auto size = [](size_t count) { return torch::tensor(static_cast<int64_t>(count)); };
   archive.write("pytorch_version", c10::IValue("1.5.0"));
