@@ -1,5 +1,6 @@
 #include "models/kernels/residual_layer_norm.h"
 
+#include "models/kernels/bf16_products.h"
 #include "models/kernels/optional_input.h"
 #include "models/kernels/vector8.h"
 
@@ -235,12 +236,14 @@ struct Type {
   using type = T;
 };
 
-// Calls f(Type<Branch>{}, Type<Normalized>{}) for the branch's dtype (fp32 or bf16) and the normalized
-// rows' representation (fp32, bf16, or bf16 values in fp32).
+// Calls f(Type<Branch>{}, Type<Normalized>{}) for the branch's representation (fp32, bf16, or bf16
+// values in fp32) and the normalized rows' (the same three).
 template <typename F>
-void dispatch(at::ScalarType branch, at::ScalarType normalized, bool bf16_values, F&& f) {
+void dispatch(at::ScalarType branch, bool branch_bf16_values, at::ScalarType normalized, bool bf16_values, F&& f) {
   const auto with_branch = [&](auto normalized_type) {
-    if (branch == at::kBFloat16) {
+    if (branch_bf16_values) {
+      f(Type<vector8::Bf16Value>{}, normalized_type);
+    } else if (branch == at::kBFloat16) {
       f(Type<c10::BFloat16>{}, normalized_type);
     } else {
       f(Type<float>{}, normalized_type);
@@ -256,25 +259,30 @@ void dispatch(at::ScalarType branch, at::ScalarType normalized, bool bf16_values
 }
 
 // Differentiable with respect to residual, branch, weight and bias, and to the branch's bias where
-// given (an optional input: the custom function takes no undefined tensor).
+// given (an optional input: the custom function takes no undefined tensor). `branch_bf16_values`:
+// an fp32 branch read as bf16 values, its gradient rounded to bf16 (in fp32) apart from the
+// residual's.
 struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* context, const at::Tensor& residual,
                                                 const at::Tensor& branch,
                                                 const c10::optional<at::Tensor>& optional_branch_bias,
                                                 const at::Tensor& weight, const at::Tensor& bias, double eps,
-                                                at::ScalarType normalized_dtype, bool bf16_values) {
+                                                at::ScalarType normalized_dtype, bool bf16_values,
+                                                bool branch_bf16_values) {
     const auto branch_bias = optional_branch_bias.value_or(at::Tensor());
     const int64_t rows = residual.numel() / residual.size(-1);
     auto sum = at::empty_like(residual);
     auto normalized = at::empty(residual.sizes(), residual.options().dtype(normalized_dtype));
     auto moments = at::empty({rows, 2}, residual.options());
-    dispatch(branch.scalar_type(), normalized_dtype, bf16_values, [&](auto branch_type, auto normalized_type) {
-      forward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
-          residual, branch, branch_bias, weight, bias, static_cast<float>(eps), sum, normalized, moments);
-    });
+    dispatch(branch.scalar_type(), branch_bf16_values, normalized_dtype, bf16_values,
+             [&](auto branch_type, auto normalized_type) {
+               forward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
+                   residual, branch, branch_bias, weight, bias, static_cast<float>(eps), sum, normalized, moments);
+             });
     context->save_for_backward({sum, weight, moments});
     context->saved_data["branch_dtype"] = static_cast<int64_t>(branch.scalar_type());
     context->saved_data["bf16_values"] = bf16_values;
+    context->saved_data["branch_bf16_values"] = branch_bf16_values;
     context->saved_data["branch_bias"] = branch_bias.defined();
     // An output that nothing reads gets an undefined gradient (not a tensor of zeros to read).
     context->set_materialize_grads(false);
@@ -288,28 +296,31 @@ struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
     const auto branch_dtype = static_cast<at::ScalarType>(context->saved_data["branch_dtype"].toInt());
     const auto grad_sum = output_grads[0].defined() ? output_grads[0].contiguous() : at::Tensor();
     const auto grad_normalized = output_grads[1].defined() ? output_grads[1].contiguous() : at::Tensor();
+    const bool branch_bf16_values = context->saved_data["branch_bf16_values"].toBool();
     auto grad_residual = at::empty_like(sum);
-    auto grad_branch =
-        branch_dtype == at::kFloat ? grad_residual : at::empty_like(sum, sum.options().dtype(branch_dtype));
+    // An fp32 branch's gradient is the residual's, but for one rounded to bf16.
+    const bool branch_shares_gradient = branch_dtype == at::kFloat && !branch_bf16_values;
+    auto grad_branch = branch_shares_gradient ? grad_residual : at::empty_like(sum, sum.options().dtype(branch_dtype));
     auto grad_weight = at::zeros_like(weight), grad_bias = at::zeros_like(weight);
     const bool branch_bias = context->saved_data["branch_bias"].toBool();
     const auto grad_branch_bias = branch_bias ? at::zeros_like(weight) : at::Tensor();
     const auto normalized_dtype = grad_normalized.defined() ? grad_normalized.scalar_type() : at::kFloat;
     const bool bf16_values = context->saved_data["bf16_values"].toBool();
-    dispatch(branch_dtype, normalized_dtype, bf16_values, [&](auto branch_type, auto normalized_type) {
-      backward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
-          grad_normalized, grad_sum, sum, weight, moments, grad_residual,
-          branch_dtype == at::kFloat ? at::Tensor() : grad_branch, grad_branch_bias, grad_weight, grad_bias);
-    });
-    return {grad_residual, grad_branch,  grad_branch_bias, grad_weight,
-            grad_bias,     at::Tensor(), at::Tensor(),     at::Tensor()};
+    dispatch(branch_dtype, branch_bf16_values, normalized_dtype, bf16_values,
+             [&](auto branch_type, auto normalized_type) {
+               backward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
+                   grad_normalized, grad_sum, sum, weight, moments, grad_residual,
+                   branch_shares_gradient ? at::Tensor() : grad_branch, grad_branch_bias, grad_weight, grad_bias);
+             });
+    return {grad_residual, grad_branch,  grad_branch_bias, grad_weight, grad_bias,
+            at::Tensor(),  at::Tensor(), at::Tensor(),     at::Tensor()};
   }
 
   static NormalizedSum run(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& branch_bias,
                            const at::Tensor& weight, const at::Tensor& bias, double eps,
-                           at::ScalarType normalized_dtype, bool bf16_values) {
-    const auto outputs =
-        apply(residual, branch, optional_input(branch_bias), weight, bias, eps, normalized_dtype, bf16_values);
+                           at::ScalarType normalized_dtype, bool bf16_values, bool branch_bf16_values) {
+    const auto outputs = apply(residual, branch, optional_input(branch_bias), weight, bias, eps, normalized_dtype,
+                               bf16_values, branch_bf16_values);
     return {outputs[0], outputs[1]};
   }
 };
@@ -328,22 +339,27 @@ bool residual_layer_norm_runs_kernel(const at::Tensor& residual) {
 
 NormalizedSum residual_layer_norm(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
                                   const at::Tensor& bias, double eps, at::ScalarType normalized_dtype,
-                                  const at::Tensor& branch_bias) {
+                                  const at::Tensor& branch_bias, bool branch_bf16_values) {
+  TORCH_CHECK(!branch_bf16_values || (branch.scalar_type() == at::kFloat && !branch_bias.defined()),
+              "residual_layer_norm: a branch of bf16 values is an fp32 product with its bias");
   if (!kernel_applies(residual, branch, branch_bias, weight, bias, normalized_dtype)) {
-    auto sum = unfused_sum(residual, branch, branch_bias);
+    auto sum = unfused_sum(residual, branch_bf16_values ? bf16_values(branch) : branch, branch_bias);
     auto normalized = at::layer_norm(sum, {sum.size(-1)}, weight, bias, eps);
     return {sum, normalized.scalar_type() == normalized_dtype ? normalized : normalized.to(normalized_dtype)};
   }
-  return ResidualLayerNorm::run(residual, branch, branch_bias, weight, bias, eps, normalized_dtype, false);
+  return ResidualLayerNorm::run(residual, branch, branch_bias, weight, bias, eps, normalized_dtype, false,
+                                branch_bf16_values);
 }
 
 NormalizedSum residual_layer_norm_to_bf16_values(const at::Tensor& residual, const at::Tensor& branch,
-                                                 const at::Tensor& weight, const at::Tensor& bias, double eps) {
+                                                 const at::Tensor& weight, const at::Tensor& bias, double eps,
+                                                 bool branch_bf16_values) {
   if (!kernel_applies(residual, branch, {}, weight, bias, at::kFloat)) {
-    const auto [sum, normalized] = residual_layer_norm(residual, branch, weight, bias, eps, at::kBFloat16);
+    const auto [sum, normalized] =
+        residual_layer_norm(residual, branch, weight, bias, eps, at::kBFloat16, {}, branch_bf16_values);
     return {sum, normalized.to(at::kFloat)};
   }
-  return ResidualLayerNorm::run(residual, branch, {}, weight, bias, eps, at::kFloat, true);
+  return ResidualLayerNorm::run(residual, branch, {}, weight, bias, eps, at::kFloat, true, branch_bf16_values);
 }
 
 }  // namespace vit::models

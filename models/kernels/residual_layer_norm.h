@@ -16,7 +16,10 @@ struct NormalizedSum {
 // of its product and added here: sum = residual + (branch + branch_bias), in fp32. LibTorch's addmm
 // copies a bias into every row of its output before the product, and sums the output's gradient
 // for the bias's in a pass of its own (bf16's with fp32 sums); this pass reads the branch and
-// writes the sum's gradient anyway.
+// writes the sum's gradient anyway. `branch_bf16_values`: `branch` is an fp32 product that bf16
+// autocast would cast to bf16 (a branch's last layer on the fp32 kernels, bf16_products.h), read
+// here as its bf16 values and its gradient rounded to bf16 likewise: what the cast and its backward
+// give, without their two passes.
 //
 // Unfused, LibTorch makes the add (casting a bf16 branch to fp32 first), the LayerNorm, the cast
 // of its output, and backward as many passes again, with the gradient of the sum added to
@@ -29,7 +32,7 @@ struct NormalizedSum {
 // under the TorchScript tracer, it is LibTorch's add and layer_norm (and a cast).
 NormalizedSum residual_layer_norm(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
                                   const at::Tensor& bias, double eps, at::ScalarType normalized_dtype,
-                                  const at::Tensor& branch_bias = {});
+                                  const at::Tensor& branch_bias = {}, bool branch_bf16_values = false);
 
 // Whether residual_layer_norm would run its kernel on a stream like `residual` (the vector
 // kernels, one intra-op thread, not tracing, a CPU tensor; the shapes and dtypes of the call aside):
@@ -41,6 +44,7 @@ bool residual_layer_norm_runs_kernel(const at::Tensor& residual);
 // and its incoming fp32 gradient rounded to bf16 as it is read — what writing bf16 rows, the
 // product's cast of them to fp32, and that cast's backward give, without the two casts' passes.
 NormalizedSum residual_layer_norm_to_bf16_values(const at::Tensor& residual, const at::Tensor& branch,
-                                                 const at::Tensor& weight, const at::Tensor& bias, double eps);
+                                                 const at::Tensor& weight, const at::Tensor& bias, double eps,
+                                                 bool branch_bf16_values = false);
 
 }  // namespace vit::models

@@ -94,8 +94,12 @@ torch::Tensor AttentionImpl::attend_bf16_values(const torch::Tensor& x_values, c
   return attention_between_bf16_products(qkv, num_heads_, scale_, bias, qkv_bias);
 }
 
-torch::Tensor AttentionImpl::project_bf16_values(const torch::Tensor& merged_values) {
-  return proj_drop_(product_of_bf16_values(merged_values, proj_->weight, proj_->bias).to(torch::kBFloat16));
+torch::Tensor AttentionImpl::projection_of_bf16_values(const torch::Tensor& merged_values) {
+  return product_of_bf16_values(merged_values, proj_->weight, proj_->bias);
+}
+
+torch::Tensor AttentionImpl::projected_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask) {
+  return proj_drop_(projection_of_bf16_values(attend_bf16_values(x_values, mask.bias)).to(torch::kBFloat16));
 }
 
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_weights(const torch::Tensor& x,
@@ -133,7 +137,7 @@ torch::Tensor AttentionImpl::merged_heads(const torch::Tensor& x, const Attentio
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
-  if (attends_bf16_values(x, mask)) return project_bf16_values(attend_bf16_values(bf16_values(x), mask.bias));
+  if (attends_bf16_values(x, mask)) return projected_bf16_values(bf16_values(x), mask);
   return project(merged_heads(x, mask));
 }
 
@@ -146,9 +150,19 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_leaving_bias(cons
 }
 
 torch::Tensor AttentionImpl::forward_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask) {
-  if (attends_bf16_values(x_values, mask)) return project_bf16_values(attend_bf16_values(x_values, mask.bias));
+  if (attends_bf16_values(x_values, mask)) return projected_bf16_values(x_values, mask);
   // Elsewhere the layers take the values as any fp32 input: autocast's cast of them is exact.
   return forward(x_values, mask);
+}
+
+bool AttentionImpl::leaves_rounding(const torch::Tensor& x_values, const AttentionMask& mask) const {
+  return attends_bf16_values(x_values, mask) && (proj_drop_->p() == 0.0 || !is_training());
+}
+
+torch::Tensor AttentionImpl::forward_leaving_rounding(const torch::Tensor& x_values, const AttentionMask& mask) {
+  TORCH_CHECK(leaves_rounding(x_values, mask),
+              "Attention: forward_leaving_rounding off the fp32 kernels, or with a dropout after it");
+  return projection_of_bf16_values(attend_bf16_values(x_values, mask.bias));
 }
 
 }  // namespace vit::models

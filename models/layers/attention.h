@@ -43,6 +43,13 @@ class AttentionImpl : public torch::nn::Module {
   // residual_layer_norm_to_bf16_values), under bf16 autocast with products on the fp32 kernels: the
   // qkv product reads x as it is, where forward would round it first.
   torch::Tensor forward_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask = {});
+  // Where leaves_rounding(x_values, mask): forward_bf16_values' output before its cast to bf16, the
+  // output projection's fp32 product, for the caller to round in a pass of its own
+  // (residual_layer_norm's branch_bf16_values).
+  torch::Tensor forward_leaving_rounding(const torch::Tensor& x_values, const AttentionMask& mask = {});
+  // The heads and the output projection run between bf16 values on the fp32 kernels, and no dropout
+  // follows the projection in training.
+  bool leaves_rounding(const torch::Tensor& x_values, const AttentionMask& mask = {}) const;
   // Also returns the attention weights [B, H, N, N] (after masking and softmax, before dropout).
   std::pair<torch::Tensor, torch::Tensor> forward_with_weights(const torch::Tensor& x, const AttentionMask& mask = {});
   // Where leaves_bias(): forward's output without the output projection's bias, and that bias,
@@ -65,10 +72,13 @@ class AttentionImpl : public torch::nn::Module {
   // The output projection (and its dropout) of the merged heads.
   torch::Tensor project(const torch::Tensor& merged);
   // The same two where bf16 products run on the fp32 kernels (LibTorch < 2), on x as bf16 values in
-  // fp32: the merged heads as bf16 values in fp32, and their projection, rounded to bf16.
+  // fp32: the merged heads as bf16 values in fp32, and their projection's fp32 product (which
+  // autocast would round to bf16).
   bool attends_bf16_values(const torch::Tensor& x, const AttentionMask& mask) const;
   torch::Tensor attend_bf16_values(const torch::Tensor& x_values, const torch::Tensor& bias);
-  torch::Tensor project_bf16_values(const torch::Tensor& merged_values);
+  torch::Tensor projection_of_bf16_values(const torch::Tensor& merged_values);
+  // That projection rounded to bf16, and its dropout.
+  torch::Tensor projected_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask);
 
   int64_t num_heads_;
   int64_t head_dim_;

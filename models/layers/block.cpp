@@ -51,30 +51,44 @@ BlockImpl::BlockImpl(const BlockOptions& options) {
   drop_path2_ = register_module("drop_path2", DropPath(options.drop_path));
 }
 
+bool BlockImpl::branches_unscaled() const {
+  return ls1_.is_empty() && ls2_.is_empty() &&
+         (!is_training() || (drop_path1_->drop_prob() == 0.0 && drop_path2_->drop_prob() == 0.0));
+}
+
 bool BlockImpl::leaves_biases(const torch::Tensor& x) const {
-  const bool unscaled = ls1_.is_empty() && ls2_.is_empty() &&
-                        (!is_training() || (drop_path1_->drop_prob() == 0.0 && drop_path2_->drop_prob() == 0.0));
-  return unscaled && attn_->leaves_bias() && mlp_->leaves_bias() && !reads_bf16_values(x) &&
+  return branches_unscaled() && attn_->leaves_bias() && mlp_->leaves_bias() && !reads_bf16_values(x) &&
          residual_layer_norm_runs_kernel(x);
 }
 
 ResidualStream BlockImpl::add_attention(const torch::Tensor& x, const torch::Tensor& attended,
-                                        const torch::Tensor& attended_bias) {
+                                        const torch::Tensor& attended_bias, bool attended_bf16_values) {
   const auto branch = drop_path1_(scaled(ls1_, attended));
   const bool bf16_values_read = reads_bf16_values(x);
-  auto [sum, normalized] = normalize_for_products({x, branch, attended_bias}, norm2_, bf16_values_read);
-  if (bf16_values_read) return {sum, drop_path2_(scaled(ls2_, mlp_->forward_bf16_values(normalized))), {}};
+  auto [sum, normalized] =
+      normalize_for_products({x, branch, attended_bias, attended_bf16_values}, norm2_, bf16_values_read);
+  if (bf16_values_read) {
+    if (branches_unscaled() && mlp_->leaves_rounding(normalized)) {
+      return {sum, mlp_->forward_leaving_rounding(normalized), {}, true};
+    }
+    return {sum, drop_path2_(scaled(ls2_, mlp_->forward_bf16_values(normalized))), {}, false};
+  }
   if (leaves_biases(sum)) {
     auto [product, bias] = mlp_->forward_leaving_bias(normalized);
-    return {sum, product, bias};
+    return {sum, product, bias, false};
   }
-  return {sum, drop_path2_(scaled(ls2_, mlp_(normalized))), {}};
+  return {sum, drop_path2_(scaled(ls2_, mlp_(normalized))), {}, false};
 }
 
 ResidualStream BlockImpl::forward_stream(const ResidualStream& x, const AttentionMask& mask) {
   const bool bf16_values_read = reads_bf16_values(x.residual);
   const auto [input, normalized] = normalize_for_products(x, norm1_, bf16_values_read);
-  if (bf16_values_read) return add_attention(input, attn_->forward_bf16_values(normalized, mask));
+  if (bf16_values_read) {
+    if (branches_unscaled() && attn_->leaves_rounding(normalized, mask)) {
+      return add_attention(input, attn_->forward_leaving_rounding(normalized, mask), {}, true);
+    }
+    return add_attention(input, attn_->forward_bf16_values(normalized, mask));
+  }
   if (leaves_biases(input)) {
     const auto [product, bias] = attn_->forward_leaving_bias(normalized, mask);
     return add_attention(input, product, bias);
@@ -83,7 +97,7 @@ ResidualStream BlockImpl::forward_stream(const ResidualStream& x, const Attentio
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
-  return forward_stream({x, {}, {}}, mask).value();
+  return forward_stream({x, {}, {}, false}, mask).value();
 }
 
 std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_with_attention(const torch::Tensor& x,
@@ -94,7 +108,7 @@ std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_with_attention(const 
 
 torch::Tensor forward_blocks(std::vector<Block>& blocks, const torch::Tensor& x, torch::nn::LayerNorm& final_norm,
                              const AttentionMask& mask) {
-  ResidualStream stream{x, {}, {}};
+  ResidualStream stream{x, {}, {}, false};
   for (auto& block : blocks) stream = block->forward_stream(stream, mask);
   if (final_norm.is_empty()) return stream.value();
   return normalize(stream, final_norm, stream.residual.scalar_type()).normalized;

@@ -45,9 +45,13 @@ class BlockImpl : public torch::nn::Module {
 
  private:
   // x plus the attention branch (plus attended_bias where defined: the output projection's, left
-  // out of it), and the MLP branch of that sum's norm2, pending.
+  // out of it; where attended_bf16_values, the projection's fp32 product whose bf16 rounding is the
+  // branch), and the MLP branch of that sum's norm2, pending.
   ResidualStream add_attention(const torch::Tensor& x, const torch::Tensor& attended,
-                               const torch::Tensor& attended_bias = {});
+                               const torch::Tensor& attended_bias = {}, bool attended_bf16_values = false);
+  // Both branches go into the stream as their layers return them: no LayerScale, no stochastic
+  // depth in training.
+  bool branches_unscaled() const;
   // Whether both branches leave their last bias to the LayerNorm pass that adds them to the
   // stream x: they go into it unscaled (no LayerScale, no stochastic depth in training), their
   // layers can leave it, and that pass is residual_layer_norm's kernel.

@@ -19,7 +19,7 @@ MlpImpl::MlpImpl(const MlpOptions& options)
       drop2_(register_module("drop2", Dropout(options.drop))) {}
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  if (fuses_gelu(x)) return drop2_(hidden_and_output_in_fp32(bf16_values(x)));
+  if (fuses_gelu(x)) return drop2_(hidden_and_output_in_fp32(bf16_values(x)).to(torch::kBFloat16));
   return drop2_(fc2_(hidden(x)));
 }
 
@@ -63,7 +63,7 @@ torch::Tensor MlpImpl::activated(const torch::Tensor& hidden) {
 }
 
 torch::Tensor MlpImpl::forward_bf16_values(const torch::Tensor& x_values) {
-  if (fuses_gelu(x_values)) return drop2_(hidden_and_output_in_fp32(x_values));
+  if (fuses_gelu(x_values)) return drop2_(hidden_and_output_in_fp32(x_values).to(torch::kBFloat16));
   // Elsewhere the layers take the values as any fp32 input: autocast's cast of them is exact.
   return forward(x_values);
 }
@@ -83,7 +83,17 @@ torch::Tensor MlpImpl::hidden_and_output_in_fp32(const torch::Tensor& x_values) 
           ? gelu_of_bf16_product_plus_bias(product_of_bf16_values(x_values, fc1_->weight, torch::Tensor()),
                                            bf16_values(fc1_->bias))
           : gelu_of_bf16_values(product_of_bf16_values(x_values, fc1_->weight, fc1_->bias));
-  return product_of_bf16_values(hidden, fc2_->weight, fc2_->bias).to(torch::kBFloat16);
+  return product_of_bf16_values(hidden, fc2_->weight, fc2_->bias);
+}
+
+bool MlpImpl::leaves_rounding(const torch::Tensor& x_values) const {
+  return fuses_gelu(x_values) && (drop2_->p() == 0.0 || !is_training());
+}
+
+torch::Tensor MlpImpl::forward_leaving_rounding(const torch::Tensor& x_values) {
+  TORCH_CHECK(leaves_rounding(x_values),
+              "Mlp: forward_leaving_rounding off the fp32 kernels, or with a dropout after it");
+  return hidden_and_output_in_fp32(x_values);
 }
 
 }  // namespace vit::models

@@ -23,6 +23,11 @@ class MlpImpl : public torch::nn::Module {
   // The same on x held as bf16 values in fp32 (a LayerNorm's rows rounded for the next product),
   // under bf16 autocast with products on the fp32 kernels: fc1's product reads x as it is.
   torch::Tensor forward_bf16_values(const torch::Tensor& x_values);
+  // Where leaves_rounding(x_values): forward_bf16_values' output before its cast to bf16, fc2's fp32
+  // product, for the caller to round in a pass of its own (residual_layer_norm's branch_bf16_values).
+  torch::Tensor forward_leaving_rounding(const torch::Tensor& x_values);
+  // Both layers run between bf16 values on the fp32 kernels, and no dropout follows fc2 in training.
+  bool leaves_rounding(const torch::Tensor& x_values) const;
   // Where leaves_bias(): forward's output without fc2's bias, and that bias, for the caller to add
   // in a pass of its own (residual_layer_norm's branch_bias).
   std::pair<torch::Tensor, torch::Tensor> forward_leaving_bias(const torch::Tensor& x);
@@ -37,6 +42,8 @@ class MlpImpl : public torch::nn::Module {
   bool fuses_gelu(const torch::Tensor& x) const;
   bool fc1_writes_gelu(const torch::Tensor& x) const;
   bool gelu_adds_bias(const torch::Tensor& x) const;
+  // Both layers on the fp32 kernels, the hidden activations in fp32 between them: fc2's fp32
+  // product, which autocast would round to bf16.
   torch::Tensor hidden_and_output_in_fp32(const torch::Tensor& x_values);
 
   Linear fc1_{nullptr};

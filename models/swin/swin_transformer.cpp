@@ -71,12 +71,13 @@ ResidualStream SwinBlockImpl::forward_stream(const ResidualStream& x) {
   const bool bf16_values_read = reads_bf16_values(x.residual);
   const auto [input, normalized] = normalize_for_products(x, norm1_, bf16_values_read);
   const auto branch = drop_path1_(attend(normalized, bf16_values_read));
-  const auto [attended, normalized_attended] = normalize_for_products({input, branch, {}}, norm2_, bf16_values_read);
+  const auto [attended, normalized_attended] =
+      normalize_for_products({input, branch, {}, false}, norm2_, bf16_values_read);
   const auto mlp_branch = bf16_values_read ? mlp_->forward_bf16_values(normalized_attended) : mlp_(normalized_attended);
-  return {attended, drop_path2_(mlp_branch), {}};
+  return {attended, drop_path2_(mlp_branch), {}, false};
 }
 
-torch::Tensor SwinBlockImpl::forward(const torch::Tensor& x) { return forward_stream({x, {}, {}}).value(); }
+torch::Tensor SwinBlockImpl::forward(const torch::Tensor& x) { return forward_stream({x, {}, {}, false}).value(); }
 
 SwinStageImpl::SwinStageImpl(const SwinOptions& options, int64_t stage, const std::vector<double>& drop_paths) {
   if (stage > 0) downsample_ = register_module("downsample", PatchMerging(options.stage_dim(stage - 1)));
@@ -89,7 +90,7 @@ SwinStageImpl::SwinStageImpl(const SwinOptions& options, int64_t stage, const st
 
 torch::Tensor SwinStageImpl::forward(torch::Tensor x) {
   if (!downsample_.is_empty()) x = downsample_(x);
-  ResidualStream stream{x, {}, {}};
+  ResidualStream stream{x, {}, {}, false};
   for (auto& block : blocks_) stream = block->forward_stream(stream);
   return stream.value();
 }

@@ -154,6 +154,51 @@ TEST(ResidualLayerNorm, ToBf16ValuesIsTheBf16RowsWidened) {
   }
 }
 
+// A branch that is an fp32 product which bf16 autocast would cast to bf16 (branch_bf16_values): the
+// sum, the normalized rows and every gradient that the cast branch gives, the branch's gradient as
+// the cast's backward returns it — on the kernel (one thread, rows in fp32 or as bf16 values) bit
+// for bit where rows are whole vectors of 8 (a scalar tail is compiled per branch type: fp32
+// rounding there), and on LibTorch's operators (two threads) bit for bit.
+TEST(ResidualLayerNorm, ABranchOfBf16ValuesIsItsCastToBf16) {
+  torch::manual_seed(41);
+  for (const int threads : {1, 2}) {
+    const IntraOpThreads intra_op(threads);
+    for (const bool to_bf16_values : {false, true}) {
+      for (const int64_t d : kNormRowLengths) {
+        const auto label = ::testing::Message()
+                           << threads << " threads, d " << d << ", to bf16 values " << to_bf16_values;
+        const auto values = Inputs::random(17, d, torch::kFloat32, torch::kFloat32);
+        const auto grad_sum = torch::randn({17, d}), grad_normalized = torch::randn({17, d});
+        const auto run = [&](bool cast) {
+          const auto in = values.leaves();
+          const auto branch = cast ? in.branch.to(torch::kBFloat16) : in.branch;
+          const auto outputs =
+              to_bf16_values
+                  ? residual_layer_norm_to_bf16_values(in.residual, branch, in.weight, in.bias, 1e-6, !cast)
+                  : residual_layer_norm(in.residual, branch, in.weight, in.bias, 1e-6, torch::kFloat32, {}, !cast);
+          backward(outputs, grad_sum, grad_normalized);
+          return std::pair{outputs, in.grads()};
+        };
+        const auto [left, left_grads] = run(false);
+        const auto [cast, cast_grads] = run(true);
+        EXPECT_EQ(kernel_ran(left), threads == 1 && __builtin_cpu_supports("avx2") != 0) << label;
+        EXPECT_TRUE(torch::equal(left.sum, cast.sum)) << label;
+        EXPECT_TRUE(torch::equal(left.normalized, cast.normalized)) << label;
+        for (size_t i = 0; i < left_grads.size(); ++i) {
+          if (d % 8 == 0 || threads > 1) {
+            EXPECT_TRUE(torch::equal(left_grads[i], cast_grads[i])) << label << ", gradient " << i;
+          } else {
+            EXPECT_TRUE(torch::allclose(left_grads[i], cast_grads[i], 1e-6, 1e-7)) << label << ", gradient " << i;
+          }
+        }
+        const auto branch_grad = left_grads[1];
+        EXPECT_TRUE(torch::equal(branch_grad, branch_grad.to(torch::kBFloat16).to(torch::kFloat32)))
+            << label << ": the branch's gradient is rounded to bf16";
+      }
+    }
+  }
+}
+
 // A linear layer's bias left to the pass: sum = residual + (branch + bias) as LibTorch's fp32 adds
 // give it, bit for bit, and the bias's gradient the sum of the branch's, against float64.
 TEST(ResidualLayerNorm, AddsTheBranchsBiasAndSumsItsGradient) {
@@ -318,7 +363,7 @@ TEST(ResidualLayerNorm, BlocksLeaveTheirBranchesLastBiasToTheNextPass) {
   const auto x = torch::randn({3, 7, 32});
   const auto pending_bias = [&](Block& block, int threads) {
     const IntraOpThreads intra_op(threads);
-    return block->forward_stream({x, {}, {}}).pending_bias;
+    return block->forward_stream({x, {}, {}, false}).pending_bias;
   };
   Block plain(BlockOptions{32, 4, 2.0});
   const auto left = pending_bias(plain, 1);
@@ -344,6 +389,65 @@ TEST(ResidualLayerNorm, BlocksLeaveTheirBranchesLastBiasToTheNextPass) {
   dropout_options.drop = 0.1;
   Block dropout(dropout_options);
   EXPECT_FALSE(pending_bias(dropout, 1).defined()) << "a dropout after the projection";
+}
+
+// On the fp32 kernels' bf16 products a block leaves the rounding of its MLP branch's fp32 product
+// (and, inside, of its attention branch's) to the pass that adds it to the stream, where the branch
+// goes in unscaled and no dropout follows the projection. The stack's output and the input's and
+// weights' gradients are bit for bit those of the same blocks with LayerScales of 1, which take each
+// branch rounded to bf16 first (and scale it by 1: no value changes).
+TEST(ResidualLayerNorm, BlocksOnTheFp32KernelsLeaveTheRoundingOfTheirBranchesToTheNextPass) {
+  const vit::testing::ScopedBf16Products chosen(Bf16Products::kFp32Blas);
+  const IntraOpThreads one_thread(1);
+  torch::manual_seed(42);
+  const auto make_blocks = [](double layer_scale, double drop) {
+    BlockOptions options{32, 4, 2.0};
+    options.layer_scale_init = layer_scale;
+    options.drop = drop;
+    return std::vector<Block>{Block(options), Block(options)};
+  };
+  auto plain = make_blocks(0.0, 0.0), scaled = make_blocks(1.0, 0.0);
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t b = 0; b < plain.size(); ++b) {
+      for (const auto& item : plain[b]->named_parameters()) parameter(*scaled[b], item.key()).copy_(item.value());
+    }
+  }
+  auto final_norm = vit_layer_norm(32);
+  const auto x = torch::randn({3, 7, 32}), projection = torch::randn({3, 7, 32});
+  struct Run {
+    bool left;
+    std::vector<torch::Tensor> results;
+  };
+  const auto run = [&](std::vector<Block>& blocks) {
+    const auto input = x.clone().requires_grad_();
+    set_autocast_dtype(c10::kCPU, torch::kBFloat16);
+    set_autocast_enabled(c10::kCPU, true);
+    ResidualStream stream{input, {}, {}, false};
+    for (auto& block : blocks) stream = block->forward_stream(stream);
+    const auto out = normalize(stream, final_norm, torch::kFloat32).normalized;
+    set_autocast_enabled(c10::kCPU, false);
+    (out * projection).sum().backward();
+    Run result{stream.pending_bf16_values, {out.detach(), input.grad()}};
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      for (const auto& item : plain[b]->named_parameters()) {
+        result.results.push_back(parameter(*blocks[b], item.key()).grad().clone());
+      }
+    }
+    return result;
+  };
+  const auto left = run(plain), rounded_first = run(scaled);
+  ASSERT_EQ(left.left, bf16_products_on_blas(x)) << "only a product on the fp32 kernels leaves its rounding";
+  EXPECT_FALSE(rounded_first.left) << "LayerScale scales the rounded branch";
+  ASSERT_EQ(left.results.size(), rounded_first.results.size());
+  for (size_t i = 0; i < left.results.size(); ++i) {
+    EXPECT_TRUE(torch::equal(left.results[i], rounded_first.results[i])) << "tensor " << i;
+  }
+
+  auto dropout = make_blocks(0.0, 0.1);
+  EXPECT_FALSE(run(dropout).left) << "a dropout after fc2";
+  for (auto& block : dropout) block->eval();
+  EXPECT_EQ(run(dropout).left, left.left) << "dropout is the identity in eval";
 }
 
 // What the fusion does to bf16 training: the gradients of a stack of blocks under bf16 autocast,

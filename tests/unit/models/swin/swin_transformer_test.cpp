@@ -274,7 +274,7 @@ TEST(SwinTransformer, BlocksOnTheResidualStreamAreTheirFormulaInFp32AndInBf16OnE
     {
       const app::AutocastGuard autocast(torch::kCPU, torch::kBFloat16, bf16);
       if (on_the_stream) {
-        const auto stream = second->forward_stream(first->forward_stream({x, {}, {}}));
+        const auto stream = second->forward_stream(first->forward_stream({x, {}, {}, false}));
         // The residual adds ran in the LayerNorms' passes (the stream's kernel serves one thread).
         EXPECT_NE(stream.residual.grad_fn()->name().find("ResidualLayerNorm"), std::string::npos);
         y = stream.value();
