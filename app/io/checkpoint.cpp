@@ -10,6 +10,8 @@
 #include <ATen/Context.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
 #include <torch/serialize/output-archive.h>
 #include <torch/types.h>
 
@@ -53,12 +55,9 @@ void collect_tensors(torch::serialize::InputArchive& archive, const std::string&
   }
 }
 
-// LibTorch's Optimizer::save names each parameter's state by the address of its tensor and writes
-// the states in its hash map's order, so two identical runs wrote different checkpoint bytes. This is
-// the archive it writes for AdamW and SGD (make_optimizer's), which its load reads through each
-// group's list of names, with the states named by their parameter's position in the optimizer and
-// written in that order.
-void save_optimizer(torch::serialize::OutputArchive& archive, const torch::optim::Optimizer& optimizer) {
+}  // namespace
+
+void save_optimizer_state(torch::serialize::OutputArchive& archive, const torch::optim::Optimizer& optimizer) {
   const auto size = [](size_t count) { return torch::tensor(static_cast<int64_t>(count)); };
   archive.write("pytorch_version", c10::IValue("1.5.0"));
   torch::serialize::OutputArchive states(archive.compilation_unit());
@@ -87,7 +86,43 @@ void save_optimizer(torch::serialize::OutputArchive& archive, const torch::optim
   archive.write("param_groups", groups);
 }
 
-}  // namespace
+void load_optimizer_state(torch::serialize::InputArchive& archive, torch::optim::Optimizer& optimizer) {
+  c10::IValue version;
+  archive.read("pytorch_version", version);
+  TORCH_CHECK(version.isString() && version.toStringRef() == "1.5.0", "unknown optimizer archive version");
+  const auto fresh_state = [&]() -> std::unique_ptr<torch::optim::OptimizerParamState> {
+    if (dynamic_cast<torch::optim::AdamW*>(&optimizer) != nullptr) {
+      return std::make_unique<torch::optim::AdamWParamState>();
+    }
+    if (dynamic_cast<torch::optim::SGD*>(&optimizer) != nullptr) return std::make_unique<torch::optim::SGDParamState>();
+    TORCH_CHECK(false, "optimizer states of AdamW and SGD only");
+  };
+  torch::serialize::InputArchive states, groups;
+  archive.read("state", states);
+  archive.read("param_groups", groups);
+  torch::Tensor size;
+  groups.read("param_groups/size", size);
+  auto& param_groups = optimizer.param_groups();
+  TORCH_CHECK(size.item<int64_t>() == static_cast<int64_t>(param_groups.size()), "it holds ", size.item<int64_t>(),
+              " parameter groups, the optimizer ", param_groups.size());
+  for (size_t index = 0; index < param_groups.size(); ++index) {
+    torch::serialize::InputArchive group;
+    groups.read("param_groups/" + std::to_string(index), group);
+    group.read("params/size", size);
+    const auto& params = param_groups[index].params();
+    TORCH_CHECK(size.item<int64_t>() == static_cast<int64_t>(params.size()), "its parameter group ", index, " holds ",
+                size.item<int64_t>(), " parameters, the optimizer's ", params.size());
+    for (size_t member = 0; member < params.size(); ++member) {
+      c10::IValue name;
+      group.read("params/" + std::to_string(member), name);
+      torch::serialize::InputArchive state_archive;
+      if (!states.try_read(name.toStringRef(), state_archive)) continue;  // no step taken yet
+      auto state = fresh_state();
+      state->serialize(state_archive);
+      optimizer.state()[optimizer_state_key(params[member])] = std::move(state);
+    }
+  }
+}
 
 void save_checkpoint(const std::filesystem::path& file, const CheckpointContents& contents) {
   torch::serialize::OutputArchive archive;
@@ -110,7 +145,7 @@ void save_checkpoint(const std::filesystem::path& file, const CheckpointContents
   }
   if (contents.optimizer != nullptr) {
     torch::serialize::OutputArchive optimizer;
-    save_optimizer(optimizer, *contents.optimizer);
+    save_optimizer_state(optimizer, *contents.optimizer);
     archive.write("optimizer", optimizer);
   }
   if (contents.loss_scaler != nullptr && contents.loss_scaler->enabled()) {
@@ -236,7 +271,7 @@ void CheckpointReader::load_optimizer(torch::optim::Optimizer& optimizer) {
   torch::serialize::InputArchive state;
   try {
     archive_.read("optimizer", state);
-    optimizer.load(state);
+    load_optimizer_state(state, optimizer);
   } catch (const c10::Error& e) {
     throw FileError(file_.string() + ": optimizer state does not fit: " + e.what_without_backtrace());
   } catch (const std::exception& e) {

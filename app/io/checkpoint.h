@@ -39,6 +39,16 @@ struct CheckpointContents {
   std::string teacher_fingerprint;    // train.distillation's teacher file; empty without one
 };
 
+// The optimizer's state as LibTorch's Optimizer::save lays it out (states of AdamW and SGD), with
+// each parameter's state named by its position in the optimizer and written in that order, where
+// LibTorch's save named them by their tensor's address in hash-map order (so that two identical
+// runs wrote different bytes). Loading matches the states to the parameters by position through
+// each group's list of names, of either form, without reading the names as numbers (LibTorch
+// 2.x's load parses them as decimal addresses, and would read 1.13's hexadecimal ones all as 0).
+// Throws c10::Error where the archive does not fit the optimizer.
+void save_optimizer_state(torch::serialize::OutputArchive& archive, const torch::optim::Optimizer& optimizer);
+void load_optimizer_state(torch::serialize::InputArchive& archive, torch::optim::Optimizer& optimizer);
+
 // Writes one file atomically: a temporary beside `file`, flushed to disk, then renamed over it,
 // so a crash or a full disk never leaves a torn checkpoint and the previous one stays intact.
 // Throws std::runtime_error naming the file when it cannot be written.
