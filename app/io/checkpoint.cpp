@@ -90,12 +90,12 @@ void load_optimizer_state(torch::serialize::InputArchive& archive, torch::optim:
   c10::IValue version;
   archive.read("pytorch_version", version);
   TORCH_CHECK(version.isString() && version.toStringRef() == "1.5.0", "unknown optimizer archive version");
-  const auto fresh_state = [&]() -> std::unique_ptr<torch::optim::OptimizerParamState> {
-    if (dynamic_cast<torch::optim::AdamW*>(&optimizer) != nullptr) {
-      return std::make_unique<torch::optim::AdamWParamState>();
-    }
-    if (dynamic_cast<torch::optim::SGD*>(&optimizer) != nullptr) return std::make_unique<torch::optim::SGDParamState>();
-    TORCH_CHECK(false, "optimizer states of AdamW and SGD only");
+  const bool adamw = dynamic_cast<torch::optim::AdamW*>(&optimizer) != nullptr;
+  TORCH_CHECK(adamw || dynamic_cast<torch::optim::SGD*>(&optimizer) != nullptr,
+              "optimizer states of AdamW and SGD only");
+  const auto fresh_state = [adamw]() -> std::unique_ptr<torch::optim::OptimizerParamState> {
+    if (adamw) return std::make_unique<torch::optim::AdamWParamState>();
+    return std::make_unique<torch::optim::SGDParamState>();
   };
   torch::serialize::InputArchive states, groups;
   archive.read("state", states);

@@ -45,7 +45,8 @@ struct CheckpointContents {
 // runs wrote different bytes). Loading matches the states to the parameters by position through
 // each group's list of names, of either form, without reading the names as numbers (LibTorch
 // 2.x's load parses them as decimal addresses, and would read 1.13's hexadecimal ones all as 0).
-// Throws c10::Error where the archive does not fit the optimizer.
+// The groups' saved options are not read back, as LibTorch 1.13's load does not: the config a run
+// resumes with sets them. Throws c10::Error where the archive does not fit the optimizer.
 void save_optimizer_state(torch::serialize::OutputArchive& archive, const torch::optim::Optimizer& optimizer);
 void load_optimizer_state(torch::serialize::InputArchive& archive, torch::optim::Optimizer& optimizer);
 

@@ -94,12 +94,12 @@ torch::Tensor AttentionImpl::attend_bf16_values(const torch::Tensor& x_values, c
   return attention_between_bf16_products(qkv, num_heads_, scale_, bias, qkv_bias);
 }
 
-torch::Tensor AttentionImpl::projection_of_bf16_values(const torch::Tensor& merged_values) {
-  return product_of_bf16_values(merged_values, proj_->weight, proj_->bias);
+torch::Tensor AttentionImpl::projection_of_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask) {
+  return product_of_bf16_values(attend_bf16_values(x_values, mask.bias), proj_->weight, proj_->bias);
 }
 
 torch::Tensor AttentionImpl::projected_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask) {
-  return proj_drop_(projection_of_bf16_values(attend_bf16_values(x_values, mask.bias)).to(torch::kBFloat16));
+  return proj_drop_(projection_of_bf16_values(x_values, mask).to(torch::kBFloat16));
 }
 
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_weights(const torch::Tensor& x,
@@ -162,7 +162,7 @@ bool AttentionImpl::leaves_rounding(const torch::Tensor& x_values, const Attenti
 torch::Tensor AttentionImpl::forward_leaving_rounding(const torch::Tensor& x_values, const AttentionMask& mask) {
   TORCH_CHECK(leaves_rounding(x_values, mask),
               "Attention: forward_leaving_rounding off the fp32 kernels, or with a dropout after it");
-  return projection_of_bf16_values(attend_bf16_values(x_values, mask.bias));
+  return projection_of_bf16_values(x_values, mask);
 }
 
 }  // namespace vit::models

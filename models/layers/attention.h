@@ -72,11 +72,11 @@ class AttentionImpl : public torch::nn::Module {
   // The output projection (and its dropout) of the merged heads.
   torch::Tensor project(const torch::Tensor& merged);
   // The same two where bf16 products run on the fp32 kernels (LibTorch < 2), on x as bf16 values in
-  // fp32: the merged heads as bf16 values in fp32, and their projection's fp32 product (which
-  // autocast would round to bf16).
+  // fp32: the merged heads as bf16 values in fp32, and the output projection's fp32 product of them
+  // (which autocast would round to bf16).
   bool attends_bf16_values(const torch::Tensor& x, const AttentionMask& mask) const;
   torch::Tensor attend_bf16_values(const torch::Tensor& x_values, const torch::Tensor& bias);
-  torch::Tensor projection_of_bf16_values(const torch::Tensor& merged_values);
+  torch::Tensor projection_of_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask);
   // That projection rounded to bf16, and its dropout.
   torch::Tensor projected_bf16_values(const torch::Tensor& x_values, const AttentionMask& mask);
 
