@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -78,11 +79,11 @@ TEST(BatchShards, TheFirstSlicesErrorReachesTheCaller) {
   EXPECT_EQ(calls, 2);
 }
 
-Config small_vit(const std::string& extra = "") {
+Config small_vit(const std::string& extra = "", const std::string& dim = "32", const std::string& grad_clip = "1.0") {
   TempDir dir;
-  write_file(dir / "config.yaml",
-             "model: {image_size: 28, patch_size: 7, in_chans: 1, num_classes: 10, dim: 32, depth: 2, heads: 2" +
-                 extra + "}\ntrain: {amp: none, label_smoothing: 0.1, grad_clip: 1.0}\n");
+  write_file(dir / "config.yaml", "model: {image_size: 28, patch_size: 7, in_chans: 1, num_classes: 10, dim: " + dim +
+                                      ", depth: 2, heads: 2" + extra +
+                                      "}\ntrain: {amp: none, label_smoothing: 0.1, grad_clip: " + grad_clip + "}\n");
   return load_config(dir / "config.yaml", {});
 }
 
@@ -106,9 +107,10 @@ TrainingStep::MicroBatch detection_batch() {
 }
 
 // The gradients and loss of one step of a fresh seed-0 model on fixed batches, after
-// `earlier_steps` optimizer steps, of `micro_batches` micro-batches.
+// `earlier_steps` optimizer steps, of `micro_batches` micro-batches, and the parameters it leaves.
 struct StepResult {
   std::vector<torch::Tensor> gradients;
+  std::vector<torch::Tensor> parameters;
   double loss = 0.0;
   bool shards_used = false;
 };
@@ -133,6 +135,7 @@ StepResult one_step(const Config& config, const BatchShards& shards, int threads
   result.shards_used = step.shards() > 1;
   for (const auto& parameter : model->parameters()) result.gradients.push_back(parameter.grad().clone());
   result.loss = step.apply(1e-3, false).mean_loss.item<double>();
+  for (const auto& parameter : model->parameters()) result.parameters.push_back(parameter.detach().clone());
   at::set_num_threads(previous_threads);
   return result;
 }
@@ -153,6 +156,25 @@ TEST(BatchShards, ATrainingStepInSlicesGivesTheWholeBatchsGradients) {
     EXPECT_TRUE(torch::equal(one_thread.gradients[i], sliced.gradients[i])) << "gradient " << i;
   }
   EXPECT_EQ(one_thread.loss, sliced.loss);
+}
+
+TEST(BatchShards, AStepUpdatesTheParametersBitForBitOnOneThreadOrTwo) {
+  // The thread governor lowers LibTorch's threads between steps while other processes keep cores
+  // busy. The slices stay as many, and the step's work outside them (gradient clipping's norms,
+  // the optimizer) must not depend on the thread count either, for a loaded run to write a lone
+  // run's bits. At dim 128 qkv's 49,152 weights pass ATen's grain size, past which its reductions
+  // are divided among the threads; a clip of 0.01 scales every step's gradients.
+  const auto config = small_vit("", "128", "0.01");
+  const auto one_thread = one_step(config, BatchShards(2), 1, 2);
+  const auto two_threads = one_step(config, BatchShards(2), 2, 2);
+  ASSERT_TRUE(two_threads.shards_used);
+  double squared_norm = 0.0;
+  for (const auto& gradient : two_threads.gradients) squared_norm += gradient.pow(2).sum().item<double>();
+  ASSERT_GT(std::sqrt(squared_norm), 0.1);  // the clip scales the step
+  for (size_t i = 0; i < one_thread.parameters.size(); ++i) {
+    EXPECT_TRUE(torch::equal(one_thread.parameters[i], two_threads.parameters[i])) << "parameter " << i;
+  }
+  EXPECT_EQ(one_thread.loss, two_threads.loss);
 }
 
 TEST(BatchShards, ADetectorsStepInSlicesGivesTheWholeBatchsGradients) {
