@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <type_traits>
+#include <utility>
 
 namespace vit::models {
 namespace {
@@ -30,19 +31,57 @@ struct RowMoments {
   float rstd;  // 1 / sqrt(variance + eps)
 };
 
-// One row: sum = residual + (branch + branch_bias), the bias where not null, then normalized =
-// (sum − mean) · rstd · weight + bias, the variance from a second pass over the row just written
-// (still in L1).
+// A branch's value or gradient times its sample's factor, rounded to bf16 where the branch is
+// (Branch not float): what multiplying the branch by its factor in the branch's dtype gives.
+template <typename Branch>
+constexpr bool kRoundsToBf16 = !std::is_same_v<Branch, float>;
+
+// The product is rounded before anything adds it: the empty asm keeps the compiler from contracting
+// it and the add into one fused multiply-add, whose single rounding would differ from DropPath's
+// multiply followed by LibTorch's add.
+template <typename Branch>
+VIT_AVX2_FMA inline __m256 times_factor(__m256 x, __m256 factor) {
+  auto product = _mm256_mul_ps(x, factor);
+  __asm__("" : "+x"(product));
+  return kRoundsToBf16<Branch> ? vector8::bf16_rounded(product) : product;
+}
+
+template <typename Branch>
+inline float times_factor(float x, float factor) {
+  float product = x * factor;
+  __asm__("" : "+x"(product));
+  return kRoundsToBf16<Branch> ? static_cast<float>(c10::BFloat16(product)) : product;
+}
+
+// The gradient of a branch of type Branch: the sum's gradient, rounded to bf16 for a bf16 branch,
+// then times the sample's factor where one is given (a scaled branch), rounded again.
+template <typename Branch>
+VIT_AVX2_FMA inline __m256 branch_gradient(__m256 grad, bool scaled, __m256 factor) {
+  if (!scaled) return grad;  // a bf16 branch's store rounds it
+  return times_factor<Branch>(kRoundsToBf16<Branch> ? vector8::bf16_rounded(grad) : grad, factor);
+}
+
+template <typename Branch>
+inline float branch_gradient(float grad, bool scaled, float factor) {
+  if (!scaled) return grad;
+  return times_factor<Branch>(kRoundsToBf16<Branch> ? static_cast<float>(c10::BFloat16(grad)) : grad, factor);
+}
+
+// One row: sum = residual + (branch + branch_bias) · factor, the bias where not null and the
+// factor where `scaled` (the row's sample's), then normalized = (sum − mean) · rstd · weight + bias,
+// the variance from a second pass over the row just written (still in L1).
 template <typename Branch, typename Normalized>
-VIT_AVX2_FMA RowMoments forward_row(const float* residual, const Branch* branch, const float* branch_bias,
-                                    const float* weight, const float* bias, float* sum, Normalized* normalized,
-                                    int64_t d, float eps) {
+VIT_AVX2_FMA RowMoments forward_row(const float* residual, const Branch* branch, const float* branch_bias, bool scaled,
+                                    float factor, const float* weight, const float* bias, float* sum,
+                                    Normalized* normalized, int64_t d, float eps) {
   const int64_t v = vectorized(d);
+  const auto factors = _mm256_set1_ps(factor);
   auto total = _mm256_setzero_ps();
   float tail_total = 0.0F;
   for (int64_t j = 0; j < v; j += 8) {
     auto added = load(branch + j);
     if (branch_bias != nullptr) added = _mm256_add_ps(added, load(branch_bias + j));
+    if (scaled) added = times_factor<Branch>(added, factors);
     const auto s = _mm256_add_ps(load(residual + j), added);
     store(sum + j, s);
     total = _mm256_add_ps(total, s);
@@ -50,6 +89,7 @@ VIT_AVX2_FMA RowMoments forward_row(const float* residual, const Branch* branch,
   for (int64_t j = v; j < d; ++j) {
     float added = static_cast<float>(branch[j]);
     if (branch_bias != nullptr) added += branch_bias[j];
+    if (scaled) added = times_factor<Branch>(added, factor);
     sum[j] = residual[j] + added;
     tail_total += sum[j];
   }
@@ -75,14 +115,16 @@ VIT_AVX2_FMA RowMoments forward_row(const float* residual, const Branch* branch,
 
 // One row of the gradient. With g = dnormalized · weight and x̂ = (sum − mean) · rstd:
 //   dsum = dsum_out + rstd · (g − mean(g) − x̂ · mean(g · x̂)),
-// the residual's gradient dsum and the branch's dsum in its dtype (when that is not fp32); the
-// weight and bias gradients gain dnormalized · x̂ and dnormalized, the branch's bias (where not
-// null) dsum. Null incoming gradients are zeros.
+// the residual's gradient dsum and the branch's dsum (times the factor where `scaled`) in its dtype
+// (where not null); the weight and bias gradients gain dnormalized · x̂ and dnormalized, the
+// branch's bias (where not null) the branch's gradient. Null incoming gradients are zeros.
 template <typename Branch, typename Normalized>
 VIT_AVX2_FMA void backward_row(const Normalized* grad_normalized, const float* grad_sum, const float* sum,
-                               const float* weight, RowMoments moments, int64_t d, float* grad_residual,
-                               Branch* grad_branch, float* grad_branch_bias, float* grad_weight, float* grad_bias) {
+                               const float* weight, RowMoments moments, bool scaled, float factor, int64_t d,
+                               float* grad_residual, Branch* grad_branch, float* grad_branch_bias, float* grad_weight,
+                               float* grad_bias) {
   const int64_t v = vectorized(d);
+  const auto factors = _mm256_set1_ps(factor);
   const auto means = _mm256_set1_ps(moments.mean), rstds = _mm256_set1_ps(moments.rstd);
   float mean_g = 0.0F, mean_g_unit = 0.0F;
   if (grad_normalized != nullptr) {
@@ -119,8 +161,11 @@ VIT_AVX2_FMA void backward_row(const Normalized* grad_normalized, const float* g
       grad = _mm256_fmadd_ps(rstds, centered, grad);
     }
     store(grad_residual + j, grad);
-    if (grad_branch != nullptr) store(grad_branch + j, grad);
-    if (grad_branch_bias != nullptr) store(grad_branch_bias + j, _mm256_add_ps(load(grad_branch_bias + j), grad));
+    const auto of_branch = branch_gradient<Branch>(grad, scaled, factors);
+    if (grad_branch != nullptr) store(grad_branch + j, of_branch);
+    if (grad_branch_bias != nullptr) {
+      store(grad_branch_bias + j, _mm256_add_ps(load(grad_branch_bias + j), of_branch));
+    }
   }
   for (int64_t j = v; j < d; ++j) {
     float grad = grad_sum != nullptr ? grad_sum[j] : 0.0F;
@@ -130,8 +175,9 @@ VIT_AVX2_FMA void backward_row(const Normalized* grad_normalized, const float* g
       grad += moments.rstd * (g - mean_g - unit * mean_g_unit);
     }
     grad_residual[j] = grad;
-    if (grad_branch != nullptr) grad_branch[j] = static_cast<Branch>(grad);
-    if (grad_branch_bias != nullptr) grad_branch_bias[j] += grad;
+    const float of_branch = branch_gradient<Branch>(grad, scaled, factor);
+    if (grad_branch != nullptr) grad_branch[j] = static_cast<Branch>(of_branch);
+    if (grad_branch_bias != nullptr) grad_branch_bias[j] += of_branch;
   }
 }
 
@@ -149,14 +195,27 @@ T* data_or_null(const at::Tensor& t) {
   return t.defined() ? data_of<T>(t) : nullptr;
 }
 
+// Each row's sample's factor in `factors` (one per sample, fp32; undefined: none).
+struct RowFactors {
+  const float* factors;
+  int64_t rows_per_sample;
+
+  RowFactors(const at::Tensor& per_sample, int64_t rows)
+      : factors(data_or_null<float>(per_sample)),
+        rows_per_sample(per_sample.defined() ? rows / per_sample.numel() : 1) {}
+  bool scaled() const { return factors != nullptr; }
+  float of(int64_t row) const { return factors != nullptr ? factors[row / rows_per_sample] : 1.0F; }
+};
+
 template <typename Branch, typename Normalized>
 void forward_rows(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& branch_bias,
-                  const at::Tensor& weight, const at::Tensor& bias, float eps, const at::Tensor& sum,
-                  const at::Tensor& normalized, const at::Tensor& moments) {
+                  const at::Tensor& branch_factors, const at::Tensor& weight, const at::Tensor& bias, float eps,
+                  const at::Tensor& sum, const at::Tensor& normalized, const at::Tensor& moments) {
   const int64_t d = residual.size(-1), rows = residual.numel() / d;
   const float* const in = residual.data_ptr<float>();
   const Branch* const added = data_of<Branch>(branch);
   const float* const added_bias = data_or_null<float>(branch_bias);
+  const RowFactors factors(branch_factors, rows);
   const float* const w = weight.data_ptr<float>();
   const float* const b = bias.data_ptr<float>();
   float* const out_sum = sum.data_ptr<float>();
@@ -164,17 +223,18 @@ void forward_rows(const at::Tensor& residual, const at::Tensor& branch, const at
   auto* const row_moments = reinterpret_cast<RowMoments*>(moments.data_ptr<float>());
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t offset = row * d;
-    row_moments[row] =
-        forward_row(in + offset, added + offset, added_bias, w, b, out_sum + offset, out_normalized + offset, d, eps);
+    row_moments[row] = forward_row(in + offset, added + offset, added_bias, factors.scaled(), factors.of(row), w, b,
+                                   out_sum + offset, out_normalized + offset, d, eps);
   }
 }
 
 template <typename Branch, typename Normalized>
 void backward_rows(const at::Tensor& grad_normalized, const at::Tensor& grad_sum, const at::Tensor& sum,
-                   const at::Tensor& weight, const at::Tensor& moments, const at::Tensor& grad_residual,
-                   const at::Tensor& grad_branch, const at::Tensor& grad_branch_bias, const at::Tensor& grad_weight,
-                   const at::Tensor& grad_bias) {
+                   const at::Tensor& weight, const at::Tensor& moments, const at::Tensor& branch_factors,
+                   const at::Tensor& grad_residual, const at::Tensor& grad_branch, const at::Tensor& grad_branch_bias,
+                   const at::Tensor& grad_weight, const at::Tensor& grad_bias) {
   const int64_t d = sum.size(-1), rows = sum.numel() / d;
+  const RowFactors factors(branch_factors, rows);
   const auto* const row_moments = reinterpret_cast<const RowMoments*>(moments.data_ptr<float>());
   const Normalized* const gn = data_or_null<Normalized>(grad_normalized);
   const float* const gs = data_or_null<float>(grad_sum);
@@ -188,7 +248,8 @@ void backward_rows(const at::Tensor& grad_normalized, const at::Tensor& grad_sum
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t offset = row * d;
     backward_row(gn != nullptr ? gn + offset : nullptr, gs != nullptr ? gs + offset : nullptr, s + offset, w,
-                 row_moments[row], d, gr + offset, gb != nullptr ? gb + offset : nullptr, gbb, gw, gbias);
+                 row_moments[row], factors.scaled(), factors.of(row), d, gr + offset,
+                 gb != nullptr ? gb + offset : nullptr, gbb, gw, gbias);
   }
 }
 
@@ -199,12 +260,13 @@ bool vector_kernels_available() { return vector8::avx2_fma_available(); }
 bool vector_kernels_available() { return false; }
 
 template <typename Branch, typename Normalized>
-void forward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, float,
-                  const at::Tensor&, const at::Tensor&, const at::Tensor&) {}
+void forward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                  const at::Tensor&, float, const at::Tensor&, const at::Tensor&, const at::Tensor&) {}
 
 template <typename Branch, typename Normalized>
 void backward_rows(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                   const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {}
+                   const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                   const at::Tensor&) {}
 
 #endif
 
@@ -215,12 +277,25 @@ bool is_plain_cpu(const at::Tensor& t, at::ScalarType type) {
          t.is_contiguous();
 }
 
-bool kernel_applies(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& branch_bias,
-                    const at::Tensor& weight, const at::Tensor& bias, at::ScalarType normalized_dtype) {
+// The factors as the kernel reads them: one fp32 per sample of a residual [B, ..., D] (exact for
+// bf16 ones), or undefined.
+at::Tensor factors_per_sample(const at::Tensor& factors) {
+  return factors.defined() ? factors.to(at::kFloat).reshape({-1}).contiguous() : factors;
+}
+
+bool kernel_applies(const at::Tensor& residual, const ResidualBranch& branch, const at::Tensor& weight,
+                    const at::Tensor& bias, at::ScalarType normalized_dtype) {
   if (!residual_layer_norm_runs_kernel(residual)) return false;
   if (!is_plain_cpu(residual, at::kFloat) || residual.dim() == 0 || residual.numel() == 0) return false;
-  if (!branch.defined() || !is_float_or_bf16(branch.scalar_type()) || !is_plain_cpu(branch, branch.scalar_type()) ||
-      branch.sizes() != residual.sizes()) {
+  const auto& value = branch.value;
+  if (!value.defined() || !is_float_or_bf16(value.scalar_type()) || !is_plain_cpu(value, value.scalar_type()) ||
+      value.sizes() != residual.sizes()) {
+    return false;
+  }
+  // Factors of another dtype than the branch's would be applied in another (promoted) dtype.
+  const auto branch_dtype = branch.bf16_values ? at::kBFloat16 : value.scalar_type();
+  if (branch.factors.defined() && (residual.dim() < 2 || branch.factors.numel() != residual.size(0) ||
+                                   !branch.factors.device().is_cpu() || branch.factors.scalar_type() != branch_dtype)) {
     return false;
   }
   const int64_t d = residual.size(-1);
@@ -228,7 +303,7 @@ bool kernel_applies(const at::Tensor& residual, const at::Tensor& branch, const 
     return is_plain_cpu(t, at::kFloat) && t.dim() == 1 && t.size(0) == d;
   };
   return is_row_parameter(weight) && is_row_parameter(bias) &&
-         (!branch_bias.defined() || is_row_parameter(branch_bias)) && is_float_or_bf16(normalized_dtype);
+         (!branch.bias.defined() || is_row_parameter(branch.bias)) && is_float_or_bf16(normalized_dtype);
 }
 
 template <typename T>
@@ -259,17 +334,19 @@ void dispatch(at::ScalarType branch, bool branch_bf16_values, at::ScalarType nor
 }
 
 // Differentiable with respect to residual, branch, weight and bias, and to the branch's bias where
-// given (an optional input: the custom function takes no undefined tensor). `branch_bf16_values`:
-// an fp32 branch read as bf16 values, its gradient rounded to bf16 (in fp32) apart from the
-// residual's.
+// given (optional inputs: the custom function takes no undefined tensor; the factors, per sample in
+// fp32, get no gradient). `branch_bf16_values`: an fp32 branch read as bf16 values, its gradient
+// rounded to bf16 (in fp32) apart from the residual's.
 struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* context, const at::Tensor& residual,
                                                 const at::Tensor& branch,
                                                 const c10::optional<at::Tensor>& optional_branch_bias,
+                                                const c10::optional<at::Tensor>& optional_branch_factors,
                                                 const at::Tensor& weight, const at::Tensor& bias, double eps,
                                                 at::ScalarType normalized_dtype, bool bf16_values,
                                                 bool branch_bf16_values) {
     const auto branch_bias = optional_branch_bias.value_or(at::Tensor());
+    const auto branch_factors = optional_branch_factors.value_or(at::Tensor());
     const int64_t rows = residual.numel() / residual.size(-1);
     auto sum = at::empty_like(residual);
     auto normalized = at::empty(residual.sizes(), residual.options().dtype(normalized_dtype));
@@ -277,9 +354,11 @@ struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
     dispatch(branch.scalar_type(), branch_bf16_values, normalized_dtype, bf16_values,
              [&](auto branch_type, auto normalized_type) {
                forward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
-                   residual, branch, branch_bias, weight, bias, static_cast<float>(eps), sum, normalized, moments);
+                   residual, branch, branch_bias, branch_factors, weight, bias, static_cast<float>(eps), sum,
+                   normalized, moments);
              });
-    context->save_for_backward({sum, weight, moments});
+    // Undefined factors are saved as an empty tensor.
+    context->save_for_backward({sum, weight, moments, branch_factors.defined() ? branch_factors : at::empty({0})});
     context->saved_data["branch_dtype"] = static_cast<int64_t>(branch.scalar_type());
     context->saved_data["bf16_values"] = bf16_values;
     context->saved_data["branch_bf16_values"] = branch_bf16_values;
@@ -293,13 +372,14 @@ struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
                                                  const torch::autograd::variable_list& output_grads) {
     const auto saved = context->get_saved_variables();
     const auto &sum = saved[0], &weight = saved[1], &moments = saved[2];
+    const auto branch_factors = saved[3].numel() > 0 ? saved[3] : at::Tensor();
     const auto branch_dtype = static_cast<at::ScalarType>(context->saved_data["branch_dtype"].toInt());
     const auto grad_sum = output_grads[0].defined() ? output_grads[0].contiguous() : at::Tensor();
     const auto grad_normalized = output_grads[1].defined() ? output_grads[1].contiguous() : at::Tensor();
     const bool branch_bf16_values = context->saved_data["branch_bf16_values"].toBool();
     auto grad_residual = at::empty_like(sum);
-    // An fp32 branch's gradient is the residual's, but for one rounded to bf16.
-    const bool branch_shares_gradient = branch_dtype == at::kFloat && !branch_bf16_values;
+    // An fp32 branch's gradient is the residual's, but for one rounded to bf16 or scaled.
+    const bool branch_shares_gradient = branch_dtype == at::kFloat && !branch_bf16_values && !branch_factors.defined();
     auto grad_branch = branch_shares_gradient ? grad_residual : at::empty_like(sum, sum.options().dtype(branch_dtype));
     auto grad_weight = at::zeros_like(weight), grad_bias = at::zeros_like(weight);
     const bool branch_bias = context->saved_data["branch_bias"].toBool();
@@ -309,26 +389,21 @@ struct ResidualLayerNorm : public torch::autograd::Function<ResidualLayerNorm> {
     dispatch(branch_dtype, branch_bf16_values, normalized_dtype, bf16_values,
              [&](auto branch_type, auto normalized_type) {
                backward_rows<typename decltype(branch_type)::type, typename decltype(normalized_type)::type>(
-                   grad_normalized, grad_sum, sum, weight, moments, grad_residual,
+                   grad_normalized, grad_sum, sum, weight, moments, branch_factors, grad_residual,
                    branch_shares_gradient ? at::Tensor() : grad_branch, grad_branch_bias, grad_weight, grad_bias);
              });
-    return {grad_residual, grad_branch,  grad_branch_bias, grad_weight, grad_bias,
-            at::Tensor(),  at::Tensor(), at::Tensor(),     at::Tensor()};
+    return {grad_residual, grad_branch,  grad_branch_bias, at::Tensor(), grad_weight,
+            grad_bias,     at::Tensor(), at::Tensor(),     at::Tensor(), at::Tensor()};
   }
 
-  static NormalizedSum run(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& branch_bias,
-                           const at::Tensor& weight, const at::Tensor& bias, double eps,
-                           at::ScalarType normalized_dtype, bool bf16_values, bool branch_bf16_values) {
-    const auto outputs = apply(residual, branch, optional_input(branch_bias), weight, bias, eps, normalized_dtype,
-                               bf16_values, branch_bf16_values);
+  static NormalizedSum run(const at::Tensor& residual, const ResidualBranch& branch, const at::Tensor& weight,
+                           const at::Tensor& bias, double eps, at::ScalarType normalized_dtype, bool bf16_values) {
+    const auto outputs =
+        apply(residual, branch.value, optional_input(branch.bias), optional_input(factors_per_sample(branch.factors)),
+              weight, bias, eps, normalized_dtype, bf16_values, branch.bf16_values);
     return {outputs[0], outputs[1]};
   }
 };
-
-// The sum as LibTorch's operators give it, the branch's bias added to the branch first.
-at::Tensor unfused_sum(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& branch_bias) {
-  return residual + (branch_bias.defined() ? branch + branch_bias : branch);
-}
 
 }  // namespace
 
@@ -337,29 +412,52 @@ bool residual_layer_norm_runs_kernel(const at::Tensor& residual) {
          residual.device().is_cpu();
 }
 
-NormalizedSum residual_layer_norm(const at::Tensor& residual, const at::Tensor& branch, const at::Tensor& weight,
-                                  const at::Tensor& bias, double eps, at::ScalarType normalized_dtype,
-                                  const at::Tensor& branch_bias, bool branch_bf16_values) {
-  TORCH_CHECK(!branch_bf16_values || (branch.scalar_type() == at::kFloat && !branch_bias.defined()),
+ResidualBranch::ResidualBranch(at::Tensor plain) : value(std::move(plain)) {}
+
+ResidualBranch ResidualBranch::with_bias(at::Tensor product, at::Tensor bias) {
+  ResidualBranch branch(std::move(product));
+  branch.bias = std::move(bias);
+  return branch;
+}
+
+ResidualBranch ResidualBranch::of_bf16_values(at::Tensor product) {
+  ResidualBranch branch(std::move(product));
+  branch.bf16_values = true;
+  return branch;
+}
+
+ResidualBranch ResidualBranch::times(at::Tensor per_sample_factors) const {
+  ResidualBranch branch = *this;
+  branch.factors = std::move(per_sample_factors);
+  return branch;
+}
+
+at::Tensor residual_add(const at::Tensor& residual, const ResidualBranch& branch) {
+  auto term = branch.bf16_values ? bf16_values(branch.value)
+                                 : (branch.bias.defined() ? branch.value + branch.bias : branch.value);
+  if (branch.factors.defined()) term = branch.bf16_values ? bf16_values(term * branch.factors) : term * branch.factors;
+  return residual + term;
+}
+
+NormalizedSum residual_layer_norm(const at::Tensor& residual, const ResidualBranch& branch, const at::Tensor& weight,
+                                  const at::Tensor& bias, double eps, at::ScalarType normalized_dtype) {
+  TORCH_CHECK(!branch.bf16_values || (branch.value.scalar_type() == at::kFloat && !branch.bias.defined()),
               "residual_layer_norm: a branch of bf16 values is an fp32 product with its bias");
-  if (!kernel_applies(residual, branch, branch_bias, weight, bias, normalized_dtype)) {
-    auto sum = unfused_sum(residual, branch_bf16_values ? bf16_values(branch) : branch, branch_bias);
+  if (!kernel_applies(residual, branch, weight, bias, normalized_dtype)) {
+    auto sum = residual_add(residual, branch);
     auto normalized = at::layer_norm(sum, {sum.size(-1)}, weight, bias, eps);
     return {sum, normalized.scalar_type() == normalized_dtype ? normalized : normalized.to(normalized_dtype)};
   }
-  return ResidualLayerNorm::run(residual, branch, branch_bias, weight, bias, eps, normalized_dtype, false,
-                                branch_bf16_values);
+  return ResidualLayerNorm::run(residual, branch, weight, bias, eps, normalized_dtype, false);
 }
 
-NormalizedSum residual_layer_norm_to_bf16_values(const at::Tensor& residual, const at::Tensor& branch,
-                                                 const at::Tensor& weight, const at::Tensor& bias, double eps,
-                                                 bool branch_bf16_values) {
-  if (!kernel_applies(residual, branch, {}, weight, bias, at::kFloat)) {
-    const auto [sum, normalized] =
-        residual_layer_norm(residual, branch, weight, bias, eps, at::kBFloat16, {}, branch_bf16_values);
+NormalizedSum residual_layer_norm_to_bf16_values(const at::Tensor& residual, const ResidualBranch& branch,
+                                                 const at::Tensor& weight, const at::Tensor& bias, double eps) {
+  if (!kernel_applies(residual, branch, weight, bias, at::kFloat)) {
+    const auto [sum, normalized] = residual_layer_norm(residual, branch, weight, bias, eps, at::kBFloat16);
     return {sum, normalized.to(at::kFloat)};
   }
-  return ResidualLayerNorm::run(residual, branch, {}, weight, bias, eps, at::kFloat, true, branch_bf16_values);
+  return ResidualLayerNorm::run(residual, branch, weight, bias, eps, at::kFloat, true);
 }
 
 }  // namespace vit::models

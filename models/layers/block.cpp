@@ -31,9 +31,32 @@ int64_t block_activation_floats(const BlockOptions& options, int64_t tokens) {
 
 namespace {
 
-torch::Tensor scaled(LayerScale& scale, const torch::Tensor& x) { return scale.is_empty() ? x : scale(x); }
+torch::Tensor scaled(LayerScale* scale, const torch::Tensor& x) {
+  return scale == nullptr || scale->is_empty() ? x : (*scale)(x);
+}
 
 }  // namespace
+
+ResidualBranch mlp_branch(Mlp& mlp, const torch::Tensor& normalized, bool bf16_values_read, bool unscaled,
+                          bool leaves_bias) {
+  if (bf16_values_read) {
+    if (unscaled && mlp->leaves_rounding(normalized)) {
+      return ResidualBranch::of_bf16_values(mlp->forward_leaving_rounding(normalized));
+    }
+    return mlp->forward_bf16_values(normalized);
+  }
+  if (leaves_bias) {
+    auto [product, bias] = mlp->forward_leaving_bias(normalized);
+    return ResidualBranch::with_bias(product, bias);
+  }
+  return mlp(normalized);
+}
+
+ResidualBranch with_drop_path(DropPath& drop_path, const ResidualBranch& branch, LayerScale* scale) {
+  if (!branch.bias.defined() && !branch.bf16_values) return drop_path(scaled(scale, branch.value));
+  const auto dtype = branch.bf16_values ? torch::kBFloat16 : branch.value.scalar_type();
+  return branch.times(drop_path->sample_factors(branch.value, dtype));
+}
 
 BlockImpl::BlockImpl(const BlockOptions& options) {
   norm1_ = register_module("norm1", vit_layer_norm(options.dim));
@@ -51,53 +74,39 @@ BlockImpl::BlockImpl(const BlockOptions& options) {
   drop_path2_ = register_module("drop_path2", DropPath(options.drop_path));
 }
 
-bool BlockImpl::branches_unscaled() const {
-  return ls1_.is_empty() && ls2_.is_empty() &&
-         (!is_training() || (drop_path1_->drop_prob() == 0.0 && drop_path2_->drop_prob() == 0.0));
-}
+bool BlockImpl::without_layer_scale() const { return ls1_.is_empty() && ls2_.is_empty(); }
 
 bool BlockImpl::leaves_biases(const torch::Tensor& x) const {
-  return branches_unscaled() && attn_->leaves_bias() && mlp_->leaves_bias() && !reads_bf16_values(x) &&
+  return without_layer_scale() && attn_->leaves_bias() && mlp_->leaves_bias() && !reads_bf16_values(x) &&
          residual_layer_norm_runs_kernel(x);
 }
 
-ResidualStream BlockImpl::add_attention(const torch::Tensor& x, const torch::Tensor& attended,
-                                        const torch::Tensor& attended_bias, bool attended_bf16_values) {
-  const auto branch = drop_path1_(scaled(ls1_, attended));
+ResidualStream BlockImpl::add_attention(const torch::Tensor& x, const ResidualBranch& attended) {
   const bool bf16_values_read = reads_bf16_values(x);
-  auto [sum, normalized] =
-      normalize_for_products({x, branch, attended_bias, attended_bf16_values}, norm2_, bf16_values_read);
-  if (bf16_values_read) {
-    if (branches_unscaled() && mlp_->leaves_rounding(normalized)) {
-      return {sum, mlp_->forward_leaving_rounding(normalized), {}, true};
-    }
-    return {sum, drop_path2_(scaled(ls2_, mlp_->forward_bf16_values(normalized))), {}, false};
-  }
-  if (leaves_biases(sum)) {
-    auto [product, bias] = mlp_->forward_leaving_bias(normalized);
-    return {sum, product, bias, false};
-  }
-  return {sum, drop_path2_(scaled(ls2_, mlp_(normalized))), {}, false};
+  const auto [sum, normalized] =
+      normalize_for_products({x, with_drop_path(drop_path1_, attended, &ls1_)}, norm2_, bf16_values_read);
+  const auto branch = mlp_branch(mlp_, normalized, bf16_values_read, without_layer_scale(), leaves_biases(sum));
+  return {sum, with_drop_path(drop_path2_, branch, &ls2_)};
 }
 
 ResidualStream BlockImpl::forward_stream(const ResidualStream& x, const AttentionMask& mask) {
   const bool bf16_values_read = reads_bf16_values(x.residual);
   const auto [input, normalized] = normalize_for_products(x, norm1_, bf16_values_read);
   if (bf16_values_read) {
-    if (branches_unscaled() && attn_->leaves_rounding(normalized, mask)) {
-      return add_attention(input, attn_->forward_leaving_rounding(normalized, mask), {}, true);
+    if (without_layer_scale() && attn_->leaves_rounding(normalized, mask)) {
+      return add_attention(input, ResidualBranch::of_bf16_values(attn_->forward_leaving_rounding(normalized, mask)));
     }
     return add_attention(input, attn_->forward_bf16_values(normalized, mask));
   }
   if (leaves_biases(input)) {
-    const auto [product, bias] = attn_->forward_leaving_bias(normalized, mask);
-    return add_attention(input, product, bias);
+    auto [product, bias] = attn_->forward_leaving_bias(normalized, mask);
+    return add_attention(input, ResidualBranch::with_bias(product, bias));
   }
   return add_attention(input, attn_(normalized, mask));
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
-  return forward_stream({x, {}, {}, false}, mask).value();
+  return forward_stream({x, {}}, mask).value();
 }
 
 std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_with_attention(const torch::Tensor& x,
@@ -108,7 +117,7 @@ std::pair<torch::Tensor, torch::Tensor> BlockImpl::forward_with_attention(const 
 
 torch::Tensor forward_blocks(std::vector<Block>& blocks, const torch::Tensor& x, torch::nn::LayerNorm& final_norm,
                              const AttentionMask& mask) {
-  ResidualStream stream{x, {}, {}, false};
+  ResidualStream stream{x, {}};
   for (auto& block : blocks) stream = block->forward_stream(stream, mask);
   if (final_norm.is_empty()) return stream.value();
   return normalize(stream, final_norm, stream.residual.scalar_type()).normalized;

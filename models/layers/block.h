@@ -30,6 +30,17 @@ struct BlockOptions {
 int64_t block_macs(const BlockOptions& options, int64_t tokens);
 int64_t block_activation_floats(const BlockOptions& options, int64_t tokens);
 
+// The MLP branch of a pre-norm block on `normalized` (its LayerNorm's output), leaving to the pass
+// that adds it to the stream the rounding of its fp32 product to bf16 (where `bf16_values_read` and
+// the MLP can, and no LayerScale follows: `unscaled`) or fc2's bias (where `leaves_bias`).
+ResidualBranch mlp_branch(Mlp& mlp, const torch::Tensor& normalized, bool bf16_values_read, bool unscaled,
+                          bool leaves_bias);
+
+// The branch after LayerScale (where `scale` is not null or empty) and stochastic depth: applied
+// here to a plain branch; where the branch leaves the pass that adds it its bias or its rounding
+// (which come first; such a branch has no LayerScale), left to that pass as each sample's factor.
+ResidualBranch with_drop_path(DropPath& drop_path, const ResidualBranch& branch, LayerScale* scale = nullptr);
+
 // Pre-norm Transformer encoder block:
 //   x = x + drop_path(ls1(attn(norm1(x))))
 //   x = x + drop_path(ls2(mlp(norm2(x))))
@@ -44,17 +55,16 @@ class BlockImpl : public torch::nn::Module {
                                                                  const AttentionMask& mask = {});
 
  private:
-  // x plus the attention branch (plus attended_bias where defined: the output projection's, left
-  // out of it; where attended_bf16_values, the projection's fp32 product whose bf16 rounding is the
-  // branch), and the MLP branch of that sum's norm2, pending.
-  ResidualStream add_attention(const torch::Tensor& x, const torch::Tensor& attended,
-                               const torch::Tensor& attended_bias = {}, bool attended_bf16_values = false);
-  // Both branches go into the stream as their layers return them: no LayerScale, no stochastic
-  // depth in training.
-  bool branches_unscaled() const;
+  // x plus the attention branch, and the MLP branch of that sum's norm2, pending. A branch whose
+  // layer left its bias or its rounding to bf16 to the pass that adds it goes in with stochastic
+  // depth's factors for that pass too (it has no LayerScale); a plain one gets LayerScale and
+  // stochastic depth here.
+  ResidualStream add_attention(const torch::Tensor& x, const ResidualBranch& attended);
+  // Neither branch has a LayerScale (a per-channel factor, which the pass adding a branch does not apply).
+  bool without_layer_scale() const;
   // Whether both branches leave their last bias to the LayerNorm pass that adds them to the
-  // stream x: they go into it unscaled (no LayerScale, no stochastic depth in training), their
-  // layers can leave it, and that pass is residual_layer_norm's kernel.
+  // stream x: they have no LayerScale, their layers can leave it, and that pass is
+  // residual_layer_norm's kernel.
   bool leaves_biases(const torch::Tensor& x) const;
 
   torch::nn::LayerNorm norm1_{nullptr};

@@ -26,13 +26,19 @@ double drop_path_at(double rate, int64_t block, int64_t blocks) {
   return blocks > 1 ? rate * static_cast<double>(block) / static_cast<double>(blocks - 1) : rate;
 }
 
-torch::Tensor DropPathImpl::forward(const torch::Tensor& x) {
-  if (!is_training() || drop_prob_ == 0.0) return x;
+torch::Tensor DropPathImpl::sample_factors(const torch::Tensor& x, c10::ScalarType dtype) {
+  if (!is_training() || drop_prob_ == 0.0) return {};
   const double keep_prob = 1.0 - drop_prob_;
   std::vector<int64_t> per_sample_shape(x.dim(), 1);
   per_sample_shape[0] = x.size(0);
-  const auto keep = torch::empty(per_sample_shape, x.options()).bernoulli_(keep_prob, LayerRandomness::current());
-  return x * keep.div_(keep_prob);
+  return torch::empty(per_sample_shape, x.options().dtype(dtype))
+      .bernoulli_(keep_prob, LayerRandomness::current())
+      .div_(keep_prob);
+}
+
+torch::Tensor DropPathImpl::forward(const torch::Tensor& x) {
+  const auto factors = sample_factors(x, x.scalar_type());
+  return factors.defined() ? x * factors : x;
 }
 
 }  // namespace vit::models

@@ -11,6 +11,12 @@ class DropPathImpl : public torch::nn::Module {
  public:
   explicit DropPathImpl(double drop_prob = 0.0);
   torch::Tensor forward(const torch::Tensor& x);
+  // What forward multiplies a branch like x of `dtype` by, drawn as forward draws it: in training
+  // with a non-zero drop_prob, each sample's factor (0, or 1/(1-drop_prob) in `dtype`) shaped
+  // [B, 1, ...] to broadcast over x; elsewhere undefined (x stays as it is). For a caller that
+  // applies the factors in a pass of its own (residual_layer_norm's branch_factors), where x is
+  // not yet in the dtype the branch would have.
+  torch::Tensor sample_factors(const torch::Tensor& x, c10::ScalarType dtype);
   double drop_prob() const { return drop_prob_; }
 
  private:

@@ -8,9 +8,7 @@
 namespace vit::models {
 
 torch::Tensor ResidualStream::value() const {
-  if (!pending.defined()) return residual;
-  if (pending_bf16_values) return residual + bf16_values(pending);
-  return residual + (pending_bias.defined() ? pending + pending_bias : pending);
+  return pending.value.defined() ? residual_add(residual, pending) : residual;
 }
 
 bool reads_bf16_values(const torch::Tensor& x) {
@@ -18,17 +16,15 @@ bool reads_bf16_values(const torch::Tensor& x) {
 }
 
 NormalizedSum normalize(const ResidualStream& x, torch::nn::LayerNorm& norm, at::ScalarType dtype) {
-  if (!x.pending.defined()) return {x.residual, norm(x.residual)};
-  return residual_layer_norm(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps(), dtype,
-                             x.pending_bias, x.pending_bf16_values);
+  if (!x.pending.value.defined()) return {x.residual, norm(x.residual)};
+  return residual_layer_norm(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps(), dtype);
 }
 
 NormalizedSum normalize_for_products(const ResidualStream& x, torch::nn::LayerNorm& norm, bool bf16_values_read) {
   if (!bf16_values_read) return normalize(x, norm, linear_input_dtype(x.residual));
-  if (!x.pending.defined()) return {x.residual, bf16_values(norm(x.residual))};
-  TORCH_INTERNAL_ASSERT(!x.pending_bias.defined(), "a branch on the fp32 kernels' bf16 products adds its own bias");
-  return residual_layer_norm_to_bf16_values(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps(),
-                                            x.pending_bf16_values);
+  if (!x.pending.value.defined()) return {x.residual, bf16_values(norm(x.residual))};
+  TORCH_INTERNAL_ASSERT(!x.pending.bias.defined(), "a branch on the fp32 kernels' bf16 products adds its own bias");
+  return residual_layer_norm_to_bf16_values(x.residual, x.pending, norm->weight, norm->bias, norm->options.eps());
 }
 
 }  // namespace vit::models

@@ -6,17 +6,13 @@
 
 namespace vit::models {
 
-// The token states between pre-norm blocks: residual + (pending + pending_bias), where `pending`
-// is the last block's MLP branch not yet added (undefined: none), so that the next LayerNorm adds
-// it in the same pass (models/kernels/residual_layer_norm), and `pending_bias` the bias its last
-// linear layer left out of its product for that pass to add (undefined: none, or in `pending`).
-// Where `pending_bf16_values`, `pending` is that layer's fp32 product on the fp32 kernels, whose
-// bf16 rounding (autocast's cast) is the branch: rounded as it is read.
+// The token states between pre-norm blocks: residual + pending, where `pending` is the last block's
+// MLP branch not yet added (its value undefined: none), so that the next LayerNorm adds it in the
+// same pass (models/kernels/residual_layer_norm), with what its last linear layer and stochastic
+// depth left for that pass to do: the bias, the rounding to bf16, each sample's factor.
 struct ResidualStream {
   torch::Tensor residual;
-  torch::Tensor pending;
-  torch::Tensor pending_bias;
-  bool pending_bf16_values;
+  ResidualBranch pending;
 
   torch::Tensor value() const;
 };

@@ -70,14 +70,16 @@ torch::Tensor SwinBlockImpl::attend(const torch::Tensor& normalized, bool bf16_v
 ResidualStream SwinBlockImpl::forward_stream(const ResidualStream& x) {
   const bool bf16_values_read = reads_bf16_values(x.residual);
   const auto [input, normalized] = normalize_for_products(x, norm1_, bf16_values_read);
-  const auto branch = drop_path1_(attend(normalized, bf16_values_read));
+  const auto attention_branch = drop_path1_(attend(normalized, bf16_values_read));
   const auto [attended, normalized_attended] =
-      normalize_for_products({input, branch, {}, false}, norm2_, bf16_values_read);
-  const auto mlp_branch = bf16_values_read ? mlp_->forward_bf16_values(normalized_attended) : mlp_(normalized_attended);
-  return {attended, drop_path2_(mlp_branch), {}, false};
+      normalize_for_products({input, attention_branch}, norm2_, bf16_values_read);
+  // The MLP branch leaves its rounding or its bias, and its factors, to the next block's norm1.
+  const bool leaves_bias = !bf16_values_read && mlp_->leaves_bias() && residual_layer_norm_runs_kernel(attended);
+  const auto branch = mlp_branch(mlp_, normalized_attended, bf16_values_read, /*unscaled=*/true, leaves_bias);
+  return {attended, with_drop_path(drop_path2_, branch)};
 }
 
-torch::Tensor SwinBlockImpl::forward(const torch::Tensor& x) { return forward_stream({x, {}, {}, false}).value(); }
+torch::Tensor SwinBlockImpl::forward(const torch::Tensor& x) { return forward_stream({x, {}}).value(); }
 
 SwinStageImpl::SwinStageImpl(const SwinOptions& options, int64_t stage, const std::vector<double>& drop_paths) {
   if (stage > 0) downsample_ = register_module("downsample", PatchMerging(options.stage_dim(stage - 1)));
@@ -90,7 +92,7 @@ SwinStageImpl::SwinStageImpl(const SwinOptions& options, int64_t stage, const st
 
 torch::Tensor SwinStageImpl::forward(torch::Tensor x) {
   if (!downsample_.is_empty()) x = downsample_(x);
-  ResidualStream stream{x, {}, {}, false};
+  ResidualStream stream{x, {}};
   for (auto& block : blocks_) stream = block->forward_stream(stream);
   return stream.value();
 }

@@ -171,11 +171,11 @@ TEST(ResidualLayerNorm, ABranchOfBf16ValuesIsItsCastToBf16) {
         const auto grad_sum = torch::randn({17, d}), grad_normalized = torch::randn({17, d});
         const auto run = [&](bool cast) {
           const auto in = values.leaves();
-          const auto branch = cast ? in.branch.to(torch::kBFloat16) : in.branch;
+          const auto branch =
+              cast ? ResidualBranch(in.branch.to(torch::kBFloat16)) : ResidualBranch::of_bf16_values(in.branch);
           const auto outputs =
-              to_bf16_values
-                  ? residual_layer_norm_to_bf16_values(in.residual, branch, in.weight, in.bias, 1e-6, !cast)
-                  : residual_layer_norm(in.residual, branch, in.weight, in.bias, 1e-6, torch::kFloat32, {}, !cast);
+              to_bf16_values ? residual_layer_norm_to_bf16_values(in.residual, branch, in.weight, in.bias, 1e-6)
+                             : residual_layer_norm(in.residual, branch, in.weight, in.bias, 1e-6, torch::kFloat32);
           backward(outputs, grad_sum, grad_normalized);
           return std::pair{outputs, in.grads()};
         };
@@ -209,8 +209,8 @@ TEST(ResidualLayerNorm, AddsTheBranchsBiasAndSumsItsGradient) {
       const auto label = ::testing::Message() << "d " << d << ", branch " << branch_dtype;
       const auto in = Inputs::random(19, d, branch_dtype, torch::kFloat32).leaves();
       const auto branch_bias = (0.5 * torch::randn({d})).requires_grad_();
-      const auto outputs =
-          residual_layer_norm(in.residual, in.branch, in.weight, in.bias, 1e-6, branch_dtype, branch_bias);
+      const auto outputs = residual_layer_norm(in.residual, ResidualBranch::with_bias(in.branch, branch_bias),
+                                               in.weight, in.bias, 1e-6, branch_dtype);
       if (__builtin_cpu_supports("avx2")) {
         EXPECT_TRUE(kernel_ran(outputs)) << label;
       }
@@ -232,14 +232,81 @@ TEST(ResidualLayerNorm, AddsTheBranchsBiasAndSumsItsGradient) {
   }
 }
 
+// Stochastic depth's factors applied in the pass (one per sample of 3 rows; 0 drops a sample): the
+// sum, the normalized rows and the gradients are those of the branch multiplied by its factors in
+// its dtype first (LibTorch's multiply, then a plain branch into the kernel) — bit for bit where
+// rows are whole vectors of 8 (a scalar tail is compiled per branch type) — for an fp32 branch with
+// its bias, a bf16 branch and an fp32 product read as bf16 values; the bias's gradient (summed in
+// another order) close. Without the kernel (two threads) the same formula in LibTorch's operators.
+TEST(ResidualLayerNorm, ScalesEachSamplesBranchByItsFactorInTheBranchsDtype) {
+  torch::manual_seed(43);
+  enum class Kind { kFp32WithBias, kBf16, kBf16Values };
+  const int64_t samples = 4, tokens = 3;
+  for (const int threads : {1, 2}) {
+    const IntraOpThreads intra_op(threads);
+    for (const auto kind : {Kind::kFp32WithBias, Kind::kBf16, Kind::kBf16Values}) {
+      for (const int64_t d : kNormRowLengths) {
+        const auto label = ::testing::Message()
+                           << threads << " threads, d " << d << ", kind " << static_cast<int>(kind);
+        const auto branch_dtype = kind == Kind::kBf16 ? torch::kBFloat16 : torch::kFloat32;
+        const auto factor_dtype = kind == Kind::kFp32WithBias ? torch::kFloat32 : torch::kBFloat16;
+        const auto values = Inputs::random(samples * tokens, d, branch_dtype, torch::kFloat32);
+        const auto branch_bias = kind == Kind::kFp32WithBias ? 0.5 * torch::randn({d}) : torch::Tensor();
+        const auto factors = (torch::tensor({0.0, 1.0, 1.0, 0.0}) / 0.9).to(factor_dtype).view({samples, 1, 1});
+        const auto grad_sum = torch::randn({samples, tokens, d});
+        const auto grad_normalized = torch::randn({samples, tokens, d});
+        const auto run = [&](bool in_pass) {
+          const auto in = values.leaves();
+          const auto residual = in.residual.view({samples, tokens, d}), branch = in.branch.view({samples, tokens, d});
+          const auto bias = branch_bias.defined() ? branch_bias.clone().requires_grad_() : torch::Tensor();
+          ResidualBranch added;
+          if (in_pass) {
+            added = kind == Kind::kBf16Values     ? ResidualBranch::of_bf16_values(branch)
+                    : kind == Kind::kFp32WithBias ? ResidualBranch::with_bias(branch, bias)
+                                                  : ResidualBranch(branch);
+            added = added.times(factors);
+          } else {
+            const auto term = kind == Kind::kBf16Values     ? branch.to(torch::kBFloat16)
+                              : kind == Kind::kFp32WithBias ? branch + bias
+                                                            : branch;
+            added = ResidualBranch(term * factors);
+          }
+          const auto outputs = residual_layer_norm(residual, added, in.weight, in.bias, 1e-6, torch::kFloat32);
+          EXPECT_EQ(kernel_ran(outputs), threads == 1 && __builtin_cpu_supports("avx2") != 0) << label;
+          backward(outputs, grad_sum, grad_normalized);
+          auto grads = in.grads();
+          if (bias.defined()) grads.push_back(bias.grad());
+          return std::pair{outputs, grads};
+        };
+        const auto [in_pass, in_pass_grads] = run(true);
+        const auto [multiplied, multiplied_grads] = run(false);
+        EXPECT_TRUE(torch::equal(in_pass.sum, multiplied.sum)) << label;
+        EXPECT_TRUE(torch::equal(in_pass.normalized, multiplied.normalized)) << label;
+        for (size_t i = 0; i < in_pass_grads.size(); ++i) {
+          if ((d % 8 == 0 || threads > 1) && i < 4) {
+            EXPECT_TRUE(torch::equal(in_pass_grads[i], multiplied_grads[i])) << label << ", gradient " << i;
+          } else {
+            EXPECT_TRUE(torch::allclose(in_pass_grads[i], multiplied_grads[i], 1e-5, 1e-6))
+                << label << ", gradient " << i;
+          }
+        }
+        const auto branch_grad = in_pass_grads[1].view({samples, tokens, d});
+        EXPECT_EQ(branch_grad[0].abs().max().item<float>(), 0.0F) << label << ": a dropped sample";
+        EXPECT_GT(branch_grad[1].abs().max().item<float>(), 0.0F) << label;
+      }
+    }
+  }
+}
+
 // Without the kernel (two threads), the bias goes into LibTorch's adds: the same sum.
 TEST(ResidualLayerNorm, ElsewhereTheBranchsBiasIsLibTorchsAdd) {
   torch::manual_seed(38);
   const auto in = Inputs::random(6, 40, torch::kBFloat16, torch::kFloat32);
   const auto branch_bias = torch::randn({40});
   const IntraOpThreads two_threads(2);
-  const auto outputs = residual_layer_norm(in.residual.requires_grad_(), in.branch, in.weight, in.bias, 1e-6,
-                                           torch::kFloat32, branch_bias);
+  const auto outputs =
+      residual_layer_norm(in.residual.requires_grad_(), ResidualBranch::with_bias(in.branch, branch_bias), in.weight,
+                          in.bias, 1e-6, torch::kFloat32);
   EXPECT_FALSE(kernel_ran(outputs));
   const auto expected_sum = in.residual + (in.branch + branch_bias);
   EXPECT_TRUE(torch::equal(outputs.sum, expected_sum));
@@ -361,10 +428,11 @@ torch::Tensor parameter(torch::nn::Module& module, const std::string& name) { re
 TEST(ResidualLayerNorm, BlocksLeaveTheirBranchesLastBiasToTheNextPass) {
   torch::manual_seed(39);
   const auto x = torch::randn({3, 7, 32});
-  const auto pending_bias = [&](Block& block, int threads) {
+  const auto pending = [&](Block& block, int threads) {
     const IntraOpThreads intra_op(threads);
-    return block->forward_stream({x, {}, {}, false}).pending_bias;
+    return block->forward_stream({x, {}}).pending;
   };
+  const auto pending_bias = [&](Block& block, int threads) { return pending(block, threads).bias; };
   Block plain(BlockOptions{32, 4, 2.0});
   const auto left = pending_bias(plain, 1);
   ASSERT_EQ(left.defined(), __builtin_cpu_supports("avx2") != 0);
@@ -381,9 +449,12 @@ TEST(ResidualLayerNorm, BlocksLeaveTheirBranchesLastBiasToTheNextPass) {
   BlockOptions stochastic_options{32, 4, 2.0};
   stochastic_options.drop_path = 0.1;
   Block stochastic(stochastic_options);
-  EXPECT_FALSE(pending_bias(stochastic, 1).defined()) << "stochastic depth drops the bias with its branch";
+  const auto stochastic_branch = pending(stochastic, 1);
+  EXPECT_EQ(stochastic_branch.bias.defined(), left.defined()) << "stochastic depth's factors go to the pass too";
+  EXPECT_EQ(stochastic_branch.factors.defined(), left.defined());
   stochastic->eval();
-  EXPECT_EQ(pending_bias(stochastic, 1).defined(), left.defined()) << "stochastic depth is the identity in eval";
+  EXPECT_EQ(pending_bias(stochastic, 1).defined(), left.defined());
+  EXPECT_FALSE(pending(stochastic, 1).factors.defined()) << "stochastic depth is the identity in eval";
 
   BlockOptions dropout_options{32, 4, 2.0};
   dropout_options.drop = 0.1;
@@ -423,12 +494,12 @@ TEST(ResidualLayerNorm, BlocksOnTheFp32KernelsLeaveTheRoundingOfTheirBranchesToT
     const auto input = x.clone().requires_grad_();
     set_autocast_dtype(c10::kCPU, torch::kBFloat16);
     set_autocast_enabled(c10::kCPU, true);
-    ResidualStream stream{input, {}, {}, false};
+    ResidualStream stream{input, {}};
     for (auto& block : blocks) stream = block->forward_stream(stream);
     const auto out = normalize(stream, final_norm, torch::kFloat32).normalized;
     set_autocast_enabled(c10::kCPU, false);
     (out * projection).sum().backward();
-    Run result{stream.pending_bf16_values, {out.detach(), input.grad()}};
+    Run result{stream.pending.bf16_values, {out.detach(), input.grad()}};
     for (size_t b = 0; b < blocks.size(); ++b) {
       for (const auto& item : plain[b]->named_parameters()) {
         result.results.push_back(parameter(*blocks[b], item.key()).grad().clone());
@@ -452,6 +523,55 @@ TEST(ResidualLayerNorm, BlocksOnTheFp32KernelsLeaveTheRoundingOfTheirBranchesToT
 
 // What the fusion does to bf16 training: the gradients of a stack of blocks under bf16 autocast,
 // with the kernel and with LibTorch's operators, each against the same blocks in float64.
+// In training with stochastic depth, blocks whose branches leave their bias (fp32) or their rounding
+// (bf16 on the fp32 kernels) to the next pass leave it their samples' factors too: a 2-block stack
+// and final norm on the kernel (one thread) gives the output and gradients of the same blocks on
+// LibTorch's operators (two threads), the factors drawn alike; some samples are dropped.
+TEST(ResidualLayerNorm, BlocksLeaveStochasticDepthToTheNextPass) {
+  const vit::testing::ScopedBf16Products chosen(Bf16Products::kFp32Blas);
+  for (const bool bf16 : {false, true}) {
+    torch::manual_seed(44);
+    BlockOptions options{32, 4, 2.0};
+    options.drop_path = 0.5;
+    std::vector<Block> blocks{Block(options), Block(options)};
+    auto final_norm = vit_layer_norm(32);
+    const auto x = torch::randn({6, 7, 32}), projection = torch::randn({6, 7, 32});
+    const auto run = [&](int threads) {
+      const IntraOpThreads intra_op(threads);
+      for (auto& block : blocks) block->zero_grad();
+      const auto input = x.clone().requires_grad_();
+      set_autocast_dtype(c10::kCPU, torch::kBFloat16);
+      set_autocast_enabled(c10::kCPU, bf16);
+      torch::manual_seed(45);
+      ResidualStream stream{input, {}};
+      for (auto& block : blocks) stream = block->forward_stream(stream);
+      const auto out = normalize(stream, final_norm, torch::kFloat32).normalized;
+      set_autocast_enabled(c10::kCPU, false);
+      (out * projection).sum().backward();
+      std::vector<torch::Tensor> results{out.detach(), input.grad()};
+      for (auto& block : blocks) {
+        for (const auto& parameter : block->parameters()) results.push_back(parameter.grad().clone());
+      }
+      return std::pair{stream.pending, results};
+    };
+    const auto [pending, in_pass] = run(1);
+    const auto [plain, on_libtorch] = run(2);
+    const auto label = ::testing::Message() << (bf16 ? "bf16" : "fp32");
+    if (__builtin_cpu_supports("avx2")) {
+      ASSERT_TRUE(pending.factors.defined()) << label;
+      EXPECT_TRUE(bf16 ? pending.bf16_values : pending.bias.defined()) << label;
+      EXPECT_TRUE((pending.factors == 0).any().item<bool>()) << label << ": a sample dropped";
+    }
+    // On two threads an fp32 branch is the whole layer times DropPath's factors; a bf16 one still
+    // leaves its rounding and factors, for LibTorch's operators to apply (residual_add).
+    EXPECT_EQ(plain.factors.defined(), bf16) << label;
+    for (size_t i = 0; i < in_pass.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(in_pass[i], on_libtorch[i], bf16 ? 2e-2 : 1e-4, bf16 ? 2e-2 : 1e-5))
+          << label << ", result " << i << ": " << (in_pass[i] - on_libtorch[i]).abs().max().item<float>();
+    }
+  }
+}
+
 TEST(ResidualLayerNorm, Bf16GradientsOfBlocksAreAsCloseToFloat64AsLibTorchs) {
   const auto make_blocks = [] {
     torch::manual_seed(36);
