@@ -8,7 +8,9 @@
 #      model on 4-pixel patches (50 tokens) at batch 128, ViT-Ti/16 at 224 px, batch 32, ViT-S/16 at
 #      224 px, batch 16, a CIFAR-size ViT (32 px RGB on 4-pixel patches: 65 tokens, dim 256, depth 8)
 #      at batch 128 (the last two: a lead on models the work was not tuned on), DeiT-Ti
-#      (distilled) at batch 32, the MAE step of configs/fashion_mnist_mae.yaml at batch 128, and
+#      (distilled) at batch 32, the model and step of the CIFAR-10 recipe (configs/cifar10_vit.yaml:
+#      vit_tiny_patch4_32 with stochastic depth 0.1, which the other cases leave off) at batch 128,
+#      the MAE step of configs/fashion_mnist_mae.yaml at batch 128, and
 #      Swin-T (swin_tiny_patch4_window7_224 against torchvision's swin_t) at batch 16, and the DETR
 #      step of `vit data synth-detection`'s config (detr_shapes_64 against detr_reference.py, two
 #      random boxes per image) at batch 32, in fp32 and bf16 autocast
@@ -57,6 +59,8 @@ deit_config=$(case_config deit_tiny "{preset: deit_tiny_distilled_patch16_224, n
 mae_config=configs/fashion_mnist_mae.yaml
 detr_config=$(case_config detr_shapes "{preset: detr_shapes_64}" \
   "{optimizer: adamw, lr: 5.0e-4, weight_decay: 1.0e-4, grad_clip: 0.1}")
+cifar_recipe_config=$(case_config cifar10_recipe "{preset: vit_tiny_patch4_32, drop_path: 0.1}" \
+  "{optimizer: adamw, lr: 1.0e-3, weight_decay: 0.05, grad_clip: 1.0, label_smoothing: 0.1}")
 swin_config=$(case_config swin_tiny "{preset: swin_tiny_patch4_window7_224, num_classes: 10}" "$adamw_recipe")
 
 # measure name config mode batch steps amp...
@@ -115,6 +119,7 @@ measure vit_small_patch16_224 "$small_config" eval 32 3 none bf16
 measure vit_cifar_65_tokens "$cifar_config" train 128 5 none bf16
 measure vit_cifar_65_tokens "$cifar_config" eval 128 5 none bf16
 measure deit_tiny_distilled_patch16_224 "$deit_config" train 32 3 none bf16
+measure vit_tiny_patch4_32_drop_path "$cifar_recipe_config" train 128 5 none bf16
 measure mae_vit_fashion_patch4 "$mae_config" train 128 10 none bf16
 measure swin_tiny_patch4_window7_224 "$swin_config" train 16 3 none bf16
 measure swin_tiny_patch4_window7_224 "$swin_config" eval 32 3 none bf16

@@ -23,7 +23,7 @@ shape (IDX data, mean/std, horizontal flips, AdamW with per-step linear warm-up 
 label smoothing, clipping, bf16 autocast or fp32 from VIT_BENCH.json) the way a PyTorch user would
 write it: the dataset as tensors in memory, flips and normalization on whole batches, validation
 on the test split after every epoch, one metrics.csv row per epoch as `vit train` writes.
-Dropout and drop-path are not modelled: the benchmark configs leave them off. The model is also
+Stochastic depth (model.drop_path) is modelled as timm writes it; dropout is not (refused). The model is also
 the timm-named peer that tests/e2e/exports/check_exports.py loads vitcpp's state_dict exports into."""
 import argparse
 import csv
@@ -90,19 +90,36 @@ class LayerScale(nn.Module):
         return x * self.gamma
 
 
+class DropPath(nn.Module):
+    """Stochastic depth as timm writes it: a whole residual branch zeroed per sample with probability
+    drop_prob in training, the kept ones scaled by 1 / (1 - drop_prob)."""
+    def __init__(self, drop_prob):
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x):
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep_prob = 1.0 - self.drop_prob
+        keep = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep_prob)
+        return x * keep.div_(keep_prob)
+
+
 class Block(nn.Module):
-    def __init__(self, dim, heads, mlp_ratio, qkv_bias, layer_scale=0.0):
+    def __init__(self, dim, heads, mlp_ratio, qkv_bias, layer_scale=0.0, drop_path=0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, heads, qkv_bias)
         self.ls1 = LayerScale(dim, layer_scale) if layer_scale > 0 else nn.Identity()
+        self.drop_path1 = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.ls2 = LayerScale(dim, layer_scale) if layer_scale > 0 else nn.Identity()
+        self.drop_path2 = DropPath(drop_path)
 
     def forward(self, x):
-        x = x + self.ls1(self.attn(self.norm1(x)))
-        return x + self.ls2(self.mlp(self.norm2(x)))
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
 
 def sincos_2d(grid, dim):
@@ -146,8 +163,13 @@ class VisionTransformer(nn.Module):
             self.register_buffer("pos_embed", torch.cat([torch.zeros(prefix, dim), patches]).unsqueeze(0))
         else:
             self.pos_embed = None
-        self.blocks = nn.Sequential(*[Block(dim, m["heads"], m["mlp_ratio"], m["qkv_bias"], m.get("layer_scale", 0.0))
-                                      for _ in range(m["depth"])])
+        if m.get("dropout", 0.0) > 0 or m.get("attn_dropout", 0.0) > 0:
+            raise SystemExit("reference.py: the ViT's dropout is not modelled; bench without it")
+        # Stochastic depth rising linearly over the blocks, as timm's torch.linspace(0, rate, depth).
+        rate, depth = m.get("drop_path", 0.0), m["depth"]
+        drop_paths = [rate * i / (depth - 1) if depth > 1 else rate for i in range(depth)]
+        self.blocks = nn.Sequential(*[Block(dim, m["heads"], m["mlp_ratio"], m["qkv_bias"], m.get("layer_scale", 0.0),
+                                            drop_path) for drop_path in drop_paths])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, m["num_classes"])
         if self.distilled:

@@ -64,6 +64,7 @@ def main():
                  "vit_cifar_65_tokens"):
         for mode in ("train", "eval"):
             same_precision(name, mode, 1.3)
+    same_precision("vit_tiny_patch4_32_drop_path", "train", 1.3)
     same_precision("deit_tiny_distilled_patch16_224", "train", 1.2)
     same_precision("mae_vit_fashion_patch4", "train", 1.2, "the MAE reference")
     for mode in ("train", "eval"):
