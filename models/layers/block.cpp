@@ -37,15 +37,15 @@ torch::Tensor scaled(LayerScale* scale, const torch::Tensor& x) {
 
 }  // namespace
 
-ResidualBranch mlp_branch(Mlp& mlp, const torch::Tensor& normalized, bool bf16_values_read, bool unscaled,
-                          bool leaves_bias) {
+ResidualBranch mlp_branch(Mlp& mlp, const torch::Tensor& sum, const torch::Tensor& normalized, bool bf16_values_read,
+                          bool unscaled) {
   if (bf16_values_read) {
     if (unscaled && mlp->leaves_rounding(normalized)) {
       return ResidualBranch::of_bf16_values(mlp->forward_leaving_rounding(normalized));
     }
     return mlp->forward_bf16_values(normalized);
   }
-  if (leaves_bias) {
+  if (unscaled && mlp->leaves_bias() && residual_layer_norm_runs_kernel(sum)) {
     auto [product, bias] = mlp->forward_leaving_bias(normalized);
     return ResidualBranch::with_bias(product, bias);
   }
@@ -76,16 +76,15 @@ BlockImpl::BlockImpl(const BlockOptions& options) {
 
 bool BlockImpl::without_layer_scale() const { return ls1_.is_empty() && ls2_.is_empty(); }
 
-bool BlockImpl::leaves_biases(const torch::Tensor& x) const {
-  return without_layer_scale() && attn_->leaves_bias() && mlp_->leaves_bias() && !reads_bf16_values(x) &&
-         residual_layer_norm_runs_kernel(x);
+bool BlockImpl::attention_leaves_bias(const torch::Tensor& x) const {
+  return without_layer_scale() && attn_->leaves_bias() && !reads_bf16_values(x) && residual_layer_norm_runs_kernel(x);
 }
 
 ResidualStream BlockImpl::add_attention(const torch::Tensor& x, const ResidualBranch& attended) {
   const bool bf16_values_read = reads_bf16_values(x);
   const auto [sum, normalized] =
       normalize_for_products({x, with_drop_path(drop_path1_, attended, &ls1_)}, norm2_, bf16_values_read);
-  const auto branch = mlp_branch(mlp_, normalized, bf16_values_read, without_layer_scale(), leaves_biases(sum));
+  const auto branch = mlp_branch(mlp_, sum, normalized, bf16_values_read, without_layer_scale());
   return {sum, with_drop_path(drop_path2_, branch, &ls2_)};
 }
 
@@ -98,7 +97,7 @@ ResidualStream BlockImpl::forward_stream(const ResidualStream& x, const Attentio
     }
     return add_attention(input, attn_->forward_bf16_values(normalized, mask));
   }
-  if (leaves_biases(input)) {
+  if (attention_leaves_bias(input)) {
     auto [product, bias] = attn_->forward_leaving_bias(normalized, mask);
     return add_attention(input, ResidualBranch::with_bias(product, bias));
   }

@@ -30,11 +30,12 @@ struct BlockOptions {
 int64_t block_macs(const BlockOptions& options, int64_t tokens);
 int64_t block_activation_floats(const BlockOptions& options, int64_t tokens);
 
-// The MLP branch of a pre-norm block on `normalized` (its LayerNorm's output), leaving to the pass
-// that adds it to the stream the rounding of its fp32 product to bf16 (where `bf16_values_read` and
-// the MLP can, and no LayerScale follows: `unscaled`) or fc2's bias (where `leaves_bias`).
-ResidualBranch mlp_branch(Mlp& mlp, const torch::Tensor& normalized, bool bf16_values_read, bool unscaled,
-                          bool leaves_bias);
+// The MLP branch of a pre-norm block on `normalized` (the LayerNorm's output of the stream `sum`),
+// leaving to the pass that adds it to `sum` what the MLP can leave where no LayerScale follows
+// (`unscaled`): the rounding of its fp32 product to bf16 where `bf16_values_read`, else fc2's bias
+// where that pass is residual_layer_norm's kernel.
+ResidualBranch mlp_branch(Mlp& mlp, const torch::Tensor& sum, const torch::Tensor& normalized, bool bf16_values_read,
+                          bool unscaled);
 
 // The branch after LayerScale (where `scale` is not null or empty) and stochastic depth: applied
 // here to a plain branch; where the branch leaves the pass that adds it its bias or its rounding
@@ -62,10 +63,10 @@ class BlockImpl : public torch::nn::Module {
   ResidualStream add_attention(const torch::Tensor& x, const ResidualBranch& attended);
   // Neither branch has a LayerScale (a per-channel factor, which the pass adding a branch does not apply).
   bool without_layer_scale() const;
-  // Whether both branches leave their last bias to the LayerNorm pass that adds them to the
-  // stream x: they have no LayerScale, their layers can leave it, and that pass is
-  // residual_layer_norm's kernel.
-  bool leaves_biases(const torch::Tensor& x) const;
+  // Whether the attention branch leaves its projection's bias to the LayerNorm pass that adds it
+  // to the stream x: no LayerScale, the layer can leave it, and that pass is residual_layer_norm's
+  // kernel (the MLP branch decides likewise in mlp_branch).
+  bool attention_leaves_bias(const torch::Tensor& x) const;
 
   torch::nn::LayerNorm norm1_{nullptr};
   Attention attn_{nullptr};

@@ -74,8 +74,7 @@ ResidualStream SwinBlockImpl::forward_stream(const ResidualStream& x) {
   const auto [attended, normalized_attended] =
       normalize_for_products({input, attention_branch}, norm2_, bf16_values_read);
   // The MLP branch leaves its rounding or its bias, and its factors, to the next block's norm1.
-  const bool leaves_bias = !bf16_values_read && mlp_->leaves_bias() && residual_layer_norm_runs_kernel(attended);
-  const auto branch = mlp_branch(mlp_, normalized_attended, bf16_values_read, /*unscaled=*/true, leaves_bias);
+  const auto branch = mlp_branch(mlp_, attended, normalized_attended, bf16_values_read, /*unscaled=*/true);
   return {attended, with_drop_path(drop_path2_, branch)};
 }
 
