@@ -13,7 +13,6 @@
 #include "app/runtime/blas_kernels.h"
 #include "app/runtime/operator_profile.h"
 #include "app/runtime/runtime.h"
-#include "app/runtime/thread_governor.h"
 #include "app/train/ema.h"
 #include "app/train/evaluation.h"
 #include "app/train/optimization.h"
@@ -187,13 +186,11 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
         torch::randint(o.num_classes, {options.batch_size}, torch::TensorOptions(device).dtype(torch::kLong));
   }
   std::vector<torch::Tensor> losses;
-  ThreadGovernor governor(threads.count, threads.one_per_core && device.is_cpu());  // as training has it
   const auto step = [&] {
     for (int64_t micro_batch = 1; micro_batch <= train.grad_accum_steps; ++micro_batch) {
       training_step.accumulate(batch, micro_batch == train.grad_accum_steps);
     }
     losses.push_back(training_step.apply(train.lr, false).mean_loss);
-    governor.after_step();
   };
   const auto read_back = [&] {
     if (!losses.empty()) (void)torch::stack(losses).cpu();
@@ -281,7 +278,7 @@ int run_bench(BenchOptions options) {
                  {"batch_size", options.batch_size},
                  {"amp", name_of(kAmpNames, config.train.amp)},
                  {"device", device.str()},
-                 {"threads", at::get_num_threads()},
+                 {"threads", threads.count},
                  {"warmup", options.warmup},
                  {"steps", options.steps},
                  {"repeats", options.repeats},

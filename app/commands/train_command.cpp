@@ -15,7 +15,6 @@
 #include "app/runtime/memory_budget.h"
 #include "app/runtime/runtime.h"
 #include "app/runtime/signals.h"
-#include "app/runtime/thread_governor.h"
 #include "app/train/device_input.h"
 #include "app/train/ema.h"
 #include "app/train/evaluation.h"
@@ -413,7 +412,6 @@ int run_train(const TrainOptions& options) {
   const char* inject_nan = std::getenv("VIT_INJECT_NAN_AT_STEP");
   const int64_t nan_step = inject_nan != nullptr ? std::atoll(inject_nan) : -1;
 
-  ThreadGovernor governor(threads.count, threads.one_per_core && device.is_cpu());
   Stop stop = Stop::None;
   int64_t steps_this_run = 0;
   for (; state.epoch < train.epochs && stop == Stop::None; ++state.epoch, state.batch_in_epoch = 0) {
@@ -487,7 +485,6 @@ int run_train(const TrainOptions& options) {
       // Every rank now holds the rank-averaged gradients and agrees on the loss and on stopping.
       lr = schedule.at(state.step);
       const auto summary = training_step.apply(lr, signals.received() != 0);
-      governor.after_step();
       ++state.step;
       ++steps_this_run;
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();

@@ -62,7 +62,7 @@ ThreadCount choose_threads(int64_t threads) {
   if (const int ranks = positive_environment("LOCAL_WORLD_SIZE"); ranks > 1) {
     return {std::max(1, cores / ranks), fmt::format("{} cores / {} local ranks", cores, ranks)};
   }
-  return {cores, "one per core", true};
+  return {cores, "one per core"};
 }
 
 ThreadCount configure_threads(int64_t threads) {

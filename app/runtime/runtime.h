@@ -15,8 +15,7 @@ torch::Device select_device(const std::string& name, int64_t local_rank = 0);
 // local ranks of a data-parallel job (LOCAL_WORLD_SIZE, set by torchrun and `vit train --nproc`).
 struct ThreadCount {
   int count = 1;
-  std::string source;         // for the log: "train.threads", "OMP_NUM_THREADS", "2 cores / 2 local ranks", ...
-  bool one_per_core = false;  // chosen by nobody: a ThreadGovernor may give cores to other processes
+  std::string source;  // for the log: "train.threads", "OMP_NUM_THREADS", "2 cores / 2 local ranks", ...
 };
 ThreadCount choose_threads(int64_t threads);
 // Sets LibTorch's intra-op threads as choose_threads() says and warns loudly when the BLAS

@@ -30,7 +30,7 @@ int64_t slices_of(int64_t count, int64_t rows) { return std::max<int64_t>(1, std
 
 }  // namespace
 
-// Threads that each run a share of a batch's slices with one intra-op thread. The caller sleeps
+// Threads that each run one of a batch's slices with one intra-op thread. The caller sleeps
 // until they are done, so a slice never competes with the thread that handed it out.
 class ShardWorkers {
  public:
@@ -104,18 +104,15 @@ void BatchShards::run(int64_t rows, const std::function<void(int64_t, int64_t, i
     return;
   }
   const auto begin_of = [&](int64_t shard) { return shard * rows / shards; };
-  const int64_t active = std::clamp<int64_t>(at::get_num_threads(), 1, shards);
   // Worker threads start with their own grad mode and autocast state, not the caller's.
   const at::ThreadLocalState caller_state;
   std::vector<std::exception_ptr> errors(static_cast<size_t>(shards));
-  workers_->run(active, [&](int64_t worker) {
+  workers_->run(shards, [&](int64_t shard) {
     const at::ThreadLocalStateGuard state(caller_state);
-    for (int64_t shard = worker; shard < shards; shard += active) {
-      try {
-        work(shard, begin_of(shard), begin_of(shard + 1));
-      } catch (...) {
-        errors[static_cast<size_t>(shard)] = std::current_exception();
-      }
+    try {
+      work(shard, begin_of(shard), begin_of(shard + 1));
+    } catch (...) {
+      errors[static_cast<size_t>(shard)] = std::current_exception();
     }
   });
   for (const auto& error : errors) {
@@ -134,6 +131,7 @@ torch::Tensor BatchShards::map(const torch::Tensor& inputs,
 
 BatchShards batch_shards_for(torch::Device device, int threads) {
   if (!device.is_cpu() || threads <= 1 || omp_set_num_threads_of_runtime() == nullptr) return BatchShards();
+  at::set_num_threads(1);
   return BatchShards(threads);
 }
 

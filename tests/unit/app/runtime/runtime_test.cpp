@@ -1,7 +1,6 @@
 #include "app/runtime/runtime.h"
 #include "app/errors.h"
 #include "app/runtime/blas_kernels.h"
-#include "app/runtime/thread_governor.h"
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
@@ -51,20 +50,6 @@ TEST(Threads, ConfigThenOmpNumThreadsThenCoresSharedAmongLocalRanks) {
   }
   ScopedEnvironment garbage("OMP_NUM_THREADS", "lots");
   EXPECT_EQ(app::choose_threads(0).source, "one per core");
-  // Only the count nobody chose may give way to other processes.
-  EXPECT_TRUE(app::choose_threads(0).one_per_core);
-  EXPECT_FALSE(app::choose_threads(2).one_per_core);
-}
-
-TEST(Threads, GiveTheCoresThatOtherProcessesKeepBusy) {
-  EXPECT_EQ(app::threads_beside(0.0, 2, 2), 2);   // alone
-  EXPECT_EQ(app::threads_beside(0.15, 2, 2), 2);  // a little background work
-  EXPECT_EQ(app::threads_beside(1.0, 2, 2), 1);   // one busy process: one core left
-  EXPECT_EQ(app::threads_beside(0.7, 2, 2), 1);   // a core mostly taken is worth sharing no barrier with
-  EXPECT_EQ(app::threads_beside(2.5, 2, 2), 1);   // at least one
-  EXPECT_EQ(app::threads_beside(3.0, 16, 8), 8);  // never more than asked
-  EXPECT_EQ(app::threads_beside(10.0, 16, 8), 6);
-  EXPECT_EQ(app::threads_beside(-0.2, 2, 2), 2);  // rounding in /proc/stat
 }
 
 // OpenBLAS's generic kernels are replaced only when they are its fallback for a CPU it does not know

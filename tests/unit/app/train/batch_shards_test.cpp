@@ -11,7 +11,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -64,6 +66,31 @@ TEST(BatchShards, SlicesRunAloneWithTheCallersGradMode) {
   }
   EXPECT_EQ(threads, (std::vector<int>{1, 1, 1, 1}));
   EXPECT_EQ(grad_modes, (std::vector<bool>{true, true, false, false}));
+}
+
+TEST(BatchShards, TakeTheCoresAndRunTheSlicesAllAtOnce) {
+  const int previous_threads = at::get_num_threads();
+  at::set_num_threads(2);
+  const auto shards = batch_shards_for(torch::kCPU, 2);
+  ASSERT_EQ(shards.count(), 2);
+  EXPECT_EQ(at::get_num_threads(), 1);  // the caller's own operators
+  // Each slice waits for the other to start: slices run one after the other would not meet.
+  std::mutex mutex;
+  std::condition_variable started;
+  int slices_started = 0;
+  bool met = true;
+  shards.run(2, [&](int64_t, int64_t, int64_t) {
+    std::unique_lock<std::mutex> lock(mutex);
+    ++slices_started;
+    started.notify_all();
+    met = started.wait_for(lock, std::chrono::seconds(10), [&] { return slices_started == 2; }) && met;
+  });
+  EXPECT_TRUE(met);
+  // Off the CPU there are no slices, and the threads stay.
+  at::set_num_threads(2);
+  EXPECT_EQ(batch_shards_for(torch::Device(torch::kCUDA, 0), 2).count(), 1);
+  EXPECT_EQ(at::get_num_threads(), 2);
+  at::set_num_threads(previous_threads);
 }
 
 TEST(BatchShards, TheFirstSlicesErrorReachesTheCaller) {
@@ -150,7 +177,7 @@ TEST(BatchShards, ATrainingStepInSlicesGivesTheWholeBatchsGradients) {
     EXPECT_TRUE(torch::allclose(sliced.gradients[i], whole.gradients[i], 1e-4, 1e-6)) << "gradient " << i;
   }
   EXPECT_NEAR(sliced.loss, whole.loss, 1e-6);
-  // The same slices on one thread or two: the same numbers, bit for bit.
+  // The same slices whatever the caller's own thread count: the same numbers, bit for bit.
   const auto one_thread = one_step(config, BatchShards(3), 1);
   for (size_t i = 0; i < whole.gradients.size(); ++i) {
     EXPECT_TRUE(torch::equal(one_thread.gradients[i], sliced.gradients[i])) << "gradient " << i;
@@ -159,10 +186,9 @@ TEST(BatchShards, ATrainingStepInSlicesGivesTheWholeBatchsGradients) {
 }
 
 TEST(BatchShards, AStepUpdatesTheParametersBitForBitOnOneThreadOrTwo) {
-  // The thread governor lowers LibTorch's threads between steps while other processes keep cores
-  // busy. The slices stay as many, and the step's work outside them (gradient clipping's norms,
-  // the optimizer) must not depend on the thread count either, for a loaded run to write a lone
-  // run's bits. At dim 128 qkv's 49,152 weights pass ATen's grain size, past which its reductions
+  // The slices set a step's numbers, not the threads that run them: the step's work outside
+  // them (gradient clipping's norms, the optimizer) must not depend on LibTorch's thread count
+  // either. At dim 128 qkv's 49,152 weights pass ATen's grain size, past which its reductions
   // are divided among the threads; a clip of 0.01 scales every step's gradients.
   const auto config = small_vit("", "128", "0.01");
   const auto one_thread = one_step(config, BatchShards(2), 1, 2);
@@ -212,6 +238,8 @@ TEST(BatchShards, LaterStepsAndAccumulatedMicroBatchesInSlicesGiveTheWholeBatchs
 }
 
 TEST(BatchShards, SlicesOfAModelThatDrawsRandomNumbersDrawReproducibly) {
+  // Two runs of the same step, whose slices race each other differently: each draws from its own
+  // generator.
   for (const std::string drops : {", drop_path: 0.3", ", dropout: 0.3, attn_dropout: 0.3"}) {
     const auto config = small_vit(drops);
     const auto one_thread = one_step(config, BatchShards(3), 1);
