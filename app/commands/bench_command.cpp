@@ -19,7 +19,6 @@
 #include "app/train/training_step.h"
 #include "models/core/registry.h"
 
-#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
