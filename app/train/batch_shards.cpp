@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <numeric>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -98,7 +99,11 @@ BatchShards::BatchShards(int64_t count) : count_(count) {
 }
 
 void BatchShards::run(int64_t rows, const std::function<void(int64_t, int64_t, int64_t)>& work) const {
-  const int64_t shards = slices_of(count_, rows);
+  run_in(slices_of(count_, rows), rows, work);
+}
+
+void BatchShards::run_in(int64_t shards, int64_t rows,
+                         const std::function<void(int64_t, int64_t, int64_t)>& work) const {
   if (shards == 1) {
     work(0, 0, rows);
     return;
@@ -127,6 +132,65 @@ torch::Tensor BatchShards::map(const torch::Tensor& inputs,
     outputs[static_cast<size_t>(shard)] = forward(inputs.slice(0, begin, end));
   });
   return outputs.size() == 1 ? outputs.front() : torch::cat(outputs);
+}
+
+namespace {
+
+// The tensors' elements laid end to end: tensor k holds [offsets[k], offsets[k + 1]).
+std::vector<int64_t> element_offsets(const std::vector<torch::Tensor>& tensors) {
+  std::vector<int64_t> offsets{0};
+  offsets.reserve(tensors.size() + 1);
+  for (const auto& tensor : tensors) offsets.push_back(offsets.back() + tensor.numel());
+  return offsets;
+}
+
+int64_t row_count(const torch::Tensor& tensor) { return tensor.dim() == 0 ? 1 : tensor.size(0); }
+
+// The first row of `tensor` (its elements from `offset`) that a share starting at element
+// `share_begin` takes: rows are taken in steps of whole multiples of 64 elements.
+int64_t first_row_of_share(const torch::Tensor& tensor, int64_t offset, int64_t share_begin) {
+  const int64_t rows = row_count(tensor);
+  if (share_begin <= offset) return 0;
+  if (share_begin >= offset + tensor.numel()) return rows;
+  const int64_t row_elements = tensor.numel() / rows;
+  const int64_t rows_per_step = 64 / std::gcd<int64_t>(64, row_elements);
+  const int64_t step_elements = rows_per_step * row_elements;
+  const int64_t steps = (share_begin - offset + step_elements - 1) / step_elements;
+  return std::min(rows, steps * rows_per_step);
+}
+
+}  // namespace
+
+void BatchShards::run_over_rows(const std::vector<torch::Tensor>& tensors,
+                                const std::function<void(size_t, int64_t, int64_t)>& work,
+                                int64_t share_elements) const {
+  const auto offsets = element_offsets(tensors);
+  if (offsets.back() == 0) return;
+  run_in(slices_of(count_, offsets.back() / share_elements), offsets.back(), [&](int64_t, int64_t begin, int64_t end) {
+    for (size_t k = 0; k < tensors.size(); ++k) {
+      if (tensors[k].numel() == 0) continue;
+      const int64_t first = first_row_of_share(tensors[k], offsets[k], begin);
+      const int64_t last = first_row_of_share(tensors[k], offsets[k], end);
+      if (first < last) work(k, first, last);
+    }
+  });
+}
+
+void BatchShards::run_over_tensors(const std::vector<torch::Tensor>& tensors, const std::function<void(size_t)>& work,
+                                   int64_t share_elements) const {
+  const auto offsets = element_offsets(tensors);
+  const int64_t total = offsets.back();
+  // Tensors without elements at the very end belong to the last share; with no elements at all, one share runs them.
+  run_in(slices_of(count_, total / share_elements), std::max<int64_t>(total, 1),
+         [&](int64_t, int64_t begin, int64_t end) {
+           for (size_t k = 0; k < tensors.size(); ++k) {
+             if ((offsets[k] >= begin && offsets[k] < end) || (offsets[k] >= total && end >= total)) work(k);
+           }
+         });
+}
+
+torch::Tensor rows_of(const torch::Tensor& tensor, int64_t begin, int64_t end) {
+  return tensor.dim() == 0 ? tensor : tensor.narrow(0, begin, end - begin);
 }
 
 BatchShards batch_shards_for(torch::Device device, int threads) {

@@ -1,5 +1,8 @@
 #include "app/train/ema.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace vit::app {
 
 void copy_weights(models::ImageModel& from, models::ImageModel& to) {
@@ -18,12 +21,25 @@ ModelEma::ModelEma(models::ImageModel& model, models::ImageModel average, double
   for (auto& parameter : ema_->parameters()) parameter.set_requires_grad(false);
 }
 
-void ModelEma::update(models::ImageModel& model) {
+void ModelEma::update(models::ImageModel& model, const BatchShards& shards) {
   torch::NoGradGuard no_grad;
-  // Two multi-tensor kernels for the whole model instead of two per parameter.
   auto averaged = ema_->parameters();
-  torch::_foreach_mul_(averaged, decay_);
-  torch::_foreach_add_(averaged, model->parameters(), 1.0 - decay_);
+  const auto current = model->parameters();
+  const auto flat = [](const torch::Tensor& parameter) { return parameter.is_cpu() && parameter.is_contiguous(); };
+  if (!std::all_of(averaged.begin(), averaged.end(), flat) || !std::all_of(current.begin(), current.end(), flat)) {
+    // Two multi-tensor kernels for the whole model instead of two per parameter.
+    torch::_foreach_mul_(averaged, decay_);
+    torch::_foreach_add_(averaged, current, 1.0 - decay_);
+    return;
+  }
+  std::vector<torch::Tensor> averaged_elements, current_elements;
+  for (size_t i = 0; i < averaged.size(); ++i) {
+    averaged_elements.push_back(averaged[i].view(-1));
+    current_elements.push_back(current[i].view(-1));
+  }
+  shards.run_over_rows(averaged_elements, [&](size_t k, int64_t begin, int64_t end) {
+    rows_of(averaged_elements[k], begin, end).mul_(decay_).add_(rows_of(current_elements[k], begin, end), 1.0 - decay_);
+  });
 }
 
 }  // namespace vit::app

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "app/train/batch_shards.h"
 #include "models/core/image_model.h"
 
 namespace vit::app {
@@ -10,7 +11,9 @@ class ModelEma {
  public:
   // `average` is a fresh model of the same architecture, which starts as a copy of `model`.
   ModelEma(models::ImageModel& model, models::ImageModel average, double decay);
-  void update(models::ImageModel& model);
+  // On the CPU the update runs on `shards`' workers, each taking a share of the elements (the same
+  // bits as one pass over all).
+  void update(models::ImageModel& model, const BatchShards& shards = BatchShards());
   models::ImageModel& model() { return ema_; }
 
  private:

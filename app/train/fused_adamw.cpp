@@ -118,7 +118,7 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
 
   torch::NoGradGuard no_grad;
   std::vector<AdamWElements> parameters;
-  std::vector<int64_t> offsets{0};  // parameters[k] is elements [offsets[k], offsets[k + 1]) of the pass
+  std::vector<torch::Tensor> elements;  // each parameter's elements, a tensor of one dimension
   for (auto& [parameter, options, key] : pending) {
     auto& slot = state_[key];
     if (!slot) {
@@ -137,15 +137,12 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
          static_cast<float>(beta1), static_cast<float>(1.0 - beta1), static_cast<float>(beta2),
          static_cast<float>(1.0 - beta2), static_cast<float>(std::sqrt(1.0 - std::pow(beta2, step))),
          static_cast<float>(options->eps()), static_cast<float>(-options->lr() / (1.0 - std::pow(beta1, step)))});
-    offsets.push_back(offsets.back() + parameter.numel());
+    elements.push_back(parameter.view(-1));
   }
-  // Each thread takes a contiguous range of the parameters' elements laid end to end.
-  shards_.run(offsets.back(), [&](int64_t, int64_t begin, int64_t end) {
-    for (size_t k = 0; k < parameters.size(); ++k) {
-      const int64_t first = std::max(begin, offsets[k]), last = std::min(end, offsets[k + 1]);
-      if (first < last) update_adamw_elements(parameters[k], first - offsets[k], last - offsets[k]);
-    }
-  });
+  // An element's update is some ten times an addition's work.
+  shards_.run_over_rows(
+      elements, [&](size_t k, int64_t begin, int64_t end) { update_adamw_elements(parameters[k], begin, end); },
+      BatchShards::kShareElements / 8);
   return loss;
 }
 

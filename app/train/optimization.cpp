@@ -109,27 +109,27 @@ double LrSchedule::at(int64_t step) const {
   return train_.lr;
 }
 
-void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm) {
+void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm, const BatchShards& shards) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> norms;
-  for (const auto& parameter : parameters) {
-    if (parameter.grad().defined()) norms.push_back(parameter.grad().norm());
-  }
-  if (norms.empty()) return;
-  const auto coefficient = (max_norm / (torch::stack(norms).norm() + 1e-6)).clamp_max(1.0);
   std::vector<torch::Tensor> gradients;
   for (const auto& parameter : parameters) {
     if (parameter.grad().defined()) gradients.push_back(parameter.grad());
   }
-  if (coefficient.is_cpu()) {
-    // On the CPU reading the coefficient waits for nothing, and most steps need no scaling.
-    const double scale = coefficient.item<double>();
-    if (scale < 1.0) torch::_foreach_mul_(gradients, scale);
+  if (gradients.empty()) return;
+  std::vector<torch::Tensor> norms(gradients.size());
+  shards.run_over_tensors(gradients, [&](size_t k) { norms[k] = gradients[k].norm(); });
+  const auto coefficient = (max_norm / (torch::stack(norms).norm() + 1e-6)).clamp_max(1.0);
+  if (!coefficient.is_cpu()) {
+    // On a GPU the step must not wait for the device: every gradient is scaled by the tensor
+    // (by exactly 1 when the norm is within bounds).
+    for (auto& gradient : gradients) gradient.mul_(coefficient);
     return;
   }
-  // On a GPU the step must not wait for the device: every gradient is scaled by the tensor
-  // (by exactly 1 when the norm is within bounds).
-  for (auto& gradient : gradients) gradient.mul_(coefficient);
+  // On the CPU reading the coefficient waits for nothing, and most steps need no scaling.
+  const double scale = coefficient.item<double>();
+  if (scale >= 1.0) return;
+  shards.run_over_rows(gradients,
+                       [&](size_t k, int64_t begin, int64_t end) { rows_of(gradients[k], begin, end).mul_(scale); });
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, const std::vector<double>& group_scales) {

@@ -37,8 +37,11 @@ class LrSchedule {
 };
 
 // Scales the gradients so that their global L2 norm is at most max_norm, as
-// torch.nn.utils.clip_grad_norm_ does; on a GPU without reading the norm back to the host.
-void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm);
+// torch.nn.utils.clip_grad_norm_ does; on a GPU without reading the norm back to the host. On the
+// CPU each gradient's norm and scaling run on one of `shards`' workers, a norm taken whole on one
+// thread.
+void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm,
+                        const BatchShards& shards = BatchShards());
 
 // lr x each group's scale (group_lr_scales) for every group.
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr, const std::vector<double>& group_scales);

@@ -110,7 +110,7 @@ torch::Tensor TrainingStep::mean_loss_of(const MicroBatch& batch) {
 }
 
 torch::Tensor TrainingStep::accumulate_in_shards(const MicroBatch& batch) {
-  const auto rows_of = [](const torch::Tensor& tensor, int64_t begin, int64_t end) {
+  const auto rows_if_defined = [](const torch::Tensor& tensor, int64_t begin, int64_t end) {
     return tensor.defined() ? tensor.slice(0, begin, end) : tensor;
   };
   const auto whole_batch = whole(batch);
@@ -123,9 +123,9 @@ torch::Tensor TrainingStep::accumulate_in_shards(const MicroBatch& batch) {
     if (seeds.defined()) {
       randomness.emplace(at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seeds[shard].item<int64_t>())));
     }
-    const MicroBatch slice{rows_of(batch.inputs, begin, end), rows_of(batch.labels, begin, end),
-                           rows_of(batch.soft_targets, begin, end), rows_of(batch.mask_noise, begin, end),
-                           objects_of_images(batch.objects, begin, end)};
+    const MicroBatch slice{rows_if_defined(batch.inputs, begin, end), rows_if_defined(batch.labels, begin, end),
+                           rows_if_defined(batch.soft_targets, begin, end),
+                           rows_if_defined(batch.mask_noise, begin, end), objects_of_images(batch.objects, begin, end)};
     const auto loss = loss_of(slice, whole_batch);
     gradients[static_cast<size_t>(shard)] =
         torch::autograd::grad({scaler_.scale(loss / static_cast<double>(train_.grad_accum_steps))}, trainable_, {},
@@ -135,27 +135,50 @@ torch::Tensor TrainingStep::accumulate_in_shards(const MicroBatch& batch) {
   torch::NoGradGuard no_grad;
   auto loss = losses.front();
   for (size_t shard = 1; shard < losses.size() && losses[shard].defined(); ++shard) loss = loss + losses[shard];
+  add_slice_gradients(gradients);
+  return loss;
+}
+
+void TrainingStep::add_slice_gradients(const std::vector<std::vector<torch::Tensor>>& slice_gradients) {
+  // Each parameter's gradient is the sum of its slices' in slice order, added to what .grad holds
+  // from the step's earlier micro-batches, or written over a spent .grad in place (one
+  // parameter-sized allocation fewer a step).
+  struct Sum {
+    torch::Tensor grad;
+    std::vector<torch::Tensor> parts;
+    bool adds_to_grad;
+  };
+  std::vector<Sum> sums;
+  std::vector<torch::Tensor> destinations;
   for (size_t i = 0; i < trainable_.size(); ++i) {
-    // Autograd's gradients may be views into buffers of other gradients: added out of place first.
-    torch::Tensor sum;
-    bool owned = false;
-    for (const auto& shard_gradients : gradients) {
-      if (shard_gradients.empty() || !shard_gradients[i].defined()) continue;
-      if (!sum.defined()) {
-        sum = shard_gradients[i];
-      } else {
-        sum = owned ? sum.add_(shard_gradients[i]) : sum + shard_gradients[i];
-        owned = true;
-      }
+    std::vector<torch::Tensor> parts;
+    for (const auto& gradients : slice_gradients) {
+      if (!gradients.empty() && gradients[i].defined()) parts.push_back(gradients[i]);
     }
     auto& grad = trainable_[i].mutable_grad();
-    if (!sum.defined()) {  // a parameter this loss does not reach, as backward() leaves it
+    if (parts.empty()) {  // a parameter this loss does not reach, as backward() leaves it
       if (gradients_spent_ && grad.defined()) grad.zero_();
       continue;
     }
-    grad = grad.defined() && !gradients_spent_ ? grad.add_(sum) : owned ? sum : sum.clone();
+    const bool adds_to_grad = grad.defined() && !gradients_spent_;
+    const bool reusable = grad.defined() && grad.is_contiguous() && grad.sizes() == parts.front().sizes() &&
+                          grad.scalar_type() == parts.front().scalar_type();
+    if (!adds_to_grad && !reusable) grad = at::empty_like(parts.front(), at::MemoryFormat::Contiguous);
+    destinations.push_back(grad);
+    sums.push_back({grad, std::move(parts), adds_to_grad});
   }
-  return loss;
+  shards_.run_over_rows(destinations, [&](size_t k, int64_t begin, int64_t end) {
+    const auto& [grad, parts, adds_to_grad] = sums[k];
+    const auto rows = [&](const torch::Tensor& tensor) { return rows_of(tensor, begin, end); };
+    auto out = rows(grad);
+    if (parts.size() == 1) {
+      adds_to_grad ? out.add_(rows(parts[0])) : out.copy_(rows(parts[0]));
+      return;
+    }
+    auto sum = adds_to_grad ? rows(parts[0]) + rows(parts[1]) : at::add_out(out, rows(parts[0]), rows(parts[1]));
+    for (size_t part = 2; part < parts.size(); ++part) sum.add_(rows(parts[part]));
+    if (adds_to_grad) out.add_(sum);
+  });
 }
 
 double TrainingStep::box_normalizer(const models::DetectionTargets& objects) {
@@ -177,12 +200,12 @@ DataParallel::StepSummary TrainingStep::apply(double lr, bool stop_requested) {
   const auto parameters = model_->parameters();
   // A step whose fp16 gradients overflowed is skipped, with a smaller loss scale.
   const bool finite_gradients = scaler_.unscale(parameters);
-  if (train_.grad_clip > 0.0) clip_gradient_norm(parameters, train_.grad_clip);
+  if (train_.grad_clip > 0.0) clip_gradient_norm(parameters, train_.grad_clip, shards_);
   set_learning_rate(optimizer_, lr, group_lr_scales_);
   if (finite_gradients) optimizer_.step();
   gradients_spent_ = true;
   scaler_.update();
-  if (ema_ != nullptr) ema_->update(model_);
+  if (ema_ != nullptr) ema_->update(model_, shards_);
   return summary;
 }
 

@@ -77,6 +77,8 @@ class TrainingStep {
   torch::Tensor mean_loss_of(const MicroBatch& batch);
   // accumulate() of a micro-batch cut into shards_.
   torch::Tensor accumulate_in_shards(const MicroBatch& batch);
+  // .grad from the slices' gradients (slice_gradients[slice][parameter], in trainable_'s order).
+  void add_slice_gradients(const std::vector<std::vector<torch::Tensor>>& slice_gradients);
 
   models::ImageModel& model_;
   torch::optim::Optimizer& optimizer_;

@@ -2,6 +2,7 @@
 
 #include "app/config/config.h"
 #include "app/distributed/distributed.h"
+#include "app/train/ema.h"
 #include "app/train/optimization.h"
 #include "app/train/training_step.h"
 #include "models/core/registry.h"
@@ -15,8 +16,11 @@
 #include <cmath>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -106,6 +110,56 @@ TEST(BatchShards, TheFirstSlicesErrorReachesTheCaller) {
   EXPECT_EQ(calls, 2);
 }
 
+TEST(BatchShards, APassOverTensorsTakesEachRowOnceOnTheWorkersInSharesCutAtMultiplesOf64Elements) {
+  // 1,000 elements; 300 rows of 7 (rows taken 64 at a time); no dimensions; none; 3 x 40 x 5.
+  const std::vector<torch::Tensor> tensors{torch::zeros({1000}), torch::zeros({300, 7}), torch::zeros({}),
+                                           torch::zeros({0}), torch::zeros({3, 40, 5})};
+  const BatchShards shards(3);
+  std::mutex mutex;
+  std::vector<std::vector<int>> taken(tensors.size());
+  std::set<std::thread::id> threads;
+  const auto record = [&](size_t tensor, int64_t begin, int64_t end) {
+    std::lock_guard<std::mutex> lock(mutex);
+    threads.insert(std::this_thread::get_id());
+    auto& rows = taken[tensor];
+    rows.resize(static_cast<size_t>(tensors[tensor].dim() == 0 ? 1 : tensors[tensor].size(0)));
+    const int64_t row_elements = tensors[tensor].dim() == 0 ? 1 : tensors[tensor][0].numel();
+    if (end < static_cast<int64_t>(rows.size())) {
+      EXPECT_EQ(end * row_elements % 64, 0) << "tensor " << tensor << " cut at row " << end;
+    }
+    for (int64_t row = begin; row < end; ++row) ++rows[static_cast<size_t>(row)];
+  };
+  shards.run_over_rows(tensors, record, 256);  // 3,901 elements: three shares
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    EXPECT_EQ(taken[k], std::vector<int>(static_cast<size_t>(k == 3   ? 0
+                                                             : k == 2 ? 1
+                                                                      : tensors[k].size(0)),
+                                         1))
+        << "tensor " << k;
+  }
+  EXPECT_EQ(threads.size(), 3u);
+  EXPECT_EQ(threads.count(std::this_thread::get_id()), 0u);
+
+  // A pass of fewer elements than two shares runs on the calling thread.
+  threads.clear();
+  taken.assign(tensors.size(), {});
+  shards.run_over_rows(tensors, record);
+  EXPECT_EQ(threads, std::set<std::thread::id>{std::this_thread::get_id()});
+  EXPECT_EQ(taken[1], std::vector<int>(300, 1));
+
+  // Whole tensors: each once, on the worker whose share holds its first element.
+  std::map<size_t, std::thread::id> whole;
+  shards.run_over_tensors(
+      tensors,
+      [&](size_t tensor) {
+        std::lock_guard<std::mutex> lock(mutex);
+        EXPECT_TRUE(whole.emplace(tensor, std::this_thread::get_id()).second) << "tensor " << tensor << " twice";
+      },
+      256);
+  EXPECT_EQ(whole.size(), tensors.size());
+  EXPECT_NE(whole[0], whole[4]);  // elements 0 and 3,301 of 3,901: the first share's and the last's
+}
+
 Config small_vit(const std::string& extra = "", const std::string& dim = "32", const std::string& grad_clip = "1.0") {
   TempDir dir;
   write_file(dir / "config.yaml", "model: {image_size: 28, patch_size: 7, in_chans: 1, num_classes: 10, dim: " + dim +
@@ -167,15 +221,20 @@ StepResult one_step(const Config& config, const BatchShards& shards, int threads
   return result;
 }
 
+// The slices' gradients are the whole batch's, but for rounding.
+void expect_the_same_gradients(const StepResult& sliced, const StepResult& whole) {
+  ASSERT_EQ(whole.gradients.size(), sliced.gradients.size());
+  for (size_t i = 0; i < whole.gradients.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(sliced.gradients[i], whole.gradients[i], 1e-4, 1e-6)) << "gradient " << i;
+  }
+}
+
 TEST(BatchShards, ATrainingStepInSlicesGivesTheWholeBatchsGradients) {
   const auto config = small_vit();
   const auto whole = one_step(config, BatchShards(), 1);
   const auto sliced = one_step(config, BatchShards(3), 2);
   ASSERT_TRUE(sliced.shards_used);
-  ASSERT_EQ(whole.gradients.size(), sliced.gradients.size());
-  for (size_t i = 0; i < whole.gradients.size(); ++i) {
-    EXPECT_TRUE(torch::allclose(sliced.gradients[i], whole.gradients[i], 1e-4, 1e-6)) << "gradient " << i;
-  }
+  expect_the_same_gradients(sliced, whole);
   EXPECT_NEAR(sliced.loss, whole.loss, 1e-6);
   // The same slices whatever the caller's own thread count: the same numbers, bit for bit.
   const auto one_thread = one_step(config, BatchShards(3), 1);
@@ -212,10 +271,7 @@ TEST(BatchShards, ADetectorsStepInSlicesGivesTheWholeBatchsGradients) {
   const auto whole = one_step(config, BatchShards(), 1, 0, 1, detection_batch);
   const auto sliced = one_step(config, BatchShards(3), 2, 0, 1, detection_batch);
   ASSERT_TRUE(sliced.shards_used);
-  ASSERT_EQ(whole.gradients.size(), sliced.gradients.size());
-  for (size_t i = 0; i < whole.gradients.size(); ++i) {
-    EXPECT_TRUE(torch::allclose(sliced.gradients[i], whole.gradients[i], 1e-4, 1e-6)) << "gradient " << i;
-  }
+  expect_the_same_gradients(sliced, whole);
   EXPECT_NEAR(sliced.loss, whole.loss, 1e-6 * whole.loss);
 }
 
@@ -226,15 +282,67 @@ TEST(BatchShards, LaterStepsAndAccumulatedMicroBatchesInSlicesGiveTheWholeBatchs
   const auto whole = one_step(config, BatchShards(), 1, 2, 2);
   const auto sliced = one_step(config, BatchShards(3), 2, 2, 2);
   ASSERT_TRUE(sliced.shards_used);
-  for (size_t i = 0; i < whole.gradients.size(); ++i) {
-    EXPECT_TRUE(torch::allclose(sliced.gradients[i], whole.gradients[i], 1e-4, 1e-6)) << "gradient " << i;
-  }
+  expect_the_same_gradients(sliced, whole);
   const auto first_micro_batch = one_step(config, BatchShards(3), 2, 2, 1);
   double difference = 0.0;
   for (size_t i = 0; i < whole.gradients.size(); ++i) {
     difference += (first_micro_batch.gradients[i] - sliced.gradients[i]).abs().sum().item<double>();
   }
   EXPECT_GT(difference, 1e-3);  // the second micro-batch's gradients were added
+}
+
+TEST(BatchShards, ALargeModelsGradientSumsOnTheWorkersGiveTheWholeBatchsGradients) {
+  // At dim 256 the model has 1.6 M parameters, three shares of the passes between the slices: the
+  // sums overwrite the last step's gradients and add the micro-batches up on the workers, whatever
+  // the caller's thread count.
+  const auto config = small_vit("", "256", "0.01");
+  const auto whole = one_step(config, BatchShards(), 1, 1, 2);
+  const auto sliced = one_step(config, BatchShards(3), 2, 1, 2);
+  ASSERT_TRUE(sliced.shards_used);
+  expect_the_same_gradients(sliced, whole);
+  const auto one_thread = one_step(config, BatchShards(3), 1, 1, 2);
+  for (size_t i = 0; i < sliced.parameters.size(); ++i) {
+    EXPECT_TRUE(torch::equal(one_thread.gradients[i], sliced.gradients[i])) << "gradient " << i;
+    EXPECT_TRUE(torch::equal(one_thread.parameters[i], sliced.parameters[i])) << "parameter " << i;
+  }
+}
+
+TEST(BatchShards, ClippingAndTheEmaOnTheWorkersGiveOnePassesBits) {
+  const vit::testing::IntraOpThreads one_thread(1);
+  const auto config = small_vit("", "256");
+  torch::manual_seed(0);
+  auto model = models::build_model(config.model.options);
+  const auto parameters = model->parameters();
+  for (auto& parameter : parameters) parameter.mutable_grad() = torch::randn_like(parameter);
+  std::vector<torch::Tensor> gradients;
+  for (const auto& parameter : parameters) gradients.push_back(parameter.grad().clone());
+  // Each gradient's norm on a worker, then its rows scaled there; against one pass on this thread.
+  const BatchShards shards(3);
+  clip_gradient_norm(parameters, 0.5, shards);
+  std::vector<torch::Tensor> clipped_on_workers;
+  double squared_norm = 0.0;
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    clipped_on_workers.push_back(parameters[i].grad().clone());
+    squared_norm += clipped_on_workers.back().pow(2).sum().item<double>();
+    parameters[i].mutable_grad().copy_(gradients[i]);
+  }
+  EXPECT_NEAR(std::sqrt(squared_norm), 0.5, 1e-4);
+  clip_gradient_norm(parameters, 0.5);
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    EXPECT_TRUE(torch::equal(clipped_on_workers[i], parameters[i].grad())) << "gradient " << i;
+  }
+
+  // The EMA's elements on the workers against LibTorch's multi-tensor update of all of them.
+  ModelEma ema(model, models::build_model(config.model.options), 0.9);
+  torch::NoGradGuard no_grad;
+  for (auto& parameter : parameters) parameter.add_(torch::randn_like(parameter));
+  auto expected = ema.model()->parameters();
+  for (auto& tensor : expected) tensor = tensor.clone();
+  torch::_foreach_mul_(expected, 0.9);
+  torch::_foreach_add_(expected, parameters, 1.0 - 0.9);
+  ema.update(model, shards);
+  const auto averaged = ema.model()->parameters();
+  for (size_t i = 0; i < averaged.size(); ++i) EXPECT_TRUE(torch::equal(averaged[i], expected[i])) << "parameter " << i;
 }
 
 TEST(BatchShards, SlicesOfAModelThatDrawsRandomNumbersDrawReproducibly) {
