@@ -317,7 +317,9 @@ int run_train(const TrainOptions& options) {
   const auto complexity = models::measure_complexity(*model);
   spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image", describe_model(config.model), complexity.parameters,
                complexity.gflops());
-  const auto memory = estimate_training_memory(complexity, train, rank_batch_size);
+  const auto shards = batch_shards_for(device, threads.count);
+  const auto memory =
+      estimate_training_memory(complexity, train, rank_batch_size, std::min(shards.count(), rank_batch_size));
   // On a GPU the estimate is only logged: device memory is not measured here.
   const auto available = device.is_cpu() ? available_memory_bytes() : std::nullopt;
   spdlog::info("memory: an estimated peak of {}{}", memory.describe(),
@@ -330,7 +332,6 @@ int run_train(const TrainOptions& options) {
   model->to(device);
   parallel.broadcast_from_main(*model);
   parallel.attach_gradient_buckets(model->parameters());
-  const auto shards = batch_shards_for(device, threads.count);
   auto optimizer = make_optimizer(model, train, shards);
   std::optional<ModelEma> ema;
   if (train.ema_decay > 0.0) ema.emplace(model, models::build_model(config.model.options), train.ema_decay);

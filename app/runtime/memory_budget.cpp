@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 namespace vit::app {
 namespace {
@@ -53,18 +55,24 @@ std::string human_bytes(double bytes) {
 }
 
 std::string MemoryEstimate::describe() const {
-  return fmt::format("{} (process {}, weights and gradients {}, optimizer state {}, EMA {}, activations {})",
+  return fmt::format("{} (process {}, weights and gradients {}, optimizer state {}, EMA {}, {}activations {})",
                      human_bytes(total()), human_bytes(process), human_bytes(weights), human_bytes(optimizer_state),
-                     human_bytes(ema), human_bytes(activations));
+                     human_bytes(ema), slices > 0.0 ? "batch slices' gradients " + human_bytes(slices) + ", " : "",
+                     human_bytes(activations));
 }
 
 MemoryEstimate estimate_training_memory(const models::ModelComplexity& complexity, const TrainConfig& train,
-                                        int64_t rank_batch_size) {
+                                        int64_t rank_batch_size, int64_t slices) {
   const double parameter_bytes = static_cast<double>(complexity.parameters) * sizeof(float);
   const double optimizer_slots = train.optimizer == OptimizerKind::AdamW ? 2.0 : (train.momentum > 0.0 ? 1.0 : 0.0);
   MemoryEstimate estimate;
   estimate.process = resident_bytes();
-  estimate.weights = parameter_bytes * (train.amp == AmpMode::None ? 2.0 : 2.5);
+  const double cast_copy = train.amp == AmpMode::None ? 0.0 : 0.5;  // 16-bit weights under autocast
+  estimate.weights = parameter_bytes * (2.0 + cast_copy);
+  // One slice runs backward() into .grad; several keep a set of gradients each until their sum,
+  // and each slice's thread its own autocast cache.
+  const auto count = static_cast<double>(slices);
+  if (slices > 1) estimate.slices = parameter_bytes * (count + (count - 1.0) * cast_copy);
   estimate.optimizer_state = parameter_bytes * optimizer_slots;
   estimate.ema = train.ema_decay > 0.0 ? parameter_bytes : 0.0;
   estimate.per_image = static_cast<double>(complexity.activation_bytes);
@@ -89,15 +97,29 @@ std::optional<double> available_memory_bytes() {
 
 void check_training_memory(const MemoryEstimate& estimate, double available, int64_t rank_batch_size) {
   if (estimate.still_needed() <= available) return;
-  const double room = available - (estimate.still_needed() - estimate.activations);
-  const auto fitting = estimate.per_image > 0.0 ? static_cast<int64_t>(std::floor(room / estimate.per_image)) : 0;
-  const std::string advice =
-      fitting >= 1 ? fmt::format("lower train.batch_size (about {} images per rank fit)", fitting)
-                   : "the model alone does not fit: choose a smaller model (model.preset, model.dim, model.depth)";
+  const double room = available - estimate.held_throughout();
+  std::vector<std::string> advice;
+  const auto fitting = estimate.per_image > 0.0
+                           ? static_cast<int64_t>(std::floor((room - estimate.slices) / estimate.per_image))
+                           : int64_t{0};
+  if (room < estimate.per_image) {
+    advice.push_back("the model alone does not fit: choose a smaller model (model.preset, model.dim, model.depth)");
+  } else {
+    if (fitting >= 1) advice.push_back(fmt::format("lower train.batch_size (about {} images per rank fit)", fitting));
+    if (estimate.slices > 0.0) {
+      advice.push_back(
+          fmt::format("lower train.threads (a batch slice per thread, each holding gradients of its own: {})",
+                      human_bytes(estimate.slices)));
+    }
+  }
+  const std::string need = fitting >= 1 || estimate.slices == 0.0
+                               ? fmt::format("train.batch_size: {} images per rank", rank_batch_size)
+                               : "train.threads: the batch slices' gradients";
   throw ConfigError(fmt::format(
-      "train.batch_size: {} images per rank need an estimated {} more memory for training, but {} is available "
-      "(peak {}); {}, or pass --force to try anyway",
-      rank_batch_size, human_bytes(estimate.still_needed()), human_bytes(available), estimate.describe(), advice));
+      "{} need an estimated {} more memory for training, but {} is available (peak {}); {}, or pass --force to try "
+      "anyway",
+      need, human_bytes(estimate.still_needed()), human_bytes(available), estimate.describe(),
+      advice.size() == 1 ? advice.front() : advice.front() + ", or " + advice.back()));
 }
 
 }  // namespace vit::app

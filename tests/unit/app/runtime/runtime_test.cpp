@@ -1,6 +1,7 @@
 #include "app/runtime/runtime.h"
 #include "app/errors.h"
 #include "app/runtime/blas_kernels.h"
+#include "app/runtime/memory_budget.h"
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
@@ -99,6 +100,47 @@ TEST(Bf16Products, VitBf16ProductsOverridesTheRuleAndOtherValuesAreUsageErrors) 
   } catch (const app::ConfigError& error) {
     EXPECT_NE(std::string(error.what()).find("VIT_BF16_PRODUCTS='fast'"), std::string::npos) << error.what();
   }
+}
+
+TEST(MemoryBudget, BatchSlicesHoldGradientsAndCastWeightsOfTheirOwn) {
+  models::ModelComplexity complexity;
+  complexity.parameters = 1 << 20;  // 4 MiB of fp32
+  complexity.activation_bytes = 1 << 20;
+  app::TrainConfig train;
+  train.amp = app::AmpMode::None;
+  const double mib = 1 << 20;
+  EXPECT_EQ(app::estimate_training_memory(complexity, train, 8).slices, 0.0);
+  EXPECT_EQ(app::estimate_training_memory(complexity, train, 8, 1).slices, 0.0);  // backward() into .grad
+  const auto four = app::estimate_training_memory(complexity, train, 8, 4);
+  EXPECT_EQ(four.slices, 16.0 * mib);
+  EXPECT_EQ(four.still_needed(), four.held_throughout() + 8.0 * mib + 16.0 * mib);
+  EXPECT_NE(four.describe().find("batch slices' gradients 16.0 MiB, activations 8.0 MiB"), std::string::npos)
+      << four.describe();
+  train.amp = app::AmpMode::Bf16;  // and three bf16 copies beyond the one the weights' figure counts
+  EXPECT_EQ(app::estimate_training_memory(complexity, train, 8, 4).slices, 22.0 * mib);
+
+  const auto error_of = [](const app::MemoryEstimate& estimate, double available) {
+    try {
+      app::check_training_memory(estimate, available, 8);
+    } catch (const app::ConfigError& error) {
+      return std::string(error.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(error_of(four, four.held_throughout() + 24.0 * mib), "");
+  // Room for 4 images beside the slices: either fewer images or fewer slices.
+  const auto both = error_of(four, four.held_throughout() + 20.0 * mib);
+  EXPECT_EQ(both.rfind("train.batch_size: 8 images per rank need", 0), 0u) << both;
+  EXPECT_NE(both.find("lower train.batch_size (about 4 images per rank fit), or lower train.threads (a batch slice "
+                      "per thread, each holding gradients of its own: 16.0 MiB)"),
+            std::string::npos)
+      << both;
+  // Room for the activations, not for the slices beside them: the error names train.threads.
+  const auto slices = error_of(four, four.held_throughout() + 12.0 * mib);
+  EXPECT_EQ(slices.rfind("train.threads: the batch slices' gradients need", 0), 0u) << slices;
+  EXPECT_EQ(slices.find("lower train.batch_size"), std::string::npos) << slices;
+  // Room for less than an image: the model alone does not fit.
+  EXPECT_NE(error_of(four, four.held_throughout()).find("the model alone does not fit"), std::string::npos);
 }
 
 }  // namespace
