@@ -162,7 +162,7 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
   auto model = models::build_model(config.model.options);
   model->to(device);
   model->train();
-  const auto shards = batch_shards_for(device, threads.count);
+  const auto shards = batch_shards_for(device, threads.count, train.batch_slices);
   auto optimizer = make_optimizer(model, train, shards);
   std::optional<ModelEma> ema;
   if (train.ema_decay > 0.0) ema.emplace(model, models::build_model(config.model.options), train.ema_decay);
@@ -273,6 +273,7 @@ int run_bench(BenchOptions options) {
                    {"label_smoothing", config.train.label_smoothing},
                    {"grad_accum_steps", config.train.grad_accum_steps},
                    {"ema_decay", config.train.ema_decay},
+                   {"batch_slices", config.train.batch_slices},
                    {"detection", detection_json(config.train.detection)}}},
                  {"batch_size", options.batch_size},
                  {"amp", name_of(kAmpNames, config.train.amp)},

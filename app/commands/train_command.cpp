@@ -317,7 +317,7 @@ int run_train(const TrainOptions& options) {
   const auto complexity = models::measure_complexity(*model);
   spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image", describe_model(config.model), complexity.parameters,
                complexity.gflops());
-  const auto shards = batch_shards_for(device, threads.count);
+  const auto shards = batch_shards_for(device, threads.count, train.batch_slices);
   const auto memory =
       estimate_training_memory(complexity, train, rank_batch_size, std::min(shards.count(), rank_batch_size));
   // On a GPU the estimate is only logged: device memory is not measured here.
@@ -385,8 +385,9 @@ int run_train(const TrainOptions& options) {
                      ? "; on these kernels bf16 trains no faster than fp32 (train.amp: none)"
                      : "");
   }
-  if (training_step.shards() > 1) {
-    spdlog::info("each micro-batch runs as {} slices, one per thread (train.threads)", training_step.shards());
+  if (shards.count() > 1) {
+    spdlog::info("each micro-batch runs as {} slices, {} thread{} each (train.threads, train.batch_slices)",
+                 shards.count(), shards.threads_per_slice(), shards.threads_per_slice() == 1 ? "" : "s");
   }
   if (ranks.world_size > 1) {
     spdlog::info("data-parallel: {} ranks ({}), {} images per rank and step", ranks.world_size, parallel.backend(),

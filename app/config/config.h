@@ -91,6 +91,7 @@ struct TrainConfig {
   bool tensorboard = true;             // event files in the run directory
   uint64_t seed = 0;
   int64_t threads = 0;          // LibTorch intra-op threads; 0: one per core
+  int64_t batch_slices = 0;     // on the CPU, slices of threads / slices threads each; 0: one per thread
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   DistributedConfig distributed;
 };

@@ -140,8 +140,11 @@ const std::vector<models::Field<TrainConfig>>& train_fields() {
                 "TensorBoard event files in the run directory (scalars every log_every steps)")
           .custom(seed_field())
           .integer("threads", &TrainConfig::threads, 0, 1024,
-                   "intra-op threads; 0: OMP_NUM_THREADS, else cores / local ranks (one per core gives way to "
-                   "busy processes); N pins it; on the CPU also the slices a batch is cut into")
+                   "intra-op threads; 0: OMP_NUM_THREADS, else cores / local ranks; on the CPU also the slices "
+                   "a batch is cut into")
+          .integer("batch_slices", &TrainConfig::batch_slices, 0, 1024,
+                   "on the CPU, the slices a batch is cut into, each run by threads / slices threads (at most "
+                   "threads); 0: one per thread. Fewer slices hold fewer copies of the gradients")
           .text("device", &TrainConfig::device, "auto | cpu | cuda | cuda:N")
           .check(device_problem)
           .choice(

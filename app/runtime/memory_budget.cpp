@@ -107,14 +107,15 @@ void check_training_memory(const MemoryEstimate& estimate, double available, int
   } else {
     if (fitting >= 1) advice.push_back(fmt::format("lower train.batch_size (about {} images per rank fit)", fitting));
     if (estimate.slices > 0.0) {
-      advice.push_back(
-          fmt::format("lower train.threads (a batch slice per thread, each holding gradients of its own: {})",
-                      human_bytes(estimate.slices)));
+      advice.push_back(fmt::format(
+          "cut the batch into fewer slices (train.batch_slices, or train.threads), each holding gradients of its "
+          "own: {}",
+          human_bytes(estimate.slices)));
     }
   }
   const std::string need = fitting >= 1 || estimate.slices == 0.0
                                ? fmt::format("train.batch_size: {} images per rank", rank_batch_size)
-                               : "train.threads: the batch slices' gradients";
+                               : "train.batch_slices: the batch slices' gradients";
   throw ConfigError(fmt::format(
       "{} need an estimated {} more memory for training, but {} is available (peak {}); {}, or pass --force to try "
       "anyway",

@@ -45,8 +45,8 @@ std::optional<double> available_memory_bytes();
 std::string human_bytes(double bytes);
 
 // Throws ConfigError naming train.batch_size (with the batch size that would fit), and
-// train.threads where batch slices hold gradients of their own, when the estimate exceeds the
-// available memory.
+// train.batch_slices where batch slices hold gradients of their own, when the estimate exceeds
+// the available memory.
 void check_training_memory(const MemoryEstimate& estimate, double available, int64_t rank_batch_size);
 
 }  // namespace vit::app

@@ -31,12 +31,14 @@ int64_t slices_of(int64_t count, int64_t rows) { return std::max<int64_t>(1, std
 
 }  // namespace
 
-// Threads that each run one of a batch's slices with one intra-op thread. The caller sleeps
+// Threads that each run one of a batch's slices with the slice's intra-op threads. The caller sleeps
 // until they are done, so a slice never competes with the thread that handed it out.
 class ShardWorkers {
  public:
-  explicit ShardWorkers(int64_t count) {
-    for (int64_t index = 0; index < count; ++index) threads_.emplace_back([this, index] { serve(index); });
+  ShardWorkers(int64_t count, int threads_per_slice) {
+    for (int64_t index = 0; index < count; ++index) {
+      threads_.emplace_back([this, index, threads_per_slice] { serve(index, threads_per_slice); });
+    }
   }
   ~ShardWorkers() {
     {
@@ -62,9 +64,9 @@ class ShardWorkers {
   }
 
  private:
-  void serve(int64_t index) {
+  void serve(int64_t index, int threads) {
     (void)at::get_num_threads();  // LibTorch sets this thread's OpenMP count once, at its first use
-    omp_set_num_threads_of_runtime()(1);
+    omp_set_num_threads_of_runtime()(threads);
     uint64_t seen = 0;
     std::unique_lock<std::mutex> lock(mutex_);
     while (true) {
@@ -93,9 +95,11 @@ class ShardWorkers {
 
 BatchShards::BatchShards() = default;
 
-BatchShards::BatchShards(int64_t count) : count_(count) {
-  if (count < 1) throw std::invalid_argument("BatchShards: the count must be at least 1");
-  if (count > 1) workers_ = std::make_shared<ShardWorkers>(count);
+BatchShards::BatchShards(int64_t count, int threads_per_slice) : count_(count), threads_per_slice_(threads_per_slice) {
+  if (count < 1 || threads_per_slice < 1) {
+    throw std::invalid_argument("BatchShards: the count and the threads of a slice must be at least 1");
+  }
+  if (count > 1) workers_ = std::make_shared<ShardWorkers>(count, threads_per_slice);
 }
 
 void BatchShards::run(int64_t rows, const std::function<void(int64_t, int64_t, int64_t)>& work) const {
@@ -193,10 +197,11 @@ torch::Tensor rows_of(const torch::Tensor& tensor, int64_t begin, int64_t end) {
   return tensor.dim() == 0 ? tensor : tensor.narrow(0, begin, end - begin);
 }
 
-BatchShards batch_shards_for(torch::Device device, int threads) {
-  if (!device.is_cpu() || threads <= 1 || omp_set_num_threads_of_runtime() == nullptr) return BatchShards();
+BatchShards batch_shards_for(torch::Device device, int threads, int64_t slices) {
+  const int64_t count = slices > 0 ? std::min<int64_t>(slices, threads) : threads;
+  if (!device.is_cpu() || count <= 1 || omp_set_num_threads_of_runtime() == nullptr) return BatchShards();
   at::set_num_threads(1);
-  return BatchShards(threads);
+  return BatchShards(count, static_cast<int>(threads / count));
 }
 
 }  // namespace vit::app

@@ -22,9 +22,11 @@ class BatchShards {
  public:
   // One slice: the batch runs whole, its operators divided among LibTorch's threads.
   BatchShards();
-  // `count` slices, run by `count` threads of their own.
-  explicit BatchShards(int64_t count);
+  // `count` slices, run by `count` threads of their own, each with `threads_per_slice` intra-op
+  // threads (an OpenMP team of its own).
+  explicit BatchShards(int64_t count, int threads_per_slice = 1);
   int64_t count() const { return count_; }
+  int threads_per_slice() const { return threads_per_slice_; }
 
   // Calls work(shard, begin, end) for the contiguous row ranges of a batch of `rows` rows
   // (min(count, rows) of them, sizes differing by at most one), all at once, each on a worker
@@ -65,6 +67,7 @@ class BatchShards {
   void run_in(int64_t shards, int64_t rows, const std::function<void(int64_t, int64_t, int64_t)>& work) const;
 
   int64_t count_ = 1;
+  int threads_per_slice_ = 1;
   std::shared_ptr<ShardWorkers> workers_;
 };
 
@@ -72,13 +75,14 @@ class BatchShards {
 // without dimensions: itself).
 torch::Tensor rows_of(const torch::Tensor& tensor, int64_t begin, int64_t end);
 
-// The slices for a batch on `device` run with `threads` intra-op threads: one per thread on the
-// CPU, none on a GPU (whose kernels are large already) or where LibTorch's OpenMP runtime cannot
-// be told to run a thread's operators alone. Where there are slices, the cores are theirs: the
+// The slices for a batch on `device` run with `threads` intra-op threads: on the CPU `slices` of
+// them (at most `threads`; 0: one per thread) of threads / slices threads each, none on a GPU
+// (whose kernels are large already) or where LibTorch's OpenMP runtime cannot be told how many
+// threads a thread's operators take. Where there are slices, the cores are theirs: the
 // calling thread's own operators (the work between the slices: the sums of their gradients, the
 // norms, the loss) run on one thread from then on, since beside a busy process an operator
 // divided among the cores spins at its barriers for a core that process holds
 // (bench/contention.md).
-BatchShards batch_shards_for(torch::Device device, int threads);
+BatchShards batch_shards_for(torch::Device device, int threads, int64_t slices = 0);
 
 }  // namespace vit::app

@@ -462,6 +462,8 @@ const std::vector<Knob>& train_knobs() {
       {"train.tensorboard", {"train.tensorboard=false"}, KnobEffect::Files, {}, "whether event files are written"},
       steps("train.seed", "1"),
       {"train.threads", {"train.threads=2"}, KnobEffect::ThreadLine, {}, "intra-op threads: speed"},
+      // Two slices, or the batch whole on both threads: the gradients' sums round differently.
+      steps("train.batch_slices", "1", {"train.threads=2"}),
       {"train.device",
        {"train.device=cpu"},
        KnobEffect::NotHere,

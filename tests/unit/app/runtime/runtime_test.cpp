@@ -131,13 +131,13 @@ TEST(MemoryBudget, BatchSlicesHoldGradientsAndCastWeightsOfTheirOwn) {
   // Room for 4 images beside the slices: either fewer images or fewer slices.
   const auto both = error_of(four, four.held_throughout() + 20.0 * mib);
   EXPECT_EQ(both.rfind("train.batch_size: 8 images per rank need", 0), 0u) << both;
-  EXPECT_NE(both.find("lower train.batch_size (about 4 images per rank fit), or lower train.threads (a batch slice "
-                      "per thread, each holding gradients of its own: 16.0 MiB)"),
+  EXPECT_NE(both.find("lower train.batch_size (about 4 images per rank fit), or cut the batch into fewer slices "
+                      "(train.batch_slices, or train.threads), each holding gradients of its own: 16.0 MiB"),
             std::string::npos)
       << both;
-  // Room for the activations, not for the slices beside them: the error names train.threads.
+  // Room for the activations, not for the slices beside them: the error names train.batch_slices.
   const auto slices = error_of(four, four.held_throughout() + 12.0 * mib);
-  EXPECT_EQ(slices.rfind("train.threads: the batch slices' gradients need", 0), 0u) << slices;
+  EXPECT_EQ(slices.rfind("train.batch_slices: the batch slices' gradients need", 0), 0u) << slices;
   EXPECT_EQ(slices.find("lower train.batch_size"), std::string::npos) << slices;
   // Room for less than an image: the model alone does not fit.
   EXPECT_NE(error_of(four, four.held_throughout()).find("the model alone does not fit"), std::string::npos);

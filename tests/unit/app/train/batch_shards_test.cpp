@@ -97,6 +97,28 @@ TEST(BatchShards, TakeTheCoresAndRunTheSlicesAllAtOnce) {
   at::set_num_threads(previous_threads);
 }
 
+TEST(BatchShards, FewerSlicesThanThreadsRunOnTeamsOfThreadsEach) {
+  const int previous_threads = at::get_num_threads();
+  // train.batch_slices 2 of 5 threads: two slices of two threads (a fifth stays idle); one slice:
+  // the batch whole on all the threads, the caller's.
+  at::set_num_threads(5);
+  EXPECT_EQ(batch_shards_for(torch::kCPU, 5, 1).count(), 1);
+  EXPECT_EQ(at::get_num_threads(), 5);
+  const auto shards = batch_shards_for(torch::kCPU, 5, 2);
+  ASSERT_EQ(shards.count(), 2);
+  EXPECT_EQ(shards.threads_per_slice(), 2);
+  EXPECT_EQ(at::get_num_threads(), 1);
+  std::mutex mutex;
+  std::vector<int> threads;
+  shards.run(4, [&](int64_t, int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(mutex);
+    threads.push_back(at::get_num_threads());  // the team LibTorch's operators divide their work among
+  });
+  EXPECT_EQ(threads, (std::vector<int>{2, 2}));
+  EXPECT_EQ(batch_shards_for(torch::kCPU, 2, 8).count(), 2);  // at most one slice per thread
+  at::set_num_threads(previous_threads);
+}
+
 TEST(BatchShards, TheFirstSlicesErrorReachesTheCaller) {
   const BatchShards shards(2);
   try {
