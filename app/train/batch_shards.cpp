@@ -200,8 +200,12 @@ torch::Tensor rows_of(const torch::Tensor& tensor, int64_t begin, int64_t end) {
 BatchShards batch_shards_for(torch::Device device, int threads, int64_t slices) {
   const int64_t count = slices > 0 ? std::min<int64_t>(slices, threads) : threads;
   if (!device.is_cpu() || count <= 1 || omp_set_num_threads_of_runtime() == nullptr) return BatchShards();
+  BatchShards shards(count, static_cast<int>(threads / count));
+  const int caller_threads = at::get_num_threads();
   at::set_num_threads(1);
-  return BatchShards(count, static_cast<int>(threads / count));
+  shards.caller_threads_ =
+      std::shared_ptr<const void>(nullptr, [caller_threads](const void*) { at::set_num_threads(caller_threads); });
+  return shards;
 }
 
 }  // namespace vit::app

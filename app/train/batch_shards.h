@@ -69,6 +69,10 @@ class BatchShards {
   int64_t count_ = 1;
   int threads_per_slice_ = 1;
   std::shared_ptr<ShardWorkers> workers_;
+  // Gives the calling thread back its LibTorch thread count when the last copy goes.
+  std::shared_ptr<const void> caller_threads_;
+
+  friend BatchShards batch_shards_for(torch::Device device, int threads, int64_t slices);
 };
 
 // Rows [begin, end) of `tensor`'s first dimension, as run_over_rows hands them out (a tensor
@@ -78,9 +82,9 @@ torch::Tensor rows_of(const torch::Tensor& tensor, int64_t begin, int64_t end);
 // The slices for a batch on `device` run with `threads` intra-op threads: on the CPU `slices` of
 // them (at most `threads`; 0: one per thread) of threads / slices threads each, none on a GPU
 // (whose kernels are large already) or where LibTorch's OpenMP runtime cannot be told how many
-// threads a thread's operators take. Where there are slices, the cores are theirs: the
-// calling thread's own operators (the work between the slices: the sums of their gradients, the
-// norms, the loss) run on one thread from then on, since beside a busy process an operator
+// threads a thread's operators take. Where there are slices, the cores are theirs: while they
+// exist (until the last copy goes) the calling thread's own operators (the loss, the passes too
+// small to hand to the workers) run on one thread, since beside a busy process an operator
 // divided among the cores spins at its barriers for a core that process holds
 // (bench/contention.md).
 BatchShards batch_shards_for(torch::Device device, int threads, int64_t slices = 0);

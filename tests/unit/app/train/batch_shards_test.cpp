@@ -75,7 +75,7 @@ TEST(BatchShards, SlicesRunAloneWithTheCallersGradMode) {
 TEST(BatchShards, TakeTheCoresAndRunTheSlicesAllAtOnce) {
   const int previous_threads = at::get_num_threads();
   at::set_num_threads(2);
-  const auto shards = batch_shards_for(torch::kCPU, 2);
+  auto shards = batch_shards_for(torch::kCPU, 2);
   ASSERT_EQ(shards.count(), 2);
   EXPECT_EQ(at::get_num_threads(), 1);  // the caller's own operators
   // Each slice waits for the other to start: slices run one after the other would not meet.
@@ -90,6 +90,12 @@ TEST(BatchShards, TakeTheCoresAndRunTheSlicesAllAtOnce) {
     met = started.wait_for(lock, std::chrono::seconds(10), [&] { return slices_started == 2; }) && met;
   });
   EXPECT_TRUE(met);
+  {
+    const auto copy = shards;
+    shards = BatchShards();
+    EXPECT_EQ(at::get_num_threads(), 1);  // a copy keeps the slices
+  }
+  EXPECT_EQ(at::get_num_threads(), 2);  // gone: the caller has its threads back
   // Off the CPU there are no slices, and the threads stay.
   at::set_num_threads(2);
   EXPECT_EQ(batch_shards_for(torch::Device(torch::kCUDA, 0), 2).count(), 1);
@@ -104,17 +110,19 @@ TEST(BatchShards, FewerSlicesThanThreadsRunOnTeamsOfThreadsEach) {
   at::set_num_threads(5);
   EXPECT_EQ(batch_shards_for(torch::kCPU, 5, 1).count(), 1);
   EXPECT_EQ(at::get_num_threads(), 5);
-  const auto shards = batch_shards_for(torch::kCPU, 5, 2);
-  ASSERT_EQ(shards.count(), 2);
-  EXPECT_EQ(shards.threads_per_slice(), 2);
-  EXPECT_EQ(at::get_num_threads(), 1);
-  std::mutex mutex;
-  std::vector<int> threads;
-  shards.run(4, [&](int64_t, int64_t, int64_t) {
-    std::lock_guard<std::mutex> lock(mutex);
-    threads.push_back(at::get_num_threads());  // the team LibTorch's operators divide their work among
-  });
-  EXPECT_EQ(threads, (std::vector<int>{2, 2}));
+  {
+    const auto shards = batch_shards_for(torch::kCPU, 5, 2);
+    ASSERT_EQ(shards.count(), 2);
+    EXPECT_EQ(shards.threads_per_slice(), 2);
+    EXPECT_EQ(at::get_num_threads(), 1);
+    std::mutex mutex;
+    std::vector<int> threads;
+    shards.run(4, [&](int64_t, int64_t, int64_t) {
+      std::lock_guard<std::mutex> lock(mutex);
+      threads.push_back(at::get_num_threads());  // the team LibTorch's operators divide their work among
+    });
+    EXPECT_EQ(threads, (std::vector<int>{2, 2}));
+  }
   EXPECT_EQ(batch_shards_for(torch::kCPU, 2, 8).count(), 2);  // at most one slice per thread
   at::set_num_threads(previous_threads);
 }
