@@ -184,6 +184,21 @@ TEST(DistributedTrain, NprocTwoTrainsLikeOneProcessWithTheSameGlobalBatch) {
   EXPECT_EQ(loss_column(dir / "multi" / "steps.csv").size(), 24u);
 }
 
+// Each rank cuts its micro-batches into batch slices: the slices' gradients, added on the rank's
+// workers, reach the all-reduce through .grad, micro-batches accumulating there.
+TEST(DistributedTrain, RanksInBatchSlicesTrainLikeOneProcess) {
+  TempDir dir;
+  auto command = deterministic_run(dir);
+  command.replace(command.rfind("--threads 1"), std::string("--threads 1").size(), "--threads 2");
+  const auto single = run_vit(command + " --output " + (dir / "single").string());
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const auto multi = run_vit(command + " --nproc 2 --output " + (dir / "multi").string());
+  ASSERT_EQ(multi.exit_code, 0) << multi.err;
+  EXPECT_NE(multi.err.find("each micro-batch runs as 2 slices"), std::string::npos) << multi.err;
+  EXPECT_LE(max_difference(checkpoint_parameters(dir / "single"), checkpoint_parameters(dir / "multi")), 1e-5);
+  expect_close_losses(dir / "single", dir / "multi", 20);
+}
+
 // Each rank's teacher answers for its shard; the job still trains like one process.
 TEST(DistributedTrain, DistillationTrainsLikeOneProcess) {
   TempDir dir;
