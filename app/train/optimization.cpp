@@ -2,6 +2,7 @@
 
 #include "app/errors.h"
 #include "app/train/fused_adamw.h"
+#include "app/train/sharded_sgd.h"
 
 #include <torch/optim/sgd.h>
 
@@ -79,7 +80,7 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(models::ImageModel& mode
     return std::make_unique<torch::optim::SGDOptions>(
         torch::optim::SGDOptions(train.lr).momentum(train.momentum).weight_decay(weight_decay));
   });
-  return std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(train.lr));
+  return std::make_unique<ShardedSgd>(groups, torch::optim::SGDOptions(train.lr), std::move(shards));
 }
 
 LrSchedule::LrSchedule(const TrainConfig& train, int64_t steps_per_epoch)

@@ -1,6 +1,8 @@
 #include "app/io/checkpoint.h"
 #include "app/train/fused_adamw.h"
 #include "app/train/optimizer_state_key.h"
+#include "app/train/sharded_sgd.h"
+#include "support/optimizer_steps.h"
 
 #include <gtest/gtest.h>
 #include <torch/optim/sgd.h>
@@ -17,6 +19,9 @@ namespace {
 
 using torch::optim::Optimizer;
 using torch::optim::OptimizerParamGroup;
+using vit::testing::copies;
+using vit::testing::expect_equal;
+using vit::testing::take_steps;
 
 std::vector<torch::Tensor> fresh_parameters() {
   torch::manual_seed(7);
@@ -25,13 +30,7 @@ std::vector<torch::Tensor> fresh_parameters() {
   return parameters;
 }
 
-std::vector<torch::Tensor> copies(const std::vector<torch::Tensor>& parameters) {
-  std::vector<torch::Tensor> result;
-  for (const auto& parameter : parameters) result.push_back(parameter.detach().clone().requires_grad_());
-  return result;
-}
-
-// AdamW (vit's FusedAdamW) or SGD with momentum, the parameters in groups of `group_sizes`.
+// AdamW (vit's FusedAdamW) or SGD with momentum (vit's ShardedSgd), the parameters in groups of `group_sizes`.
 std::unique_ptr<Optimizer> optimizer_of(bool adamw, const std::vector<torch::Tensor>& parameters,
                                         const std::vector<size_t>& group_sizes = {2, 2}) {
   std::vector<OptimizerParamGroup> groups;
@@ -48,15 +47,7 @@ std::unique_ptr<Optimizer> optimizer_of(bool adamw, const std::vector<torch::Ten
     }
   }
   if (adamw) return std::make_unique<FusedAdamW>(std::move(groups), torch::optim::AdamWOptions(), BatchShards());
-  return std::make_unique<torch::optim::SGD>(std::move(groups), torch::optim::SGDOptions(1e-2));
-}
-
-void take_steps(Optimizer& optimizer, const std::vector<torch::Tensor>& parameters, int first, int steps) {
-  for (int step = first; step < first + steps; ++step) {
-    torch::manual_seed(100 + step);
-    for (const auto& parameter : parameters) parameter.mutable_grad() = torch::randn_like(parameter) * 0.1;
-    optimizer.step();
-  }
+  return std::make_unique<ShardedSgd>(std::move(groups), torch::optim::SGDOptions(1e-2), BatchShards());
 }
 
 std::string bytes_of(const std::function<void(torch::serialize::OutputArchive&)>& save) {
@@ -94,16 +85,6 @@ std::vector<torch::Tensor> states_of(const Optimizer& optimizer) {
     }
   }
   return states;
-}
-
-void expect_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_EQ(a[i].defined(), b[i].defined()) << "state " << i;
-    if (a[i].defined()) {
-      EXPECT_TRUE(torch::equal(a[i], b[i])) << "state " << i;
-    }
-  }
 }
 
 // Both forms, LibTorch's own save (states named by their tensor's address) and vit's (by position),

@@ -1,5 +1,7 @@
 #include "app/train/fused_adamw.h"
 
+#include "support/optimizer_steps.h"
+
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/serialize.h>
@@ -12,6 +14,9 @@ namespace {
 
 using torch::optim::AdamWOptions;
 using torch::optim::OptimizerParamGroup;
+using vit::testing::copies;
+using vit::testing::expect_equal;
+using vit::testing::take_steps;
 
 // Sizes around the 8-float vectors (tails of 1 to 7) and one of many vectors.
 const std::vector<int64_t> kSizes = {1, 7, 8, 19, 64, 1003};
@@ -21,12 +26,6 @@ std::vector<torch::Tensor> fresh_parameters(torch::Dtype dtype = torch::kFloat32
   std::vector<torch::Tensor> parameters;
   for (const int64_t size : kSizes) parameters.push_back(torch::randn({size}, dtype).requires_grad_());
   return parameters;
-}
-
-std::vector<torch::Tensor> copies(const std::vector<torch::Tensor>& parameters) {
-  std::vector<torch::Tensor> result;
-  for (const auto& parameter : parameters) result.push_back(parameter.detach().clone().requires_grad_());
-  return result;
 }
 
 // Two groups as make_optimizer builds them: decayed weights, and the rest at another learning rate.
@@ -40,27 +39,12 @@ std::vector<OptimizerParamGroup> groups_of(const std::vector<torch::Tensor>& par
   return groups;
 }
 
-// `steps` steps of `optimizer` with gradients drawn from seed 100 + step (the same for every optimizer).
-void take_steps(torch::optim::Optimizer& optimizer, const std::vector<torch::Tensor>& parameters, int first,
-                int steps) {
-  for (int step = first; step < first + steps; ++step) {
-    torch::manual_seed(100 + step);
-    for (auto& parameter : parameters) parameter.mutable_grad() = torch::randn_like(parameter) * 0.1;
-    optimizer.step();
-  }
-}
-
 void expect_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-6, 1e-7))
         << "parameter " << i << ": max difference " << (a[i] - b[i]).abs().max().item<double>();
   }
-}
-
-void expect_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "parameter " << i;
 }
 
 TEST(FusedAdamW, FollowsLibTorchsAdamW) {

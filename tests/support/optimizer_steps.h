@@ -1,0 +1,38 @@
+#pragma once
+
+#include <gtest/gtest.h>
+#include <torch/optim/optimizer.h>
+
+#include <vector>
+
+// Helpers of the optimizer tests: the same parameters and gradients for two optimizers.
+namespace vit::testing {
+
+// Copies of `parameters` that require gradients, for a second optimizer.
+inline std::vector<torch::Tensor> copies(const std::vector<torch::Tensor>& parameters) {
+  std::vector<torch::Tensor> result;
+  for (const auto& parameter : parameters) result.push_back(parameter.detach().clone().requires_grad_());
+  return result;
+}
+
+// Steps first .. first + steps - 1 of `optimizer`, each with gradients drawn from seed 100 + step (the
+// same for every optimizer).
+inline void take_steps(torch::optim::Optimizer& optimizer, const std::vector<torch::Tensor>& parameters, int first,
+                       int steps) {
+  for (int step = first; step < first + steps; ++step) {
+    torch::manual_seed(100 + step);
+    for (const auto& parameter : parameters) parameter.mutable_grad() = torch::randn_like(parameter) * 0.1;
+    optimizer.step();
+  }
+}
+
+// The same tensors bit for bit, undefined where the other is.
+inline void expect_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].defined(), b[i].defined()) << "tensor " << i;
+    if (a[i].defined()) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
+  }
+}
+
+}  // namespace vit::testing
