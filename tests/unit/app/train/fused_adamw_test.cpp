@@ -4,9 +4,8 @@
 
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
-#include <torch/serialize.h>
 
-#include <sstream>
+#include <memory>
 #include <vector>
 
 namespace vit::app {
@@ -119,37 +118,17 @@ TEST(FusedAdamW, TheSameBitsOnAnyNumberOfThreadsWithOrWithoutVectors) {
 
 TEST(FusedAdamW, SavedStatesLoadInEitherOptimizer) {
   // Fused for 3 steps, saved, loaded into LibTorch's AdamW for 3 more; and the other way round.
+  const auto make = [](const std::vector<torch::Tensor>& parameters,
+                       bool vits) -> std::unique_ptr<torch::optim::Optimizer> {
+    if (vits) return std::make_unique<FusedAdamW>(groups_of(parameters), AdamWOptions(), BatchShards());
+    return std::make_unique<torch::optim::AdamW>(groups_of(parameters));
+  };
   for (const bool fused_first : {true, false}) {
-    const auto first_parameters = fresh_parameters();
-    const auto reference_parameters = copies(first_parameters);
-    std::unique_ptr<torch::optim::Optimizer> first;
-    if (fused_first) {
-      first = std::make_unique<FusedAdamW>(groups_of(first_parameters), AdamWOptions(), BatchShards());
-    } else {
-      first = std::make_unique<torch::optim::AdamW>(groups_of(first_parameters));
-    }
-    take_steps(*first, first_parameters, 0, 3);
-    torch::serialize::OutputArchive saved;
-    first->save(saved);
-    std::ostringstream bytes;
-    saved.save_to(bytes);
-
-    const auto second_parameters = copies(first_parameters);
-    std::unique_ptr<torch::optim::Optimizer> second;
-    if (fused_first) {
-      second = std::make_unique<torch::optim::AdamW>(groups_of(second_parameters));
-    } else {
-      second = std::make_unique<FusedAdamW>(groups_of(second_parameters), AdamWOptions(), BatchShards());
-    }
-    torch::serialize::InputArchive loaded;
-    std::istringstream input(bytes.str());
-    loaded.load_from(input);
-    second->load(loaded);
-    take_steps(*second, second_parameters, 3, 3);
-
+    const auto start = fresh_parameters();
+    const auto reference_parameters = copies(start);
     torch::optim::AdamW reference(groups_of(reference_parameters));
     take_steps(reference, reference_parameters, 0, 6);
-    expect_close(second_parameters, reference_parameters);
+    expect_close(vit::testing::steps_across_a_save(start, fused_first, make), reference_parameters);
   }
 }
 

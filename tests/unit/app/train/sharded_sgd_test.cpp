@@ -4,9 +4,7 @@
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
-#include <torch/serialize.h>
-
-#include <sstream>
+#include <memory>
 #include <vector>
 
 namespace vit::app {
@@ -53,37 +51,17 @@ TEST(ShardedSgd, LibTorchsStepBitForBitOnTheWorkers) {
 TEST(ShardedSgd, SavedStatesLoadInEitherOptimizer) {
   // Sharded for 3 steps, saved, loaded into LibTorch's SGD for 3 more; and the other way round.
   const auto options = SGDOptions(0.1).momentum(0.9).weight_decay(0.05);
+  const auto make = [&](const std::vector<torch::Tensor>& parameters,
+                        bool vits) -> std::unique_ptr<torch::optim::Optimizer> {
+    if (vits) return std::make_unique<ShardedSgd>(groups_of(parameters, options), SGDOptions(0.1), BatchShards(2));
+    return std::make_unique<torch::optim::SGD>(groups_of(parameters, options), SGDOptions(0.1));
+  };
   for (const bool sharded_first : {true, false}) {
-    const auto first_parameters = sgd_parameters();
-    const auto reference_parameters = copies(first_parameters);
-    std::unique_ptr<torch::optim::Optimizer> first;
-    if (sharded_first) {
-      first = std::make_unique<ShardedSgd>(groups_of(first_parameters, options), SGDOptions(0.1), BatchShards(2));
-    } else {
-      first = std::make_unique<torch::optim::SGD>(groups_of(first_parameters, options), SGDOptions(0.1));
-    }
-    take_steps(*first, first_parameters, 0, 3);
-    torch::serialize::OutputArchive saved;
-    first->save(saved);
-    std::ostringstream bytes;
-    saved.save_to(bytes);
-
-    const auto second_parameters = copies(first_parameters);
-    std::unique_ptr<torch::optim::Optimizer> second;
-    if (sharded_first) {
-      second = std::make_unique<torch::optim::SGD>(groups_of(second_parameters, options), SGDOptions(0.1));
-    } else {
-      second = std::make_unique<ShardedSgd>(groups_of(second_parameters, options), SGDOptions(0.1), BatchShards(2));
-    }
-    torch::serialize::InputArchive loaded;
-    std::istringstream input(bytes.str());
-    loaded.load_from(input);
-    second->load(loaded);
-    take_steps(*second, second_parameters, 3, 3);
-
+    const auto start = sgd_parameters();
+    const auto reference_parameters = copies(start);
     torch::optim::SGD reference(groups_of(reference_parameters, options), SGDOptions(0.1));
     take_steps(reference, reference_parameters, 0, 6);
-    expect_equal(second_parameters, reference_parameters);
+    expect_equal(vit::testing::steps_across_a_save(start, sharded_first, make), reference_parameters);
   }
 }
 
