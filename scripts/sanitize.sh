@@ -23,7 +23,7 @@ echo "sanitize: built in $SECONDS s"
 # LibTorch and OpenMP keep allocations alive until exit by design: leak checks would only report those.
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-sanitized_tests='TorchPickle|EventFile|IdxFile|IdxDataset|CifarDataset|CsvList|ImageFile|ImageFolder|Config|Bad|Transform|CenterCrop|RandomResizedCrop|RandAugment|ColorOps|BatchedMatmul|Bf16Products|Bf16Gelu|UnpackedGemm|LinearGelu|FusedAttention|AmxAttention|FusedAdamW|BatchShards|MemoryBudget|ScaledSoftmax|ResidualLayerNorm|TeachersThatDoNotFit|UnlabeledLists|MaskedAutoencoder|SwinTransformer|SwinReference|CocoDataset|ObjectBoxes|SyntheticShapes|MeanAveragePrecision|LinearAssignment|DetectionReference|HungarianMatch|DetectionLoss|Detr'
+sanitized_tests='TorchPickle|EventFile|IdxFile|IdxDataset|CifarDataset|CsvList|ImageFile|ImageFolder|Config|Bad|Transform|CenterCrop|RandomResizedCrop|RandAugment|ColorOps|BatchedMatmul|Bf16Products|Bf16Gelu|UnpackedGemm|LinearGelu|FusedAttention|AmxAttention|FusedAdamW|ShardedSgd|BatchShards|MemoryBudget|ScaledSoftmax|ResidualLayerNorm|TeachersThatDoNotFit|UnlabeledLists|MaskedAutoencoder|SwinTransformer|SwinReference|CocoDataset|ObjectBoxes|SyntheticShapes|MeanAveragePrecision|LinearAssignment|DetectionReference|HungarianMatch|DetectionLoss|Detr'
 (cd build-sanitize && ctest --output-on-failure -j"$(nproc)" -R "$sanitized_tests")
 echo "sanitize: built and tested in $SECONDS s"
 
