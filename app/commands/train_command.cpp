@@ -318,8 +318,7 @@ int run_train(const TrainOptions& options) {
   spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image", describe_model(config.model), complexity.parameters,
                complexity.gflops());
   const auto shards = batch_shards_for(device, threads.count, train.batch_slices);
-  const auto memory =
-      estimate_training_memory(complexity, train, rank_batch_size, std::min(shards.count(), rank_batch_size));
+  const auto memory = estimate_training_memory(complexity, train, rank_batch_size, shards.slices_for(rank_batch_size));
   // On a GPU the estimate is only logged: device memory is not measured here.
   const auto available = device.is_cpu() ? available_memory_bytes() : std::nullopt;
   spdlog::info("memory: an estimated peak of {}{}", memory.describe(),

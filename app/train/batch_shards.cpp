@@ -102,8 +102,10 @@ BatchShards::BatchShards(int64_t count, int threads_per_slice) : count_(count), 
   if (count > 1) workers_ = std::make_shared<ShardWorkers>(count, threads_per_slice);
 }
 
+int64_t BatchShards::slices_for(int64_t rows) const { return slices_of(count_, rows); }
+
 void BatchShards::run(int64_t rows, const std::function<void(int64_t, int64_t, int64_t)>& work) const {
-  run_in(slices_of(count_, rows), rows, work);
+  run_in(slices_for(rows), rows, work);
 }
 
 void BatchShards::run_in(int64_t shards, int64_t rows,
@@ -131,7 +133,7 @@ void BatchShards::run_in(int64_t shards, int64_t rows,
 
 torch::Tensor BatchShards::map(const torch::Tensor& inputs,
                                const std::function<torch::Tensor(const torch::Tensor&)>& forward) const {
-  std::vector<torch::Tensor> outputs(static_cast<size_t>(slices_of(count_, inputs.size(0))));
+  std::vector<torch::Tensor> outputs(static_cast<size_t>(slices_for(inputs.size(0))));
   run(inputs.size(0), [&](int64_t shard, int64_t begin, int64_t end) {
     outputs[static_cast<size_t>(shard)] = forward(inputs.slice(0, begin, end));
   });

@@ -27,6 +27,8 @@ class BatchShards {
   explicit BatchShards(int64_t count, int threads_per_slice = 1);
   int64_t count() const { return count_; }
   int threads_per_slice() const { return threads_per_slice_; }
+  // How many slices a batch of `rows` rows runs in: min(count, rows), at least 1.
+  int64_t slices_for(int64_t rows) const;
 
   // Calls work(shard, begin, end) for the contiguous row ranges of a batch of `rows` rows
   // (min(count, rows) of them, sizes differing by at most one), all at once, each on a worker

@@ -144,12 +144,11 @@ void TrainingStep::add_slice_gradients(const std::vector<std::vector<torch::Tens
   // from the step's earlier micro-batches, or written over a spent .grad in place (one
   // parameter-sized allocation fewer a step).
   struct Sum {
-    torch::Tensor grad;
     std::vector<torch::Tensor> parts;
     bool adds_to_grad;
   };
   std::vector<Sum> sums;
-  std::vector<torch::Tensor> destinations;
+  std::vector<torch::Tensor> destinations;  // sums[k] goes to destinations[k], a parameter's .grad
   for (size_t i = 0; i < trainable_.size(); ++i) {
     std::vector<torch::Tensor> parts;
     for (const auto& gradients : slice_gradients) {
@@ -165,12 +164,12 @@ void TrainingStep::add_slice_gradients(const std::vector<std::vector<torch::Tens
                           grad.scalar_type() == parts.front().scalar_type();
     if (!adds_to_grad && !reusable) grad = at::empty_like(parts.front(), at::MemoryFormat::Contiguous);
     destinations.push_back(grad);
-    sums.push_back({grad, std::move(parts), adds_to_grad});
+    sums.push_back({std::move(parts), adds_to_grad});
   }
   shards_.run_over_rows(destinations, [&](size_t k, int64_t begin, int64_t end) {
-    const auto& [grad, parts, adds_to_grad] = sums[k];
+    const auto& [parts, adds_to_grad] = sums[k];
     const auto rows = [&](const torch::Tensor& tensor) { return rows_of(tensor, begin, end); };
-    auto out = rows(grad);
+    auto out = rows(destinations[k]);
     if (parts.size() == 1) {
       adds_to_grad ? out.add_(rows(parts[0])) : out.copy_(rows(parts[0]));
       return;

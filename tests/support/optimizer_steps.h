@@ -35,7 +35,9 @@ inline void expect_equal(const std::vector<torch::Tensor>& a, const std::vector<
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     ASSERT_EQ(a[i].defined(), b[i].defined()) << "tensor " << i;
-    if (a[i].defined()) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
+    if (a[i].defined()) {
+      EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
+    }
   }
 }
 
