@@ -317,13 +317,28 @@ int run_train(const TrainOptions& options) {
   const auto complexity = models::measure_complexity(*model);
   spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image", describe_model(config.model), complexity.parameters,
                complexity.gflops());
-  const auto shards = batch_shards_for(device, threads.count, train.batch_slices);
-  const auto memory = estimate_training_memory(complexity, train, rank_batch_size, shards.slices_for(rank_batch_size));
   // On a GPU the estimate is only logged: device memory is not measured here.
   const auto available = device.is_cpu() ? available_memory_bytes() : std::nullopt;
+  const bool check_memory = available && !options.force;
+  const double available_bytes = available.value_or(0.0);
+  // One slice per thread unless their gradients do not fit beside the rest: then the most that do.
+  int64_t slices = train.batch_slices;
+  if (slices == 0 && check_memory) {
+    slices = slices_that_fit(complexity, train, rank_batch_size, threads.count, available_bytes);
+    if (slices < threads.count) {
+      spdlog::info(
+          "memory: the gradients of a batch slice per thread do not fit in the {} available: {} "
+          "(train.batch_slices sets the count)",
+          human_bytes(available_bytes),
+          slices == 1 ? "the batch runs whole"
+                      : fmt::format("{} slices of {} threads each", slices, threads.count / slices));
+    }
+  }
+  const auto shards = batch_shards_for(device, threads.count, slices);
+  const auto memory = estimate_training_memory(complexity, train, rank_batch_size, shards.slices_for(rank_batch_size));
   spdlog::info("memory: an estimated peak of {}{}", memory.describe(),
                available ? "; " + human_bytes(*available) + " available" : "");
-  if (available && !options.force) check_training_memory(memory, *available, rank_batch_size);
+  if (check_memory) check_training_memory(memory, available_bytes, rank_batch_size);
   if (!config.model.pretrained.empty() && !resume) load_pretrained(model, config);
   auto* masked_model = models::masked_image_model(model);
   const bool detector = models::detection_model(model) != nullptr;

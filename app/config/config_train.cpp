@@ -144,7 +144,8 @@ const std::vector<models::Field<TrainConfig>>& train_fields() {
                    "a batch is cut into")
           .integer("batch_slices", &TrainConfig::batch_slices, 0, 1024,
                    "on the CPU, the slices a batch is cut into, each run by threads / slices threads (at most "
-                   "threads); 0: one per thread. Fewer slices hold fewer copies of the gradients")
+                   "threads); 0: one per thread, or where their gradients do not fit in memory the most that do (the "
+                   "log says). Fewer slices hold fewer copies of the gradients")
           .text("device", &TrainConfig::device, "auto | cpu | cuda | cuda:N")
           .check(device_problem)
           .choice(

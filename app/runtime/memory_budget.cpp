@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -78,6 +79,16 @@ MemoryEstimate estimate_training_memory(const models::ModelComplexity& complexit
   estimate.per_image = static_cast<double>(complexity.activation_bytes);
   estimate.activations = estimate.per_image * static_cast<double>(rank_batch_size);
   return estimate;
+}
+
+int64_t slices_that_fit(const models::ModelComplexity& complexity, const TrainConfig& train, int64_t rank_batch_size,
+                        int64_t threads, double available) {
+  for (int64_t slices = threads; slices >= 1; --slices) {
+    if (threads % slices != 0) continue;
+    const int64_t run = std::min(slices, rank_batch_size);  // at most one slice per row
+    if (estimate_training_memory(complexity, train, rank_batch_size, run).still_needed() <= available) return slices;
+  }
+  return threads;
 }
 
 std::optional<double> available_memory_bytes() {

@@ -36,6 +36,14 @@ struct MemoryEstimate {
 MemoryEstimate estimate_training_memory(const models::ModelComplexity& complexity, const TrainConfig& train,
                                         int64_t rank_batch_size, int64_t slices = 1);
 
+// How many slices a batch of `rank_batch_size` rows run by `threads` threads can be cut into where
+// memory is short: the most slices (at most one per thread, dividing the threads so that each slice
+// is a team of equal size and every thread has work) whose estimate fits in `available`; `threads`
+// where none fits (check_training_memory then says what does not). Each slice beyond the first
+// holds a set of gradients: ViT-S/16 on 64 cores, 64 copies of 88 MB.
+int64_t slices_that_fit(const models::ModelComplexity& complexity, const TrainConfig& train, int64_t rank_batch_size,
+                        int64_t threads, double available);
+
 // Memory this process can still take: the kernel's MemAvailable, lowered to what the cgroup's
 // memory.max leaves, shared among the local ranks of a data-parallel job (LOCAL_WORLD_SIZE);
 // VIT_AVAILABLE_MEMORY_MB replaces the measurement (tests). Empty when it cannot be read.

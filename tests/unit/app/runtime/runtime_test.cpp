@@ -143,5 +143,28 @@ TEST(MemoryBudget, BatchSlicesHoldGradientsAndCastWeightsOfTheirOwn) {
   EXPECT_NE(error_of(four, four.held_throughout()).find("the model alone does not fit"), std::string::npos);
 }
 
+TEST(MemoryBudget, WhereSlicesGradientsDoNotFitTheMostSlicesThatDoDividingTheThreads) {
+  models::ModelComplexity complexity;
+  complexity.parameters = 1 << 20;  // 4 MiB of fp32 gradients a slice
+  complexity.activation_bytes = 1 << 20;
+  app::TrainConfig train;
+  train.amp = app::AmpMode::None;
+  const double mib = 1 << 20;
+  const double held = app::estimate_training_memory(complexity, train, 8).held_throughout();  // 16 MiB with AdamW
+  const auto fit = [&](int64_t rows, int64_t threads, double spare) {
+    return app::slices_that_fit(complexity, train, rows, threads, held + static_cast<double>(rows) * mib + spare);
+  };
+  EXPECT_EQ(fit(8, 8, 32.0 * mib), 8);
+  EXPECT_EQ(fit(8, 8, 31.0 * mib), 4);  // 7, 6 and 5 fit beside 4 MiB less, but leave threads idle
+  EXPECT_EQ(fit(8, 6, 24.0 * mib), 6);
+  EXPECT_EQ(fit(8, 6, 23.0 * mib), 3);
+  EXPECT_EQ(fit(8, 8, 7.0 * mib), 1);  // one slice runs backward() into .grad
+  EXPECT_EQ(fit(8, 8, 0.0), 1);
+  EXPECT_EQ(fit(8, 8, -1.0 * mib), 8);  // nothing fits: the check says what does not
+  EXPECT_EQ(fit(3, 4, 12.0 * mib), 4);  // a batch of 3 rows runs in 3 slices
+  EXPECT_EQ(fit(3, 4, 11.0 * mib), 2);
+  EXPECT_EQ(fit(8, 1, 0.0), 1);
+}
+
 }  // namespace
 }  // namespace vit::testing
