@@ -135,18 +135,27 @@ torch::Tensor DataLoader::acquire_images(int64_t count) {
   auto buffer = torch::empty({count, channels, size, size}, torch::TensorOptions()
                                                                 .dtype(options_.bytes ? torch::kUInt8 : torch::kFloat32)
                                                                 .pinned_memory(options_.pin_memory));
-  const auto pool_limit = static_cast<size_t>(worker_count_ + options_.prefetch_batches + 2);
-  if (image_buffers_.size() < pool_limit) image_buffers_.push_back(buffer);
+  if (image_buffers_.size() < static_cast<size_t>(buffer_pool_limit())) image_buffers_.push_back(buffer);
   return buffer;
+}
+
+int64_t DataLoader::buffer_pool_limit() const { return worker_count_ + options_.prefetch_batches + 2; }
+
+int64_t DataLoader::sample_bytes() const {
+  const int64_t size = transform_.size();
+  return transform_.channels() * size * size * (options_.bytes ? 1 : static_cast<int64_t>(sizeof(float)));
+}
+
+int64_t DataLoader::batch_buffer_bytes() const {
+  return buffer_pool_limit() * options_.sampler.batch_size * sample_bytes();
 }
 
 Batch DataLoader::build(const Epoch& epoch, int64_t step) {
   const auto batch_size = options_.sampler.batch_size;
   const auto first = static_cast<size_t>(step * batch_size);
   const auto last = std::min(epoch.indices.size(), first + static_cast<size_t>(batch_size));
+  const int64_t bytes_per_sample = sample_bytes();
   const int64_t size = transform_.size();
-  const int64_t channels = transform_.channels();
-  const int64_t sample_bytes = channels * size * size * (options_.bytes ? 1 : static_cast<int64_t>(sizeof(float)));
 
   Batch batch;
   batch.step = step;
@@ -163,7 +172,7 @@ Batch DataLoader::build(const Epoch& epoch, int64_t step) {
   ObjectBoxes objects;
   for (size_t position = first; position < last; ++position) {
     const size_t index = epoch.indices[position];
-    if (!load_sample(index, images + filled * sample_bytes, epoch.number, detection ? &objects : nullptr)) continue;
+    if (!load_sample(index, images + filled * bytes_per_sample, epoch.number, detection ? &objects : nullptr)) continue;
     labels[filled] = dataset_->label(index);
     indices[filled] = static_cast<int64_t>(index);
     ++filled;

@@ -70,6 +70,9 @@ class DataLoader {
 
   // Samples skipped as bad in the current epoch (with skip_bad_samples).
   int64_t skipped_samples() const;
+  // The most memory the batches' pixels take: the buffers the loader keeps for reuse, each a whole
+  // batch (ImageNet at 224 px, batch 128, 8 workers: 14 buffers of 77 MiB).
+  int64_t batch_buffer_bytes() const;
   const Dataset& dataset() const { return *dataset_; }
   const Transform& transform() const { return transform_; }
 
@@ -88,6 +91,10 @@ class DataLoader {
   // A float [count, C, H, W] tensor, reusing one whose earlier batch nobody holds any more: fresh
   // large allocations cost a page fault per 4 KiB.
   torch::Tensor acquire_images(int64_t count);
+  // How many batch buffers the loader keeps: enough for every worker and every batch ahead.
+  int64_t buffer_pool_limit() const;
+  // Bytes of one sample's pixels in a batch buffer.
+  int64_t sample_bytes() const;
   // Writes the sample's pixels (float or uint8, per options_.bytes) at `out`.
   // With `objects` (detection data), the sample's objects after the transform.
   bool load_sample(size_t index, void* out, int64_t epoch, ObjectBoxes* objects);

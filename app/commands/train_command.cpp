@@ -319,12 +319,15 @@ int run_train(const TrainOptions& options) {
                complexity.gflops());
   // On a GPU the estimate is only logged: device memory is not measured here.
   const auto available = device.is_cpu() ? available_memory_bytes() : std::nullopt;
-  const bool check_memory = available && !options.force;
-  const double available_bytes = available.value_or(0.0);
+  const bool memory_known = available.has_value();
+  const double available_bytes = memory_known ? *available : 0.0;
+  const bool check_memory = memory_known && !options.force;
+  const double loader_bytes =
+      static_cast<double>(train_loader->batch_buffer_bytes() + (val_loader ? val_loader->batch_buffer_bytes() : 0));
   // One slice per thread unless their gradients do not fit beside the rest: then the most that do.
   int64_t slices = train.batch_slices;
   if (slices == 0 && check_memory) {
-    slices = slices_that_fit(complexity, train, rank_batch_size, threads.count, available_bytes);
+    slices = slices_that_fit(complexity, train, rank_batch_size, loader_bytes, threads.count, available_bytes);
     if (slices < threads.count) {
       spdlog::info(
           "memory: the gradients of a batch slice per thread do not fit in the {} available: {} "
@@ -335,9 +338,10 @@ int run_train(const TrainOptions& options) {
     }
   }
   const auto shards = batch_shards_for(device, threads.count, slices);
-  const auto memory = estimate_training_memory(complexity, train, rank_batch_size, shards.slices_for(rank_batch_size));
+  const auto memory =
+      estimate_training_memory(complexity, train, rank_batch_size, shards.slices_for(rank_batch_size), loader_bytes);
   spdlog::info("memory: an estimated peak of {}{}", memory.describe(),
-               available ? "; " + human_bytes(*available) + " available" : "");
+               memory_known ? "; " + human_bytes(available_bytes) + " available" : "");
   if (check_memory) check_training_memory(memory, available_bytes, rank_batch_size);
   if (!config.model.pretrained.empty() && !resume) load_pretrained(model, config);
   auto* masked_model = models::masked_image_model(model);

@@ -56,14 +56,15 @@ std::string human_bytes(double bytes) {
 }
 
 std::string MemoryEstimate::describe() const {
-  return fmt::format("{} (process {}, weights and gradients {}, optimizer state {}, EMA {}, {}activations {})",
-                     human_bytes(total()), human_bytes(process), human_bytes(weights), human_bytes(optimizer_state),
-                     human_bytes(ema), slices > 0.0 ? "batch slices' gradients " + human_bytes(slices) + ", " : "",
-                     human_bytes(activations));
+  return fmt::format(
+      "{} (process {}, weights and gradients {}, optimizer state {}, EMA {}, loader batches {}, {}activations {})",
+      human_bytes(total()), human_bytes(process), human_bytes(weights), human_bytes(optimizer_state), human_bytes(ema),
+      human_bytes(loaders), slices > 0.0 ? "batch slices' gradients " + human_bytes(slices) + ", " : "",
+      human_bytes(activations));
 }
 
 MemoryEstimate estimate_training_memory(const models::ModelComplexity& complexity, const TrainConfig& train,
-                                        int64_t rank_batch_size, int64_t slices) {
+                                        int64_t rank_batch_size, int64_t slices, double loader_bytes) {
   const double parameter_bytes = static_cast<double>(complexity.parameters) * sizeof(float);
   const double optimizer_slots = train.optimizer == OptimizerKind::AdamW ? 2.0 : (train.momentum > 0.0 ? 1.0 : 0.0);
   MemoryEstimate estimate;
@@ -76,17 +77,20 @@ MemoryEstimate estimate_training_memory(const models::ModelComplexity& complexit
   if (slices > 1) estimate.slices = parameter_bytes * (count + (count - 1.0) * cast_copy);
   estimate.optimizer_state = parameter_bytes * optimizer_slots;
   estimate.ema = train.ema_decay > 0.0 ? parameter_bytes : 0.0;
+  estimate.loaders = loader_bytes;
   estimate.per_image = static_cast<double>(complexity.activation_bytes);
   estimate.activations = estimate.per_image * static_cast<double>(rank_batch_size);
   return estimate;
 }
 
 int64_t slices_that_fit(const models::ModelComplexity& complexity, const TrainConfig& train, int64_t rank_batch_size,
-                        int64_t threads, double available) {
+                        double loader_bytes, int64_t threads, double available) {
   for (int64_t slices = threads; slices >= 1; --slices) {
     if (threads % slices != 0) continue;
     const int64_t run = std::min(slices, rank_batch_size);  // at most one slice per row
-    if (estimate_training_memory(complexity, train, rank_batch_size, run).still_needed() <= available) return slices;
+    if (estimate_training_memory(complexity, train, rank_batch_size, run, loader_bytes).still_needed() <= available) {
+      return slices;
+    }
   }
   return threads;
 }

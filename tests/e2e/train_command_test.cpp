@@ -281,7 +281,7 @@ TEST(Train, WhereASlicePerThreadDoesNotFitTheBatchRunsInTheMostSlicesThatDo) {
   ASSERT_EQ(ample.exit_code, 0) << ample.err;
   EXPECT_NE(ample.err.find("runs as 4 slices, 1 thread each"), std::string::npos) << ample.err;
   double held = 0.0;
-  for (const auto* part : {"weights and gradients", "optimizer state", "EMA", "activations"}) {
+  for (const auto* part : {"weights and gradients", "optimizer state", "EMA", "loader batches", "activations"}) {
     ASSERT_GE(logged_mib(ample.err, part), 0.0) << part << ": " << ample.err;
     held += logged_mib(ample.err, part);
   }

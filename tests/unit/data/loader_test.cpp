@@ -132,6 +132,17 @@ TEST(DataLoader, DropLastAndNormalization) {
   EXPECT_EQ(batches[1].images.sizes(), (std::vector<int64_t>{4, 1, 8, 8}));
 }
 
+TEST(DataLoader, BatchBufferBytesCountWholeBatchesForEveryWorkerAndEveryBatchAhead) {
+  auto dataset = std::make_shared<TensorDataset>(vit::testing::counting_dataset(45, 3));
+  auto options = loader_options(8, 2);  // 2 workers, 3 batches ahead, and 2 in the consumer's hands
+  const DataLoader floats(dataset, Transform(augmenting(), 6, 1), options);
+  EXPECT_EQ(floats.batch_buffer_bytes(), 7 * 8 * 6 * 6 * 4);
+  options.bytes = true;
+  options.prefetch_batches = 1;
+  const DataLoader bytes(dataset, Transform(TransformOptions{}, 6, 3), options);
+  EXPECT_EQ(bytes.batch_buffer_bytes(), 5 * 8 * 3 * 6 * 6);
+}
+
 TEST(DataLoader, StopsCleanlyMidEpoch) {
   auto dataset = std::make_shared<TensorDataset>(vit::testing::counting_dataset(2000, 2));
   DataLoader loader(dataset, Transform(augmenting(), 32, 1), loader_options(16, 2));

@@ -116,6 +116,9 @@ TEST(MemoryBudget, BatchSlicesHoldGradientsAndCastWeightsOfTheirOwn) {
   EXPECT_EQ(four.still_needed(), four.held_throughout() + 8.0 * mib + 16.0 * mib);
   EXPECT_NE(four.describe().find("batch slices' gradients 16.0 MiB, activations 8.0 MiB"), std::string::npos)
       << four.describe();
+  const auto loaders = app::estimate_training_memory(complexity, train, 8, 4, 3.0 * mib);
+  EXPECT_EQ(loaders.held_throughout(), four.held_throughout() + 3.0 * mib);  // the buffers stay for reuse
+  EXPECT_NE(loaders.describe().find("loader batches 3.0 MiB"), std::string::npos) << loaders.describe();
   train.amp = app::AmpMode::Bf16;  // and three bf16 copies beyond the one the weights' figure counts
   EXPECT_EQ(app::estimate_training_memory(complexity, train, 8, 4).slices, 22.0 * mib);
 
@@ -152,7 +155,7 @@ TEST(MemoryBudget, WhereSlicesGradientsDoNotFitTheMostSlicesThatDoDividingTheThr
   const double mib = 1 << 20;
   const double held = app::estimate_training_memory(complexity, train, 8).held_throughout();  // 16 MiB with AdamW
   const auto fit = [&](int64_t rows, int64_t threads, double spare) {
-    return app::slices_that_fit(complexity, train, rows, threads, held + static_cast<double>(rows) * mib + spare);
+    return app::slices_that_fit(complexity, train, rows, 0.0, threads, held + static_cast<double>(rows) * mib + spare);
   };
   EXPECT_EQ(fit(8, 8, 32.0 * mib), 8);
   EXPECT_EQ(fit(8, 8, 31.0 * mib), 4);  // 7, 6 and 5 fit beside 4 MiB less, but leave threads idle
@@ -164,6 +167,8 @@ TEST(MemoryBudget, WhereSlicesGradientsDoNotFitTheMostSlicesThatDoDividingTheThr
   EXPECT_EQ(fit(3, 4, 12.0 * mib), 4);  // a batch of 3 rows runs in 3 slices
   EXPECT_EQ(fit(3, 4, 11.0 * mib), 2);
   EXPECT_EQ(fit(8, 1, 0.0), 1);
+  // The loaders' batch buffers leave less room: 32 MiB spare held eight slices, beside 3 MiB of them four.
+  EXPECT_EQ(app::slices_that_fit(complexity, train, 8, 3.0 * mib, 8, held + 8.0 * mib + 32.0 * mib), 4);
 }
 
 }  // namespace
