@@ -16,8 +16,10 @@
 #include "app/train/ema.h"
 #include "app/train/evaluation.h"
 #include "app/train/optimization.h"
+#include "app/train/training_memory.h"
 #include "app/train/training_step.h"
 #include "models/core/registry.h"
+#include "models/inspect/complexity.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -45,6 +47,7 @@ struct BenchOptions {
   int64_t repeats = 5;
   bool json = false;
   bool profile = false;  // after the timed repeats, `steps` more under LibTorch's profiler
+  bool force = false;    // train mode: measure even when the memory estimate exceeds what is available
 };
 
 double median(std::vector<double> values) {
@@ -160,9 +163,11 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
   const auto o = models::shape_of(config.model.options);
   const auto& train = config.train;
   auto model = models::build_model(config.model.options);
+  // The slices `vit train` would take here, and its memory check: a bench that cannot fit says so.
+  const auto shards = batch_shards_within_memory(models::measure_complexity(*model), train, options.batch_size, 0.0,
+                                                 device, threads.count, options.force);
   model->to(device);
   model->train();
-  const auto shards = batch_shards_for(device, threads.count, train.batch_slices);
   auto optimizer = make_optimizer(model, train, shards);
   std::optional<ModelEma> ema;
   if (train.ema_decay > 0.0) ema.emplace(model, models::build_model(config.model.options), train.ema_decay);
@@ -195,7 +200,10 @@ nlohmann::json bench_train(const Config& config, const BenchOptions& options, to
     if (!losses.empty()) (void)torch::stack(losses).cpu();
     losses.clear();
   };
-  return throughput_json(measure_steps(options, device, step, read_back), options.batch_size * train.grad_accum_steps);
+  auto result =
+      throughput_json(measure_steps(options, device, step, read_back), options.batch_size * train.grad_accum_steps);
+  result["slices"] = shards.slices_for(options.batch_size);
+  return result;
 }
 
 nlohmann::json bench_eval(const Config& config, const BenchOptions& options, torch::Device device,
@@ -325,6 +333,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   command->add_flag("--profile", options->profile,
                     "Then run --steps more steps under LibTorch's profiler and report each operator's self time "
                     "(summed over threads; matrix products by shape, with GFLOP/s); CPU only");
+  command->add_flag("--force", options->force,
+                    "Train mode: measure even when the memory estimate exceeds the memory available");
   command->footer(
       "Examples:\n"
       "  vit bench                                   # training steps of the default Fashion-MNIST model\n"

@@ -12,7 +12,6 @@
 #include "app/io/file_util.h"
 #include "app/io/run_directory.h"
 #include "app/runtime/blas_kernels.h"
-#include "app/runtime/memory_budget.h"
 #include "app/runtime/runtime.h"
 #include "app/runtime/signals.h"
 #include "app/train/device_input.h"
@@ -24,6 +23,7 @@
 #include "app/train/progress.h"
 #include "app/train/teacher.h"
 #include "app/train/tensorboard_log.h"
+#include "app/train/training_memory.h"
 #include "app/train/training_step.h"
 #include "app/viz/plot.h"
 #include "app/viz/reconstruction_grid.h"
@@ -317,32 +317,10 @@ int run_train(const TrainOptions& options) {
   const auto complexity = models::measure_complexity(*model);
   spdlog::info("model {}: {} parameters, {:.3f} GFLOPs per image", describe_model(config.model), complexity.parameters,
                complexity.gflops());
-  // On a GPU the estimate is only logged: device memory is not measured here.
-  const auto available = device.is_cpu() ? available_memory_bytes() : std::nullopt;
-  const bool memory_known = available.has_value();
-  const double available_bytes = memory_known ? *available : 0.0;
-  const bool check_memory = memory_known && !options.force;
   const double loader_bytes =
       static_cast<double>(train_loader->batch_buffer_bytes() + (val_loader ? val_loader->batch_buffer_bytes() : 0));
-  // One slice per thread unless their gradients do not fit beside the rest: then the most that do.
-  int64_t slices = train.batch_slices;
-  if (slices == 0 && check_memory) {
-    slices = slices_that_fit(complexity, train, rank_batch_size, loader_bytes, threads.count, available_bytes);
-    if (slices < threads.count) {
-      spdlog::info(
-          "memory: the gradients of a batch slice per thread do not fit in the {} available: {} "
-          "(train.batch_slices sets the count)",
-          human_bytes(available_bytes),
-          slices == 1 ? "the batch runs whole"
-                      : fmt::format("{} slices of {} threads each", slices, threads.count / slices));
-    }
-  }
-  const auto shards = batch_shards_for(device, threads.count, slices);
-  const auto memory =
-      estimate_training_memory(complexity, train, rank_batch_size, shards.slices_for(rank_batch_size), loader_bytes);
-  spdlog::info("memory: an estimated peak of {}{}", memory.describe(),
-               memory_known ? "; " + human_bytes(available_bytes) + " available" : "");
-  if (check_memory) check_training_memory(memory, available_bytes, rank_batch_size);
+  const auto shards = batch_shards_within_memory(complexity, train, rank_batch_size, loader_bytes, device,
+                                                 threads.count, options.force);
   if (!config.model.pretrained.empty() && !resume) load_pretrained(model, config);
   auto* masked_model = models::masked_image_model(model);
   const bool detector = models::detection_model(model) != nullptr;

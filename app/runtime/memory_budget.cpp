@@ -113,11 +113,12 @@ std::optional<double> available_memory_bytes() {
 void check_training_memory(const MemoryEstimate& estimate, double available, int64_t rank_batch_size) {
   if (estimate.still_needed() <= available) return;
   const double room = available - estimate.held_throughout();
+  const bool model_alone = room < estimate.per_image;  // beside one image
   std::vector<std::string> advice;
   const auto fitting = estimate.per_image > 0.0
                            ? static_cast<int64_t>(std::floor((room - estimate.slices) / estimate.per_image))
                            : int64_t{0};
-  if (room < estimate.per_image) {
+  if (model_alone) {
     advice.push_back("the model alone does not fit: choose a smaller model (model.preset, model.dim, model.depth)");
   } else {
     if (fitting >= 1) advice.push_back(fmt::format("lower train.batch_size (about {} images per rank fit)", fitting));
@@ -128,11 +129,12 @@ void check_training_memory(const MemoryEstimate& estimate, double available, int
           human_bytes(estimate.slices)));
     }
   }
-  const std::string need = fitting >= 1 || estimate.slices == 0.0
-                               ? fmt::format("train.batch_size: {} images per rank", rank_batch_size)
-                               : "train.batch_slices: the batch slices' gradients";
+  const std::string need = model_alone ? "model: training this model needs"
+                           : fitting >= 1 || estimate.slices == 0.0
+                               ? fmt::format("train.batch_size: {} images per rank need", rank_batch_size)
+                               : "train.batch_slices: the batch slices' gradients need";
   throw ConfigError(fmt::format(
-      "{} need an estimated {} more memory for training, but {} is available (peak {}); {}, or pass --force to try "
+      "{} an estimated {} more memory for training, but {} is available (peak {}); {}, or pass --force to try "
       "anyway",
       need, human_bytes(estimate.still_needed()), human_bytes(available), estimate.describe(),
       advice.size() == 1 ? advice.front() : advice.front() + ", or " + advice.back()));

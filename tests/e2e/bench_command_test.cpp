@@ -158,6 +158,27 @@ TEST(BenchCommand, PythonDetrReferenceBuildsTheSameModelAndTakesItsStep) {
   EXPECT_GT(nlohmann::json::parse(read_file(dir / "reference.json"))["images_per_s_median"].get<double>(), 0.0);
 }
 
+// Training's batch slices and memory check: a bench measures the slices `vit train` would take.
+TEST(BenchCommand, TrainTakesTheSlicesTrainWouldWithinTheMemoryAvailable) {
+  const std::string wide_model =  // 1.1 M parameters: 4 MiB of gradients a slice
+      "bench --mode train --batch-size 8 --set model.image_size=16 --set model.patch_size=4 --set model.dim=256 "
+      "--set model.depth=2 --set model.heads=2 --threads 4 --warmup 0 --steps 1 --repeats 1 --json";
+  const auto ample = run_vit(wide_model, "VIT_AVAILABLE_MEMORY_MB=16384");
+  ASSERT_EQ(ample.exit_code, 0) << ample.err;
+  EXPECT_EQ(nlohmann::json::parse(ample.out)["slices"], 4);
+  const auto two = run_vit(wide_model, "VIT_AVAILABLE_MEMORY_MB=" + std::to_string(memory_needed_mib(ample.err, 0.75)));
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(nlohmann::json::parse(two.out)["slices"], 2) << two.err;
+
+  const auto refused = run_vit(wide_model, "VIT_AVAILABLE_MEMORY_MB=1");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("the model alone does not fit"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--force"), std::string::npos) << refused.err;
+  const auto forced = run_vit(wide_model + " --force", "VIT_AVAILABLE_MEMORY_MB=1");
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_EQ(nlohmann::json::parse(forced.out)["slices"], 4);
+}
+
 TEST(BenchCommand, Fp16IsAConfigError) {
   const auto result = run_vit("bench --mode eval --set train.amp=fp16 " + kTinyModel);
   EXPECT_EQ(result.exit_code, 2);

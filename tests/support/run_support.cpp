@@ -128,6 +128,27 @@ std::vector<std::string> loss_column(const fs::path& steps_csv) {
   return losses;
 }
 
+double logged_memory_mib(const std::string& log, const std::string& part) {
+  const auto estimate = log.find("memory: an estimated peak of");
+  const auto at = estimate == std::string::npos ? estimate : log.find(part + " ", estimate);
+  if (at == std::string::npos) return -1.0;
+  std::istringstream figure(log.substr(at + part.size() + 1));
+  double value = 0.0;
+  std::string unit;
+  figure >> value >> unit;
+  return unit.rfind("GiB", 0) == 0 ? value * 1024.0 : value;
+}
+
+double memory_needed_mib(const std::string& log, double fraction) {
+  double needed = 1.0;
+  for (const auto* part : {"weights and gradients", "optimizer state", "EMA", "loader batches", "activations"}) {
+    const double mib = logged_memory_mib(log, part);
+    EXPECT_GE(mib, 0.0) << part << " is not in the log: " << log;
+    needed += mib;
+  }
+  return needed + fraction * std::max(0.0, logged_memory_mib(log, "batch slices' gradients"));
+}
+
 size_t count_lines(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
 
 pid_t spawn_vit(const std::string& arguments, const fs::path& log, const std::string& environment) {

@@ -35,6 +35,13 @@ models::ImageModel load_checkpoint_model(const std::filesystem::path& checkpoint
 std::vector<std::string> loss_column(const std::filesystem::path& steps_csv);
 size_t count_lines(const std::string& text);
 
+// MiB of a part of the memory estimate a training run logs ("optimizer state", "batch slices'
+// gradients"); -1 where the log has none.
+double logged_memory_mib(const std::string& log, const std::string& part);
+// MiB the logged estimate still needs (all but what the process holds already) with `fraction` of
+// its batch slices' gradients, plus 1 MiB: the memory to make available for that to fit.
+double memory_needed_mib(const std::string& log, double fraction);
+
 // Starts `vit arguments` in the background with stdout and stderr in `log` and `environment`
 // ("NAME=value ...") added to its environment; returns its pid.
 pid_t spawn_vit(const std::string& arguments, const std::filesystem::path& log, const std::string& environment = "");
