@@ -334,7 +334,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
                     "Then run --steps more steps under LibTorch's profiler and report each operator's self time "
                     "(summed over threads; matrix products by shape, with GFLOP/s); CPU only");
   command->add_flag("--force", options->force,
-                    "Train mode: measure even when the memory estimate exceeds the memory available");
+                    "Train mode: measure even when the memory estimate exceeds the memory available (with "
+                    "train.batch_slices 0, a slice per thread)");
   command->footer(
       "Examples:\n"
       "  vit bench                                   # training steps of the default Fashion-MNIST model\n"

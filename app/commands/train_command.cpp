@@ -624,7 +624,9 @@ void add_train_command(CLI::App& app, int& exit_code) {
                       "else start there afresh (preemptible jobs, torchrun restarts)");
   command->add_flag("--overwrite", options->overwrite,
                     "Start afresh in an --output that holds a run, removing its checkpoints, metrics and plots");
-  command->add_flag("--force", options->force, "Train even when the memory estimate exceeds the memory available");
+  command->add_flag("--force", options->force,
+                    "Train even when the memory estimate exceeds the memory available (with train.batch_slices 0, "
+                    "a slice per thread)");
   command
       ->add_option("--stop-after", options->stop_after,
                    "Stop after N optimizer steps of this invocation, saving last.ckpt (a time-boxed run)")
