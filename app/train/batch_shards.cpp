@@ -199,6 +199,10 @@ torch::Tensor rows_of(const torch::Tensor& tensor, int64_t begin, int64_t end) {
   return tensor.dim() == 0 ? tensor : tensor.narrow(0, begin, end - begin);
 }
 
+bool is_plain_cpu(const torch::Tensor& tensor) {
+  return tensor.defined() && tensor.device().is_cpu() && tensor.layout() == torch::kStrided && tensor.is_contiguous();
+}
+
 BatchShards batch_shards_for(torch::Device device, int threads, int64_t slices) {
   const int64_t count = slices > 0 ? std::min<int64_t>(slices, threads) : threads;
   if (!device.is_cpu() || count <= 1 || omp_set_num_threads_of_runtime() == nullptr) return BatchShards();

@@ -81,6 +81,11 @@ class BatchShards {
 // without dimensions: itself).
 torch::Tensor rows_of(const torch::Tensor& tensor, int64_t begin, int64_t end);
 
+// A defined, dense, contiguous CPU tensor: one whose elements a pass on the workers can view as
+// one dimension and take in shares (the optimizers' and the EMA's passes; others take LibTorch's
+// whole-tensor operators).
+bool is_plain_cpu(const torch::Tensor& tensor);
+
 // The slices for a batch on `device` run with `threads` intra-op threads: on the CPU `slices` of
 // them (at most `threads`; 0: one per thread) of threads / slices threads each, none on a GPU
 // (whose kernels are large already) or where LibTorch's OpenMP runtime cannot be told how many

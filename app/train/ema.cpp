@@ -25,8 +25,8 @@ void ModelEma::update(models::ImageModel& model, const BatchShards& shards) {
   torch::NoGradGuard no_grad;
   auto averaged = ema_->parameters();
   const auto current = model->parameters();
-  const auto flat = [](const torch::Tensor& parameter) { return parameter.is_cpu() && parameter.is_contiguous(); };
-  if (!std::all_of(averaged.begin(), averaged.end(), flat) || !std::all_of(current.begin(), current.end(), flat)) {
+  if (!std::all_of(averaged.begin(), averaged.end(), is_plain_cpu) ||
+      !std::all_of(current.begin(), current.end(), is_plain_cpu)) {
     // Two multi-tensor kernels for the whole model instead of two per parameter.
     torch::_foreach_mul_(averaged, decay_);
     torch::_foreach_add_(averaged, current, 1.0 - decay_);

@@ -1,5 +1,6 @@
 #include "app/train/fused_adamw.h"
 
+#include "app/train/loss_closure.h"
 #include "app/train/optimizer_state_key.h"
 
 #include <cmath>
@@ -58,8 +59,7 @@ bool avx2_available() {
 #endif
 
 bool is_plain_fp32_cpu(const torch::Tensor& tensor) {
-  return tensor.defined() && tensor.device().is_cpu() && tensor.scalar_type() == torch::kFloat32 &&
-         tensor.layout() == torch::kStrided && tensor.is_contiguous();
+  return is_plain_cpu(tensor) && tensor.scalar_type() == torch::kFloat32;
 }
 
 }  // namespace
@@ -79,11 +79,7 @@ FusedAdamW::FusedAdamW(std::vector<torch::optim::OptimizerParamGroup> groups, to
     : torch::optim::AdamW(std::move(groups), std::move(defaults)), shards_(std::move(shards)) {}
 
 torch::Tensor FusedAdamW::step(LossClosure closure) {
-  torch::Tensor loss;
-  if (closure != nullptr) {  // first, as LibTorch's step does: it may compute the gradients
-    at::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  const auto loss = evaluate_loss_closure(closure);
   // Decided for the whole optimizer before any state changes: a parameter left out of the pass
   // would have to take LibTorch's step, and a mixed step is not worth its code.
   const auto libtorch_step = [&] {

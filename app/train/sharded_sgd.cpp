@@ -1,28 +1,18 @@
 #include "app/train/sharded_sgd.h"
 
+#include "app/train/loss_closure.h"
 #include "app/train/optimizer_state_key.h"
 
 #include <utility>
 
 namespace vit::app {
-namespace {
-
-bool is_plain_cpu(const torch::Tensor& tensor) {
-  return tensor.defined() && tensor.device().is_cpu() && tensor.layout() == torch::kStrided && tensor.is_contiguous();
-}
-
-}  // namespace
 
 ShardedSgd::ShardedSgd(std::vector<torch::optim::OptimizerParamGroup> groups, torch::optim::SGDOptions defaults,
                        BatchShards shards)
     : torch::optim::SGD(std::move(groups), std::move(defaults)), shards_(std::move(shards)) {}
 
 torch::Tensor ShardedSgd::step(LossClosure closure) {
-  torch::Tensor loss;
-  if (closure != nullptr) {  // first, as LibTorch's step does: it may compute the gradients
-    at::AutoGradMode enable_grad(true);
-    loss = closure();
-  }
+  const auto loss = evaluate_loss_closure(closure);
   // Decided for the whole optimizer before any state changes, as FusedAdamW does.
   const auto libtorch_step = [&] {
     torch::optim::SGD::step();
