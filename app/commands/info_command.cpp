@@ -33,7 +33,10 @@ std::string grouped(int64_t value) {
 nlohmann::json to_json(const ModelConfig& model, const models::ModelComplexity& c) {
   nlohmann::json modules = nlohmann::json::array();
   for (const auto& module : c.modules) {
-    modules.push_back({{"name", module.name}, {"parameters", module.parameters}, {"macs", module.macs}});
+    modules.push_back({{"name", module.name},
+                       {"parameters", module.parameters},
+                       {"macs", module.macs},
+                       {"executed_macs", module.executed_macs}});
   }
   auto info = model_json(model);
   info["model"] = model.preset;
@@ -41,6 +44,7 @@ nlohmann::json to_json(const ModelConfig& model, const models::ModelComplexity& 
   info["tokens"] = c.tokens;
   info["gflops"] = c.gflops();
   info["gmacs"] = static_cast<double>(c.macs) / 1e9;
+  info["executed_gflops"] = c.executed_gflops();
   info["modules"] = modules;
   return info;
 }
@@ -51,8 +55,12 @@ void print_table(const ModelConfig& model, const models::ModelComplexity& c) {
             << fmt::format("input       {}x{}x{}\n", shape.in_chans, shape.image_size, shape.image_size)
             << fmt::format("options     {}\n", describe_fields(model)) << fmt::format("tokens      {}\n", c.tokens)
             << fmt::format("parameters  {}\n", grouped(c.parameters))
-            << fmt::format("forward     {:.3f} GFLOPs per image ({:.3f} GMACs)\n\n", c.gflops(),
-                           static_cast<double>(c.macs) / 1e9)
+            << fmt::format("forward     {:.3f} GFLOPs per image ({:.3f} GMACs){}\n\n", c.gflops(),
+                           static_cast<double>(c.macs) / 1e9,
+                           c.executed_macs == c.macs
+                               ? std::string()
+                               : fmt::format("; vitcpp runs {:.3f} (the last block skips what the head does not read)",
+                                             c.executed_gflops()))
             << fmt::format("{:<14} {:>14} {:>16} {:>7}\n", "module", "parameters", "MACs", "MACs %");
   for (const auto& module : c.modules) {
     const double share = c.macs > 0 ? 100.0 * static_cast<double>(module.macs) / static_cast<double>(c.macs) : 0.0;

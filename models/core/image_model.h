@@ -60,6 +60,10 @@ class ImageModelImpl : public torch::nn::Module {
   // "head"; what named_children and their ModuleList entries are called), the sequence length,
   // and the bytes training keeps per image between forward and backward (fp32).
   virtual int64_t macs(const std::string& part) const = 0;
+  // What this implementation's forward multiplies of it, where it skips products whose results
+  // nothing reads (a ViT with a class-token head: the last block's queries, output projection and
+  // MLP of the patch tokens); macs(part) where it skips none.
+  virtual int64_t executed_macs(const std::string& part) const { return macs(part); }
   virtual int64_t tokens() const = 0;
   virtual int64_t activation_bytes() const = 0;
 };

@@ -40,6 +40,10 @@ class DetrImpl : public VisionTransformerImpl, public DetectionModel {
   int64_t macs(const std::string& part) const override;
   int64_t activation_bytes() const override;
 
+ protected:
+  // The decoder reads every patch token.
+  bool head_reads_special_tokens_only() const override { return false; }
+
  private:
   // The image tokens the decoder reads [B, N, D] (the backbone's patch tokens, then the extra encoder).
   torch::Tensor encode(const torch::Tensor& images);

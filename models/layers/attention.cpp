@@ -49,10 +49,9 @@ AttentionImpl::AttentionImpl(const AttentionOptions& options)
   proj_drop_ = register_module("proj_drop", Dropout(options.proj_drop));
 }
 
-std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> AttentionImpl::split_heads(const torch::Tensor& qkv) {
-  // [B, N, 3D] -> [B, N, 3, H, Dh] -> [3, B, H, N, Dh]
-  const auto parts = qkv.unflatten(-1, {3, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4}).unbind(0);
-  return {parts[0], parts[1], parts[2]};
+std::vector<torch::Tensor> AttentionImpl::split_heads(const torch::Tensor& projection, int64_t parts) {
+  // [B, N, parts x D] -> [B, N, parts, H, Dh] -> [parts, B, H, N, Dh]
+  return projection.unflatten(-1, {parts, num_heads_, head_dim_}).permute({2, 0, 3, 1, 4}).unbind(0);
 }
 
 torch::Tensor AttentionImpl::project(const torch::Tensor& merged) { return proj_drop_(proj_(merged)); }
@@ -60,7 +59,8 @@ torch::Tensor AttentionImpl::project(const torch::Tensor& merged) { return proj_
 torch::Tensor AttentionImpl::merge_heads(const torch::Tensor& per_head) { return per_head.transpose(1, 2).flatten(2); }
 
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend(const torch::Tensor& qkv, const AttentionMask& mask) {
-  const auto [q, k, v] = split_heads(qkv);
+  const auto heads = split_heads(qkv, 3);
+  const auto &q = heads[0], &k = heads[1], &v = heads[2];
   // The scale goes into the softmax, unless a bias is added to the scaled scores.
   const bool biased = mask.bias.defined();
   auto scores = batched_matmul(biased ? q * scale_ : q, k.transpose(-2, -1));
@@ -111,7 +111,8 @@ std::pair<torch::Tensor, torch::Tensor> AttentionImpl::forward_with_weights(cons
 torch::Tensor AttentionImpl::merged_heads(const torch::Tensor& x, const AttentionMask& mask) {
   const auto qkv = qkv_(x);
 #if TORCH_VERSION_MAJOR >= 2
-  const auto [q, k, v] = split_heads(qkv);
+  const auto heads = split_heads(qkv, 3);
+  const auto &q = heads[0], &k = heads[1], &v = heads[2];
   const double dropout = is_training() ? attn_drop_->p() : 0.0;
   // The fused kernel draws from the default generator; a slice's own generator needs the explicit path.
   if (dropout > 0.0 && LayerRandomness::current()) return attend(qkv, mask).first;
@@ -163,6 +164,20 @@ torch::Tensor AttentionImpl::forward_leaving_rounding(const torch::Tensor& x_val
   TORCH_CHECK(leaves_rounding(x_values, mask),
               "Attention: forward_leaving_rounding off the fp32 kernels, or with a dropout after it");
   return projection_of_bf16_values(x_values, mask);
+}
+
+torch::Tensor AttentionImpl::forward_first_queries(const torch::Tensor& x, int64_t queries) {
+  // The rows of qkv's weight and bias that make the queries, then those that make the keys and values.
+  const auto dim = num_heads_ * head_dim_;
+  const auto rows = [](const torch::Tensor& t, int64_t first, int64_t count) {
+    return t.defined() ? t.narrow(0, first, count) : t;
+  };
+  const auto& weight = qkv_->weight;
+  const auto& bias = qkv_->bias;
+  const auto q = split_heads(linear(x.narrow(1, 0, queries), rows(weight, 0, dim), rows(bias, 0, dim)), 1)[0];
+  const auto kv = split_heads(linear(x, rows(weight, dim, 2 * dim), rows(bias, dim, 2 * dim)), 2);
+  const auto weights = scaled_softmax(batched_matmul(q, kv[0].transpose(-2, -1)), scale_);
+  return project(merge_heads(batched_matmul(attn_drop_(weights), kv[1])));
 }
 
 }  // namespace vit::models

@@ -7,6 +7,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <utility>
+#include <vector>
 
 namespace vit::models {
 
@@ -57,10 +58,15 @@ class AttentionImpl : public torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> forward_leaving_bias(const torch::Tensor& x, const AttentionMask& mask = {});
   // The output projection has a bias, and no dropout follows it in training.
   bool leaves_bias() const;
+  // forward(x)'s rows of the first `queries` tokens alone, [B, queries, D], without a mask: their
+  // queries attend to the keys and values of all N tokens, and only those rows are projected, for
+  // a caller that reads nothing else (a class token's head after the last block).
+  torch::Tensor forward_first_queries(const torch::Tensor& x, int64_t queries);
 
  private:
-  // The qkv projection [B, N, 3D] -> q, k, v each [B, H, N, head_dim]; batch and token counts stay symbolic.
-  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> split_heads(const torch::Tensor& qkv);
+  // A projection of `parts` concatenated parts [B, N, parts x D] -> each part [B, H, N, head_dim]
+  // (qkv: q, k, v); batch and token counts stay symbolic.
+  std::vector<torch::Tensor> split_heads(const torch::Tensor& projection, int64_t parts);
   // [B, H, N, head_dim] -> [B, N, D].
   static torch::Tensor merge_heads(const torch::Tensor& per_head);
   // Attention over the qkv projection, unfused: the heads' outputs merged [B, N, D] and the weights.

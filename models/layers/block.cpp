@@ -14,10 +14,13 @@ int64_t hidden_dim(const BlockOptions& options) {
 
 }  // namespace
 
-int64_t block_macs(const BlockOptions& options, int64_t tokens) {
+int64_t block_macs(const BlockOptions& options, int64_t tokens) { return block_macs(options, tokens, tokens); }
+
+int64_t block_macs(const BlockOptions& options, int64_t tokens, int64_t queries) {
   const int64_t dim = options.dim;
-  const int64_t projections = tokens * (4 * dim * dim + 2 * dim * hidden_dim(options));
-  return projections + 2 * tokens * tokens * dim;
+  const int64_t keys_and_values = tokens * 2 * dim * dim;
+  const int64_t per_query = 2 * dim * dim + 2 * dim * hidden_dim(options) + 2 * tokens * dim;
+  return keys_and_values + queries * per_query;
 }
 
 int64_t block_activation_floats(const BlockOptions& options, int64_t tokens) {
@@ -104,6 +107,13 @@ ResidualStream BlockImpl::forward_stream(const ResidualStream& x, const Attentio
   return add_attention(input, attn_(normalized, mask));
 }
 
+torch::Tensor BlockImpl::forward_first_tokens(const ResidualStream& x, int64_t tokens) {
+  const auto [input, normalized] = normalize_for_products(x, norm1_, reads_bf16_values(x.residual));
+  const auto sum =
+      input.narrow(1, 0, tokens) + drop_path1_(scaled(&ls1_, attn_->forward_first_queries(normalized, tokens)));
+  return sum + drop_path2_(scaled(&ls2_, mlp_(norm2_(sum))));
+}
+
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionMask& mask) {
   return forward_stream({x, {}}, mask).value();
 }
@@ -120,6 +130,17 @@ torch::Tensor forward_blocks(std::vector<Block>& blocks, const torch::Tensor& x,
   for (auto& block : blocks) stream = block->forward_stream(stream, mask);
   if (final_norm.is_empty()) return stream.value();
   return normalize(stream, final_norm, stream.residual.scalar_type()).normalized;
+}
+
+torch::Tensor forward_blocks_to_first_tokens(std::vector<Block>& blocks, const torch::Tensor& x,
+                                             torch::nn::LayerNorm& final_norm, int64_t tokens) {
+  auto first = x.narrow(1, 0, tokens);
+  if (!blocks.empty()) {
+    ResidualStream stream{x, {}};
+    for (size_t i = 0; i + 1 < blocks.size(); ++i) stream = blocks[i]->forward_stream(stream);
+    first = blocks.back()->forward_first_tokens(stream, tokens);
+  }
+  return final_norm.is_empty() ? first : final_norm(first);
 }
 
 }  // namespace vit::models

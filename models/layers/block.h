@@ -28,6 +28,9 @@ struct BlockOptions {
 // and weights x V over all heads), and the floats autograd keeps for its backward (8 [tokens, dim]
 // tensors, the MLP's two hidden activations, the attention weights and the dropout masks).
 int64_t block_macs(const BlockOptions& options, int64_t tokens);
+// The same where only the first `queries` tokens make queries and run the output projection and
+// the MLP (BlockImpl::forward_first_tokens).
+int64_t block_macs(const BlockOptions& options, int64_t tokens, int64_t queries);
 int64_t block_activation_floats(const BlockOptions& options, int64_t tokens);
 
 // The MLP branch of a pre-norm block on `normalized` (the LayerNorm's output of the stream `sum`),
@@ -51,6 +54,10 @@ class BlockImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const AttentionMask& mask = {});
   // The same on the stream, leaving the MLP branch pending.
   ResidualStream forward_stream(const ResidualStream& x, const AttentionMask& mask = {});
+  // forward_stream's value in the first `tokens` rows alone, [B, tokens, D], for a caller that reads
+  // nothing else: the keys and values still come from every token; the queries, the output
+  // projection and the MLP run on those rows only.
+  torch::Tensor forward_first_tokens(const ResidualStream& x, int64_t tokens);
   // Also returns this block's attention weights [B, H, N, N].
   std::pair<torch::Tensor, torch::Tensor> forward_with_attention(const torch::Tensor& x,
                                                                  const AttentionMask& mask = {});
@@ -83,5 +90,10 @@ TORCH_MODULE(Block);
 // LayerNorm that reads its sum.
 torch::Tensor forward_blocks(std::vector<Block>& blocks, const torch::Tensor& x, torch::nn::LayerNorm& final_norm,
                              const AttentionMask& mask = {});
+
+// forward_blocks' output in the first `tokens` rows alone, [B, tokens, D], where nothing reads the
+// others (a head on the class token): the last block runs forward_first_tokens. Without a mask.
+torch::Tensor forward_blocks_to_first_tokens(std::vector<Block>& blocks, const torch::Tensor& x,
+                                             torch::nn::LayerNorm& final_norm, int64_t tokens);
 
 }  // namespace vit::models

@@ -38,6 +38,10 @@ class MaskedAutoencoderImpl : public VisionTransformerImpl, public MaskedImageMo
   int64_t tokens() const override { return mae_.visible_patches() + 1; }
   int64_t activation_bytes() const override;
 
+ protected:
+  // The decoder reads every visible token.
+  bool head_reads_special_tokens_only() const override { return false; }
+
  private:
   // Which patches each image keeps: the indices of the visible ones [B, K] (lowest noise first),
   // the permutation that puts the shuffled sequence back in patch order [B, N], and the mask

@@ -114,13 +114,18 @@ torch::Tensor VisionTransformerImpl::forward_head(const torch::Tensor& features)
   return head_.is_empty() ? pooled : head_(pooled);
 }
 
+torch::Tensor VisionTransformerImpl::features_for_head(const torch::Tensor& images) {
+  if (!head_reads_special_tokens_only()) return forward_features(images);
+  return forward_blocks_to_first_tokens(blocks_, embed(patch_embed_(images)), norm_, options_.num_prefix_tokens());
+}
+
 torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& images) {
-  return forward_head(forward_features(images));
+  return forward_head(features_for_head(images));
 }
 
 ImageModelImpl::TrainingOutputs VisionTransformerImpl::forward_train(const torch::Tensor& images) {
   if (!options_.distilled || head_.is_empty()) return ImageModelImpl::forward_train(images);
-  return distilled_heads(head_, head_dist_, forward_features(images));
+  return distilled_heads(head_, head_dist_, features_for_head(images));
 }
 
 std::vector<torch::Tensor> VisionTransformerImpl::attention_maps(const torch::Tensor& images) {
@@ -161,6 +166,16 @@ int64_t VisionTransformerImpl::macs(const std::string& part) const {
   if (part.rfind("blocks.", 0) == 0) return block_macs(block_options(0.0), o.num_tokens());
   if (part == "head" || part == "head_dist") return o.embed_dim * o.num_classes;
   return 0;
+}
+
+bool VisionTransformerImpl::head_reads_special_tokens_only() const {
+  return options_.distilled || options_.pool == PoolKind::Cls;
+}
+
+int64_t VisionTransformerImpl::executed_macs(const std::string& part) const {
+  const auto& o = options_;
+  if (!head_reads_special_tokens_only() || part != "blocks." + std::to_string(o.depth - 1)) return macs(part);
+  return block_macs(block_options(0.0), o.num_tokens(), o.num_prefix_tokens());
 }
 
 int64_t VisionTransformerImpl::activation_bytes() const {

@@ -52,6 +52,8 @@ class VisionTransformerImpl : public ImageModelImpl {
   int64_t layer_of(const std::string& name) const override;
 
   int64_t macs(const std::string& part) const override;
+  // The last block's with forward_blocks_to_first_tokens (head_reads_special_tokens_only).
+  int64_t executed_macs(const std::string& part) const override;
   int64_t tokens() const override { return options_.num_tokens(); }
   // What autograd saves in each block (8 [tokens, dim] tensors, the MLP's two hidden
   // activations, the attention weights of every head and the dropout masks), the patch
@@ -68,9 +70,16 @@ class VisionTransformerImpl : public ImageModelImpl {
   torch::Tensor encode_tokens(const torch::Tensor& tokens, const AttentionMask& mask = {});
   // An encoder block of these options with this stochastic depth.
   BlockOptions block_options(double drop_path) const;
+  // forward() reads the final states of the special tokens alone (class-token pooling, or
+  // distilled), so that the last block skips the patch tokens' queries, projection and MLP. Models
+  // built on this one whose forward reads every token (MAE, DETR) say no.
+  virtual bool head_reads_special_tokens_only() const;
 
  private:
   torch::Tensor embed(const torch::Tensor& patch_tokens);
+  // The final-norm states forward_head reads: only the special tokens' [B, P, D] where
+  // head_reads_special_tokens_only (forward_blocks_to_first_tokens), else every token's.
+  torch::Tensor features_for_head(const torch::Tensor& images);
   void init_weights();
 
   VitOptions options_;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Rows of scripts/gpu_check.sh's performance step: vitcpp's bf16 training images/s against PyTorch
 eager and torch.compile on the same model and step, and the model FLOP utilisation (training =
-3 x the forward's FLOPs, from `vit info`) against the H200's measured bf16 peak.
+3 x the forward's FLOPs as vitcpp runs them, `vit info`'s executed_gflops) against the H200's measured bf16 peak.
 
     perf_row.py VIT_BENCH.json EAGER.log COMPILE.log|'' VIT_INFO.json CPU_ONLY(0|1)
 """
@@ -19,7 +19,7 @@ def main(ours_path, eager_path, compiled_path, info_path, cpu_only):
     ours, eager = last_json(ours_path), last_json(eager_path)
     rate, eager_rate = ours["images_per_s_median"], eager["images_per_s_median"]
     case = f"{ours['model'].get('preset') or 'model'} batch {ours['batch_size']} {ours['amp']} training on {ours['device']}"
-    tflops = 3 * json.load(open(info_path))["gflops"] * rate / 1e3
+    tflops = 3 * json.load(open(info_path))["executed_gflops"] * rate / 1e3
     mfu = tflops / H200_BF16_PEAK_TFLOPS
     dry = cpu_only == "1"
 

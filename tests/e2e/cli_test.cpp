@@ -13,7 +13,19 @@ TEST(Cli, InfoJsonReportsParametersTokensAndFlops) {
   EXPECT_EQ(info["parameters"].get<int64_t>(), 86567656);
   EXPECT_EQ(info["tokens"].get<int64_t>(), 197);
   EXPECT_NEAR(info["gflops"].get<double>(), 35.13, 0.01);
+  EXPECT_NEAR(info["executed_gflops"].get<double>(), 32.70, 0.01);  // the class token's last block
   EXPECT_EQ(info["modules"].size(), 2u + 1u + 12u + 2u);  // cls_token, pos_embed, patch_embed, blocks, norm, head
+}
+
+// Only a head on the special tokens lets the last block skip the other tokens: not MAE's decoder,
+// not mean pooling (the default config).
+TEST(Cli, InfoCountsEveryTokenWhereTheHeadReadsThemAll) {
+  for (const auto* config : {"fashion_mnist_mae.yaml", "fashion_mnist_vit.yaml"}) {
+    const auto result = run_vit(std::string("info --json --config ") + VIT_SOURCE_DIR + "/configs/" + config);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const auto info = nlohmann::json::parse(result.out);
+    EXPECT_EQ(info["executed_gflops"].get<double>(), info["gflops"].get<double>()) << config;
+  }
 }
 
 TEST(Cli, InfoAppliesOverrides) {

@@ -107,7 +107,11 @@ TEST_F(Detection, InfoAndBenchKnowTheDetector) {
   ASSERT_EQ(info.exit_code, 0) << info.err;
   const auto described = nlohmann::json::parse(info.out);
   std::map<std::string, int64_t> macs;
-  for (const auto& module : described["modules"]) macs[module["name"].get<std::string>()] = module["macs"];
+  for (const auto& module : described["modules"]) {
+    macs[module["name"].get<std::string>()] = module["macs"];
+    // The decoder reads every token of the backbone's last block.
+    EXPECT_EQ(module["executed_macs"], module["macs"]) << module["name"];
+  }
   for (const auto* part :
        {"patch_embed", "blocks.3", "query_anchor", "decoder_blocks.2", "class_embed", "bbox_embed"}) {
     EXPECT_EQ(macs.count(part), 1u) << part;

@@ -74,6 +74,17 @@ TEST(AttentionOnDevice, EqualsThePerHeadFormula) {
   EXPECT_TRUE(torch::allclose(attention->forward_with_weights(x).first.cpu(), expected, 1e-4, 1e-5));
 }
 
+// Where nothing reads the other rows (a class token's head after the last block), only the first
+// tokens' queries are made and projected; their keys and values come from every token.
+TEST(AttentionOnDevice, TheFirstQueriesAloneGiveTheFormulasRowsOfThoseTokens) {
+  auto attention = make_attention();
+  const auto x = randn({kBatch, kTokens, kDim});
+  const auto expected = reference_attention(attention, x).narrow(1, 0, 2);
+  const auto first = attention->forward_first_queries(x, 2);
+  ASSERT_EQ(first.sizes(), (std::vector<int64_t>{kBatch, 2, kDim}));
+  EXPECT_TRUE(torch::allclose(first.cpu(), expected, 1e-4, 1e-5));
+}
+
 // Under bf16 autocast the projections run in bf16, and on the CPU with LibTorch 1.x the heads go
 // through fused_attention's bf16 path; forward_with_weights takes the unfused products.
 TEST(Attention, UnderBf16AutocastStaysWithinBf16RoundingOfThePerHeadFormula) {
@@ -85,10 +96,12 @@ TEST(Attention, UnderBf16AutocastStaysWithinBf16RoundingOfThePerHeadFormula) {
   set_autocast_enabled(c10::kCPU, true);
   const auto fused = attention(x);
   const auto unfused = attention->forward_with_weights(x).first;
+  const auto first_queries = attention->forward_first_queries(x, 2);
   set_autocast_enabled(c10::kCPU, false);
   EXPECT_EQ(fused.scalar_type(), torch::kBFloat16);
   EXPECT_LT(relative_error(fused, expected), 2e-2);
   EXPECT_LT(relative_error(unfused, expected), 2e-2);
+  EXPECT_LT(relative_error(first_queries, expected.narrow(1, 0, 2)), 2e-2);
 }
 
 TEST(Attention, WeightsAreRowStochasticPerHead) {

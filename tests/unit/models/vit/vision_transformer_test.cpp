@@ -1,11 +1,13 @@
 #include "models/vit/vision_transformer.h"
 #include "models/inspect/complexity.h"
+#include "models/kernels/autocast_state.h"
 #include "models/vit/presets.h"
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <set>
 
 namespace vit::models {
@@ -132,6 +134,57 @@ TEST(VisionTransformer, EveryParameterReceivesAGradient) {
       EXPECT_GT(item.value().grad().abs().sum().item<double>(), 0.0) << item.key();
     }
   }
+}
+
+// With class-token pooling (and distilled) the last block runs its queries, output projection and
+// MLP on the special tokens alone: the logits and every parameter's gradient are those of the head
+// on all tokens' final states.
+TEST(VisionTransformer, AHeadOnTheSpecialTokensGetsTheLogitsAndGradientsOfTheWholeLastBlock) {
+  struct Case {
+    const char* name;
+    bool distilled;
+    double layer_scale;
+  };
+  for (const auto& [name, distilled, layer_scale] :
+       {Case{"class token", false, 0.0}, Case{"distilled", true, 0.0}, Case{"layer scale", false, 0.1}}) {
+    auto options = small_options();
+    options.distilled = distilled;
+    options.layer_scale_init = layer_scale;
+    torch::manual_seed(0);
+    VisionTransformer model(options);
+    const auto images = torch::randn({4, 3, 16, 16});
+    const auto weights = torch::randn({4, 5});
+    const auto gradients_of = [&](const torch::Tensor& logits) {
+      model->zero_grad();
+      (logits * weights).sum().backward();
+      std::map<std::string, torch::Tensor> gradients;
+      for (const auto& item : model->named_parameters()) gradients[item.key()] = item.value().grad().clone();
+      return gradients;
+    };
+    const auto logits = model(images);
+    const auto gradients = gradients_of(logits);
+    const auto whole = model->forward_head(model->forward_features(images));
+    const auto whole_gradients = gradients_of(whole);
+    EXPECT_LT(max_abs_diff(logits, whole), 1e-5) << name;
+    for (const auto& [parameter, gradient] : whole_gradients) {
+      const auto scale = 1.0 + gradient.abs().max().item<double>();
+      EXPECT_LT(max_abs_diff(gradients.at(parameter), gradient), 1e-5 * scale) << name << ": " << parameter;
+    }
+  }
+}
+
+TEST(VisionTransformer, UnderBf16AutocastAHeadOnTheClassTokenStaysWithinRoundingOfTheWholeLastBlock) {
+  torch::manual_seed(0);
+  VisionTransformer model(small_options());
+  const auto images = torch::randn({4, 3, 16, 16});
+  const auto exact = model->forward_head(model->forward_features(images));
+  set_autocast_dtype(c10::kCPU, torch::kBFloat16);
+  set_autocast_enabled(c10::kCPU, true);
+  const auto logits = model(images);
+  const auto whole = model->forward_head(model->forward_features(images));
+  set_autocast_enabled(c10::kCPU, false);
+  EXPECT_LT(vit::testing::relative_error(whole, exact), 2e-2);
+  EXPECT_LT(vit::testing::relative_error(logits, exact), 2e-2);
 }
 
 TEST(VisionTransformer, DropPathIsActiveOnlyInTraining) {
@@ -270,6 +323,15 @@ TEST(Complexity, CountsMatrixProductsOfViTBase) {
   const int64_t expected = 196 * 768 * 3 * 16 * 16 + 12 * block + 768 * 1000;
   EXPECT_EQ(complexity.macs, expected);
   EXPECT_NEAR(complexity.gflops(), 35.13, 0.01);  // 17.56 GMACs, timm/fvcore's "17.6 GFLOPs"
+  // The head reads the class token alone: the last block makes keys and values for all 197 tokens,
+  // and a query, an attention row, an output projection and an MLP for the class token only.
+  const int64_t last_block = 197 * 2 * 768 * 768 + (2 * 768 * 768 + 2 * 768 * 3072 + 2 * 197 * 768);
+  EXPECT_EQ(complexity.executed_macs, expected - block + last_block);
+  EXPECT_NEAR(complexity.executed_gflops(), 32.70, 0.01);
+  auto mean_pooled = preset("vit_base_patch16_224");
+  mean_pooled.pool = PoolKind::Mean;
+  const auto every_token = measure_complexity(*VisionTransformer(mean_pooled));
+  EXPECT_EQ(every_token.executed_macs, every_token.macs);
   int64_t summed = 0;
   for (const auto& module : complexity.modules) summed += module.parameters;
   EXPECT_EQ(summed, complexity.parameters);
