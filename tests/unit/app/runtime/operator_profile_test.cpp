@@ -1,6 +1,8 @@
 #include "app/runtime/operator_profile.h"
 
 #include "app/train/batch_shards.h"
+#include "models/vit/vision_transformer.h"
+#include "support/test_support.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -91,6 +93,27 @@ TEST(OperatorProfile, AddsUpTheOperatorsOfEveryThread) {
   const auto* product = row(profile, "aten::mm", "[64, 32] [32, 16]");
   ASSERT_NE(product, nullptr);
   EXPECT_DOUBLE_EQ(product->calls_per_step, 2.0) << "one product on each of the two slices' threads";
+}
+
+// The products a ViT's forward runs, counted by the profiler: with a head on the class token the
+// last block multiplies the patch tokens' rows for its keys and values only, not for their queries,
+// output projection and MLP. (Attention's per-head products run in vitcpp's kernels, which the
+// profiler does not count as products; the tolerance would take the class token's row as bmm.)
+TEST(OperatorProfile, AClassTokenHeadSkipsTheLastBlocksProductsForThePatchTokens) {
+  const int64_t batch = 4, tokens = 17, dim = 32, hidden = 128;
+  const auto product_flops_of = [&](models::PoolKind pool) {
+    auto options = vit::testing::small_vit(16, 4, 3, 5, dim, 2, 4);
+    options.pool = pool;
+    models::VisionTransformer model(options);
+    model->eval();
+    const auto images = torch::randn({batch, 3, 16, 16});
+    torch::NoGradGuard no_grad;
+    return profile_operators([&] { (void)model(images); }, 1).product_gflop_per_step() * 1e9;
+  };
+  const double skipped = 2.0 * batch * (tokens - 1) * (2 * dim * dim + 2 * dim * hidden);
+  const double class_token_attention_rows = 2.0 * 2 * batch * tokens * dim;  // scores and values, as bmm
+  const double saved = product_flops_of(models::PoolKind::Mean) - product_flops_of(models::PoolKind::Cls);
+  EXPECT_NEAR(saved, skipped, class_token_attention_rows);
 }
 
 TEST(OperatorProfile, RefusesNoStepsAndPassesOnAStepsError) {
