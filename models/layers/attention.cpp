@@ -60,12 +60,16 @@ torch::Tensor AttentionImpl::merge_heads(const torch::Tensor& per_head) { return
 
 std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend(const torch::Tensor& qkv, const AttentionMask& mask) {
   const auto heads = split_heads(qkv, 3);
-  const auto &q = heads[0], &k = heads[1], &v = heads[2];
+  return attend_heads(heads[0], heads[1], heads[2], mask);
+}
+
+std::pair<torch::Tensor, torch::Tensor> AttentionImpl::attend_heads(const torch::Tensor& q, const torch::Tensor& k,
+                                                                    const torch::Tensor& v, const AttentionMask& mask) {
   // The scale goes into the softmax, unless a bias is added to the scaled scores.
   const bool biased = mask.bias.defined();
   auto scores = batched_matmul(biased ? q * scale_ : q, k.transpose(-2, -1));
   if (biased) scores = add_bias(scores, mask.bias);
-  if (const auto blocked = blocked_pairs(mask, qkv.size(1), qkv.device()); blocked.defined()) {
+  if (const auto blocked = blocked_pairs(mask, k.size(2), k.device()); blocked.defined()) {
     scores = scores.masked_fill(blocked, -std::numeric_limits<double>::infinity());
   }
   const auto weights = scaled_softmax(scores, biased ? 1.0 : scale_);
@@ -115,7 +119,7 @@ torch::Tensor AttentionImpl::merged_heads(const torch::Tensor& x, const Attentio
   const auto &q = heads[0], &k = heads[1], &v = heads[2];
   const double dropout = is_training() ? attn_drop_->p() : 0.0;
   // The fused kernel draws from the default generator; a slice's own generator needs the explicit path.
-  if (dropout > 0.0 && LayerRandomness::current()) return attend(qkv, mask).first;
+  if (dropout > 0.0 && LayerRandomness::current()) return attend_heads(q, k, v, mask).first;
   if (mask.bias.defined()) {
     // The fused kernel takes an additive mask of the scores' own shape and the queries' dtype.
     auto additive = add_bias(torch::zeros({q.size(0), q.size(1), q.size(2), q.size(2)}, q.options()), mask.bias)
@@ -176,8 +180,7 @@ torch::Tensor AttentionImpl::forward_first_queries(const torch::Tensor& x, int64
   const auto& bias = qkv_->bias;
   const auto q = split_heads(linear(x.narrow(1, 0, queries), rows(weight, 0, dim), rows(bias, 0, dim)), 1)[0];
   const auto kv = split_heads(linear(x, rows(weight, dim, 2 * dim), rows(bias, dim, 2 * dim)), 2);
-  const auto weights = scaled_softmax(batched_matmul(q, kv[0].transpose(-2, -1)), scale_);
-  return project(merge_heads(batched_matmul(attn_drop_(weights), kv[1])));
+  return project(attend_heads(q, kv[0], kv[1], {}).first);
 }
 
 }  // namespace vit::models

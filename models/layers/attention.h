@@ -71,6 +71,10 @@ class AttentionImpl : public torch::nn::Module {
   static torch::Tensor merge_heads(const torch::Tensor& per_head);
   // Attention over the qkv projection, unfused: the heads' outputs merged [B, N, D] and the weights.
   std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& qkv, const AttentionMask& mask);
+  // The same over the heads' q [B, H, Nq, head_dim], k and v [B, H, N, head_dim]: merged [B, Nq, D]
+  // and the weights [B, H, Nq, N]. The mask's blocked pairs take Nq = N.
+  std::pair<torch::Tensor, torch::Tensor> attend_heads(const torch::Tensor& q, const torch::Tensor& k,
+                                                       const torch::Tensor& v, const AttentionMask& mask);
   // The heads' outputs merged [B, N, D], before the output projection: the fused kernels where they apply.
   torch::Tensor merged_heads(const torch::Tensor& x, const AttentionMask& mask);
   // Whether the fused attention node (LibTorch < 2) can take a call with this mask.
