@@ -18,8 +18,9 @@
 #   3. exported TorchScript: batch-1 latency and batch-64 throughput (fp32)
 #   4. loader throughput of the default Fashion-MNIST pipeline
 #   5. peak resident memory of a one-epoch run of the default config
-#   6. the bf16 matrix-product peak of the cores (scripts/bench/gemm_peak.py: PyTorch, 2048^3, same
-#      threads, the faster of oneDNN's bf16 product and the fp32 product of the same values), measured
+#   6. the bf16 matrix-product peak of the cores (scripts/bench/gemm_peak.py: PyTorch, same threads,
+#      the fastest of oneDNN's bf16 products and the fp32 products of the same values over a ViT's
+#      layer shapes and 2048^3), measured
 #      in each round of ViT-Ti/16's training and merged like the other figures, against which
 #      ViT-Ti/16's bf16 training FLOP/s are reported
 #
