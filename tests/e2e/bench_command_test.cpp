@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace vit::testing {
@@ -136,6 +137,32 @@ TEST(BenchCommand, PythonReferenceProfilesLikeVitAndTheReportMatchesTheProducts)
   EXPECT_NE(text.find("aten::addmm [96] [68, 32] [32, 96]"), std::string::npos) << text;
   EXPECT_NE(text.find("vitcpp: "), std::string::npos) << text;
   EXPECT_NE(text.find("pytorch: "), std::string::npos) << text;
+}
+
+// The suite's bf16 peak (gemm_peak.py) is the fastest shape of its grid, the square among them, so
+// that a model's share is never of a rate that the products of its layers beat; --merge keeps each
+// round's shape.
+TEST(BenchCommand, TheBf16PeakIsTheFastestRateOverTheGridOfShapes) {
+  TempDir dir;
+  const auto peak = app::python_interpreter() + " " + std::string(VIT_SOURCE_DIR) + "/scripts/bench/gemm_peak.py ";
+  ASSERT_EQ(std::system((peak + "1 > " + (dir / "round.json").string()).c_str()), 0);
+  const auto round = nlohmann::json::parse(read_file(dir / "round.json"));
+  const auto onednn = round["onednn_bf16_gflops"].get<double>();
+  const auto fp32_kernels = round["fp32_kernels_gflops"].get<double>();
+  EXPECT_DOUBLE_EQ(round["bf16_gemm_gflops"].get<double>(), std::max(onednn, fp32_kernels));
+  EXPECT_GE(onednn, round["onednn_bf16_2048_gflops"].get<double>());
+  EXPECT_GE(fp32_kernels, round["fp32_kernels_2048_gflops"].get<double>());
+  for (const auto* key : {"onednn_bf16_shape", "fp32_kernels_shape"}) {
+    const auto shape = round[key].get<std::vector<int64_t>>();
+    ASSERT_EQ(shape.size(), 3u) << key;
+    const bool square = shape == std::vector<int64_t>{2048, 2048, 2048};
+    EXPECT_TRUE(square || shape[0] == 3152 || shape[0] == 6304) << key;
+  }
+  const auto path = (dir / "round.json").string();
+  ASSERT_EQ(std::system((peak + "--merge " + path + " " + path + " > " + (dir / "merged.json").string()).c_str()), 0);
+  const auto merged = nlohmann::json::parse(read_file(dir / "merged.json"));
+  EXPECT_DOUBLE_EQ(merged["bf16_gemm_gflops"].get<double>(), round["bf16_gemm_gflops"].get<double>());
+  EXPECT_EQ(merged["shapes"]["onednn_bf16_shape"][1], round["onednn_bf16_shape"]);
 }
 
 // The DETR step's peer (detr_reference.py): the same parameters, and its training step runs on the
