@@ -5,9 +5,9 @@ timed products after 2. Prints one JSON object: each way's best rate and the sha
 its rate on 2048^3. With --merge, the medians of such objects (one per benchmark round), the rounds'
 figures kept.
 
-Why a grid: on a Xeon with AMX, oneDNN's bf16 products of a ViT's layer shapes ran at 1,800-1,950
-GFLOP/s on two threads where 2048^3 ran at 1,120 (2026-12-07), so a peak taken on the square alone
-overstates a model's share of it; the BLAS's fp32 kernels reach their best near 2048^3 too.
+Why a grid: on a Xeon with AMX, oneDNN's bf16 product of a ViT's fastest layer shape ran at
+1,900-2,175 GFLOP/s on two threads where 2048^3 ran at 1,100-1,200 (2026-12-07), so a peak on the square
+alone overstates a model's share of it; the BLAS's fp32 kernels reach their best near 2048^3 too.
 
     gemm_peak.py THREADS
     gemm_peak.py --merge ROUND1.json ROUND2.json ..."""
