@@ -1,6 +1,7 @@
 #include "models/kernels/amx_attention.h"
 
 #include "models/kernels/amx.h"
+#include "models/kernels/amx_tiles.h"
 #include "models/kernels/head_layout.h"
 #include "models/kernels/softmax.h"
 #include "models/kernels/vector16.h"
@@ -11,110 +12,18 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 #include <vector>
-
-// The tile intrinsics arrived in GCC 11 and clang 12; older compilers build the fallbacks below.
-#if defined(__x86_64__) && \
-    ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
-#define VIT_AMX_KERNELS 1
-#endif
 
 namespace vit::models {
 #if defined(VIT_AMX_KERNELS)
 namespace {
 
+using namespace amx_tiles;
 using vector16::bf16_bits;
 using vector16::first_lanes;
 
-#define VIT_AMX __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,amx-tile,amx-bf16")))
-
-using Bits = uint16_t;  // a bf16's bits
-
-constexpr int64_t kTile = 16;       // rows of every tile; fp32 columns of a product's tile
-constexpr int64_t kDepth = 32;      // bf16 elements of a row of an A tile: the inner dimension of one tile product
 constexpr int64_t kBlockRows = 32;  // rows of scores or of a product's output handled at a time, in L1
-
-int64_t rounded_up(int64_t x, int64_t multiple) { return (x + multiple - 1) / multiple * multiple; }
-
-// GCC's tile intrinsics are inline assembly that names no memory: the barriers keep the compiler
-// from moving stores into a packed operand past the tile loads, or reads of a product before its
-// tile stores.
-inline void memory_barrier() { asm volatile("" ::: "memory"); }
-
-// Tiles 0-3 hold 16 × 16 fp32 sums of C, tiles 4 and 5 16 rows × 32 bf16 of A, tiles 6 and 7 16
-// pairs of B's rows × 16 columns (the layout the tile product reads: B's (k, n) at [k / 2][n][k % 2]).
-// All are configured as full 16 × 64-byte tiles.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t bytes_per_row[16] = {};
-  uint8_t rows[16] = {};
-};
-
-constexpr TileConfig full_tiles() {
-  TileConfig config;
-  for (int tile = 0; tile < 8; ++tile) {
-    config.bytes_per_row[tile] = 64;
-    config.rows[tile] = kTile;
-  }
-  return config;
-}
-
-// The tile configuration on this thread for a scope: other kernels on the thread (oneDNN's)
-// configure their own between ours. The configuration is a constant in memory: GCC's
-// _tile_loadconfig tells the compiler it reads 8 bytes of it, and the compiler dropped the stores
-// of the rest when it was built on the stack.
-class Tiles {
- public:
-  VIT_AMX Tiles() {
-    static constexpr TileConfig kFullTiles = full_tiles();
-    _tile_loadconfig(&kFullTiles);
-  }
-  VIT_AMX ~Tiles() { _tile_release(); }
-  Tiles(const Tiles&) = delete;
-  Tiles& operator=(const Tiles&) = delete;
-};
-
-// B [depth, cols] as the tile product reads it: per block of 16 columns, depth / 2 rows of 16
-// pairs (B[k][n], B[k + 1][n]); depth a multiple of 32, cols of 16.
-struct PackedB {
-  Bits* data;
-  int64_t depth, cols;
-
-  int64_t block_elements() const { return depth * kTile; }
-  Bits* pair_row(int64_t block, int64_t pair) const { return data + block * block_elements() + pair * 2 * kTile; }
-};
-
-// C's kRows · 16 rows × kColumns · 16 columns = A's rows · B's column blocks from `b`: tile 2r + c sums
-// C's block (r, c); A's row blocks go through tiles 4 and 5, B's column blocks through 6 and 7, so
-// that each tile loaded feeds two products, as Intel's guide to AMX lays out a 2 × 2 kernel.
-template <int kRows, int kColumns>
-VIT_AMX inline void product_of_blocks(const Bits* a, int64_t lda, const PackedB& b, const Bits* blocks, float* c,
-                                      int64_t ldc) {
-  _tile_zero(0);
-  if constexpr (kColumns > 1) _tile_zero(1);
-  if constexpr (kRows > 1) _tile_zero(2);
-  if constexpr (kRows > 1 && kColumns > 1) _tile_zero(3);
-  const int64_t stride = b.block_elements();
-  for (int64_t k = 0; k < b.depth; k += kDepth) {
-    const Bits* const pairs = blocks + k * kTile;  // pair row k / 2
-    _tile_loadd(4, a + k, lda * 2);
-    _tile_loadd(6, pairs, 64);
-    if constexpr (kColumns > 1) _tile_loadd(7, pairs + stride, 64);
-    if constexpr (kRows > 1) _tile_loadd(5, a + kTile * lda + k, lda * 2);
-    _tile_dpbf16ps(0, 4, 6);
-    if constexpr (kColumns > 1) _tile_dpbf16ps(1, 4, 7);
-    if constexpr (kRows > 1) _tile_dpbf16ps(2, 5, 6);
-    if constexpr (kRows > 1 && kColumns > 1) _tile_dpbf16ps(3, 5, 7);
-  }
-  _tile_stored(0, c, ldc * 4);
-  if constexpr (kColumns > 1) _tile_stored(1, c + kTile, ldc * 4);
-  if constexpr (kRows > 1) _tile_stored(2, c + kTile * ldc, ldc * 4);
-  if constexpr (kRows > 1 && kColumns > 1) _tile_stored(3, c + kTile * ldc + kTile, ldc * 4);
-}
 
 // C[rows, b.cols] (fp32, ldc) = A[rows, b.depth] (bf16 row-major, lda) · B; rows a multiple of 16.
 VIT_AMX void tile_product(const Bits* a, int64_t lda, const PackedB& b, int64_t rows, float* c, int64_t ldc) {
@@ -160,29 +69,6 @@ VIT_AMX void pack_rows(const Bits* src, int64_t ld, int64_t rows, int64_t cols, 
 VIT_AMX inline __m512i multiples_of(int64_t stride) {
   return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                             _mm512_set1_epi32(static_cast<int>(stride)));
-}
-
-// B from src [depth, cols] row-major (bf16, ld), zeros beyond: rows 2p and 2p + 1 interleaved.
-VIT_AMX void pack_pairs(const Bits* src, int64_t ld, int64_t depth, int64_t cols, const PackedB& b) {
-  alignas(64) static constexpr std::array<Bits, 32> kInterleaved = [] {
-    std::array<Bits, 32> lanes{};
-    for (Bits c = 0; c < 16; ++c) {
-      lanes[2 * c] = c;
-      lanes[2 * c + 1] = static_cast<Bits>(16 + c);
-    }
-    return lanes;
-  }();
-  const auto interleaved = _mm512_loadu_si512(kInterleaved.data());
-  for (int64_t block = 0; block < b.cols / kTile; ++block) {
-    const __mmask16 lanes = first_lanes(cols - block * kTile);
-    for (int64_t pair = 0; pair < b.depth / 2; ++pair) {
-      const int64_t row = 2 * pair;
-      const auto first = _mm256_maskz_loadu_epi16(row < depth ? lanes : 0, src + row * ld + block * kTile);
-      const auto second = _mm256_maskz_loadu_epi16(row + 1 < depth ? lanes : 0, src + (row + 1) * ld + block * kTile);
-      const auto both = _mm512_inserti64x4(_mm512_castsi256_si512(first), second, 1);
-      _mm512_storeu_si512(b.pair_row(block, pair), _mm512_permutexvar_epi16(interleaved, both));
-    }
-  }
 }
 
 // B = src^T from src [cols, depth] row-major (bf16, ld and depth even), zeros beyond: a pair of B's
