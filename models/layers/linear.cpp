@@ -1,5 +1,6 @@
 #include "models/layers/linear.h"
 
+#include "models/kernels/amx_linear.h"
 #include "models/kernels/autocast_state.h"
 #include "models/kernels/bf16_products.h"
 
@@ -30,10 +31,16 @@ torch::Tensor product_of_bf16_values(const torch::Tensor& input_values, const to
 }
 
 torch::Tensor linear(const torch::Tensor& input, const torch::Tensor& weight, const torch::Tensor& bias) {
-  if (linear_input_dtype(input) != torch::kBFloat16 || !bf16_products_on_blas(input)) {
-    return product_of_rows(input, weight, bias);
+  const bool in_bf16 = linear_input_dtype(input) == torch::kBFloat16;
+  if (in_bf16 && bf16_products_on_blas(input)) {
+    return product_of_bf16_values(bf16_values(input), weight, bias).to(torch::kBFloat16);
   }
-  return product_of_bf16_values(bf16_values(input), weight, bias).to(torch::kBFloat16);
+  // Only the backward differs (its weight gradient), so only where one follows.
+  if (in_bf16 && torch::GradMode::is_enabled() && weight.requires_grad() && !torch::jit::tracer::isTracing() &&
+      amx_linear_applies(input, weight)) {
+    return amx_linear(input, weight, bias);
+  }
+  return product_of_rows(input, weight, bias);
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& input) { return linear(input, weight, bias); }

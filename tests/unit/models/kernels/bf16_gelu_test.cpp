@@ -43,7 +43,7 @@ void expect_rounded_once(const torch::Tensor& value, const torch::Tensor& exact,
 
 // Where the CPU lacks AVX512-BF16, gelu_of_bf16_values is the unfused layers, which
 // ValuesAndGradientsAreTheUnfusedLayers covers.
-#define SKIP_WITHOUT_KERNEL() \
+#define SKIP_WITHOUT_BF16_GELU() \
   if (!gelu_of_bf16_values_vectorized()) GTEST_SKIP() << "this CPU has no AVX512-BF16: unfused"
 
 // Preactivations as a product hands them over, 61 × 67 = 4,087 of them (vectors of 16 and a tail),
@@ -62,7 +62,7 @@ torch::Tensor preactivations() {
 const std::vector<torch::ScalarType> kHiddenDtypes = {torch::kFloat32, torch::kBFloat16};
 
 TEST(Bf16Gelu, IsGeluOfTheBf16ValueRoundedToBf16) {
-  SKIP_WITHOUT_KERNEL();
+  SKIP_WITHOUT_BF16_GELU();
   for (const auto dtype : kHiddenDtypes) {
     const auto hidden = preactivations().to(dtype);
     const auto activated = gelu_of_bf16_values(hidden);
@@ -73,7 +73,7 @@ TEST(Bf16Gelu, IsGeluOfTheBf16ValueRoundedToBf16) {
 }
 
 TEST(Bf16Gelu, GradientIsTheBf16GradientTimesTheDerivativeRoundedToBf16) {
-  SKIP_WITHOUT_KERNEL();
+  SKIP_WITHOUT_BF16_GELU();
   for (const auto dtype : kHiddenDtypes) {
     const auto hidden = preactivations().to(dtype).requires_grad_();
     const auto activated = gelu_of_bf16_values(hidden);
@@ -91,7 +91,7 @@ TEST(Bf16Gelu, GradientIsTheBf16GradientTimesTheDerivativeRoundedToBf16) {
 // gradient bf16(bf16(grad) · gelu'(bf16(product + bias))) and the bias's their sum over the rows,
 // in the product's dtype: bf16 (oneDNN's products) or fp32, unrounded (the fp32 kernels').
 TEST(Bf16GeluOfProductPlusBias, AddsTheBiasBeforeGeluAndSumsItsGradientOverTheRows) {
-  SKIP_WITHOUT_KERNEL();
+  SKIP_WITHOUT_BF16_GELU();
   for (const auto dtype : kHiddenDtypes) {
     const auto label = std::string(c10::toString(dtype)) + " product";
     torch::manual_seed(34);
@@ -120,7 +120,7 @@ TEST(Bf16GeluOfProductPlusBias, AddsTheBiasBeforeGeluAndSumsItsGradientOverTheRo
 // On an fp32 product the pre-activation is rounded once, from the fp32 sum of product and bias:
 // the values and the product's gradient are, bit for bit, those of GELU of that sum.
 TEST(Bf16GeluOfProductPlusBias, OnAnFp32ProductIsGeluOfTheFp32Sum) {
-  SKIP_WITHOUT_KERNEL();
+  SKIP_WITHOUT_BF16_GELU();
   torch::manual_seed(36);
   const auto product = (torch::randn({130, 72}) * 3).requires_grad_();
   const auto bias = torch::randn({72});
@@ -138,7 +138,7 @@ TEST(Bf16GeluOfProductPlusBias, OnAnFp32ProductIsGeluOfTheFp32Sum) {
 // More rows than a block of the bias's gradient, on 1 and 2 threads, with any leading dimensions
 // and a product that is not contiguous: the same bits.
 TEST(Bf16GeluOfProductPlusBias, SameBitsOnAnyThreadsLeadingDimensionsAndLayout) {
-  SKIP_WITHOUT_KERNEL();
+  SKIP_WITHOUT_BF16_GELU();
   for (const auto dtype : kHiddenDtypes) {
     const auto label = std::string(c10::toString(dtype)) + " product";
     torch::manual_seed(35);
@@ -292,7 +292,7 @@ MlpRun run_unfused_layers(Bf16Products products, const MlpShape& shape = kSmallM
 // where the layers run one by one under bf16 autocast (oneDNN's products, or a dropout that drops
 // between them) GELU reads and writes bf16; without autocast LibTorch's GELU runs.
 TEST(Bf16Gelu, MlpRunsItInFp32BetweenProductsOnTheFp32KernelsAndInBf16Elsewhere) {
-  SKIP_WITHOUT_KERNEL();
+  SKIP_WITHOUT_BF16_GELU();
   EXPECT_EQ(run_mlp(Bf16Products::kFp32Blas, 0.0, true).gelu_kernel, torch::kFloat32);
   EXPECT_EQ(run_mlp(Bf16Products::kFp32Blas, 0.1, false).gelu_kernel, torch::kFloat32)
       << "dropout is the identity in eval mode";
@@ -325,7 +325,7 @@ MlpRun run_mlp_in_float64(const MlpShape& shape) {
 // the hidden activations outgrow the cache and no dropout drops between; not for small layers, nor
 // without autocast.
 TEST(Bf16Gelu, MlpAddsFc1sBiasInGeluUnderBf16AutocastOfLargeLayers) {
-  SKIP_WITHOUT_KERNEL();
+  SKIP_WITHOUT_BF16_GELU();
   for (const auto products : {Bf16Products::kOneDnn, Bf16Products::kFp32Blas}) {
     const auto kernels = products == Bf16Products::kOneDnn ? "oneDNN" : "fp32 kernels";
     EXPECT_TRUE(run_mlp(products, 0.0, true, true, kLargeMlp).gelu_adds_bias) << kernels;
@@ -342,7 +342,7 @@ TEST(Bf16Gelu, MlpAddsFc1sBiasInGeluUnderBf16AutocastOfLargeLayers) {
 // bias (OpenBLAS adds the bias it was handed to the product) gives it. The bias's gradient is
 // summed in another order and then rounded to bf16 by its cast: a bf16 unit apart at most.
 TEST(Bf16Gelu, MlpWithTheBiasInGeluOnTheFp32KernelsIsTheBiasInTheProductBitForBit) {
-  SKIP_WITHOUT_KERNEL();
+  SKIP_WITHOUT_BF16_GELU();
   const auto fused = run_mlp(Bf16Products::kFp32Blas, 0.0, true, true, kLargeMlp);
   ASSERT_TRUE(fused.gelu_adds_bias);
   const auto in_the_product = run_layers(Bf16Products::kFp32Blas, kLargeMlp, [](const torch::Tensor& x, auto& params) {

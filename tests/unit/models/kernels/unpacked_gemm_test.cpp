@@ -12,11 +12,11 @@
 namespace vit::models {
 namespace {
 
-#define SKIP_WITHOUT_KERNEL() \
+#define SKIP_WITHOUT_UNPACKED_GEMM() \
   if (!unpacked_gemm_applies(197, 197, 64)) GTEST_SKIP() << "this CPU has no AVX-512: the BLAS multiplies"
 
 TEST(UnpackedGemm, TakesProductsOfAnAttentionHeadsSizeOnly) {
-  SKIP_WITHOUT_KERNEL();
+  SKIP_WITHOUT_UNPACKED_GEMM();
   EXPECT_TRUE(unpacked_gemm_applies(197, 64, 197));
   EXPECT_TRUE(unpacked_gemm_applies(128, 128, 64));
   EXPECT_FALSE(unpacked_gemm_applies(17, 17, 32));        // the BLAS's small-matrix kernels
@@ -38,7 +38,7 @@ torch::Tensor strided(int64_t rows, int64_t cols, int64_t pad) {
 // and shapes that reach each tile and column block (tiles of 8, 6, 4, 2 and 1 rows; blocks of 4,
 // 3, 2 and 1 vectors; partial last vectors; a transposed B whose sides are not multiples of 16).
 TEST(UnpackedGemm, IsTheProductInFloat64ForEveryLayout) {
-  SKIP_WITHOUT_KERNEL();
+  SKIP_WITHOUT_UNPACKED_GEMM();
   torch::manual_seed(5);
   const std::vector<ProductShape> shapes = {{197, 197, 64}, {197, 64, 197}, {13, 33, 17}, {11, 150, 3},
                                             {20, 80, 20},   {7, 1, 5},      {3, 16, 1}};
@@ -71,7 +71,7 @@ TEST(UnpackedGemm, IsTheProductInFloat64ForEveryLayout) {
 // NaN to NaN, subnormals kept. C = a b^T with k = 1 and a ∈ {1, −1, 0.5}: each product exact,
 // summed onto +0 as every product's sum starts (so a −0 reads +0).
 TEST(UnpackedGemm, RoundsAsC10ConvertsToBf16WhenAsked) {
-  SKIP_WITHOUT_KERNEL();
+  SKIP_WITHOUT_UNPACKED_GEMM();
   const std::vector<float> a = {1.0F, -1.0F, 0.5F};
   const std::vector<float> b = {
       1.0F + 0x1p-8F, 1.0F + 3 * 0x1p-8F, 1.0F + 0x1p-9F, 3e38F,       -0.0F,       1e-40F, INFINITY, -INFINITY, NAN,

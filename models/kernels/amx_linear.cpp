@@ -1,0 +1,229 @@
+#include "models/kernels/amx_linear.h"
+
+#include "models/kernels/amx.h"
+#include "models/kernels/amx_tiles.h"
+#include "models/kernels/optional_input.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace vit::models {
+#if defined(VIT_AMX_KERNELS)
+namespace {
+
+using namespace amx_tiles;
+
+constexpr int64_t kPanelRows = 32;                // rows of C a 2 × 2 tile kernel sums
+constexpr int64_t kChunkRows = 256;               // the operands' rows packed at a time
+constexpr int64_t kSumsBytes = int64_t{1} << 20;  // C's fp32 sums kept in L2 (half of a 2 MiB L2) while they grow
+
+// The 16 × 16 32-bit words of rows[0..15] transposed in place: rows[i] holds what was column i.
+VIT_AMX inline void transpose_words(__m512i rows[16]) {
+  __m512i pairs[16], quads[16];
+  for (int i = 0; i < 16; i += 2) {
+    pairs[i] = _mm512_unpacklo_epi32(rows[i], rows[i + 1]);
+    pairs[i + 1] = _mm512_unpackhi_epi32(rows[i], rows[i + 1]);
+  }
+  // quads[4g + c], per 128-bit lane l: column 4l + c of rows 4g .. 4g + 3.
+  for (int g = 0; g < 16; g += 4) {
+    quads[g] = _mm512_unpacklo_epi64(pairs[g], pairs[g + 2]);
+    quads[g + 1] = _mm512_unpackhi_epi64(pairs[g], pairs[g + 2]);
+    quads[g + 2] = _mm512_unpacklo_epi64(pairs[g + 1], pairs[g + 3]);
+    quads[g + 3] = _mm512_unpackhi_epi64(pairs[g + 1], pairs[g + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const auto even_lanes_upper = _mm512_shuffle_i32x4(quads[c], quads[4 + c], 0x88);
+    const auto odd_lanes_upper = _mm512_shuffle_i32x4(quads[c], quads[4 + c], 0xdd);
+    const auto even_lanes_lower = _mm512_shuffle_i32x4(quads[8 + c], quads[12 + c], 0x88);
+    const auto odd_lanes_lower = _mm512_shuffle_i32x4(quads[8 + c], quads[12 + c], 0xdd);
+    rows[c] = _mm512_shuffle_i32x4(even_lanes_upper, even_lanes_lower, 0x88);
+    rows[c + 8] = _mm512_shuffle_i32x4(even_lanes_upper, even_lanes_lower, 0xdd);
+    rows[c + 4] = _mm512_shuffle_i32x4(odd_lanes_upper, odd_lanes_lower, 0x88);
+    rows[c + 12] = _mm512_shuffle_i32x4(odd_lanes_upper, odd_lanes_lower, 0xdd);
+  }
+}
+
+// A [columns, depth] = src^T for src's first `rows` rows × `columns` columns (bf16, ld; columns a
+// multiple of 32, depth of 32), zeros beyond its rows: a pair of src's rows interleaved is one
+// 32-bit word per column, and 16 such rows transposed are 16 of A's rows' next 32 elements.
+VIT_AMX void pack_columns_as_rows(const Bits* src, int64_t ld, int64_t rows, int64_t columns, int64_t depth, Bits* a) {
+  for (int64_t pair0 = 0; pair0 < depth / 2; pair0 += kTile) {
+    for (int64_t column0 = 0; column0 < columns; column0 += 2 * kTile) {
+      // Unpacking within 128-bit lanes: `low` holds columns 8l + 0..3 of lane l, `high` 8l + 4..7.
+      __m512i low[16], high[16];
+      for (int64_t pair = 0; pair < kTile; ++pair) {
+        const int64_t row = 2 * (pair0 + pair);
+        const auto first = _mm512_maskz_loadu_epi16(row < rows ? ~0U : 0, src + row * ld + column0);
+        const auto second = _mm512_maskz_loadu_epi16(row + 1 < rows ? ~0U : 0, src + (row + 1) * ld + column0);
+        low[pair] = _mm512_unpacklo_epi16(first, second);
+        high[pair] = _mm512_unpackhi_epi16(first, second);
+      }
+      transpose_words(low);
+      transpose_words(high);
+      Bits* const out = a + column0 * depth + 2 * pair0;
+      for (int i = 0; i < kTile; ++i) {
+        const int64_t column = (i / 4) * 8 + i % 4;
+        _mm512_storeu_si512(out + column * depth, low[i]);
+        _mm512_storeu_si512(out + (column + 4) * depth, high[i]);
+      }
+    }
+  }
+}
+
+// `elements` of a thread's buffer kept across calls (grown, never shrunk), from a 64-byte boundary:
+// each packed row's 32 elements are then one cache line.
+Bits* aligned_buffer(std::vector<Bits>& buffer, int64_t elements) {
+  constexpr int64_t kLine = 64 / sizeof(Bits);
+  buffer.resize(std::max(buffer.size(), static_cast<size_t>(elements + kLine)));
+  const auto address = reinterpret_cast<uintptr_t>(buffer.data());
+  return buffer.data() + (rounded_up(static_cast<int64_t>(address), 64) - static_cast<int64_t>(address)) / 2;
+}
+
+// dst[n][i] = sums[i][n] for `rows` × `columns` fp32 sums (multiples of 16; dst's ld): 16 × 16 blocks
+// transposed in registers.
+VIT_AMX void store_transposed(const float* sums, int64_t rows, int64_t columns, float* dst, int64_t ld) {
+  for (int64_t row = 0; row < rows; row += kTile) {
+    for (int64_t column = 0; column < columns; column += kTile) {
+      __m512i block[kTile];
+      for (int64_t r = 0; r < kTile; ++r) block[r] = _mm512_loadu_si512(sums + (row + r) * columns + column);
+      transpose_words(block);
+      for (int64_t c = 0; c < kTile; ++c) _mm512_storeu_si512(dst + (column + c) * ld + row, block[c]);
+    }
+  }
+}
+
+// Rows [first, last) of P^T Q over `rows` rows of P [rows, M] and Q [rows, N] (bf16, ldp and ldq;
+// first, last and N multiples of 32), into C [M, N] or, where `transposed`, into columns [first,
+// last) of C^T [N, M] (fp32). C's rows are taken in blocks whose sums stay in L2 across the chunks
+// of rows; where there are several blocks (N is wide), every chunk's B is packed once and kept.
+VIT_AMX void transposed_product(const Bits* p, int64_t ldp, const Bits* q, int64_t ldq, int64_t rows, int64_t n,
+                                int64_t first, int64_t last, bool transposed, float* out) {
+  const int64_t block_rows = std::max(kPanelRows, kSumsBytes / (n * 4) / kPanelRows * kPanelRows);
+  const bool one_block = block_rows >= last - first;
+  const int64_t b_chunks = one_block ? 1 : (rows + kChunkRows - 1) / kChunkRows;
+  thread_local std::vector<Bits> a_buffer, b_buffer;
+  thread_local std::vector<float> sums_buffer;
+  Bits* const packed_a = aligned_buffer(a_buffer, std::min(block_rows, last - first) * kChunkRows);
+  Bits* const packed_b = aligned_buffer(b_buffer, b_chunks * n * kChunkRows);
+  if (transposed) sums_buffer.resize(std::max(sums_buffer.size(), static_cast<size_t>(block_rows * n)));
+  const Tiles tiles;
+  for (int64_t begin = first; begin < last; begin += block_rows) {
+    const int64_t end = std::min(last, begin + block_rows);
+    float* const c = transposed ? sums_buffer.data() : out + begin * n;
+    for (int64_t chunk = 0; chunk < rows; chunk += kChunkRows) {
+      const int64_t chunk_rows = std::min(kChunkRows, rows - chunk), depth = rounded_up(chunk_rows, kDepth);
+      const PackedB b{packed_b + (one_block ? 0 : chunk / kChunkRows * n * kChunkRows), depth, n};
+      if (one_block || begin == first) pack_pairs(q + chunk * ldq, ldq, chunk_rows, n, b);
+      pack_columns_as_rows(p + chunk * ldp + begin, ldp, chunk_rows, end - begin, depth, packed_a);
+      memory_barrier();
+      for (int64_t panel = 0; panel < end - begin; panel += kPanelRows) {
+        for (int64_t block = 0; block < n / kTile; block += 2) {
+          const Bits* const a = packed_a + panel * depth;
+          float* const sums = c + panel * n + block * kTile;
+          if (chunk == 0) {
+            product_of_blocks<2, 2>(a, depth, b, b.pair_row(block, 0), sums, n);
+          } else {
+            product_of_blocks<2, 2, true>(a, depth, b, b.pair_row(block, 0), sums, n);
+          }
+        }
+      }
+      memory_barrier();
+    }
+    if (transposed) store_transposed(c, end - begin, n, out + begin, ldp);
+  }
+}
+
+const Bits* bits_of(const at::Tensor& t) { return reinterpret_cast<const Bits*>(t.data_ptr<c10::BFloat16>()); }
+
+struct AmxLinear : public torch::autograd::Function<AmxLinear> {
+  // input [R, K] and weight [N, K] bf16, bias bf16 [N] or undefined.
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& input,
+                            const at::Tensor& weight, const c10::optional<at::Tensor>& bias) {
+    context->save_for_backward({input, weight});
+    context->saved_data["bias"] = bias.has_value();
+    return at::linear(input, weight, bias);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 const torch::autograd::variable_list& output_grads) {
+    const auto saved = context->get_saved_variables();
+    const auto& input = saved[0];
+    const auto& weight = saved[1];
+    const auto grad = output_grads[0].contiguous();
+    at::Tensor grad_input, grad_weight, grad_bias;
+    if (context->needs_input_grad(0)) grad_input = at::mm(grad, weight);
+    if (context->needs_input_grad(1)) grad_weight = amx_weight_gradient(grad, input).to(at::kBFloat16);
+    if (context->saved_data["bias"].toBool() && context->needs_input_grad(2)) grad_bias = grad.sum(0);
+    return {grad_input, grad_weight, grad_bias};
+  }
+};
+
+}  // namespace
+
+bool amx_linear_applies(const at::Tensor& input, const at::Tensor& weight) {
+  return input.device().is_cpu() && weight.dim() == 2 && weight.size(0) % kPanelRows == 0 &&
+         weight.size(1) % kPanelRows == 0 && amx_tiles_permitted();
+}
+
+at::Tensor amx_linear(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
+  TORCH_CHECK(amx_linear_applies(input, weight) && input.size(-1) == weight.size(1),
+              "amx_linear: an input [..., K] on a CPU with AMX and a weight [N, K] with N and K multiples of 32");
+  // The casts autocast makes for its linear, then none inside.
+  const auto to_bf16 = [](const at::Tensor& t) {
+    return t.defined() ? at::autocast::cached_cast(at::kBFloat16, t, c10::DeviceType::CPU) : t;
+  };
+  const auto values = to_bf16(input);
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  const auto product = [&](const at::Tensor& rows) {
+    return AmxLinear::apply(rows, to_bf16(weight), optional_input(to_bf16(bias)));
+  };
+  if (values.dim() == 2) return product(values);
+  auto sizes = input.sizes().vec();
+  sizes.back() = weight.size(0);
+  return product(values.flatten(0, -2)).view(sizes);
+}
+
+at::Tensor amx_weight_gradient(const at::Tensor& grad_output, const at::Tensor& input) {
+  TORCH_CHECK(grad_output.dim() == 2 && input.dim() == 2 && grad_output.size(0) == input.size(0) &&
+                  grad_output.scalar_type() == at::kBFloat16 && input.scalar_type() == at::kBFloat16 &&
+                  grad_output.size(1) % kPanelRows == 0 && input.size(1) % kPanelRows == 0 && input.device().is_cpu() &&
+                  grad_output.device().is_cpu() && amx_tiles_permitted(),
+              "amx_weight_gradient: bf16 [R, N] and [R, K] on a CPU with AMX, N and K multiples of 32");
+  const auto g = grad_output.contiguous(), x = input.contiguous();
+  // The narrower operand is B, read again for every 32 rows of C, from L2; the wider is
+  // transposed into A's rows, each read once. Where that is the input, the sums are the gradient's
+  // transpose, transposed back as they are written.
+  const bool transposed = x.size(1) > g.size(1);
+  const auto& p = transposed ? x : g;
+  const auto& q = transposed ? g : x;
+  const int64_t m = p.size(1), n = q.size(1);
+  auto gradient = at::empty({g.size(1), x.size(1)}, g.options().dtype(at::kFloat));
+  auto* out = gradient.data_ptr<float>();
+  const int64_t work_per_panel = kPanelRows * n * std::max<int64_t>(g.size(0), 1);
+  at::parallel_for(0, m / kPanelRows, std::max<int64_t>(1, (int64_t{1} << 22) / work_per_panel),
+                   [&](int64_t begin, int64_t end) {
+                     transposed_product(bits_of(p), m, bits_of(q), n, g.size(0), n, begin * kPanelRows,
+                                        end * kPanelRows, transposed, out);
+                   });
+  return gradient;
+}
+
+#else
+
+bool amx_linear_applies(const at::Tensor&, const at::Tensor&) { return false; }
+
+at::Tensor amx_linear(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+  TORCH_CHECK(false, "amx_linear: built without the AMX kernels (an x86-64 feature, GCC 11 or clang 12)");
+}
+
+at::Tensor amx_weight_gradient(const at::Tensor&, const at::Tensor&) {
+  TORCH_CHECK(false, "amx_weight_gradient: built without the AMX kernels (an x86-64 feature, GCC 11 or clang 12)");
+}
+
+#endif
+}  // namespace vit::models

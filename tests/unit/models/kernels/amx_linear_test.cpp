@@ -1,0 +1,147 @@
+#include "models/kernels/amx_linear.h"
+
+#include "models/kernels/autocast_state.h"
+#include "models/layers/linear.h"
+#include "support/test_support.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+namespace vit::models {
+namespace {
+
+using vit::testing::relative_error;
+
+class AmxLinear : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!amx_linear_applies(torch::zeros({1, 32}), torch::zeros({32, 32})))
+      GTEST_SKIP() << "this CPU has no AMX tile units this process may use";
+  }
+};
+
+// bf16 autocast on the CPU for a scope.
+class Bf16Autocast {
+ public:
+  Bf16Autocast() {
+    set_autocast_dtype(c10::kCPU, torch::kBFloat16);
+    set_autocast_enabled(c10::kCPU, true);
+  }
+  ~Bf16Autocast() {
+    set_autocast_enabled(c10::kCPU, false);
+    at::autocast::clear_cache();
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+};
+
+struct Sizes {
+  int64_t rows, out_features, in_features;
+};
+
+// Rows from one to past a chunk of 256 (and a ViT-Ti/16 slice's 3,152), each operand the wider
+// (the transposed one): the sums are fp32 sums of exact bf16 products, so they sit within fp32's
+// rounding of float64's, where oneDNN's bf16 product rounds them to bf16.
+TEST_F(AmxLinear, WeightGradientIsTheFp32SumOfTheBf16Products) {
+  torch::manual_seed(31);
+  for (const auto& s : {Sizes{1, 32, 32}, Sizes{31, 64, 96}, Sizes{33, 96, 64}, Sizes{257, 192, 768},
+                        Sizes{3152, 768, 192}, Sizes{600, 576, 192}}) {
+    const auto grad = torch::randn({s.rows, s.out_features}).to(torch::kBFloat16);
+    const auto input = torch::randn({s.rows, s.in_features}).to(torch::kBFloat16);
+    const auto exact = torch::mm(grad.to(torch::kFloat64).t(), input.to(torch::kFloat64));
+    const auto tiles = amx_weight_gradient(grad, input);
+    const auto where =
+        std::to_string(s.rows) + " x " + std::to_string(s.out_features) + " x " + std::to_string(s.in_features);
+    ASSERT_EQ(tiles.scalar_type(), torch::kFloat32) << where;
+    ASSERT_EQ(tiles.sizes(), exact.sizes()) << where;
+    EXPECT_LT(relative_error(tiles, exact), 1e-6) << where;
+    EXPECT_GT(relative_error(torch::mm(grad.t(), input), exact), 1e-4) << where;  // bf16's rounding
+  }
+}
+
+// Each sum is one thread's, in chunk order: the bits do not depend on the thread count.
+TEST_F(AmxLinear, WeightGradientHasTheSameBitsOnEveryThreadCount) {
+  torch::manual_seed(32);
+  const auto grad = torch::randn({700, 256}).to(torch::kBFloat16);
+  const auto input = torch::randn({700, 64}).to(torch::kBFloat16);
+  const int previous = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto one_thread = amx_weight_gradient(grad, input);
+  at::set_num_threads(2);
+  const auto two_threads = amx_weight_gradient(grad, input);
+  at::set_num_threads(previous);
+  EXPECT_TRUE(torch::equal(one_thread, two_threads));
+}
+
+// Against autocast's own linear layer: the same output and input gradient, bit for bit, the same
+// bias gradient, and a weight gradient that is the same fp32 sums in another order, rounded to bf16:
+// a bf16 unit apart at most, and no further from float64's. Inputs of 2 to 4 dimensions.
+TEST_F(AmxLinear, IsAutocastsLinearLayerButForTheWeightGradientsSumOrder) {
+  torch::manual_seed(33);
+  for (const bool with_bias : {true, false}) {
+    for (const auto& input_sizes :
+         {std::vector<int64_t>{300, 96}, std::vector<int64_t>{4, 75, 96}, std::vector<int64_t>{2, 3, 50, 96}}) {
+      const auto values = torch::randn(input_sizes);
+      const auto weight_values = torch::randn({64, 96}).mul(0.1);
+      const auto bias_values = torch::randn({64});
+      const auto upstream = torch::randn({values.numel() / 96, 64}).to(torch::kBFloat16);
+      struct Run {
+        torch::Tensor out, grad_input, grad_weight, grad_bias;
+      };
+      const auto run = [&](bool on_tiles) {
+        const auto x = values.clone().requires_grad_();
+        const auto weight = weight_values.clone().requires_grad_();
+        const auto bias = with_bias ? bias_values.clone().requires_grad_() : torch::Tensor();
+        torch::Tensor out;
+        {
+          const Bf16Autocast autocast;
+          out = on_tiles ? amx_linear(x, weight, bias) : torch::linear(x.flatten(0, -2), weight, bias);
+        }
+        (out.reshape({-1, 64}).to(torch::kFloat32) * upstream.to(torch::kFloat32)).sum().backward();
+        return Run{out.reshape({-1, 64}), x.grad(), weight.grad(), with_bias ? bias.grad() : torch::Tensor()};
+      };
+      const auto tiles = run(true);
+      const auto autocast = run(false);
+      const auto where = std::string(with_bias ? "bias, " : "no bias, ") + std::to_string(input_sizes.size()) + "-D";
+      EXPECT_EQ(tiles.out.scalar_type(), torch::kBFloat16) << where;
+      EXPECT_TRUE(torch::equal(tiles.out, autocast.out)) << where;
+      EXPECT_TRUE(torch::equal(tiles.grad_input, autocast.grad_input)) << where;
+      if (with_bias) {
+        EXPECT_TRUE(torch::equal(tiles.grad_bias, autocast.grad_bias)) << where;
+      }
+      ASSERT_EQ(tiles.grad_weight.scalar_type(), torch::kFloat32) << where;
+      // A bf16 unit, and fp32's rounding where the sums cancel.
+      const auto tolerance = autocast.grad_weight.abs() * std::pow(2.0, -7) + 1e-3;
+      EXPECT_TRUE((tiles.grad_weight - autocast.grad_weight).abs().le(tolerance).all().item<bool>()) << where;
+      const auto exact = torch::mm(upstream.to(torch::kFloat64).t(),
+                                   values.reshape({-1, 96}).to(torch::kBFloat16).to(torch::kFloat64));
+      EXPECT_LE(relative_error(tiles.grad_weight, exact), relative_error(autocast.grad_weight, exact) * 1.05) << where;
+    }
+  }
+}
+
+// Linear's bf16 layers take the tile units' weight gradient where a backward follows, and only for
+// weights both of whose sizes are multiples of 32.
+TEST_F(AmxLinear, IsWhatLinearLayersRunUnderBf16AutocastWhereGradientsAreWanted) {
+  torch::manual_seed(34);
+  const auto x = torch::randn({40, 64});
+  const auto node_of = [&](int64_t out_features, bool grad_mode) {
+    Linear linear(64, out_features);
+    const torch::AutoGradMode mode(grad_mode);
+    const Bf16Autocast autocast;
+    const auto y = linear(x);
+    return y.grad_fn() ? y.grad_fn()->name() : std::string("none");
+  };
+  EXPECT_NE(node_of(96, true).find("AmxLinear"), std::string::npos) << node_of(96, true);
+  EXPECT_EQ(node_of(10, true).find("AmxLinear"), std::string::npos) << node_of(10, true);
+  EXPECT_EQ(node_of(96, false), "none");
+}
+
+}  // namespace
+}  // namespace vit::models
