@@ -4,7 +4,6 @@
 #include "models/layers/linear.h"
 #include "support/test_support.h"
 
-#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -70,13 +69,11 @@ TEST_F(AmxLinear, WeightGradientHasTheSameBitsOnEveryThreadCount) {
   torch::manual_seed(32);
   const auto grad = torch::randn({700, 256}).to(torch::kBFloat16);
   const auto input = torch::randn({700, 64}).to(torch::kBFloat16);
-  const int previous = at::get_num_threads();
-  at::set_num_threads(1);
-  const auto one_thread = amx_weight_gradient(grad, input);
-  at::set_num_threads(2);
-  const auto two_threads = amx_weight_gradient(grad, input);
-  at::set_num_threads(previous);
-  EXPECT_TRUE(torch::equal(one_thread, two_threads));
+  const auto on_threads = [&](int threads) {
+    const vit::testing::IntraOpThreads scope(threads);
+    return amx_weight_gradient(grad, input);
+  };
+  EXPECT_TRUE(torch::equal(on_threads(1), on_threads(2)));
 }
 
 // Against autocast's own linear layer: the same output and input gradient, bit for bit, the same
