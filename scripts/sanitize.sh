@@ -4,7 +4,7 @@
 # tests of the input-parsing code, the bad-input suite and the attention kernels that compute their
 # own memory offsets (BatchedMatmul, FusedAttention, ScaledSoftmax, ResidualLayerNorm, the bf16 rounding and
 # GELU kernels of Bf16Products and Bf16Gelu, the unpacked products of UnpackedGemm and the packed ones of
-# LinearGelu, the tile products of AmxAttention where the CPU has AMX) under the sanitizers, then each
+# LinearGelu, the tile products of AmxAttention and AmxLinear where the CPU has AMX) under the sanitizers, then each
 # libFuzzer target for FUZZ_SECONDS (default 30) from its seed corpus in tests/fuzz/corpus/, VIT_JOBS
 # of them at once.
 # New inputs the fuzzers find go to build-sanitize/corpus/, crashes to build-sanitize/crashes/.
@@ -23,7 +23,7 @@ echo "sanitize: built in $SECONDS s"
 # LibTorch and OpenMP keep allocations alive until exit by design: leak checks would only report those.
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-sanitized_tests='TorchPickle|EventFile|IdxFile|IdxDataset|CifarDataset|CsvList|ImageFile|ImageFolder|Config|Bad|Transform|CenterCrop|RandomResizedCrop|RandAugment|ColorOps|BatchedMatmul|Bf16Products|Bf16Gelu|UnpackedGemm|LinearGelu|FusedAttention|AmxAttention|FusedAdamW|ShardedSgd|BatchShards|MemoryBudget|ScaledSoftmax|ResidualLayerNorm|TeachersThatDoNotFit|UnlabeledLists|MaskedAutoencoder|SwinTransformer|SwinReference|CocoDataset|ObjectBoxes|SyntheticShapes|MeanAveragePrecision|LinearAssignment|DetectionReference|HungarianMatch|DetectionLoss|Detr'
+sanitized_tests='TorchPickle|EventFile|IdxFile|IdxDataset|CifarDataset|CsvList|ImageFile|ImageFolder|Config|Bad|Transform|CenterCrop|RandomResizedCrop|RandAugment|ColorOps|BatchedMatmul|Bf16Products|Bf16Gelu|UnpackedGemm|LinearGelu|FusedAttention|AmxAttention|AmxLinear|FusedAdamW|ShardedSgd|BatchShards|MemoryBudget|ScaledSoftmax|ResidualLayerNorm|TeachersThatDoNotFit|UnlabeledLists|MaskedAutoencoder|SwinTransformer|SwinReference|CocoDataset|ObjectBoxes|SyntheticShapes|MeanAveragePrecision|LinearAssignment|DetectionReference|HungarianMatch|DetectionLoss|Detr'
 (cd build-sanitize && ctest --output-on-failure -j"$(nproc)" -R "$sanitized_tests")
 echo "sanitize: built and tested in $SECONDS s"
 

@@ -4,12 +4,14 @@
 #include "models/kernels/amx_tiles.h"
 #include "models/kernels/optional_input.h"
 
+#include <ATen/Functions.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 namespace vit::models {

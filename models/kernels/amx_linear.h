@@ -12,9 +12,10 @@ namespace vit::models {
 // ran at 431-507 GFLOP/s a core where the forward's ran at 590-820. Here the tokens are taken in
 // chunks of 256 rows that stay in L2: the narrower operand packed as the tile product's B (pairs of
 // rows interleaved), the wider transposed in registers into A's rows, and the sums accumulated in
-// fp32 tiles across the chunks. The forward and the input's gradient stay LibTorch's (oneDNN's);
-// every value is what autocast's layer computes but for the order of the weight gradient's fp32
-// sums, which is rounded to bf16 as autocast rounds it.
+// fp32 tiles across the chunks (660-950 GFLOP/s on ViT and Swin shapes with operands out of cache,
+// where oneDNN ran 460-540; docs/performance.md). The forward and the input's gradient stay
+// LibTorch's (oneDNN's); every value is what autocast's layer computes but for the order of the
+// weight gradient's fp32 sums, which is rounded to bf16 as autocast rounds it.
 
 // Whether amx_linear takes a layer of this weight for this input: the process may use the tile
 // units (amx.h), the input is on the CPU, and both sizes of the weight are multiples of 32.
