@@ -204,6 +204,8 @@ at::Tensor amx_weight_gradient(const at::Tensor& grad_output, const at::Tensor& 
   const auto& p = transposed ? x : g;
   const auto& q = transposed ? g : x;
   const int64_t m = p.size(1), n = q.size(1);
+  // No rows, no chunk: the sums are zeros.
+  if (g.size(0) == 0) return at::zeros({g.size(1), x.size(1)}, g.options().dtype(at::kFloat));
   auto gradient = at::empty({g.size(1), x.size(1)}, g.options().dtype(at::kFloat));
   auto* out = gradient.data_ptr<float>();
   const int64_t work_per_panel = kPanelRows * n * std::max<int64_t>(g.size(0), 1);

@@ -62,6 +62,10 @@ TEST_F(AmxLinear, WeightGradientIsTheFp32SumOfTheBf16Products) {
     EXPECT_LT(relative_error(tiles, exact), 1e-6) << where;
     EXPECT_GT(relative_error(torch::mm(grad.t(), input), exact), 1e-4) << where;  // bf16's rounding
   }
+  // No rows: no chunk of sums, zeros.
+  const auto no_rows = [](int64_t columns) { return torch::zeros({0, columns}, torch::kBFloat16); };
+  EXPECT_TRUE(torch::equal(amx_weight_gradient(no_rows(32), no_rows(64)), torch::zeros({32, 64})));
+  EXPECT_TRUE(torch::equal(amx_weight_gradient(no_rows(64), no_rows(32)), torch::zeros({64, 32})));
 }
 
 // Each sum is one thread's, in chunk order: the bits do not depend on the thread count.
