@@ -81,8 +81,9 @@ TEST_F(AmxLinear, WeightGradientHasTheSameBitsOnEveryThreadCount) {
 }
 
 // Against autocast's own linear layer: the same output and input gradient, bit for bit, the same
-// bias gradient, and a weight gradient that is the same fp32 sums in another order, rounded to bf16:
-// a bf16 unit apart at most, and no further from float64's. Inputs of 2 to 4 dimensions.
+// bias gradient, and a weight gradient that is the same fp32 sums in another order, rounded to bf16
+// values and returned in the weight's fp32: a bf16 unit apart at most, and no further from
+// float64's. Inputs of 2 to 4 dimensions.
 TEST_F(AmxLinear, IsAutocastsLinearLayerButForTheWeightGradientsSumOrder) {
   torch::manual_seed(33);
   for (const bool with_bias : {true, false}) {
@@ -117,6 +118,8 @@ TEST_F(AmxLinear, IsAutocastsLinearLayerButForTheWeightGradientsSumOrder) {
         EXPECT_TRUE(torch::equal(tiles.grad_bias, autocast.grad_bias)) << where;
       }
       ASSERT_EQ(tiles.grad_weight.scalar_type(), torch::kFloat32) << where;
+      // bf16 values, as autocast's cast node returns them.
+      EXPECT_TRUE(torch::equal(tiles.grad_weight, tiles.grad_weight.to(torch::kBFloat16).to(torch::kFloat32))) << where;
       // A bf16 unit, and fp32's rounding where the sums cancel.
       const auto tolerance = autocast.grad_weight.abs() * std::pow(2.0, -7) + 1e-3;
       EXPECT_TRUE((tiles.grad_weight - autocast.grad_weight).abs().le(tolerance).all().item<bool>()) << where;
