@@ -22,8 +22,10 @@ namespace vit::models {
 bool amx_linear_applies(const at::Tensor& input, const at::Tensor& weight);
 
 // input · weight^T + bias under bf16 autocast, differentiable, for an input [..., K], an fp32
-// weight [N, K] and an fp32 bias [N] or none: autocast's casts (the weight's and the bias's cached
-// per autocast region), then LibTorch's bf16 product; bf16 [..., N].
+// weight [N, K] and an fp32 bias [N] or none: autocast's casts (the bias's cached per autocast
+// region, the weight's made inside the node, which returns its gradient in fp32, rounded to bf16
+// values as autocast's cast node would, without that node's copies), then LibTorch's bf16 product;
+// bf16 [..., N].
 at::Tensor amx_linear(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias);
 
 // grad_output^T · input in fp32 [N, K], for bf16 grad_output [R, N] and input [R, K] whose N and K
