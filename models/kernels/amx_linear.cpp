@@ -3,6 +3,7 @@
 #include "models/kernels/amx.h"
 #include "models/kernels/amx_tiles.h"
 #include "models/kernels/optional_input.h"
+#include "models/kernels/vector16.h"
 
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
@@ -136,20 +137,11 @@ VIT_AMX void transposed_product(const Bits* p, int64_t ldp, const Bits* q, int64
       }
       memory_barrier();
     }
-    if (transposed) store_transposed(c, end - begin, n, out + begin, ldp);
+    if (transposed) store_transposed(c, end - begin, n, out + begin, ldp);  // P is contiguous: ldp is M
   }
 }
 
 const Bits* bits_of(const at::Tensor& t) { return reinterpret_cast<const Bits*>(t.data_ptr<c10::BFloat16>()); }
-
-// Each value rounded to the bf16 nearest it and kept in fp32: what a cast to bf16 and back gives,
-// but that subnormals become zeros (the instruction's rule).
-VIT_AMX void round_to_bf16_values(float* values, int64_t count) {
-  for (int64_t i = 0; i < count; i += kTile) {
-    const __mmask16 lanes = vector16::lanes(i, count);
-    _mm512_mask_storeu_ps(values + i, lanes, vector16::bf16_rounded(_mm512_maskz_loadu_ps(lanes, values + i)));
-  }
-}
 
 // The weight goes in as the layer holds it (fp32) and is cast to bf16 here, so that its gradient
 // leaves in fp32, rounded to bf16 values as autocast's cast node would return it, without the
@@ -175,7 +167,9 @@ struct AmxLinear : public torch::autograd::Function<AmxLinear> {
     if (context->needs_input_grad(0)) grad_input = at::mm(grad, weight_values);
     if (context->needs_input_grad(1)) {
       grad_weight = amx_weight_gradient(grad, input);
-      round_to_bf16_values(grad_weight.data_ptr<float>(), grad_weight.numel());
+      // What a cast to bf16 and back gives, but that subnormals become zeros (the instruction's rule).
+      auto* sums = grad_weight.data_ptr<float>();
+      vector16::round_to_bf16_values(sums, sums, 0, grad_weight.numel());
       grad_weight = grad_weight.to(context->saved_data["weight_dtype"].toScalarType());
     }
     if (context->saved_data["bias"].toBool() && context->needs_input_grad(2)) grad_bias = grad.sum(0);

@@ -18,12 +18,7 @@ std::atomic<Bf16Products> chosen_products{Bf16Products::kOneDnn};
 
 #if defined(__x86_64__)
 
-VIT_AVX512_BF16 void round_elements(const float* x, float* rounded, int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; i += 16) {
-    const auto mask = vector16::lanes(i, end);
-    _mm512_mask_storeu_ps(rounded + i, mask, vector16::bf16_rounded(_mm512_maskz_loadu_ps(mask, x + i)));
-  }
-}
+using vector16::round_to_bf16_values;
 
 // Rows begin … end of x [rows, columns] plus the row `bias`, rounded.
 VIT_AVX512_BF16 void round_rows_plus(const float* x, const float* bias, float* rounded, int64_t columns, int64_t begin,
@@ -41,7 +36,7 @@ VIT_AVX512_BF16 void round_rows_plus(const float* x, const float* bias, float* r
 
 #else
 
-void round_elements(const float*, float*, int64_t, int64_t) {}
+void round_to_bf16_values(const float*, float*, int64_t, int64_t) {}
 void round_rows_plus(const float*, const float*, float*, int64_t, int64_t, int64_t) {}
 
 #endif
@@ -50,7 +45,7 @@ at::Tensor rounded_to_bf16_values(const at::Tensor& x) {
   const auto input = x.contiguous();
   auto rounded = at::empty_like(input);
   at::parallel_for(0, input.numel(), vector16::kElementsPerTask, [&](int64_t begin, int64_t end) {
-    round_elements(input.data_ptr<float>(), rounded.data_ptr<float>(), begin, end);
+    round_to_bf16_values(input.data_ptr<float>(), rounded.data_ptr<float>(), begin, end);
   });
   return rounded;
 }

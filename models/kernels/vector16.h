@@ -67,6 +67,15 @@ VIT_AVX512_BF16 inline __m512 widened(__m256i bits) {
 
 VIT_AVX512_BF16 inline __m512 bf16_rounded(__m512 x) { return widened(bf16_bits(x)); }
 
+// rounded[i] = x[i] rounded to the bf16 nearest it, held in fp32, for i in [begin, end) (in place
+// where rounded is x).
+VIT_AVX512_BF16 inline void round_to_bf16_values(const float* x, float* rounded, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; i += 16) {
+    const auto mask = lanes(i, end);
+    _mm512_mask_storeu_ps(rounded + i, mask, bf16_rounded(_mm512_maskz_loadu_ps(mask, x + i)));
+  }
+}
+
 // e^x (models/kernels/exp_constants.h).
 VIT_AVX512F inline __m512 exp_of(__m512 x) {
   using namespace exp_constants;
