@@ -12,9 +12,10 @@
 namespace vit::app {
 namespace {
 
-// vit::linear_gelu (models/kernels/linear_gelu.h) records its operands as mm's: [m, k], [k, n].
+// vit::linear_gelu and vit::amx_linear (models/kernels/) record their operands as mm's: [m, k], [k, n].
 bool is_product(const std::string& name) {
-  return name == "aten::mm" || name == "aten::addmm" || name == "aten::bmm" || name == "vit::linear_gelu";
+  return name == "aten::mm" || name == "aten::addmm" || name == "aten::bmm" || name == "vit::linear_gelu" ||
+         name == "vit::amx_linear";
 }
 
 // An event's start and duration in nanoseconds: LibTorch 1.13's events count microseconds, 2.x's nanoseconds.

@@ -8,6 +8,8 @@
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/record_function.h>
+#include <c10/core/GradMode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -21,9 +23,10 @@ namespace {
 
 using namespace amx_tiles;
 
-constexpr int64_t kPanelRows = 32;                // rows of C a 2 × 2 tile kernel sums
-constexpr int64_t kChunkRows = 256;               // the operands' rows packed at a time
-constexpr int64_t kSumsBytes = int64_t{1} << 20;  // C's fp32 sums kept in L2 (half of a 2 MiB L2) while they grow
+constexpr int64_t kPanelRows = 32;                  // rows of C a 2 × 2 tile kernel sums
+constexpr int64_t kChunkRows = 256;                 // the operands' rows packed at a time
+constexpr int64_t kSumsBytes = int64_t{1} << 20;    // C's fp32 sums kept in L2 (half of a 2 MiB L2) while they grow
+constexpr int64_t kPackedBytes = int64_t{1} << 20;  // a packed B's columns kept in L2 while A's rows pass
 
 // The 16 × 16 32-bit words of rows[0..15] transposed in place: rows[i] holds what was column i.
 VIT_AMX inline void transpose_words(__m512i rows[16]) {
@@ -141,7 +144,121 @@ VIT_AMX void transposed_product(const Bits* p, int64_t ldp, const Bits* q, int64
   }
 }
 
+// B = W^T packed from W [cols, depth] (bf16, ld; cols a multiple of 16, depth of 32): a pair row of
+// B is one 32-bit word of each of 16 of W's rows, so 16 rows' next 16 words transposed are 16 pair rows.
+VIT_AMX void pack_rows_as_columns(const Bits* w, int64_t ld, const PackedB& b) {
+  for (int64_t block = 0; block < b.cols / kTile; ++block) {
+    for (int64_t pair0 = 0; pair0 < b.depth / 2; pair0 += kTile) {
+      __m512i words[kTile];
+      for (int64_t row = 0; row < kTile; ++row)
+        words[row] = _mm512_loadu_si512(w + (block * kTile + row) * ld + 2 * pair0);
+      transpose_words(words);
+      for (int64_t pair = 0; pair < kTile; ++pair) _mm512_storeu_si512(b.pair_row(block, pair0 + pair), words[pair]);
+    }
+  }
+}
+
+// The bias's 16 values from column `column` in fp32, or zeros without a bias.
+VIT_AMX inline __m512 bias_from(const Bits* bias, int64_t column) {
+  return bias ? vector16::widened(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + column)))
+              : _mm512_setzero_ps();
+}
+
+// out's `rows` rows × 32 columns from `column` = the 32 × 32 fp32 sums plus the bias, rounded to bf16.
+VIT_AMX inline void write_sums(const float* sums, int64_t rows, const Bits* bias, int64_t column, Bits* out,
+                               int64_t ldo) {
+  const auto bias_low = bias_from(bias, column), bias_high = bias_from(bias, column + kTile);
+  memory_barrier();
+  for (int64_t i = 0; i < rows; ++i) {
+    const auto low = _mm512_add_ps(_mm512_load_ps(sums + i * kPanelRows), bias_low);
+    const auto high = _mm512_add_ps(_mm512_load_ps(sums + i * kPanelRows + kTile), bias_high);
+    _mm512_storeu_si512(out + i * ldo + column, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low)));
+  }
+}
+
+// Rows [first, last) of out [rows, B's cols] (bf16, ldo) = A [rows, depth] (bf16, lda) · B, plus
+// bias (bf16 [cols]) where given: each 32 × 32 block's fp32 sums over the whole depth, the bias
+// added and the sum rounded to bf16 once (what oneDNN's product with the bias as a sum computes).
+// Rows past the last 16 go through a zero-padded copy of A's rows.
+//
+// Streaming stores, which write the lines without reading them first, made ViT-Ti/16's bf16 step
+// 3 % slower than these: the pass after reads the output while part of it is still in cache.
+VIT_AMX void rows_times_packed(const Bits* a, int64_t lda, int64_t first, int64_t last, const PackedB& b,
+                               const Bits* bias, Bits* out, int64_t ldo) {
+  alignas(64) float sums[kPanelRows * kPanelRows];
+  thread_local std::vector<Bits> tail_buffer;
+  // B's columns in blocks that stay in L2 while every panel of rows passes (ViT-B's fc1 packs 4.5 MiB).
+  const int64_t block_columns = std::max(kPanelRows, kPackedBytes / (b.depth * 2) / kPanelRows * kPanelRows);
+  const Tiles tiles;
+  for (int64_t column0 = 0; column0 < b.cols; column0 += block_columns) {
+    const int64_t column_end = std::min(b.cols, column0 + block_columns);
+    for (int64_t row = first; row < last;) {
+      // 32 rows on the 2 × 2 kernel, then 16 on the 1 × 2, then the rest padded to 16.
+      const int64_t rows = last - row >= kPanelRows ? kPanelRows : std::min(last - row, kTile);
+      const Bits* rows_of_a = a + row * lda;
+      int64_t a_ld = lda;
+      if (rows < kTile) {
+        Bits* const padded = aligned_buffer(tail_buffer, kTile * b.depth);
+        std::fill(padded, padded + kTile * b.depth, Bits{0});
+        for (int64_t i = 0; i < rows; ++i) std::copy_n(rows_of_a + i * lda, b.depth, padded + i * b.depth);
+        rows_of_a = padded;
+        a_ld = b.depth;
+        memory_barrier();
+      }
+      for (int64_t column = column0; column < column_end; column += kPanelRows) {
+        if (rows == kPanelRows) {
+          product_of_blocks<2, 2>(rows_of_a, a_ld, b, b.pair_row(column / kTile, 0), sums, kPanelRows);
+        } else {
+          product_of_blocks<1, 2>(rows_of_a, a_ld, b, b.pair_row(column / kTile, 0), sums, kPanelRows);
+        }
+        write_sums(sums, rows, bias, column, out + row * ldo, ldo);
+      }
+      row += rows;
+    }
+  }
+}
+
 const Bits* bits_of(const at::Tensor& t) { return reinterpret_cast<const Bits*>(t.data_ptr<c10::BFloat16>()); }
+
+// rows [R, depth] · b [depth, cols] (+ bias [cols]) in bf16 [R, cols], b packed by `pack` once, on
+// this thread, into a buffer the threads that share the rows' 32-row panels read. Recorded for the
+// profiler as an mm's operands (app/runtime/operator_profile.cpp counts its FLOPs).
+template <typename Pack>
+at::Tensor product_with_packed(const at::Tensor& rows, const at::Tensor& b_matrix, const Pack& pack,
+                               const at::Tensor& bias) {
+  RECORD_FUNCTION("vit::amx_linear", std::vector<c10::IValue>({rows, b_matrix}));
+  const auto a = rows.contiguous();
+  const int64_t depth = a.size(1), count = a.size(0), cols = b_matrix.size(1);
+  thread_local std::vector<Bits> b_buffer;
+  const PackedB b{aligned_buffer(b_buffer, depth * cols), depth, cols};
+  pack(b);
+  auto out = at::empty({count, cols}, a.options());
+  const auto bias_values = bias.defined() ? bias.contiguous() : bias;
+  const Bits* const bias_bits = bias.defined() ? bits_of(bias_values) : nullptr;
+  auto* const out_bits = reinterpret_cast<Bits*>(out.data_ptr<c10::BFloat16>());
+  const int64_t work_per_panel = kPanelRows * depth * cols;
+  at::parallel_for(0, (count + kPanelRows - 1) / kPanelRows, std::max<int64_t>(1, (int64_t{1} << 22) / work_per_panel),
+                   [&](int64_t begin, int64_t end) {
+                     rows_times_packed(bits_of(a), depth, begin * kPanelRows, std::min(count, end * kPanelRows), b,
+                                       bias_bits, out_bits, cols);
+                   });
+  return out;
+}
+
+// input [R, K] · weight [N, K]^T + bias [N] (all bf16): the layer's output.
+at::Tensor forward_product(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
+  const auto w = weight.contiguous();
+  return product_with_packed(
+      input, w.t(), [&](const PackedB& b) { pack_rows_as_columns(bits_of(w), w.size(1), b); }, bias);
+}
+
+// grad_output [R, N] · weight [N, K] (bf16): the input's gradient.
+at::Tensor input_gradient(const at::Tensor& grad_output, const at::Tensor& weight) {
+  const auto w = weight.contiguous();
+  return product_with_packed(
+      grad_output, w, [&](const PackedB& b) { pack_pairs(bits_of(w), w.size(1), w.size(0), w.size(1), b); },
+      at::Tensor());
+}
 
 // The weight goes in as the layer holds it (fp32) and is cast to bf16 here, so that its gradient
 // leaves in fp32, rounded to bf16 values as autocast's cast node would return it, without the
@@ -154,7 +271,7 @@ struct AmxLinear : public torch::autograd::Function<AmxLinear> {
     context->save_for_backward({input, weight_values});
     context->saved_data["bias"] = bias.has_value();
     context->saved_data["weight_dtype"] = weight.scalar_type();
-    return at::linear(input, weight_values, bias);
+    return forward_product(input, weight_values, bias.value_or(at::Tensor()));
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
@@ -164,7 +281,7 @@ struct AmxLinear : public torch::autograd::Function<AmxLinear> {
     const auto& weight_values = saved[1];
     const auto grad = output_grads[0].contiguous();
     at::Tensor grad_input, grad_weight, grad_bias;
-    if (context->needs_input_grad(0)) grad_input = at::mm(grad, weight_values);
+    if (context->needs_input_grad(0)) grad_input = input_gradient(grad, weight_values);
     if (context->needs_input_grad(1)) {
       grad_weight = amx_weight_gradient(grad, input);
       // What a cast to bf16 and back gives, but that subnormals become zeros (the instruction's rule).
@@ -180,8 +297,8 @@ struct AmxLinear : public torch::autograd::Function<AmxLinear> {
 }  // namespace
 
 bool amx_linear_applies(const at::Tensor& input, const at::Tensor& weight) {
-  return input.device().is_cpu() && weight.dim() == 2 && weight.size(0) % kPanelRows == 0 &&
-         weight.size(1) % kPanelRows == 0 && amx_tiles_permitted();
+  return input.device().is_cpu() && weight.dim() == 2 && weight.size(0) > 0 && weight.size(1) > 0 &&
+         weight.size(0) % kPanelRows == 0 && weight.size(1) % kPanelRows == 0 && amx_tiles_permitted();
 }
 
 at::Tensor amx_linear(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
@@ -193,7 +310,11 @@ at::Tensor amx_linear(const at::Tensor& input, const at::Tensor& weight, const a
   };
   const auto values = to_bf16(input);
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  const bool recorded = c10::GradMode::is_enabled() &&
+                        (input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
   const auto product = [&](const at::Tensor& rows) {
+    // Without a backward to follow, the forward's product alone, on autocast's cached cast of the weight.
+    if (!recorded) return forward_product(rows, to_bf16(weight), to_bf16(bias));
     return AmxLinear::apply(rows, weight, optional_input(to_bf16(bias)));
   };
   if (values.dim() == 2) return product(values);
@@ -208,6 +329,7 @@ at::Tensor amx_weight_gradient(const at::Tensor& grad_output, const at::Tensor& 
                   grad_output.size(1) % kPanelRows == 0 && input.size(1) % kPanelRows == 0 && input.device().is_cpu() &&
                   grad_output.device().is_cpu() && amx_tiles_permitted(),
               "amx_weight_gradient: bf16 [R, N] and [R, K] on a CPU with AMX, N and K multiples of 32");
+  RECORD_FUNCTION("vit::amx_linear", std::vector<c10::IValue>({grad_output.t(), input}));
   const auto g = grad_output.contiguous(), x = input.contiguous();
   // The narrower operand is B, read again for every 32 rows of C, from L2; the wider is
   // transposed into A's rows, each read once. Where that is the input, the sums are the gradient's

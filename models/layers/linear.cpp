@@ -35,9 +35,8 @@ torch::Tensor linear(const torch::Tensor& input, const torch::Tensor& weight, co
   if (in_bf16 && bf16_products_on_blas(input)) {
     return product_of_bf16_values(bf16_values(input), weight, bias).to(torch::kBFloat16);
   }
-  // Only the backward differs (its weight gradient), so only where one follows.
-  if (in_bf16 && torch::GradMode::is_enabled() && weight.requires_grad() && !torch::jit::tracer::isTracing() &&
-      amx_linear_applies(input, weight)) {
+  // Not while tracing: an export records LibTorch's operators.
+  if (in_bf16 && !torch::jit::tracer::isTracing() && amx_linear_applies(input, weight)) {
     return amx_linear(input, weight, bias);
   }
   return product_of_rows(input, weight, bias);

@@ -47,11 +47,11 @@ TEST(BenchCommand, ProfileReportsOperatorsAndTheMatrixProductsOfAStep) {
   const auto total = profile["ms_per_step"].get<double>(), products = profile["product_ms_per_step"].get<double>();
   EXPECT_GT(products, 0.0);
   EXPECT_LT(products, total);
-  // [rows, 32] x [32, 96] forward: one product per block, an addmm, or an mm where the attention node
-  // adds qkv's bias (bf16 products on the fp32 kernels).
+  // [rows, 32] x [32, 96] forward: one product per block, an addmm, an mm where the attention node
+  // adds qkv's bias (bf16 products on the fp32 kernels), or the tiles' product on a CPU with AMX.
   double qkv_products = 0;
   for (const auto& op : profile["operators"]) {
-    const bool product = op["name"] == "aten::addmm" || op["name"] == "aten::mm";
+    const bool product = op["name"] == "aten::addmm" || op["name"] == "aten::mm" || op["name"] == "vit::amx_linear";
     if (product && op["shapes"].get<std::string>().find("[32, 96]") != std::string::npos) {
       qkv_products += op["calls_per_step"].get<double>();
       EXPECT_DOUBLE_EQ(op["gflop_per_step"].get<double>(),

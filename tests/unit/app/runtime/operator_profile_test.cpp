@@ -26,6 +26,8 @@ TEST(OperatorProfile, ProductFlopsAreTwiceTheMultiplyAddsOfTheShapes) {
   EXPECT_EQ(product_flops("aten::mm", {{64, 32}, {32, 16}}), 2.0 * 64 * 32 * 16);
   EXPECT_EQ(product_flops("aten::addmm", {{16}, {64, 32}, {32, 16}, {}, {}}), 2.0 * 64 * 32 * 16);
   EXPECT_EQ(product_flops("aten::bmm", {{5, 7, 3}, {5, 3, 11}}), 2.0 * 5 * 7 * 3 * 11);
+  EXPECT_EQ(product_flops("vit::linear_gelu", {{64, 32}, {32, 16}}), 2.0 * 64 * 32 * 16);
+  EXPECT_EQ(product_flops("vit::amx_linear", {{64, 32}, {32, 16}}), 2.0 * 64 * 32 * 16);
   EXPECT_EQ(product_flops("aten::add", {{64, 32}, {64, 32}}), 0.0);
   EXPECT_EQ(product_flops("aten::mm", {{64, 32}, {31, 16}}), 0.0) << "not a product's shapes";
   EXPECT_EQ(product_flops("aten::mm", {{64, 32}}), 0.0);

@@ -80,10 +80,73 @@ TEST_F(AmxLinear, WeightGradientHasTheSameBitsOnEveryThreadCount) {
   EXPECT_TRUE(torch::equal(on_threads(1), on_threads(2)));
 }
 
-// Against autocast's own linear layer: the same output and input gradient, bit for bit, the same
-// bias gradient, and a weight gradient that is the same fp32 sums in another order, rounded to bf16
-// values and returned in the weight's fp32: a bf16 unit apart at most, and no further from
-// float64's. Inputs of 2 to 4 dimensions.
+// The forward and input-gradient products against autocast's linear layer (oneDNN's bf16 products,
+// which sum the same bf16 products in the same order and round once): the same bits for row counts
+// around the kernel's 32- and 16-row panels and its zero-padded tail, and for weights whose packed
+// operand spans several column blocks (over 1 MiB: 1536 × 384 both ways); and within a bf16 unit
+// of float64's products.
+TEST_F(AmxLinear, ForwardAndInputGradientAreAutocastsBitsForEveryRowCount) {
+  torch::manual_seed(35);
+  for (const auto& s : {Sizes{1, 64, 96}, Sizes{15, 64, 96}, Sizes{16, 64, 96}, Sizes{17, 64, 96}, Sizes{31, 96, 64},
+                        Sizes{32, 96, 64}, Sizes{33, 96, 64}, Sizes{48, 96, 64}, Sizes{3152, 768, 192},
+                        Sizes{3152, 192, 768}, Sizes{100, 1536, 384}, Sizes{100, 384, 1536}}) {
+    const auto where =
+        std::to_string(s.rows) + " x " + std::to_string(s.out_features) + " x " + std::to_string(s.in_features);
+    const auto values = torch::randn({s.rows, s.in_features});
+    const auto weight_values = torch::randn({s.out_features, s.in_features}).mul(0.1);
+    const auto bias = torch::randn({s.out_features});
+    const auto upstream = torch::randn({s.rows, s.out_features}).to(torch::kBFloat16);
+    const auto run = [&](bool on_tiles) {
+      const auto x = values.clone().requires_grad_();
+      const auto weight = weight_values.clone().requires_grad_();
+      torch::Tensor out;
+      {
+        const Bf16Autocast autocast;
+        out = on_tiles ? amx_linear(x, weight, bias) : torch::linear(x, weight, bias);
+      }
+      out.backward(upstream);
+      return std::make_pair(out, x.grad());
+    };
+    const auto [tiles_out, tiles_grad] = run(true);
+    const auto [autocast_out, autocast_grad] = run(false);
+    EXPECT_TRUE(torch::equal(tiles_out, autocast_out)) << where;
+    EXPECT_TRUE(torch::equal(tiles_grad, autocast_grad)) << where;
+    const auto to64 = [](const torch::Tensor& t) { return t.to(torch::kBFloat16).to(torch::kFloat64); };
+    const auto exact_out = torch::addmm(to64(bias), to64(values), to64(weight_values).t());
+    const auto exact_grad = torch::mm(to64(upstream), to64(weight_values));
+    const auto within_a_bf16_unit = [](const torch::Tensor& t, const torch::Tensor& exact) {
+      return (t.to(torch::kFloat64) - exact).abs().le(exact.abs() * std::pow(2.0, -7) + 1e-5).all().item<bool>();
+    };
+    EXPECT_TRUE(within_a_bf16_unit(tiles_out, exact_out)) << where;
+    EXPECT_TRUE(within_a_bf16_unit(tiles_grad, exact_grad)) << where;
+  }
+}
+
+// Each output row is one thread's: the same bits on 1 and 2 threads, forward and input gradient.
+TEST_F(AmxLinear, ForwardAndInputGradientHaveTheSameBitsOnEveryThreadCount) {
+  torch::manual_seed(36);
+  const auto values = torch::randn({700, 192});
+  const auto weight_values = torch::randn({256, 192}).mul(0.1);
+  const auto upstream = torch::randn({700, 256}).to(torch::kBFloat16);
+  const auto on_threads = [&](int threads) {
+    const vit::testing::IntraOpThreads scope(threads);
+    const auto x = values.clone().requires_grad_();
+    const auto weight = weight_values.clone().requires_grad_();
+    torch::Tensor out;
+    {
+      const Bf16Autocast autocast;
+      out = amx_linear(x, weight, torch::Tensor());
+    }
+    out.backward(upstream);
+    return torch::cat({out.to(torch::kFloat32).flatten(), x.grad().flatten()});
+  };
+  EXPECT_TRUE(torch::equal(on_threads(1), on_threads(2)));
+}
+
+// Against autocast's own linear layer, the node as a whole: the same output and input gradient,
+// bit for bit, the same bias gradient, and a weight gradient that is the same fp32 sums in another order, rounded to
+// bf16 values and returned in the weight's fp32: a bf16 unit apart at most, and no further from float64's. Inputs of 2
+// to 4 dimensions.
 TEST_F(AmxLinear, IsAutocastsLinearLayerButForTheWeightGradientsSumOrder) {
   torch::manual_seed(33);
   for (const bool with_bias : {true, false}) {
@@ -130,21 +193,28 @@ TEST_F(AmxLinear, IsAutocastsLinearLayerButForTheWeightGradientsSumOrder) {
   }
 }
 
-// Linear's bf16 layers take the tile units' weight gradient where a backward follows, and only for
-// weights both of whose sizes are multiples of 32.
-TEST_F(AmxLinear, IsWhatLinearLayersRunUnderBf16AutocastWhereGradientsAreWanted) {
+// Linear's bf16 layers take the tiles' node where a backward follows, and only for weights both of
+// whose sizes are multiples of 32; without one (evaluation), the tiles' forward product alone, with
+// autocast's bits.
+TEST_F(AmxLinear, IsWhatLinearLayersRunUnderBf16Autocast) {
   torch::manual_seed(34);
   const auto x = torch::randn({40, 64});
-  const auto node_of = [&](int64_t out_features, bool grad_mode) {
+  const auto output_of = [&](int64_t out_features, bool grad_mode) {
     Linear linear(64, out_features);
     const torch::AutoGradMode mode(grad_mode);
     const Bf16Autocast autocast;
-    const auto y = linear(x);
+    return std::make_pair(linear(x), torch::linear(x, linear->weight, linear->bias));
+  };
+  const auto node_of = [&](int64_t out_features, bool grad_mode) {
+    const auto y = output_of(out_features, grad_mode).first;
     return y.grad_fn() ? y.grad_fn()->name() : std::string("none");
   };
   EXPECT_NE(node_of(96, true).find("AmxLinear"), std::string::npos) << node_of(96, true);
   EXPECT_EQ(node_of(10, true).find("AmxLinear"), std::string::npos) << node_of(10, true);
   EXPECT_EQ(node_of(96, false), "none");
+  const auto [layer, autocast] = output_of(96, false);
+  EXPECT_EQ(layer.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(layer, autocast));
 }
 
 }  // namespace
