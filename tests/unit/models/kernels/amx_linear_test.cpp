@@ -82,14 +82,14 @@ TEST_F(AmxLinear, WeightGradientHasTheSameBitsOnEveryThreadCount) {
 
 // The forward and input-gradient products against autocast's linear layer (oneDNN's bf16 products,
 // which sum the same bf16 products in the same order and round once): the same bits for row counts
-// around the kernel's 32- and 16-row panels and its zero-padded tail, and for weights whose packed
+// from none to past the kernel's 32- and 16-row panels and its zero-padded tail, and for weights whose packed
 // operand spans several column blocks (over 1 MiB: 1536 × 384 both ways); and within a bf16 unit
 // of float64's products.
 TEST_F(AmxLinear, ForwardAndInputGradientAreAutocastsBitsForEveryRowCount) {
   torch::manual_seed(35);
-  for (const auto& s : {Sizes{1, 64, 96}, Sizes{15, 64, 96}, Sizes{16, 64, 96}, Sizes{17, 64, 96}, Sizes{31, 96, 64},
-                        Sizes{32, 96, 64}, Sizes{33, 96, 64}, Sizes{48, 96, 64}, Sizes{3152, 768, 192},
-                        Sizes{3152, 192, 768}, Sizes{100, 1536, 384}, Sizes{100, 384, 1536}}) {
+  for (const auto& s : {Sizes{0, 64, 96}, Sizes{1, 64, 96}, Sizes{15, 64, 96}, Sizes{16, 64, 96}, Sizes{17, 64, 96},
+                        Sizes{31, 96, 64}, Sizes{32, 96, 64}, Sizes{33, 96, 64}, Sizes{48, 96, 64},
+                        Sizes{3152, 768, 192}, Sizes{3152, 192, 768}, Sizes{100, 1536, 384}, Sizes{100, 384, 1536}}) {
     const auto where =
         std::to_string(s.rows) + " x " + std::to_string(s.out_features) + " x " + std::to_string(s.in_features);
     const auto values = torch::randn({s.rows, s.in_features});
