@@ -24,7 +24,7 @@ namespace vit::models {
 // order, rounded to bf16 as autocast rounds them. The bias gradient is LibTorch's row sum.
 
 // Whether amx_linear takes a layer of this weight for this input: the process may use the tile
-// units (amx.h), the input is on the CPU, and both sizes of the weight are multiples of 32.
+// units (amx.h), the input is on the CPU, and both sizes of the weight are non-zero multiples of 32.
 bool amx_linear_applies(const at::Tensor& input, const at::Tensor& weight);
 
 // input · weight^T + bias under bf16 autocast, differentiable, for an input [..., K], an fp32
