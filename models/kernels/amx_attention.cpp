@@ -71,21 +71,6 @@ VIT_AMX inline __m512i multiples_of(int64_t stride) {
                             _mm512_set1_epi32(static_cast<int>(stride)));
 }
 
-// B = src^T from src [cols, depth] row-major (bf16, ld and depth even), zeros beyond: a pair of B's
-// rows is one 32-bit word of each of src's rows, gathered 16 rows at a time.
-VIT_AMX void pack_transposed(const Bits* src, int64_t ld, int64_t cols, int64_t depth, const PackedB& b) {
-  const auto rows = multiples_of(ld / 2);
-  for (int64_t block = 0; block < b.cols / kTile; ++block) {
-    const __mmask16 lanes = first_lanes(cols - block * kTile);
-    const Bits* const block_rows = src + block * kTile * ld;
-    for (int64_t pair = 0; pair < b.depth / 2; ++pair) {
-      const auto words = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 2 * pair < depth ? lanes : 0, rows,
-                                                     block_rows + 2 * pair, 4);
-      _mm512_storeu_si512(b.pair_row(block, pair), words);
-    }
-  }
-}
-
 // dst[c][r] = bf16(w[r][c]) for a block's 16 rows r (zeros for r >= rows) and c < cols.
 VIT_AMX void store_block_transposed(const float* w, int64_t ldw, int64_t rows, int64_t cols, Bits* dst,
                                     int64_t ld_dst) {

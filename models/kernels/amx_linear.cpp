@@ -28,32 +28,6 @@ constexpr int64_t kChunkRows = 256;                 // the operands' rows packed
 constexpr int64_t kSumsBytes = int64_t{1} << 20;    // C's fp32 sums kept in L2 (half of a 2 MiB L2) while they grow
 constexpr int64_t kPackedBytes = int64_t{1} << 20;  // a packed B's columns kept in L2 while A's rows pass
 
-// The 16 × 16 32-bit words of rows[0..15] transposed in place: rows[i] holds what was column i.
-VIT_AMX inline void transpose_words(__m512i rows[16]) {
-  __m512i pairs[16], quads[16];
-  for (int i = 0; i < 16; i += 2) {
-    pairs[i] = _mm512_unpacklo_epi32(rows[i], rows[i + 1]);
-    pairs[i + 1] = _mm512_unpackhi_epi32(rows[i], rows[i + 1]);
-  }
-  // quads[4g + c], per 128-bit lane l: column 4l + c of rows 4g .. 4g + 3.
-  for (int g = 0; g < 16; g += 4) {
-    quads[g] = _mm512_unpacklo_epi64(pairs[g], pairs[g + 2]);
-    quads[g + 1] = _mm512_unpackhi_epi64(pairs[g], pairs[g + 2]);
-    quads[g + 2] = _mm512_unpacklo_epi64(pairs[g + 1], pairs[g + 3]);
-    quads[g + 3] = _mm512_unpackhi_epi64(pairs[g + 1], pairs[g + 3]);
-  }
-  for (int c = 0; c < 4; ++c) {
-    const auto even_lanes_upper = _mm512_shuffle_i32x4(quads[c], quads[4 + c], 0x88);
-    const auto odd_lanes_upper = _mm512_shuffle_i32x4(quads[c], quads[4 + c], 0xdd);
-    const auto even_lanes_lower = _mm512_shuffle_i32x4(quads[8 + c], quads[12 + c], 0x88);
-    const auto odd_lanes_lower = _mm512_shuffle_i32x4(quads[8 + c], quads[12 + c], 0xdd);
-    rows[c] = _mm512_shuffle_i32x4(even_lanes_upper, even_lanes_lower, 0x88);
-    rows[c + 8] = _mm512_shuffle_i32x4(even_lanes_upper, even_lanes_lower, 0xdd);
-    rows[c + 4] = _mm512_shuffle_i32x4(odd_lanes_upper, odd_lanes_lower, 0x88);
-    rows[c + 12] = _mm512_shuffle_i32x4(odd_lanes_upper, odd_lanes_lower, 0xdd);
-  }
-}
-
 // A [columns, depth] = src^T for src's first `rows` rows × `columns` columns (bf16, ld; columns a
 // multiple of 32, depth of 32), zeros beyond its rows: a pair of src's rows interleaved is one
 // 32-bit word per column, and 16 such rows transposed are 16 of A's rows' next 32 elements.
@@ -141,20 +115,6 @@ VIT_AMX void transposed_product(const Bits* p, int64_t ldp, const Bits* q, int64
       memory_barrier();
     }
     if (transposed) store_transposed(c, end - begin, n, out + begin, ldp);  // P is contiguous: ldp is M
-  }
-}
-
-// B = W^T packed from W [cols, depth] (bf16, ld; cols a multiple of 16, depth of 32): a pair row of
-// B is one 32-bit word of each of 16 of W's rows, so 16 rows' next 16 words transposed are 16 pair rows.
-VIT_AMX void pack_rows_as_columns(const Bits* w, int64_t ld, const PackedB& b) {
-  for (int64_t block = 0; block < b.cols / kTile; ++block) {
-    for (int64_t pair0 = 0; pair0 < b.depth / 2; pair0 += kTile) {
-      __m512i words[kTile];
-      for (int64_t row = 0; row < kTile; ++row)
-        words[row] = _mm512_loadu_si512(w + (block * kTile + row) * ld + 2 * pair0);
-      transpose_words(words);
-      for (int64_t pair = 0; pair < kTile; ++pair) _mm512_storeu_si512(b.pair_row(block, pair0 + pair), words[pair]);
-    }
   }
 }
 
@@ -249,7 +209,7 @@ at::Tensor product_with_packed(const at::Tensor& rows, const at::Tensor& b_matri
 at::Tensor forward_product(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
   const auto w = weight.contiguous();
   return product_with_packed(
-      input, w.t(), [&](const PackedB& b) { pack_rows_as_columns(bits_of(w), w.size(1), b); }, bias);
+      input, w.t(), [&](const PackedB& b) { pack_transposed(bits_of(w), w.size(1), w.size(0), w.size(1), b); }, bias);
 }
 
 // grad_output [R, N] · weight [N, K] (bf16): the input's gradient.

@@ -1,7 +1,8 @@
 #pragma once
 
-// AMX's tile units for bf16 products: their configuration, B's packed layout and the 2 × 2 tile
-// kernel that the AMX kernels (amx_attention.cpp, amx_linear.cpp) build on. Included by kernel
+// AMX's tile units for bf16 products: their configuration, B's packed layout (from row-major or
+// transposed operands) and the 2 × 2 tile kernel that the AMX kernels (amx_attention.cpp,
+// amx_linear.cpp) build on. Included by kernel
 // sources only: it pulls in <immintrin.h>. Functions marked VIT_AMX may run only where
 // amx_tiles_permitted() (amx.h) says so.
 
@@ -134,6 +135,50 @@ VIT_AMX inline void pack_pairs(const Bits* src, int64_t ld, int64_t depth, int64
       const auto second = _mm256_maskz_loadu_epi16(row + 1 < depth ? lanes : 0, src + (row + 1) * ld + block * kTile);
       const auto both = _mm512_inserti64x4(_mm512_castsi256_si512(first), second, 1);
       _mm512_storeu_si512(b.pair_row(block, pair), _mm512_permutexvar_epi16(interleaved, both));
+    }
+  }
+}
+
+// The 16 × 16 32-bit words of rows[0..15] transposed in place: rows[i] holds what was column i.
+VIT_AMX inline void transpose_words(__m512i rows[16]) {
+  __m512i pairs[16], quads[16];
+  for (int i = 0; i < 16; i += 2) {
+    pairs[i] = _mm512_unpacklo_epi32(rows[i], rows[i + 1]);
+    pairs[i + 1] = _mm512_unpackhi_epi32(rows[i], rows[i + 1]);
+  }
+  // quads[4g + c], per 128-bit lane l: column 4l + c of rows 4g .. 4g + 3.
+  for (int g = 0; g < 16; g += 4) {
+    quads[g] = _mm512_unpacklo_epi64(pairs[g], pairs[g + 2]);
+    quads[g + 1] = _mm512_unpackhi_epi64(pairs[g], pairs[g + 2]);
+    quads[g + 2] = _mm512_unpacklo_epi64(pairs[g + 1], pairs[g + 3]);
+    quads[g + 3] = _mm512_unpackhi_epi64(pairs[g + 1], pairs[g + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const auto even_lanes_upper = _mm512_shuffle_i32x4(quads[c], quads[4 + c], 0x88);
+    const auto odd_lanes_upper = _mm512_shuffle_i32x4(quads[c], quads[4 + c], 0xdd);
+    const auto even_lanes_lower = _mm512_shuffle_i32x4(quads[8 + c], quads[12 + c], 0x88);
+    const auto odd_lanes_lower = _mm512_shuffle_i32x4(quads[8 + c], quads[12 + c], 0xdd);
+    rows[c] = _mm512_shuffle_i32x4(even_lanes_upper, even_lanes_lower, 0x88);
+    rows[c + 8] = _mm512_shuffle_i32x4(even_lanes_upper, even_lanes_lower, 0xdd);
+    rows[c + 4] = _mm512_shuffle_i32x4(odd_lanes_upper, odd_lanes_lower, 0x88);
+    rows[c + 12] = _mm512_shuffle_i32x4(odd_lanes_upper, odd_lanes_lower, 0xdd);
+  }
+}
+
+// B = src^T from src [cols, depth] row-major (bf16, ld; depth even), zeros beyond: a pair row of B
+// is one 32-bit word of each of 16 of src's rows, so 16 rows' next 16 words transposed in registers
+// are 16 pair rows.
+VIT_AMX inline void pack_transposed(const Bits* src, int64_t ld, int64_t cols, int64_t depth, const PackedB& b) {
+  for (int64_t block = 0; block < b.cols / kTile; ++block) {
+    for (int64_t pair0 = 0; pair0 < b.depth / 2; pair0 += kTile) {
+      const __mmask16 words_in_depth = vector16::first_lanes(depth / 2 - pair0);
+      __m512i words[kTile];
+      for (int64_t r = 0; r < kTile; ++r) {
+        const int64_t row = block * kTile + r;
+        words[r] = _mm512_maskz_loadu_epi32(row < cols ? words_in_depth : 0, src + row * ld + 2 * pair0);
+      }
+      transpose_words(words);
+      for (int64_t pair = 0; pair < kTile; ++pair) _mm512_storeu_si512(b.pair_row(block, pair0 + pair), words[pair]);
     }
   }
 }
