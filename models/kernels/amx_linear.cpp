@@ -28,6 +28,11 @@ constexpr int64_t kChunkRows = 256;                 // the operands' rows packed
 constexpr int64_t kSumsBytes = int64_t{1} << 20;    // C's fp32 sums kept in L2 (half of a 2 MiB L2) while they grow
 constexpr int64_t kPackedBytes = int64_t{1} << 20;  // a packed B's columns kept in L2 while A's rows pass
 
+// at::parallel_for's grain over 32-row panels of `multiply_adds` each: about 2^22 a task, at least one panel.
+int64_t panels_per_task(int64_t multiply_adds) {
+  return std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(multiply_adds, 1));
+}
+
 // A [columns, depth] = src^T for src's first `rows` rows × `columns` columns (bf16, ld; columns a
 // multiple of 32, depth of 32), zeros beyond its rows: a pair of src's rows interleaved is one
 // 32-bit word per column, and 16 such rows transposed are 16 of A's rows' next 32 elements.
@@ -196,8 +201,7 @@ at::Tensor product_with_packed(const at::Tensor& rows, const at::Tensor& b_matri
   const auto bias_values = bias.defined() ? bias.contiguous() : bias;
   const Bits* const bias_bits = bias.defined() ? bits_of(bias_values) : nullptr;
   auto* const out_bits = reinterpret_cast<Bits*>(out.data_ptr<c10::BFloat16>());
-  const int64_t work_per_panel = kPanelRows * depth * cols;
-  at::parallel_for(0, (count + kPanelRows - 1) / kPanelRows, std::max<int64_t>(1, (int64_t{1} << 22) / work_per_panel),
+  at::parallel_for(0, (count + kPanelRows - 1) / kPanelRows, panels_per_task(kPanelRows * depth * cols),
                    [&](int64_t begin, int64_t end) {
                      rows_times_packed(bits_of(a), depth, begin * kPanelRows, std::min(count, end * kPanelRows), b,
                                        bias_bits, out_bits, cols);
@@ -302,12 +306,10 @@ at::Tensor amx_weight_gradient(const at::Tensor& grad_output, const at::Tensor& 
   if (g.size(0) == 0) return at::zeros({g.size(1), x.size(1)}, g.options().dtype(at::kFloat));
   auto gradient = at::empty({g.size(1), x.size(1)}, g.options().dtype(at::kFloat));
   auto* out = gradient.data_ptr<float>();
-  const int64_t work_per_panel = kPanelRows * n * std::max<int64_t>(g.size(0), 1);
-  at::parallel_for(0, m / kPanelRows, std::max<int64_t>(1, (int64_t{1} << 22) / work_per_panel),
-                   [&](int64_t begin, int64_t end) {
-                     transposed_product(bits_of(p), m, bits_of(q), n, g.size(0), n, begin * kPanelRows,
-                                        end * kPanelRows, transposed, out);
-                   });
+  at::parallel_for(0, m / kPanelRows, panels_per_task(kPanelRows * n * g.size(0)), [&](int64_t begin, int64_t end) {
+    transposed_product(bits_of(p), m, bits_of(q), n, g.size(0), n, begin * kPanelRows, end * kPanelRows, transposed,
+                       out);
+  });
   return gradient;
 }
 
