@@ -2,6 +2,7 @@
 
 #include "models/kernels/amx.h"
 #include "models/kernels/amx_tiles.h"
+#include "models/kernels/bf16_gelu.h"
 #include "models/kernels/optional_input.h"
 #include "models/kernels/vector16.h"
 
@@ -129,27 +130,122 @@ VIT_AMX inline __m512 bias_from(const Bits* bias, int64_t column) {
               : _mm512_setzero_ps();
 }
 
-// out's `rows` rows × 32 columns from `column` = the 32 × 32 fp32 sums plus the bias, rounded to bf16.
-VIT_AMX inline void write_sums(const float* sums, int64_t rows, const Bits* bias, int64_t column, Bits* out,
-                               int64_t ldo) {
-  const auto bias_low = bias_from(bias, column), bias_high = bias_from(bias, column + kTile);
-  memory_barrier();
-  for (int64_t i = 0; i < rows; ++i) {
-    const auto low = _mm512_add_ps(_mm512_load_ps(sums + i * kPanelRows), bias_low);
-    const auto high = _mm512_add_ps(_mm512_load_ps(sums + i * kPanelRows + kTile), bias_high);
-    _mm512_storeu_si512(out + i * ldo + column, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low)));
-  }
+// 32 bf16 from two vectors of 16 fp32, each rounded once: `low`'s first.
+VIT_AMX inline __m512i bf16_pairs(__m512 low, __m512 high) {
+  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low));
 }
 
-// Rows [first, last) of out [rows, B's cols] (bf16, ldo) = A [rows, depth] (bf16, lda) · B, plus
-// bias (bf16 [cols]) where given: each 32 × 32 block's fp32 sums over the whole depth, the bias
-// added and the sum rounded to bf16 once (what oneDNN's product with the bias as a sum computes).
-// Rows past the last 16 go through a zero-padded copy of A's rows.
+// The epilogues below take a block of rows_times_packed's output: `rows` rows (up to 32) × 32
+// columns of fp32 sums (32 floats apart) for the output's rows from `row` and columns from
+// `column`, and write it. prefetch(rows, row, column) is told of the block two ahead of each,
+// for the epilogues that read more than the sums.
+
+// out = the sums plus a bf16 bias (or none), rounded to bf16 once: what oneDNN computes with the
+// bias as its product's sum post-op.
+struct RoundedWithBias {
+  const Bits* bias;
+  Bits* out;
+  int64_t ld;
+
+  void prefetch(int64_t, int64_t, int64_t) const {}
+
+  VIT_AMX void operator()(const float* sums, int64_t rows, int64_t row, int64_t column) const {
+    const auto bias_low = bias_from(bias, column), bias_high = bias_from(bias, column + kTile);
+    memory_barrier();
+    for (int64_t i = 0; i < rows; ++i) {
+      const auto low = _mm512_add_ps(_mm512_load_ps(sums + i * kPanelRows), bias_low);
+      const auto high = _mm512_add_ps(_mm512_load_ps(sums + i * kPanelRows + kTile), bias_high);
+      _mm512_storeu_si512(out + (row + i) * ld + column, bf16_pairs(low, high));
+    }
+  }
+};
+
+// 32 values of a table indexed by bf16 bits, for the 32 bf16 in `bits`: the lower 16 and the upper.
+struct LookedUp {
+  __m512 low, high;
+};
+VIT_AMX inline LookedUp looked_up(const float* table, __m512i bits) {
+  return {_mm512_i32gather_ps(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(bits)), table, 4),
+          _mm512_i32gather_ps(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(bits, 1)), table, 4)};
+}
+
+// An MLP's hidden layer: h = bf16(sums + bias) with an fp32 bias (the pre-activation, kept for the
+// backward where `pre_activation` is not null) and GELU(h) into `activated`, looked up exactly
+// (bf16_gelu.h's table).
+struct BiasAndGelu {
+  const float* bias;
+  const float* gelu;
+  Bits* pre_activation;
+  Bits* activated;
+  int64_t ld;
+
+  void prefetch(int64_t, int64_t, int64_t) const {}
+
+  VIT_AMX void operator()(const float* sums, int64_t rows, int64_t row, int64_t column) const {
+    const auto bias_low = _mm512_loadu_ps(bias + column), bias_high = _mm512_loadu_ps(bias + column + kTile);
+    memory_barrier();
+    for (int64_t i = 0; i < rows; ++i) {
+      const auto h = bf16_pairs(_mm512_add_ps(_mm512_load_ps(sums + i * kPanelRows), bias_low),
+                                _mm512_add_ps(_mm512_load_ps(sums + i * kPanelRows + kTile), bias_high));
+      const int64_t at = (row + i) * ld + column;
+      if (pre_activation != nullptr) _mm512_storeu_si512(pre_activation + at, h);
+      const auto g = looked_up(gelu, h);
+      _mm512_storeu_si512(activated + at, bf16_pairs(g.low, g.high));  // already bf16 values: exact
+    }
+  }
+};
+
+// The gradient of an MLP's pre-activation h from the product that is its GELU's output gradient:
+// dh = bf16(bf16(sums) · gelu'(h)), the sums rounded as that product alone would return them; and
+// where `panel_sums` is not null, dh's fp32 sums over the rows of each 32-row panel of the output
+// added into that panel's row of panel_sums (zeros at first): the bias's gradient, summed over the
+// panels in order afterwards, so that its bits do not depend on how the panels were shared.
+struct GeluGradient {
+  const Bits* pre_activation;
+  const float* derivative;
+  Bits* grad_pre_activation;
+  float* panel_sums;
+  int64_t ld;
+
+  // h's lines of a block to come: read 32 rows at a time, one line a row, h streams from memory in
+  // a pattern the hardware prefetchers do not follow (without this its loads took half of the
+  // kernel's time).
+  VIT_AMX void prefetch(int64_t rows, int64_t row, int64_t column) const {
+    for (int64_t i = 0; i < rows; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(pre_activation + (row + i) * ld + column), _MM_HINT_T0);
+    }
+  }
+
+  VIT_AMX void operator()(const float* sums, int64_t rows, int64_t row, int64_t column) const {
+    auto sum_low = _mm512_setzero_ps(), sum_high = _mm512_setzero_ps();
+    memory_barrier();
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t at = (row + i) * ld + column;
+      const auto d = looked_up(derivative, _mm512_loadu_si512(pre_activation + at));
+      const auto grad_low = vector16::bf16_rounded(_mm512_load_ps(sums + i * kPanelRows));
+      const auto grad_high = vector16::bf16_rounded(_mm512_load_ps(sums + i * kPanelRows + kTile));
+      const auto dh = bf16_pairs(_mm512_mul_ps(grad_low, d.low), _mm512_mul_ps(grad_high, d.high));
+      _mm512_storeu_si512(grad_pre_activation + at, dh);
+      sum_low = _mm512_add_ps(sum_low, vector16::widened(_mm512_castsi512_si256(dh)));
+      sum_high = _mm512_add_ps(sum_high, vector16::widened(_mm512_extracti64x4_epi64(dh, 1)));
+    }
+    if (panel_sums == nullptr) return;
+    float* const sums_row = panel_sums + row / kPanelRows * ld + column;
+    _mm512_storeu_ps(sums_row, _mm512_add_ps(_mm512_loadu_ps(sums_row), sum_low));
+    _mm512_storeu_ps(sums_row + kTile, _mm512_add_ps(_mm512_loadu_ps(sums_row + kTile), sum_high));
+  }
+};
+
+// Rows [first, last) of A [rows, depth] (bf16, lda) · B, each 32 × 32 block's fp32 sums over the
+// whole depth handed to `epilogue` (above) while they are in L1. Rows past the last 16 go through
+// a zero-padded copy of A's rows.
 //
 // Streaming stores, which write the lines without reading them first, made ViT-Ti/16's bf16 step
-// 3 % slower than these: the pass after reads the output while part of it is still in cache.
+// 3 % slower than the epilogues' plain stores: the pass after reads the output while part of it is
+// still in cache.
+template <typename Epilogue>
 VIT_AMX void rows_times_packed(const Bits* a, int64_t lda, int64_t first, int64_t last, const PackedB& b,
-                               const Bits* bias, Bits* out, int64_t ldo) {
+                               const Epilogue& epilogue) {
   alignas(64) float sums[kPanelRows * kPanelRows];
   thread_local std::vector<Bits> tail_buffer;
   // B's columns in blocks that stay in L2 while every panel of rows passes (ViT-B's fc1 packs 4.5 MiB).
@@ -170,13 +266,20 @@ VIT_AMX void rows_times_packed(const Bits* a, int64_t lda, int64_t first, int64_
         a_ld = b.depth;
         memory_barrier();
       }
+      const int64_t next_rows = std::min(kPanelRows, last - row - rows);
       for (int64_t column = column0; column < column_end; column += kPanelRows) {
+        // Two blocks ahead: further along these rows, or the next panel's first blocks.
+        if (const int64_t ahead = column + 2 * kPanelRows; ahead < column_end) {
+          epilogue.prefetch(rows, row, ahead);
+        } else if (ahead - column_end + column0 < column_end) {
+          epilogue.prefetch(next_rows, row + rows, ahead - column_end + column0);
+        }
         if (rows == kPanelRows) {
           product_of_blocks<2, 2>(rows_of_a, a_ld, b, b.pair_row(column / kTile, 0), sums, kPanelRows);
         } else {
           product_of_blocks<1, 2>(rows_of_a, a_ld, b, b.pair_row(column / kTile, 0), sums, kPanelRows);
         }
-        write_sums(sums, rows, bias, column, out + row * ldo, ldo);
+        epilogue(sums, rows, row, column);
       }
       row += rows;
     }
@@ -184,44 +287,68 @@ VIT_AMX void rows_times_packed(const Bits* a, int64_t lda, int64_t first, int64_
 }
 
 const Bits* bits_of(const at::Tensor& t) { return reinterpret_cast<const Bits*>(t.data_ptr<c10::BFloat16>()); }
+Bits* mutable_bits_of(const at::Tensor& t) { return reinterpret_cast<Bits*>(t.data_ptr<c10::BFloat16>()); }
 
-// rows [R, depth] · b [depth, cols] (+ bias [cols]) in bf16 [R, cols], b packed by `pack` once, on
-// this thread, into a buffer the threads that share the rows' 32-row panels read. Recorded for the
+// rows [R, depth] (contiguous) · b [depth, cols] through `epilogue`, b packed by `pack` once, on this
+// thread, into a buffer the threads that share the rows' 32-row panels read. Recorded for the
 // profiler as an mm's operands (app/runtime/operator_profile.cpp counts its FLOPs).
-template <typename Pack>
-at::Tensor product_with_packed(const at::Tensor& rows, const at::Tensor& b_matrix, const Pack& pack,
-                               const at::Tensor& bias) {
+template <typename Pack, typename Epilogue>
+void multiply(const at::Tensor& rows, const at::Tensor& b_matrix, const Pack& pack, const Epilogue& epilogue) {
   RECORD_FUNCTION("vit::amx_linear", std::vector<c10::IValue>({rows, b_matrix}));
-  const auto a = rows.contiguous();
-  const int64_t depth = a.size(1), count = a.size(0), cols = b_matrix.size(1);
+  const int64_t depth = rows.size(1), count = rows.size(0), cols = b_matrix.size(1);
   thread_local std::vector<Bits> b_buffer;
   const PackedB b{aligned_buffer(b_buffer, depth * cols), depth, cols};
   pack(b);
-  auto out = at::empty({count, cols}, a.options());
-  const auto bias_values = bias.defined() ? bias.contiguous() : bias;
-  const Bits* const bias_bits = bias.defined() ? bits_of(bias_values) : nullptr;
-  auto* const out_bits = reinterpret_cast<Bits*>(out.data_ptr<c10::BFloat16>());
   at::parallel_for(0, (count + kPanelRows - 1) / kPanelRows, panels_per_task(kPanelRows * depth * cols),
                    [&](int64_t begin, int64_t end) {
-                     rows_times_packed(bits_of(a), depth, begin * kPanelRows, std::min(count, end * kPanelRows), b,
-                                       bias_bits, out_bits, cols);
+                     rows_times_packed(bits_of(rows), depth, begin * kPanelRows, std::min(count, end * kPanelRows), b,
+                                       epilogue);
                    });
-  return out;
+}
+
+// B = weight^T for a weight [N, K] (bf16, contiguous): the forward's.
+auto transposed(const at::Tensor& weight) {
+  return [&weight](const PackedB& b) {
+    pack_transposed(bits_of(weight), weight.size(1), weight.size(0), weight.size(1), b);
+  };
+}
+
+// B = weight [N, K] as it is: the input gradient's.
+auto as_it_is(const at::Tensor& weight) {
+  return
+      [&weight](const PackedB& b) { pack_pairs(bits_of(weight), weight.size(1), weight.size(0), weight.size(1), b); };
+}
+
+at::Tensor empty_rows(int64_t rows, int64_t columns, const at::TensorOptions& options) {
+  return at::empty({rows, columns}, options.dtype(at::kBFloat16));
 }
 
 // input [R, K] · weight [N, K]^T + bias [N] (all bf16): the layer's output.
 at::Tensor forward_product(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias) {
-  const auto w = weight.contiguous();
-  return product_with_packed(
-      input, w.t(), [&](const PackedB& b) { pack_transposed(bits_of(w), w.size(1), w.size(0), w.size(1), b); }, bias);
+  const auto a = input.contiguous(), w = weight.contiguous();
+  const auto bias_values = bias.defined() ? bias.contiguous() : bias;
+  auto out = empty_rows(a.size(0), w.size(0), a.options());
+  multiply(a, w.t(), transposed(w),
+           RoundedWithBias{bias.defined() ? bits_of(bias_values) : nullptr, mutable_bits_of(out), w.size(0)});
+  return out;
 }
 
 // grad_output [R, N] · weight [N, K] (bf16): the input's gradient.
 at::Tensor input_gradient(const at::Tensor& grad_output, const at::Tensor& weight) {
-  const auto w = weight.contiguous();
-  return product_with_packed(
-      grad_output, w, [&](const PackedB& b) { pack_pairs(bits_of(w), w.size(1), w.size(0), w.size(1), b); },
-      at::Tensor());
+  const auto a = grad_output.contiguous(), w = weight.contiguous();
+  auto out = empty_rows(a.size(0), w.size(1), a.options());
+  multiply(a, w, as_it_is(w), RoundedWithBias{nullptr, mutable_bits_of(out), w.size(1)});
+  return out;
+}
+
+// The weight's gradient from the node's bf16 operands, in the weight's dtype: fp32 sums rounded to
+// bf16 values, what a cast to bf16 and back gives but that subnormals become zeros (the
+// instruction's rule).
+at::Tensor weight_gradient(const at::Tensor& grad_output, const at::Tensor& input, c10::ScalarType weight_dtype) {
+  auto gradient = amx_weight_gradient(grad_output, input);
+  auto* sums = gradient.data_ptr<float>();
+  vector16::round_to_bf16_values(sums, sums, 0, gradient.numel());
+  return gradient.to(weight_dtype);
 }
 
 // The weight goes in as the layer holds it (fp32) and is cast to bf16 here, so that its gradient
@@ -247,16 +374,101 @@ struct AmxLinear : public torch::autograd::Function<AmxLinear> {
     at::Tensor grad_input, grad_weight, grad_bias;
     if (context->needs_input_grad(0)) grad_input = input_gradient(grad, weight_values);
     if (context->needs_input_grad(1)) {
-      grad_weight = amx_weight_gradient(grad, input);
-      // What a cast to bf16 and back gives, but that subnormals become zeros (the instruction's rule).
-      auto* sums = grad_weight.data_ptr<float>();
-      vector16::round_to_bf16_values(sums, sums, 0, grad_weight.numel());
-      grad_weight = grad_weight.to(context->saved_data["weight_dtype"].toScalarType());
+      grad_weight = weight_gradient(grad, input, context->saved_data["weight_dtype"].toScalarType());
     }
     if (context->saved_data["bias"].toBool() && context->needs_input_grad(2)) grad_bias = grad.sum(0);
     return {grad_input, grad_weight, grad_bias};
   }
 };
+
+// GELU(input [R, K] · fc1_weight [H, K]^T + fc1_bias) (bf16 operands, an fp32 bias) in bf16, and
+// the pre-activation where keep_pre_activation (else undefined).
+std::pair<at::Tensor, at::Tensor> hidden_layer(const at::Tensor& input, const at::Tensor& fc1_weight,
+                                               const at::Tensor& fc1_bias, bool keep_pre_activation) {
+  const auto w = fc1_weight.contiguous();
+  const auto bias = fc1_bias.to(at::kFloat).contiguous();
+  auto activated = empty_rows(input.size(0), w.size(0), input.options());
+  const auto pre_activation = keep_pre_activation ? at::empty_like(activated) : at::Tensor();
+  multiply(input, w.t(), transposed(w),
+           BiasAndGelu{bias.data_ptr<float>(), gelu_of_bf16_table(),
+                       keep_pre_activation ? mutable_bits_of(pre_activation) : nullptr, mutable_bits_of(activated),
+                       w.size(0)});
+  return {pre_activation, activated};
+}
+
+// An MLP's two layers and the GELU between them (amx_mlp); the weights cast inside, as AmxLinear's.
+struct AmxMlp : public torch::autograd::Function<AmxMlp> {
+  // input [R, K] bf16 (contiguous), fc1_weight [H, K] and fc2_weight [N, H] in fp32 or bf16,
+  // fc1_bias fp32 [H], fc2_bias bf16 [N] or none.
+  static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& input,
+                            const at::Tensor& fc1_weight, const at::Tensor& fc1_bias, const at::Tensor& fc2_weight,
+                            const c10::optional<at::Tensor>& fc2_bias) {
+    const auto fc1_values = fc1_weight.to(at::kBFloat16), fc2_values = fc2_weight.to(at::kBFloat16);
+    const auto [pre_activation, activated] = hidden_layer(input, fc1_values, fc1_bias, true);
+    context->save_for_backward({input, fc1_values, pre_activation, activated, fc2_values});
+    context->saved_data["fc1_dtype"] = fc1_weight.scalar_type();
+    context->saved_data["fc2_dtype"] = fc2_weight.scalar_type();
+    context->saved_data["fc2_bias"] = fc2_bias.has_value();
+    return forward_product(activated, fc2_values, fc2_bias.value_or(at::Tensor()));
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* context,
+                                                 const torch::autograd::variable_list& output_grads) {
+    const auto saved = context->get_saved_variables();
+    const auto &input = saved[0], &fc1_values = saved[1], &pre_activation = saved[2], &activated = saved[3],
+               &fc2_values = saved[4];
+    const auto grad = output_grads[0].contiguous();
+    const int64_t rows = grad.size(0), hidden = fc1_values.size(0);
+    // fc2's input gradient, through GELU's derivative as it is written, with the bias's row sums.
+    const bool fc1_bias_grad = context->needs_input_grad(2);
+    const auto panel_sums =
+        fc1_bias_grad ? at::zeros({(rows + kPanelRows - 1) / kPanelRows, hidden}, grad.options().dtype(at::kFloat))
+                      : at::Tensor();
+    auto grad_pre_activation = at::empty_like(pre_activation);
+    multiply(
+        grad, fc2_values, as_it_is(fc2_values),
+        GeluGradient{bits_of(pre_activation), gelu_derivative_of_bf16_table(), mutable_bits_of(grad_pre_activation),
+                     fc1_bias_grad ? panel_sums.data_ptr<float>() : nullptr, hidden});
+    at::Tensor grad_input, grad_fc1_weight, grad_fc1_bias, grad_fc2_weight, grad_fc2_bias;
+    if (context->needs_input_grad(0)) grad_input = input_gradient(grad_pre_activation, fc1_values);
+    if (context->needs_input_grad(1)) {
+      grad_fc1_weight = weight_gradient(grad_pre_activation, input, context->saved_data["fc1_dtype"].toScalarType());
+    }
+    if (fc1_bias_grad) {
+      grad_fc1_bias = at::zeros({hidden}, panel_sums.options());
+      const float* sums = panel_sums.data_ptr<float>();
+      float* total = grad_fc1_bias.data_ptr<float>();
+      for (int64_t panel = 0; panel < panel_sums.size(0); ++panel) {
+        for (int64_t j = 0; j < hidden; ++j) total[j] += sums[panel * hidden + j];
+      }
+    }
+    if (context->needs_input_grad(3)) {
+      grad_fc2_weight = weight_gradient(grad, activated, context->saved_data["fc2_dtype"].toScalarType());
+    }
+    if (context->saved_data["fc2_bias"].toBool() && context->needs_input_grad(4)) grad_fc2_bias = grad.sum(0);
+    return {grad_input, grad_fc1_weight, grad_fc1_bias, grad_fc2_weight, grad_fc2_bias};
+  }
+};
+
+// Autocast's cast to bf16 (cached per autocast region), of a tensor or of none.
+at::Tensor autocast_bf16(const at::Tensor& t) {
+  return t.defined() ? at::autocast::cached_cast(at::kBFloat16, t, c10::DeviceType::CPU) : t;
+}
+
+// product(rows) of the input's rows as a matrix [R, K], viewed back as [..., out_features].
+template <typename Product>
+at::Tensor on_rows(const at::Tensor& input, int64_t out_features, const Product& product) {
+  if (input.dim() == 2) return product(input);
+  auto sizes = input.sizes().vec();
+  sizes.back() = out_features;
+  return product(input.flatten(0, -2)).view(sizes);
+}
+
+bool records_gradient(std::initializer_list<at::Tensor> tensors) {
+  return c10::GradMode::is_enabled() && std::any_of(tensors.begin(), tensors.end(), [](const at::Tensor& t) {
+           return t.defined() && t.requires_grad();
+         });
+}
 
 }  // namespace
 
@@ -269,22 +481,38 @@ at::Tensor amx_linear(const at::Tensor& input, const at::Tensor& weight, const a
   TORCH_CHECK(amx_linear_applies(input, weight) && input.size(-1) == weight.size(1),
               "amx_linear: an input [..., K] on a CPU with AMX and a weight [N, K] with N and K multiples of 32");
   // The casts autocast makes for its linear (the weight's inside the node), then none inside.
-  const auto to_bf16 = [](const at::Tensor& t) {
-    return t.defined() ? at::autocast::cached_cast(at::kBFloat16, t, c10::DeviceType::CPU) : t;
-  };
-  const auto values = to_bf16(input);
+  const auto values = autocast_bf16(input);
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
-  const bool recorded = c10::GradMode::is_enabled() &&
-                        (input.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()));
-  const auto product = [&](const at::Tensor& rows) {
+  const bool recorded = records_gradient({input, weight, bias});
+  return on_rows(values, weight.size(0), [&](const at::Tensor& rows) {
     // Without a backward to follow, the forward's product alone, on autocast's cached cast of the weight.
-    if (!recorded) return forward_product(rows, to_bf16(weight), to_bf16(bias));
-    return AmxLinear::apply(rows, weight, optional_input(to_bf16(bias)));
-  };
-  if (values.dim() == 2) return product(values);
-  auto sizes = input.sizes().vec();
-  sizes.back() = weight.size(0);
-  return product(values.flatten(0, -2)).view(sizes);
+    if (!recorded) return forward_product(rows, autocast_bf16(weight), autocast_bf16(bias));
+    return AmxLinear::apply(rows, weight, optional_input(autocast_bf16(bias)));
+  });
+}
+
+bool amx_mlp_applies(const at::Tensor& input, const at::Tensor& fc1_weight, const at::Tensor& fc2_weight) {
+  return amx_linear_applies(input, fc1_weight) && amx_linear_applies(input, fc2_weight) &&
+         fc2_weight.size(1) == fc1_weight.size(0);
+}
+
+at::Tensor amx_mlp(const at::Tensor& input, const at::Tensor& fc1_weight, const at::Tensor& fc1_bias,
+                   const at::Tensor& fc2_weight, const at::Tensor& fc2_bias) {
+  TORCH_CHECK(amx_mlp_applies(input, fc1_weight, fc2_weight) && input.size(-1) == fc1_weight.size(1) &&
+                  fc1_bias.defined() && fc1_bias.dim() == 1 && fc1_bias.size(0) == fc1_weight.size(0),
+              "amx_mlp: an input [..., K] on a CPU with AMX, weights [H, K] and [N, H] with K, H and N multiples of "
+              "32, and a bias [H] for the first");
+  const auto values = autocast_bf16(input);
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
+  const bool recorded = records_gradient({input, fc1_weight, fc1_bias, fc2_weight, fc2_bias});
+  return on_rows(values, fc2_weight.size(0), [&](const at::Tensor& matrix) {
+    const auto rows = matrix.contiguous();
+    if (recorded) {
+      return AmxMlp::apply(rows, fc1_weight, fc1_bias, fc2_weight, optional_input(autocast_bf16(fc2_bias)));
+    }
+    const auto activated = hidden_layer(rows, autocast_bf16(fc1_weight), fc1_bias, false).second;
+    return forward_product(activated, autocast_bf16(fc2_weight), autocast_bf16(fc2_bias));
+  });
 }
 
 at::Tensor amx_weight_gradient(const at::Tensor& grad_output, const at::Tensor& input) {
@@ -319,6 +547,12 @@ bool amx_linear_applies(const at::Tensor&, const at::Tensor&) { return false; }
 
 at::Tensor amx_linear(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   TORCH_CHECK(false, "amx_linear: built without the AMX kernels (an x86-64 feature, GCC 11 or clang 12)");
+}
+
+bool amx_mlp_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return false; }
+
+at::Tensor amx_mlp(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+  TORCH_CHECK(false, "amx_mlp: built without the AMX kernels (an x86-64 feature, GCC 11 or clang 12)");
 }
 
 at::Tensor amx_weight_gradient(const at::Tensor&, const at::Tensor&) {

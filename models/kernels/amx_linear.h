@@ -34,6 +34,24 @@ bool amx_linear_applies(const at::Tensor& input, const at::Tensor& weight);
 // tiles' product; bf16 [..., N].
 at::Tensor amx_linear(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& bias);
 
+// An MLP's two layers with GELU between, fc2(GELU(fc1(input))), under bf16 autocast, differentiable,
+// for an input [..., K], fp32 weights [H, K] and [N, H], an fp32 bias [H] for fc1 and one [N] or
+// none for fc2; bf16 [..., N].
+//
+// Apart, fc1's product is written to memory and read back by GELU's pass (which adds the bias), and
+// backward fc2's input gradient is written and read back by GELU's backward: ViT-Ti/16's hidden
+// activations are 4.6 MiB a core's batch slice, beyond L2. Here GELU is applied to fc1's sums as
+// they are written, h = bf16(sums + bias) kept for the backward beside GELU(h), and backward GELU's
+// derivative at h is applied to fc2's input-gradient sums as they are written, dh = bf16(bf16(sums)
+// · gelu'(h)), fc1's bias gradient summed from dh on the way. The values are those of fc1 and fc2 as
+// amx_linear computes them with bf16_gelu.h's GELU between, but that fc1's bias is added in fp32
+// (bf16_gelu.h's gelu_of_bf16_product_plus_bias takes it so, without autocast's rounding of it) and
+// h is rounded once (that function rounds the product and then the sum); fc1's bias gradient is the
+// fp32 sum of dh's rows. The weights' gradients are amx_weight_gradient's.
+bool amx_mlp_applies(const at::Tensor& input, const at::Tensor& fc1_weight, const at::Tensor& fc2_weight);
+at::Tensor amx_mlp(const at::Tensor& input, const at::Tensor& fc1_weight, const at::Tensor& fc1_bias,
+                   const at::Tensor& fc2_weight, const at::Tensor& fc2_bias);
+
 // grad_output^T · input in fp32 [N, K], for bf16 grad_output [R, N] and input [R, K] whose N and K
 // amx_linear_applies takes; sums in fp32.
 at::Tensor amx_weight_gradient(const at::Tensor& grad_output, const at::Tensor& input);

@@ -285,6 +285,9 @@ struct Bf16GeluOfProductPlusBias : public torch::autograd::Function<Bf16GeluOfPr
 
 bool gelu_of_bf16_values_vectorized() { return vector16::avx512_bf16_available(); }
 
+const float* gelu_of_bf16_table() { return GeluTables::get().activated.data(); }
+const float* gelu_derivative_of_bf16_table() { return GeluTables::get().derivative.data(); }
+
 at::Tensor gelu_of_bf16_values(const at::Tensor& hidden) {
   const bool of_bf16 = hidden.scalar_type() == at::kBFloat16;
   if (!vector16::avx512_bf16_available() || !hidden.device().is_cpu() ||

@@ -48,4 +48,9 @@ bool bias_in_gelu_pays(int64_t product_elements);
 // Whether this CPU runs gelu_of_bf16_values and gelu_of_bf16_product_plus_bias fused.
 bool gelu_of_bf16_values_vectorized();
 
+// The tables both passes look GELU up in, indexed by a bf16's bits, for kernels that apply GELU as
+// they write a product (amx_linear.h's amx_mlp): bf16(gelu(x)) held in fp32, and gelu'(x) in fp32.
+const float* gelu_of_bf16_table();
+const float* gelu_derivative_of_bf16_table();
+
 }  // namespace vit::models

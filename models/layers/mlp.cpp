@@ -1,5 +1,6 @@
 #include "models/layers/mlp.h"
 
+#include "models/kernels/amx_linear.h"
 #include "models/kernels/autocast_state.h"
 #include "models/kernels/bf16_gelu.h"
 #include "models/kernels/bf16_products.h"
@@ -20,6 +21,7 @@ MlpImpl::MlpImpl(const MlpOptions& options)
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   if (fuses_gelu(x)) return drop2_(hidden_and_output_in_fp32(bf16_values(x)).to(torch::kBFloat16));
+  if (runs_on_tiles(x)) return drop2_(amx_mlp(x, fc1_->weight, fc1_->bias, fc2_->weight, fc2_->bias));
   return drop2_(fc2_(hidden(x)));
 }
 
@@ -27,7 +29,14 @@ bool MlpImpl::leaves_bias() const { return fc2_->bias.defined() && (drop2_->p() 
 
 std::pair<torch::Tensor, torch::Tensor> MlpImpl::forward_leaving_bias(const torch::Tensor& x) {
   TORCH_CHECK(leaves_bias(), "Mlp: forward_leaving_bias without a bias to leave, or with a dropout after it");
+  if (runs_on_tiles(x)) return {amx_mlp(x, fc1_->weight, fc1_->bias, fc2_->weight, torch::Tensor()), fc2_->bias};
   return {models::linear(hidden(x), fc2_->weight, torch::Tensor()), fc2_->bias};
+}
+
+// Under bf16 autocast on AMX's tiles, where GELU would add fc1's bias, both layers and GELU run in
+// one node that applies GELU and its derivative as the products are written (models/kernels/amx_linear.h).
+bool MlpImpl::runs_on_tiles(const torch::Tensor& x) const {
+  return gelu_adds_bias(x) && !bf16_products_on_blas(x) && amx_mlp_applies(x, fc1_->weight, fc2_->weight);
 }
 
 torch::Tensor MlpImpl::hidden(const torch::Tensor& x) {

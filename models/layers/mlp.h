@@ -42,6 +42,7 @@ class MlpImpl : public torch::nn::Module {
   bool fuses_gelu(const torch::Tensor& x) const;
   bool fc1_writes_gelu(const torch::Tensor& x) const;
   bool gelu_adds_bias(const torch::Tensor& x) const;
+  bool runs_on_tiles(const torch::Tensor& x) const;
   // Both layers on the fp32 kernels, the hidden activations in fp32 between them: fc2's fp32
   // product, which autocast would round to bf16.
   torch::Tensor hidden_and_output_in_fp32(const torch::Tensor& x_values);

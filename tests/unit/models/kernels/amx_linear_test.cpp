@@ -1,6 +1,7 @@
 #include "models/kernels/amx_linear.h"
 
 #include "models/kernels/autocast_state.h"
+#include "models/kernels/bf16_gelu.h"
 #include "models/layers/linear.h"
 #include "support/test_support.h"
 
@@ -215,6 +216,112 @@ TEST_F(AmxLinear, IsWhatLinearLayersRunUnderBf16Autocast) {
   const auto [layer, autocast] = output_of(96, false);
   EXPECT_EQ(layer.scalar_type(), torch::kBFloat16);
   EXPECT_TRUE(torch::equal(layer, autocast));
+}
+
+struct MlpRun {
+  torch::Tensor out, grad_input, grad_fc1_weight, grad_fc1_bias, grad_fc2_weight, grad_fc2_bias, grad_pre_activation;
+};
+
+struct MlpSizes {
+  int64_t rows, in_features, hidden_features, out_features;
+};
+
+// fc2(GELU(fc1(x))) under bf16 autocast on the MLP's node, or on its layers apart (autocast's linear
+// layers with bf16_gelu's GELU between, the pre-activation's gradient kept), then a backward.
+// fc1's bias holds bf16 values, so that the node's fp32 sum of it is autocast's sum of its bf16 cast.
+MlpRun run_mlp(const MlpSizes& s, bool with_fc2_bias, bool on_tiles, uint64_t seed = 37) {
+  torch::manual_seed(seed);
+  const auto x = torch::randn({s.rows, s.in_features}).requires_grad_();
+  const auto fc1_weight = torch::randn({s.hidden_features, s.in_features}).mul(0.1).requires_grad_();
+  const auto fc1_bias = torch::randn({s.hidden_features}).to(torch::kBFloat16).to(torch::kFloat).requires_grad_();
+  const auto fc2_weight = torch::randn({s.out_features, s.hidden_features}).mul(0.1).requires_grad_();
+  const auto fc2_bias = with_fc2_bias ? torch::randn({s.out_features}).requires_grad_() : torch::Tensor();
+  const auto upstream = torch::randn({s.rows, s.out_features}).to(torch::kBFloat16);
+  torch::Tensor out, pre_activation;
+  {
+    const Bf16Autocast autocast;
+    if (on_tiles) {
+      out = amx_mlp(x, fc1_weight, fc1_bias, fc2_weight, fc2_bias);
+    } else {
+      pre_activation = torch::linear(x, fc1_weight, fc1_bias);
+      pre_activation.retain_grad();
+      out = torch::linear(gelu_of_bf16_values(pre_activation), fc2_weight, fc2_bias);
+    }
+  }
+  out.backward(upstream);
+  return {out,
+          x.grad(),
+          fc1_weight.grad(),
+          fc1_bias.grad(),
+          fc2_weight.grad(),
+          with_fc2_bias ? fc2_bias.grad() : torch::Tensor(),
+          on_tiles ? torch::Tensor() : pre_activation.grad()};
+}
+
+// The MLP's node against its layers apart: the same output and input gradient, bit for bit (GELU
+// and its derivative applied to the same sums, rounded as the products alone round them), the same
+// fc2 bias gradient; weight gradients a bf16 unit apart at most (AmxLinear's); fc1's bias gradient
+// the fp32 sum of the same pre-activation gradient, within fp32's rounding of float64's sum, where
+// autocast's is that sum rounded to bf16. Row counts past each panel size and the padded tail.
+TEST_F(AmxLinear, MlpIsItsLayersApartButForTheGradientsSums) {
+  for (const int64_t rows : {1, 17, 33, 700}) {
+    for (const bool with_fc2_bias : {true, false}) {
+      const MlpSizes sizes{rows, 64, 128, 96};
+      const auto tiles = run_mlp(sizes, with_fc2_bias, true);
+      const auto apart = run_mlp(sizes, with_fc2_bias, false);
+      const auto where = std::to_string(rows) + (with_fc2_bias ? " rows, fc2 bias" : " rows, no fc2 bias");
+      EXPECT_EQ(tiles.out.scalar_type(), torch::kBFloat16) << where;
+      EXPECT_TRUE(torch::equal(tiles.out, apart.out)) << where;
+      EXPECT_TRUE(torch::equal(tiles.grad_input, apart.grad_input)) << where;
+      if (with_fc2_bias) {
+        EXPECT_TRUE(torch::equal(tiles.grad_fc2_bias, apart.grad_fc2_bias)) << where;
+      }
+      for (const auto& [ours, theirs] : {std::pair{tiles.grad_fc1_weight, apart.grad_fc1_weight},
+                                         std::pair{tiles.grad_fc2_weight, apart.grad_fc2_weight}}) {
+        const auto tolerance = theirs.abs() * std::pow(2.0, -7) + 1e-3;
+        EXPECT_TRUE((ours - theirs).abs().le(tolerance).all().item<bool>()) << where;
+      }
+      ASSERT_EQ(tiles.grad_fc1_bias.scalar_type(), torch::kFloat32) << where;
+      const auto exact = apart.grad_pre_activation.to(torch::kFloat64).sum(0);
+      EXPECT_LT(relative_error(tiles.grad_fc1_bias, exact), 1e-6) << where;
+      EXPECT_LT(relative_error(apart.grad_fc1_bias, exact), std::pow(2.0, -8)) << where;
+    }
+  }
+}
+
+// Each output row is one thread's and fc1's bias gradient is summed panel by panel in order: the
+// same bits on 1 and 2 threads.
+TEST_F(AmxLinear, MlpHasTheSameBitsOnEveryThreadCount) {
+  const auto on_threads = [](int threads) {
+    const vit::testing::IntraOpThreads scope(threads);
+    const auto run = run_mlp(MlpSizes{700, 96, 192, 64}, true, true);
+    return torch::cat({run.out.to(torch::kFloat32).flatten(), run.grad_input.flatten(), run.grad_fc1_weight.flatten(),
+                       run.grad_fc1_bias, run.grad_fc2_weight.flatten(), run.grad_fc2_bias});
+  };
+  EXPECT_TRUE(torch::equal(on_threads(1), on_threads(2)));
+}
+
+// Without a backward to follow (evaluation) the node's forward alone, with its bits; a 3-D input
+// as its rows.
+TEST_F(AmxLinear, MlpWithoutGradientsIsTheNodesForward) {
+  torch::manual_seed(38);
+  const auto x = torch::randn({4, 50, 64});
+  const auto fc1_weight = torch::randn({128, 64}).mul(0.1).requires_grad_();
+  const auto fc1_bias = torch::randn({128}).requires_grad_();
+  const auto fc2_weight = torch::randn({64, 128}).mul(0.1).requires_grad_();
+  const auto fc2_bias = torch::randn({64}).requires_grad_();
+  const auto output = [&](bool grad_mode) {
+    const torch::AutoGradMode mode(grad_mode);
+    const Bf16Autocast autocast;
+    return amx_mlp(x, fc1_weight, fc1_bias, fc2_weight, fc2_bias);
+  };
+  const auto recorded = output(true), evaluated = output(false);
+  ASSERT_NE(recorded.grad_fn(), nullptr);  // the view of the node's rows
+  ASSERT_FALSE(recorded.grad_fn()->next_edges().empty());
+  EXPECT_NE(recorded.grad_fn()->next_edges()[0].function->name().find("AmxMlp"), std::string::npos);
+  EXPECT_EQ(evaluated.grad_fn(), nullptr);
+  EXPECT_EQ(evaluated.sizes(), torch::IntArrayRef({4, 50, 64}));
+  EXPECT_TRUE(torch::equal(recorded, evaluated));
 }
 
 }  // namespace

@@ -249,14 +249,10 @@ MlpRun run_mlp(Bf16Products products, double drop, bool training, bool autocast 
   }
   (y.to(torch::kFloat32) * torch::randn(y.sizes())).sum().backward();
   auto params = mlp->named_parameters();
-  return {y,
-          x.grad(),
-          params["fc1.weight"].grad(),
-          params["fc2.bias"].grad(),
-          params["fc1.bias"].grad(),
-          gelu_kernel_dtype(y),
-          node_named(y, "GeluBackward") != nullptr,
-          node_named(y, "Bf16GeluOfProductPlusBias") != nullptr};
+  return {y, x.grad(), params["fc1.weight"].grad(), params["fc2.bias"].grad(), params["fc1.bias"].grad(),
+          gelu_kernel_dtype(y), node_named(y, "GeluBackward") != nullptr,
+          // On AMX's tiles the MLP's node adds it as fc1's sums are written (amx_linear.h's amx_mlp).
+          node_named(y, "Bf16GeluOfProductPlusBias") != nullptr || node_named(y, "AmxMlp") != nullptr};
 }
 
 // The MLP's layers as `layers` composes them from its parameters, under bf16 autocast on the given
