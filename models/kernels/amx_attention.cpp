@@ -65,20 +65,20 @@ VIT_AMX void pack_rows(const Bits* src, int64_t ld, int64_t rows, int64_t cols, 
   }
 }
 
-// 0, stride, …, 15 · stride: the offsets of 16 rows for a gather.
-VIT_AMX inline __m512i multiples_of(int64_t stride) {
-  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                            _mm512_set1_epi32(static_cast<int>(stride)));
-}
-
-// dst[c][r] = bf16(w[r][c]) for a block's 16 rows r (zeros for r >= rows) and c < cols.
+// dst[c][r] = bf16(w[r][c]) for a block's 16 rows r (zeros for r >= rows) and c < cols (a multiple
+// of 16): 16 × 16 blocks transposed in registers.
 VIT_AMX void store_block_transposed(const float* w, int64_t ldw, int64_t rows, int64_t cols, Bits* dst,
                                     int64_t ld_dst) {
-  const auto offsets = multiples_of(ldw);
-  const __mmask16 lanes = first_lanes(rows);
-  for (int64_t c = 0; c < cols; ++c) {
-    const auto column = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, offsets, w + c, 4);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + c * ld_dst), bf16_bits(column));
+  for (int64_t column0 = 0; column0 < cols; column0 += kTile) {
+    __m512i block[kTile];
+    for (int64_t r = 0; r < kTile; ++r) {
+      block[r] = r < rows ? _mm512_loadu_si512(w + r * ldw + column0) : _mm512_setzero_si512();
+    }
+    transpose_words(block);
+    for (int64_t c = 0; c < kTile; ++c) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (column0 + c) * ld_dst),
+                          bf16_bits(_mm512_castsi512_ps(block[c])));
+    }
   }
 }
 
@@ -149,10 +149,9 @@ VIT_AMX void score_blocks(const Bits* a, const PackedB& b, int64_t tokens, const
     }
     std::fill(rows_out + (first + valid) * p.inner, rows_out + (first + block) * p.inner, 0);
     if (columns_out == nullptr) continue;
-    // The gathers of the transpose read the block's padding too: zeros there.
+    // The transpose reads the rows' padding columns too: zeros there.
     for (int64_t r = 0; r < valid; ++r)
       std::fill(w.weights.data() + r * p.rows + tokens, w.weights.data() + (r + 1) * p.rows, 0.0F);
-    std::fill(w.weights.data() + valid * p.rows, w.weights.data() + block * p.rows, 0.0F);
     for (int64_t sub = 0; sub < block; sub += kTile) {
       store_block_transposed(w.weights.data() + sub * p.rows, p.rows, valid - sub, p.rows, columns_out + first + sub,
                              p.inner);
